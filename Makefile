@@ -1,0 +1,59 @@
+# kboot: `make demo` runs the end-to-end job, `make test` runs the tests. Both install what
+# is missing first (Debian packages as root, npm ci, the native addon, the TypeScript
+# build) and do nothing extra when it is all there.
+.DEFAULT_GOAL := build
+SHELL := /bin/bash
+NPM_BIN := node_modules/.bin
+STAMP := .make
+TS_SOURCES := $(shell find loader machine rescue dump compare cli bench test -name '*.ts' 2>/dev/null) tsconfig.json
+NATIVE_SOURCES := $(wildcard native/*.cc native/*.h) binding.gyp
+
+.PHONY: build deps demo test lint typecheck format bench ci clean
+
+$(STAMP)/apt: scripts/ensure-deps.sh
+	@mkdir -p $(STAMP)
+	@scripts/ensure-deps.sh
+	@touch $@
+
+# npm ci also builds the addon (the package's install script runs node-gyp).
+$(STAMP)/npm: package.json package-lock.json $(STAMP)/apt
+	@echo "kboot: npm ci"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@$(NPM_BIN)/tap build >/dev/null
+	@touch $@
+
+build/Release/kboot.node: $(NATIVE_SOURCES) | $(STAMP)/npm
+	@echo "kboot: building the native addon"
+	@$(NPM_BIN)/node-gyp rebuild --loglevel=error >/dev/null
+	@touch $@
+
+$(STAMP)/tsc: $(TS_SOURCES) | $(STAMP)/npm
+	@echo "kboot: compiling TypeScript"
+	@$(NPM_BIN)/tsc -p tsconfig.json
+	@touch $@
+
+deps: $(STAMP)/apt $(STAMP)/npm
+build: deps build/Release/kboot.node $(STAMP)/tsc
+
+demo: build
+	@node dist/cli/main.js --version
+	@node dist/cli/main.js --help
+
+test: build
+	@node scripts/run-tests.mjs
+
+typecheck: deps
+	@$(NPM_BIN)/tsc -p tsconfig.json --noEmit
+
+lint: deps
+	@$(NPM_BIN)/eslint .
+	@$(NPM_BIN)/prettier --check . --log-level=warn
+
+format: deps
+	@$(NPM_BIN)/prettier --write . --log-level=warn
+
+bench: build
+	@node dist/bench/run.js
+
+clean:
+	rm -rf dist build $(STAMP) .tap coverage

@@ -1,0 +1,140 @@
+/**
+ * kboot's error model: one base class, one subclass per domain, stable string codes.
+ *
+ * Contract: everything kboot throws on bad input or a failed operation is a `KbootError`
+ * whose `code` never changes once released (tests and tools match on codes, never on
+ * message text), whose `details` carry the offending values as plain data, and whose
+ * `cause` chains the underlying failure. Messages read `<domain>: <what failed> (<facts>)`.
+ * Bugs (broken invariants) are not KbootErrors: they are `node:assert` failures.
+ *
+ * Model: rust-vmm/linux-loader's per-module error enums wrapped by an umbrella error, and
+ * Firecracker's `#[from]` chaining (see shared/design/ANCHORS.md §10).
+ */
+
+/** The part of kboot an error comes from; the prefix of every message. */
+export type ErrorDomain =
+  | 'addr'
+  | 'bytes'
+  | 'elf'
+  | 'plan'
+  | 'handoff'
+  | 'trampoline'
+  | 'kexec'
+  | 'config'
+  | 'machine'
+  | 'native'
+  | 'rescue'
+  | 'dump'
+  | 'cli';
+
+/** Structured facts about a failure; values are plain data (bigint allowed). */
+export type ErrorDetails = Readonly<Record<string, unknown>>;
+
+/** Base of every error kboot reports to a user. */
+export abstract class KbootError<C extends string = string> extends Error {
+  abstract readonly domain: ErrorDomain;
+  readonly code: C;
+  readonly details: ErrorDetails;
+
+  constructor(code: C, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  /** A JSON-safe form (bigints become hex strings) for `--json` output and logs. */
+  toJSON(): { name: string; domain: ErrorDomain; code: C; message: string; details: unknown } {
+    return {
+      name: this.name,
+      domain: this.domain,
+      code: this.code,
+      message: this.message,
+      details: jsonSafe(this.details),
+    };
+  }
+}
+
+/** Converts bigints (to hex strings) and byte arrays (to lengths) so JSON.stringify works. */
+export function jsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (value instanceof Uint8Array) return { bytes: value.length };
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  if (value instanceof Error) {
+    return value instanceof KbootError ? value.toJSON() : { name: value.name, message: value.message };
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = jsonSafe(v);
+    return out;
+  }
+  return value;
+}
+
+/** Declares a code table; `CodeOf<typeof T>` is the union of its values. */
+export type CodeOf<T extends Readonly<Record<string, string>>> = T[keyof T];
+
+export const AddrCode = {
+  Negative: 'ADDR_NEGATIVE',
+  TooLarge: 'ADDR_TOO_LARGE',
+  NotInteger: 'ADDR_NOT_INTEGER',
+  Overflow: 'ADDR_OVERFLOW',
+  Underflow: 'ADDR_UNDERFLOW',
+  BadAlignment: 'ADDR_BAD_ALIGNMENT',
+  Misaligned: 'ADDR_MISALIGNED',
+  BadSize: 'ADDR_BAD_SIZE',
+} as const;
+/** Address and size arithmetic left the u64 space or broke an alignment rule. */
+export class AddrError extends KbootError<CodeOf<typeof AddrCode>> {
+  readonly domain = 'addr';
+  override readonly name = 'AddrError';
+}
+
+export const BytesCode = {
+  OutOfBounds: 'BYTES_OUT_OF_BOUNDS',
+  ValueRange: 'BYTES_VALUE_RANGE',
+  BadString: 'BYTES_BAD_STRING',
+} as const;
+/** A read or write past the end of a byte buffer, or a value that does not fit its field. */
+export class BytesError extends KbootError<CodeOf<typeof BytesCode>> {
+  readonly domain = 'bytes';
+  override readonly name = 'BytesError';
+}
+
+export const MachineCode = {
+  GuestRange: 'GUEST_RANGE',
+  GuestRegions: 'GUEST_REGIONS',
+  GuestViewTooLarge: 'GUEST_VIEW_TOO_LARGE',
+  GuestAlign: 'GUEST_ALIGN',
+  GuestClosed: 'GUEST_CLOSED',
+} as const;
+/** The emulated machine refused an operation (guest RAM access, CPU run, device). */
+export class MachineError extends KbootError<CodeOf<typeof MachineCode>> {
+  readonly domain = 'machine';
+  override readonly name = 'MachineError';
+}
+
+export const NativeCode = {
+  LoadFailed: 'NATIVE_LOAD_FAILED',
+  SystemCall: 'NATIVE_SYSCALL',
+  Internal: 'NATIVE_INTERNAL',
+} as const;
+/** The C++ addon could not be loaded or a system call inside it failed. */
+export class NativeError extends KbootError<CodeOf<typeof NativeCode>> {
+  readonly domain = 'native';
+  override readonly name = 'NativeError';
+}
+
+export const CliCode = {
+  Usage: 'CLI_USAGE',
+  Io: 'CLI_IO',
+} as const;
+/** A command line that cannot be carried out as written. */
+export class CliError extends KbootError<CodeOf<typeof CliCode>> {
+  readonly domain = 'cli';
+  override readonly name = 'CliError';
+}
+
+/** True for any error kboot raised on purpose (as opposed to a bug). */
+export function isKbootError(e: unknown): e is KbootError {
+  return e instanceof KbootError;
+}

@@ -1,0 +1,86 @@
+/**
+ * NativeRam: guest RAM in the C++ addon, one anonymous mmap(MAP_NORESERVE) per region.
+ *
+ * Contract: the `GuestRam` contract (machine/ram.ts); a 64 GiB machine costs only the pages
+ * it touches. Bulk operations (copy, fill, equals, non-zero page scan) run natively at
+ * memcpy speed; SHA-256 runs in Node's OpenSSL over zero-copy views.
+ */
+import { hex, size, type PhysAddr, type Size } from '../loader/addr.js';
+import { callNative, loadNative, type NativeGuestRamHandle } from './native.js';
+import {
+  checkFillByte,
+  checkRegions,
+  checkWindowLength,
+  resolveRange,
+  sha256Via,
+  type GuestRam,
+  type RamRegion,
+} from './ram.js';
+
+export class NativeRam implements GuestRam {
+  readonly regions: readonly RamRegion[];
+  readonly totalSize: Size;
+  private readonly handle: NativeGuestRamHandle;
+
+  constructor(regions: readonly RamRegion[]) {
+    this.regions = checkRegions(regions);
+    const addon = loadNative();
+    this.handle = callNative(() => new addon.GuestRam(this.regions));
+    this.totalSize = size(this.regions.reduce((s, r) => s + r.size, 0n));
+  }
+
+  /** Range check in TS first, so errors carry full details; the addon checks again. */
+  private check(op: string, at: bigint, len: bigint): void {
+    resolveRange(this.regions, op, at, len);
+  }
+
+  isRam(at: PhysAddr, len: Size): boolean {
+    try {
+      resolveRange(this.regions, 'isRam', at, len);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  read(at: PhysAddr, len: number): Uint8Array {
+    checkWindowLength(len, 'read');
+    this.check('read', at, BigInt(len));
+    return callNative(() => this.handle.read(at, BigInt(len)));
+  }
+  write(at: PhysAddr, bytes: Uint8Array): void {
+    this.check('write', at, BigInt(bytes.length));
+    callNative(() => this.handle.write(at, bytes));
+  }
+  view(at: PhysAddr, len: number): Uint8Array {
+    checkWindowLength(len, 'view');
+    this.check('view', at, BigInt(len));
+    return callNative(() => this.handle.view(at, BigInt(len)));
+  }
+  copy(dst: PhysAddr, src: PhysAddr, len: Size): void {
+    this.check('copy destination', dst, len);
+    this.check('copy source', src, len);
+    callNative(() => this.handle.copy(dst, src, len));
+  }
+  fill(at: PhysAddr, len: Size, byte: number): void {
+    checkFillByte(byte);
+    this.check('fill', at, len);
+    callNative(() => this.handle.fill(at, len, byte));
+  }
+  equals(at: PhysAddr, bytes: Uint8Array): boolean {
+    this.check('equals', at, BigInt(bytes.length));
+    return callNative(() => this.handle.equals(at, bytes));
+  }
+  sha256(at: PhysAddr, len: Size): string {
+    return sha256Via(this, at, len);
+  }
+  nonZeroPages(at: PhysAddr, len: Size): Uint8Array {
+    this.check('nonZeroPages', at, len);
+    return callNative(() => this.handle.nonZeroPages(at, len), { addr: hex(at) });
+  }
+  residentBytes(): Size {
+    return size(callNative(() => this.handle.residentBytes()));
+  }
+  close(): void {
+    callNative(() => this.handle.close());
+  }
+}

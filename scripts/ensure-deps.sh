@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kboot needs, only those missing, only when run as root.
+# Quiet when everything is present. Usage: scripts/ensure-deps.sh [extra packages...]
+set -euo pipefail
+
+# libunicorn-dev: the CPU emulator the addon links; device-tree-compiler, binutils for
+# aarch64 and gdb-multiarch: independent decoders the tests check our output with;
+# libzstd-dev: zstd dump compression; libcapstone-dev: disassembly in traces.
+packages=(
+  libunicorn-dev
+  libzstd-dev
+  device-tree-compiler
+  binutils
+  binutils-aarch64-linux-gnu
+  gdb-multiarch
+  libcapstone-dev
+  "$@"
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "kboot: missing Debian packages: ${missing[*]}" >&2
+  echo "kboot: run as root (or: sudo apt-get install ${missing[*]}) and try again" >&2
+  exit 1
+fi
+echo "kboot: installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
