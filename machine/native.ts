@@ -8,9 +8,8 @@
  * Model: better-sqlite3's split between a thin JS surface and its native binding.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { packageRoot } from '../loader/paths.js';
 import { KbootError, MachineCode, MachineError, NativeCode, NativeError } from '../loader/errors.js';
 
 /** A guest RAM region as the addon takes it. */
@@ -40,15 +39,7 @@ export interface NativeAddon {
 
 const EXPECTED_ABI = 1;
 
-/** Root of the package (the folder holding binding.gyp), found from this file's location. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
+export { packageRoot } from '../loader/paths.js';
 
 let cached: NativeAddon | undefined;
 

@@ -3,9 +3,11 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerInspect } from './inspect.js';
+import { registerPlan } from './plan.js';
 
 /** Adds all commands to `program`. */
 export function registerCommands(program: Command, io: CliIo): void {
-  void program;
-  void io;
+  registerInspect(program, io);
+  registerPlan(program, io);
 }

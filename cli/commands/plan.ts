@@ -1,0 +1,10 @@
+/**
+ * `kboot plan` (placeholder until its issue lands).
+ */
+import type { Command } from 'commander';
+import type { CliIo } from '../io.js';
+
+export function registerPlan(program: Command, io: CliIo): void {
+  void program;
+  void io;
+}
