@@ -124,6 +124,44 @@ export class NativeError extends KbootError<CodeOf<typeof NativeCode>> {
   override readonly name = 'NativeError';
 }
 
+export const ConfigCode = {
+  NotFound: 'CONFIG_NOT_FOUND',
+  Unreadable: 'CONFIG_UNREADABLE',
+  Syntax: 'CONFIG_SYNTAX',
+  Schema: 'CONFIG_SCHEMA',
+  Invalid: 'CONFIG_INVALID',
+  BadValue: 'CONFIG_BAD_VALUE',
+  IncludeEscape: 'CONFIG_INCLUDE_ESCAPE',
+  IncludeLoop: 'CONFIG_INCLUDE_LOOP',
+} as const;
+/**
+ * A configuration input (machine profile, loader.conf) that cannot be used. `details` carry
+ * `file` and, where known, `line`/`column` and `problems` (every problem found, with its path).
+ */
+export class ConfigError extends KbootError<CodeOf<typeof ConfigCode>> {
+  readonly domain = 'config';
+  override readonly name = 'ConfigError';
+}
+
+export const PlanCode = {
+  NoHole: 'PLAN_NO_HOLE',
+  Overlap: 'PLAN_OVERLAP',
+  OutOfRegion: 'PLAN_OUT_OF_REGION',
+  Misaligned: 'PLAN_MISALIGNED',
+  MetadataTooLarge: 'PLAN_METADATA_TOO_LARGE',
+  BadPlacement: 'PLAN_BAD_PLACEMENT',
+  BadMemsize: 'PLAN_BAD_MEMSIZE',
+  ArchMismatch: 'PLAN_ARCH_MISMATCH',
+  NotRescueKernel: 'PLAN_NOT_RESCUE_KERNEL',
+  FirmwareMap: 'PLAN_FIRMWARE_MAP',
+  Invalid: 'PLAN_INVALID',
+} as const;
+/** A load plan that cannot be made or does not hold together; `details.problems` lists every problem. */
+export class PlanError extends KbootError<CodeOf<typeof PlanCode>> {
+  readonly domain = 'plan';
+  override readonly name = 'PlanError';
+}
+
 export const CliCode = {
   Usage: 'CLI_USAGE',
   Io: 'CLI_IO',

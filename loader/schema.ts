@@ -29,7 +29,7 @@ function validator(name: string): ValidateFunction {
   const hit = compiled.get(name);
   if (hit !== undefined) return hit;
   if (ajv === undefined) {
-    ajv = new Ajv2020({ allErrors: true, strict: true });
+    ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
     addFormats(ajv);
   }
   const schema = JSON.parse(readFileSync(packagePath('schemas', `${name}.schema.json`), 'utf8')) as object;

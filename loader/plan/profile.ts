@@ -1,0 +1,373 @@
+/**
+ * Machine profiles: the emulated machine a plan is made for (arch, firmware, RAM and holes,
+ * reserved and MMIO ranges, GICv3 ITS tables, the host kernel and its kenv).
+ *
+ * Contract: `parseProfile(text, source)` accepts JSON that satisfies
+ * schemas/machine.schema.json (checked with ajv, every problem with its JSON path) and then
+ * the semantic rules below (every problem reported at once). Anything else throws
+ * `ConfigError` — CONFIG_SYNTAX (with line and column), CONFIG_SCHEMA or CONFIG_INVALID —
+ * with `details.problems`. The result is immutable and uses branded addresses.
+ * Built-in profiles live in profiles/*.json; `loadProfile(nameOrPath)` finds either.
+ *
+ * Sources for the rules: amd64 kernels must be loaded 2 MiB aligned below 4 GiB
+ * (sys/amd64/amd64/machdep.c amd64_loadaddr()); LPI tables are 64 KiB aligned
+ * (sys/arm64/arm64/gicv3_its.c); GICv3 ITS facts in shared/spec/freebsd-handoff.md §7.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import {
+  formatRange,
+  hex,
+  overlaps,
+  parseSizeText,
+  range,
+  rangeEnd,
+  SZ_2M,
+  SZ_4G,
+  SZ_4K,
+  type PhysAddr,
+  type PhysRange,
+  type Size,
+} from '../addr.js';
+import type { Arch } from '../arch/index.js';
+import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
+import { ConfigCode, ConfigError } from '../errors.js';
+import { packagePath } from '../paths.js';
+import { formatProblems, validateJson } from '../schema.js';
+
+/** How the host kernel learns the memory map. */
+export type FirmwareKind = 'efi' | 'bios' | 'fdt';
+/** Kinds of firmware-reserved ranges (mapped to EFI and SMAP types by the firmware map). */
+export type ReservedKind = 'reserved' | 'runtime-code' | 'runtime-data' | 'acpi-reclaim' | 'acpi-nvs' | 'persistent';
+/** Kinds of ITS-owned tables. */
+export type ItsTableKind = 'device' | 'collection' | 'cmdq' | 'itt';
+
+export interface NamedRange {
+  readonly name: string;
+  readonly range: PhysRange;
+}
+export interface ReservedRange extends NamedRange {
+  readonly kind: ReservedKind;
+}
+/** A range a device keeps using after a panic; no kernel may reuse it. */
+export interface DeviceTable {
+  readonly kind: 'lpi-conf' | 'lpi-pend' | `its-${ItsTableKind}`;
+  readonly range: PhysRange;
+}
+export interface GicProfile {
+  readonly distributor: PhysAddr;
+  readonly redistributor: PhysAddr;
+  readonly redistributorSize: Size;
+  readonly its: PhysAddr;
+  /** Every LPI/ITS table, in the order the profile lists them. */
+  readonly tables: readonly DeviceTable[];
+}
+export interface FramebufferProfile {
+  readonly base: PhysAddr;
+  readonly size: Size;
+  readonly width: number;
+  readonly height: number;
+  readonly stride: number;
+}
+export interface HostKernelProfile {
+  /** Physical range the host kernel and its early allocations occupy. */
+  readonly range: PhysRange;
+  readonly boothowto: number;
+  /** The host's kernel environment, in order. */
+  readonly kenv: readonly (readonly [string, string])[];
+}
+
+/** A validated machine profile. */
+export interface MachineProfile {
+  readonly name: string;
+  readonly description: string;
+  /** `builtin:<name>` or the file it was read from. */
+  readonly source: string;
+  readonly arch: Arch;
+  readonly firmware: FirmwareKind;
+  readonly cpus: number;
+  /** RAM ranges, sorted. */
+  readonly ram: readonly PhysRange[];
+  readonly reserved: readonly ReservedRange[];
+  readonly mmio: readonly NamedRange[];
+  readonly uart: { readonly kind: 'ns16550' | 'pl011'; readonly base: bigint; readonly size: Size };
+  readonly gic: GicProfile | undefined;
+  readonly framebuffer: FramebufferProfile | undefined;
+  readonly hostKernel: HostKernelProfile;
+}
+
+/** Names of the built-in profiles. */
+export function builtinProfileNames(): string[] {
+  return readdirSync(packagePath('profiles'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => basename(f, '.json'))
+    .sort();
+}
+
+/** The built-in profile used when none is named: the kernel arch's first-class machine. */
+export function defaultProfileName(arch: Arch): string {
+  return arch === 'amd64' ? 'amd64-efi' : 'arm64-fdt';
+}
+
+/** Loads a built-in profile by name, or a profile file by path. */
+export function loadProfile(nameOrPath: string): MachineProfile {
+  if (/^[a-z0-9][a-z0-9._-]*$/.test(nameOrPath) && builtinProfileNames().includes(nameOrPath)) {
+    const file = packagePath('profiles', `${nameOrPath}.json`);
+    return parseProfile(readFileSync(file, 'utf8'), `builtin:${nameOrPath}`);
+  }
+  if (!existsSync(nameOrPath)) {
+    throw new ConfigError(
+      ConfigCode.NotFound,
+      `config: no machine profile named "${nameOrPath}" (built-in: ${builtinProfileNames().join(', ')}) and no such file`,
+      { file: nameOrPath, builtin: builtinProfileNames() },
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(nameOrPath, 'utf8');
+  } catch (e) {
+    throw new ConfigError(
+      ConfigCode.Unreadable,
+      `config: cannot read machine profile ${nameOrPath}`,
+      { file: nameOrPath },
+      { cause: e },
+    );
+  }
+  return parseProfile(text, nameOrPath);
+}
+
+/** Line and column (1-based) of a character offset. */
+function lineColumn(text: string, pos: number): { line: number; column: number } {
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  return { line, column: pos - before.lastIndexOf('\n') };
+}
+
+interface RawRange {
+  base: string;
+  size: string;
+}
+interface RawProfile {
+  name: string;
+  description?: string;
+  arch: Arch;
+  firmware: FirmwareKind;
+  cpus: number;
+  ram: RawRange[];
+  reserved?: (RawRange & { name: string; kind: ReservedKind })[];
+  mmio?: (RawRange & { name: string })[];
+  uart: { kind: 'ns16550' | 'pl011'; base: string; size?: string };
+  gic?: {
+    distributor: string;
+    redistributor: string;
+    redistributorSize: string;
+    its: string;
+    lpiConfTable: string;
+    lpiPendTables: string[];
+    itsTables: (RawRange & { kind: ItsTableKind })[];
+  };
+  framebuffer?: { base: string; size: string; width: number; height: number; stride: number };
+  hostKernel: { loadAddress: string; size: string; boothowto?: number; kenv?: string[] };
+}
+
+/** Parses and validates a profile; see the module contract. */
+export function parseProfile(text: string, source: string): MachineProfile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    const m = /position (\d+)/.exec(e instanceof Error ? e.message : '');
+    const where = m?.[1] !== undefined ? lineColumn(text, Number(m[1])) : { line: 0, column: 0 };
+    throw new ConfigError(
+      ConfigCode.Syntax,
+      `config: ${source}:${where.line}:${where.column}: not valid JSON (${e instanceof Error ? e.message : String(e)})`,
+      { file: source, ...where },
+      { cause: e },
+    );
+  }
+  const schemaProblems = validateJson('machine', json);
+  if (schemaProblems.length > 0) {
+    throw new ConfigError(
+      ConfigCode.Schema,
+      `config: ${source} is not a valid machine profile:\n${formatProblems(schemaProblems)}`,
+      { file: source, problems: schemaProblems },
+    );
+  }
+  const raw = json as RawProfile;
+  const problems: { path: string; message: string }[] = [];
+  const num = (text: string, path: string): bigint => {
+    const v = parseSizeText(text);
+    if (v === undefined) {
+      problems.push({ path, message: `"${text}" is not a number` });
+      return 0n;
+    }
+    return v;
+  };
+  const rng = (r: RawRange, path: string): PhysRange => {
+    const base = num(r.base, `${path}/base`);
+    const sz = num(r.size, `${path}/size`);
+    if (base + sz > 1n << 64n) {
+      problems.push({ path, message: `range ${hex(base)} + ${hex(sz)} passes 2^64` });
+      return { start: 0n as PhysAddr, size: 0n as Size };
+    }
+    return range(base as PhysAddr, sz as Size);
+  };
+
+  const ram = raw.ram.map((r, i) => rng(r, `/ram/${i}`)).sort((a, b) => (a.start < b.start ? -1 : 1));
+  ram.forEach((r, i) => {
+    if (r.size === 0n) problems.push({ path: `/ram/${i}`, message: 'RAM range is empty' });
+    if (r.start % SZ_4K !== 0n || r.size % SZ_4K !== 0n) {
+      problems.push({ path: `/ram/${i}`, message: `RAM range ${formatRange(r)} is not 4 KiB aligned` });
+    }
+    const prev = ram[i - 1];
+    if (prev !== undefined && overlaps(prev, r)) {
+      problems.push({ path: `/ram/${i}`, message: `RAM ranges ${formatRange(prev)} and ${formatRange(r)} overlap` });
+    }
+  });
+  const inRam = (r: PhysRange): boolean => ram.some((x) => r.start >= x.start && rangeEnd(r) <= rangeEnd(x));
+
+  const reserved: ReservedRange[] = (raw.reserved ?? []).map((r, i) => ({
+    name: r.name,
+    kind: r.kind,
+    range: rng(r, `/reserved/${i}`),
+  }));
+  reserved.forEach((r, i) => {
+    if (r.range.start % SZ_4K !== 0n || r.range.size % SZ_4K !== 0n) {
+      problems.push({
+        path: `/reserved/${i}`,
+        message: `reserved range "${r.name}" ${formatRange(r.range)} is not 4 KiB aligned`,
+      });
+    }
+    reserved.slice(0, i).forEach((o) => {
+      if (overlaps(o.range, r.range)) {
+        problems.push({ path: `/reserved/${i}`, message: `reserved ranges "${o.name}" and "${r.name}" overlap` });
+      }
+    });
+  });
+  const mmio: NamedRange[] = (raw.mmio ?? []).map((r, i) => ({ name: r.name, range: rng(r, `/mmio/${i}`) }));
+  mmio.forEach((m, i) => {
+    ram.forEach((r) => {
+      if (overlaps(m.range, r)) {
+        problems.push({
+          path: `/mmio/${i}`,
+          message: `MMIO window "${m.name}" ${formatRange(m.range)} overlaps RAM ${formatRange(r)}`,
+        });
+      }
+    });
+  });
+
+  const hk = raw.hostKernel;
+  const hostRange = rng({ base: hk.loadAddress, size: hk.size }, '/hostKernel');
+  if (hostRange.start % SZ_2M !== 0n) {
+    problems.push({
+      path: '/hostKernel/loadAddress',
+      message: `host kernel load address ${hex(hostRange.start)} is not 2 MiB aligned`,
+    });
+  }
+  if (!inRam(hostRange)) {
+    problems.push({
+      path: '/hostKernel',
+      message: `host kernel ${formatRange(hostRange)} is not inside one RAM range`,
+    });
+  }
+  if (raw.arch === 'amd64' && rangeEnd(hostRange) > SZ_4G) {
+    problems.push({
+      path: '/hostKernel',
+      message: `amd64 kernels must be loaded below 4 GiB (${formatRange(hostRange)})`,
+    });
+  }
+  reserved.forEach((r) => {
+    if (overlaps(r.range, hostRange)) {
+      problems.push({
+        path: '/hostKernel',
+        message: `host kernel ${formatRange(hostRange)} overlaps reserved "${r.name}"`,
+      });
+    }
+  });
+  const kenv: [string, string][] = (hk.kenv ?? []).map((e) => {
+    const eq = e.indexOf('=');
+    return [e.slice(0, eq), e.slice(eq + 1)];
+  });
+
+  let gic: GicProfile | undefined;
+  if (raw.gic !== undefined) {
+    const g = raw.gic;
+    const tables: DeviceTable[] = [
+      { kind: 'lpi-conf', range: range(num(g.lpiConfTable, '/gic/lpiConfTable') as PhysAddr, LPI_CONFTAB_SIZE) },
+      ...g.lpiPendTables.map((p, i): DeviceTable => ({
+        kind: 'lpi-pend',
+        range: range(num(p, `/gic/lpiPendTables/${i}`) as PhysAddr, LPI_PENDTAB_SIZE),
+      })),
+      ...g.itsTables.map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: rng(t, `/gic/itsTables/${i}`) })),
+    ];
+    tables.forEach((t, i) => {
+      if (t.range.start % LPI_TABLE_ALIGN !== 0n) {
+        problems.push({ path: '/gic', message: `${t.kind} table at ${hex(t.range.start)} is not 64 KiB aligned` });
+      }
+      if (!inRam(t.range))
+        problems.push({ path: '/gic', message: `${t.kind} table ${formatRange(t.range)} is not in RAM` });
+      if (overlaps(t.range, hostRange)) {
+        problems.push({ path: '/gic', message: `${t.kind} table ${formatRange(t.range)} overlaps the host kernel` });
+      }
+      tables.slice(0, i).forEach((o) => {
+        if (overlaps(o.range, t.range)) {
+          problems.push({ path: '/gic', message: `${o.kind} and ${t.kind} tables overlap at ${formatRange(t.range)}` });
+        }
+      });
+    });
+    if (g.lpiPendTables.length !== raw.cpus) {
+      problems.push({
+        path: '/gic/lpiPendTables',
+        message: `${g.lpiPendTables.length} LPI pending tables for ${raw.cpus} CPUs (one per CPU)`,
+      });
+    }
+    gic = {
+      distributor: num(g.distributor, '/gic/distributor') as PhysAddr,
+      redistributor: num(g.redistributor, '/gic/redistributor') as PhysAddr,
+      redistributorSize: num(g.redistributorSize, '/gic/redistributorSize') as Size,
+      its: num(g.its, '/gic/its') as PhysAddr,
+      tables,
+    };
+  }
+  const fb = raw.framebuffer;
+  const framebuffer: FramebufferProfile | undefined =
+    fb === undefined
+      ? undefined
+      : {
+          base: num(fb.base, '/framebuffer/base') as PhysAddr,
+          size: num(fb.size, '/framebuffer/size') as Size,
+          width: fb.width,
+          height: fb.height,
+          stride: fb.stride,
+        };
+  if (framebuffer !== undefined && raw.firmware !== 'efi') {
+    problems.push({ path: '/framebuffer', message: 'an EFI framebuffer needs EFI firmware' });
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError(
+      ConfigCode.Invalid,
+      `config: ${source} is not a usable machine profile:\n${formatProblems(problems)}`,
+      { file: source, problems },
+    );
+  }
+  return {
+    name: raw.name,
+    description: raw.description ?? '',
+    source,
+    arch: raw.arch,
+    firmware: raw.firmware,
+    cpus: raw.cpus,
+    ram,
+    reserved,
+    mmio,
+    uart: {
+      kind: raw.uart.kind,
+      base: num(raw.uart.base, '/uart/base'),
+      size: (raw.uart.size === undefined ? 8n : num(raw.uart.size, '/uart/size')) as Size,
+    },
+    gic,
+    framebuffer,
+    hostKernel: { range: hostRange, boothowto: hk.boothowto ?? 0, kenv },
+  };
+}
