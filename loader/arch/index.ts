@@ -25,7 +25,12 @@ export interface ArchInfo {
   readonly dmapMax: KernelVa;
   readonly pageSize: Size;
   /** Machine-dependent modinfo metadata numbers (they differ between arches). */
-  readonly modinfomd: { readonly EFI_MAP: number; readonly DTBP: number; readonly EFI_FB: number; readonly SMAP?: number };
+  readonly modinfomd: {
+    readonly EFI_MAP: number;
+    readonly DTBP: number;
+    readonly EFI_FB: number;
+    readonly SMAP?: number;
+  };
   /** Rescue reservations must end at or below this PA (amd64: 4 GiB; arm64: VM_MAX_USER_ADDRESS). */
   readonly rescueHardLimit: PhysAddr;
   /** Rescue reservations are tried below this PA first (both: 4 GiB). */

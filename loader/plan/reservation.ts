@@ -27,12 +27,7 @@ import {
 } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
 import { PlanCode, PlanError } from '../errors.js';
-import {
-  RESCUE_DEFAULT_MEMSIZE,
-  RESCUE_KERNEL_OFFSET,
-  RESCUE_RESERV_ALIGN,
-  RESCUE_RESERV_BOUNDARY,
-} from '../rescue-layout.js';
+import { RESCUE_KERNEL_OFFSET, RESCUE_RESERV_ALIGN, RESCUE_RESERV_BOUNDARY } from '../rescue-layout.js';
 import type { MemoryMap } from './memory-map.js';
 import { findHole, normalize, totalSize } from './ranges.js';
 
@@ -82,11 +77,6 @@ export function placeReservation(map: MemoryMap, req: PlacementRequest): Placeme
   const info = archInfo(req.arch);
   const prefer = req.prefer ?? 'highest';
   const free = normalize(map.free);
-  if (req.size % RESCUE_RESERV_ALIGN !== 0n) {
-    throw new PlanError(PlanCode.BadMemsize, `plan: reservation size ${hex(req.size)} is not a multiple of 2 MiB`, {
-      size: req.size,
-    });
-  }
   if (req.at !== undefined) return checkExact(map, req, req.at);
   const limits =
     info.rescuePreferredLimit < info.rescueHardLimit
