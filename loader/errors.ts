@@ -130,9 +130,6 @@ export const ConfigCode = {
   Syntax: 'CONFIG_SYNTAX',
   Schema: 'CONFIG_SCHEMA',
   Invalid: 'CONFIG_INVALID',
-  BadValue: 'CONFIG_BAD_VALUE',
-  IncludeEscape: 'CONFIG_INCLUDE_ESCAPE',
-  IncludeLoop: 'CONFIG_INCLUDE_LOOP',
 } as const;
 /**
  * A configuration input (machine profile, loader.conf) that cannot be used. `details` carry
@@ -145,9 +142,6 @@ export class ConfigError extends KbootError<CodeOf<typeof ConfigCode>> {
 
 export const PlanCode = {
   NoHole: 'PLAN_NO_HOLE',
-  Overlap: 'PLAN_OVERLAP',
-  OutOfRegion: 'PLAN_OUT_OF_REGION',
-  Misaligned: 'PLAN_MISALIGNED',
   MetadataTooLarge: 'PLAN_METADATA_TOO_LARGE',
   BadPlacement: 'PLAN_BAD_PLACEMENT',
   BadMemsize: 'PLAN_BAD_MEMSIZE',
