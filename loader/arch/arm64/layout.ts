@@ -52,3 +52,32 @@ export const LPI_CONFTAB_SIZE = 0x1_0000n as Size;
 export const LPI_PENDTAB_SIZE = BigInt((LPI_NIRQS + GIC_FIRST_LPI) / 8) as Size;
 export const LPI_TABLE_ALIGN = 0x1_0000n as Size;
 export const ITS_CMDQ_SIZE = 0x1_0000n as Size;
+
+/**
+ * Translation-table descriptor bits (sys/arm64/include/pte.h, current freebsd-src; the
+ * AttrIndx field is bits [4:2] per the Arm ARM D8.3).
+ */
+export const L0_TABLE = 0x3n;
+export const L1_TABLE = 0x3n;
+export const L1_BLOCK = 0x1n;
+export const L2_BLOCK = 0x1n;
+export const L2_TABLE = 0x3n;
+export const L3_PAGE = 0x3n;
+export const ATTR_AF = 1n << 10n;
+export const ATTR_SH_IS = 3n;
+export const ATTR_SH = (x: bigint): bigint => x << 8n;
+export const ATTR_S1_nG = 1n << 11n;
+export const ATTR_S1_IDX = (x: bigint): bigint => x << 2n;
+/** ATTR_DEFAULT = ATTR_AF | ATTR_SH(ATTR_SH_IS). */
+export const ATTR_DEFAULT = ATTR_AF | ATTR_SH(ATTR_SH_IS);
+/** VM_MEMATTR_UNCACHEABLE (sys/arm64/include/vm.h): MAIR index 1. */
+export const VM_MEMATTR_UNCACHEABLE = 1n;
+/** VM_MEMATTR_WRITE_BACK: MAIR index 2. */
+export const VM_MEMATTR_WRITE_BACK = 2n;
+/** Output-address mask of a table or block descriptor (48-bit PA, 4 KiB granule). */
+export const ARM64_ADDR_MASK = 0x0000_ffff_ffff_f000n;
+/** Index shifts of the four levels (4 KiB granule, 48-bit VA). */
+export const L0_SHIFT = 39n;
+export const L1_SHIFT = 30n;
+export const L2_SHIFT = 21n;
+export const L3_SHIFT = 12n;

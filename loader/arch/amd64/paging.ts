@@ -1,0 +1,221 @@
+/**
+ * amd64 page tables for the two ways into a new kernel, built as page images (pure).
+ *
+ * 1. `rescueExecTables`: what D47358's rescue_kernel_exec()/rescue_kernel_exec_cr3() build
+ *    from the 16-page pool inside the reservation (markjdb/freebsd @bd74b35
+ *    sys/amd64/amd64/rescue_machdep.c), in the same order and with the same bits:
+ *      new root:  the reservation identity-mapped with 2 MiB pages; the 2 MiB holding
+ *                 rescue_tramp identity-mapped (A|V, read-only); PA 0..4 KiB (for the BIOS);
+ *                 KERNBASE + k → rescue_pa + k with 2 MiB pages for k < memsize; the current
+ *                 thread's kernel stack (4 KiB pages, NX);
+ *      temporary: a copy of the host's upper-half PML4 entries plus an identity map of the
+ *                 trampoline page, loaded before jumping to the identity copy of rescue_tramp.
+ *    Each EDOOFUS/ENXIO path of the C code is a TrampolineError with its own code.
+ * 2. `loaderTables`: the 9 pages loader.kboot builds for a kexec'd FreeBSD kernel
+ *    (stand/kboot/kboot/arch/amd64/elf64_freebsd.c): the low 4 GiB identity-mapped with
+ *    2 MiB pages, and KERNBASE + i·2 MiB → staging + i·2 MiB (i ≥ 1; i = 0 maps PA 0).
+ * Entry bits: sys/amd64/include/pmap.h (X86_PG_V, RW, A, M, PS, NX).
+ */
+import { hex, type KernelVa, type PhysAddr, type Size } from '../../addr.js';
+import { PagePool } from '../page-pool.js';
+import { TrampolineCode, TrampolineError } from '../trampoline-errors.js';
+import { KERNBASE, NBPDP, NBPDR, PAGE_SIZE, PG_FRAME, PG_NX, PG_PS, PG_RW, PG_V } from './layout.js';
+
+/** Accessed and dirty bits (sys/amd64/include/pmap.h X86_PG_A, X86_PG_M). */
+export const PG_A = 0x020n;
+export const PG_M = 0x040n;
+/** First PML4 slot of the kernel half (PML4PML4I in sys/amd64/include/pmap.h). */
+export const PML4_UPPER_HALF = 256;
+
+export const pml4Index = (va: bigint): number => Number((va >> 39n) & 511n);
+export const pdpIndex = (va: bigint): number => Number((va >> 30n) & 511n);
+export const pdIndex = (va: bigint): number => Number((va >> 21n) & 511n);
+export const ptIndex = (va: bigint): number => Number((va >> 12n) & 511n);
+const trunc2m = (pa: bigint): bigint => pa & ~(NBPDR - 1n);
+const truncPage = (pa: bigint): bigint => pa & ~(PAGE_SIZE - 1n);
+
+export interface RescueExecInput {
+  readonly rescuePa: PhysAddr;
+  /** The whole reservation size (rescue_memsize in rescue_machdep.c). */
+  readonly memsize: Size;
+  /** The pool inside the reservation (16 pages). */
+  readonly pool: PagePool;
+  /** Physical address of rescue_tramp in the host kernel (it must not cross a page). */
+  readonly trampPa: PhysAddr;
+  /** Offset of rescue_itramp from rescue_tramp. */
+  readonly itrampOffset: number;
+  /** The host's current PML4 entries 256..511 (copied into the temporary root). */
+  readonly hostUpperPml4: readonly bigint[];
+  /** The panicking thread's kernel stack: its VA and the PA of each page. */
+  readonly kstack: { readonly va: KernelVa; readonly pages: readonly PhysAddr[] };
+}
+
+export interface RescueExecTables {
+  /** Root for the rescue kernel (loaded by the trampoline). */
+  readonly cr3: PhysAddr;
+  /** Temporary root loaded before jumping to the identity copy of the trampoline. */
+  readonly tempCr3: PhysAddr;
+  /** Identity (physical) address of rescue_itramp. */
+  readonly itramp: PhysAddr;
+  readonly pagesUsed: number;
+}
+
+function fail(
+  code: (typeof TrampolineCode)[keyof typeof TrampolineCode],
+  message: string,
+  details: Record<string, unknown>,
+): never {
+  throw new TrampolineError(code, `trampoline: ${message}`, details);
+}
+
+/** Builds rescue_kernel_exec's tables into `input.pool` (see the module contract). */
+export function rescueExecTables(input: RescueExecInput): RescueExecTables {
+  const { pool, rescuePa, memsize } = input;
+  if (input.hostUpperPml4.length !== 512 - PML4_UPPER_HALF) {
+    fail(TrampolineCode.BadRange, `the host PML4 upper half has ${input.hostUpperPml4.length} entries, not 256`, {});
+  }
+  const frame = (e: bigint): bigint => e & PG_FRAME;
+  const pml4 = pool.alloc('the rescue PML4');
+
+  // The reservation, identity-mapped with 2 MiB pages.
+  let pdp = pool.alloc('the reservation PDP');
+  pool.set(pml4, pml4Index(rescuePa), PG_RW | PG_V | pdp);
+  let pd = pool.alloc('the reservation PD');
+  pool.set(pdp, pdpIndex(rescuePa), PG_RW | PG_V | pd);
+  for (let pa = rescuePa as bigint; pa < rescuePa + memsize; pa += NBPDR)
+    pool.set(pd, pdIndex(pa), PG_PS | PG_RW | PG_V | pa);
+
+  // The 2 MiB holding rescue_tramp, identity-mapped.
+  const tramppa = trunc2m(input.trampPa);
+  if (pool.get(pml4, pml4Index(tramppa)) === 0n) {
+    fail(
+      TrampolineCode.TrampNotMapped,
+      `rescue_tramp() at ${hex(input.trampPa)} is not mapped by the PML4 page of the reservation`,
+      {
+        trampPa: input.trampPa,
+        rescuePa,
+      },
+    );
+  }
+  if (pool.get(pdp, pdpIndex(tramppa)) === 0n) {
+    pd = pool.alloc('the trampoline PD');
+    pool.set(pdp, pdpIndex(tramppa), PG_A | PG_V | pd);
+  }
+  if (pool.get(pd, pdIndex(tramppa)) === 0n) pool.set(pd, pdIndex(tramppa), PG_PS | PG_A | PG_V | tramppa);
+
+  // PA 0..4 KiB for the BIOS.
+  if (pool.get(pml4, pml4Index(0n)) === 0n) {
+    pdp = pool.alloc('the low-memory PDP');
+    pool.set(pml4, pml4Index(0n), PG_RW | PG_V | pdp);
+  } else {
+    pdp = frame(pool.get(pml4, pml4Index(0n))) as PhysAddr;
+  }
+  if (pool.get(pdp, pdpIndex(0n)) === 0n) {
+    pd = pool.alloc('the low-memory PD');
+    pool.set(pdp, pdpIndex(0n), PG_RW | PG_V | pd);
+  } else {
+    pd = frame(pool.get(pdp, pdpIndex(0n))) as PhysAddr;
+  }
+  if (pool.get(pd, pdIndex(0n)) !== 0n) {
+    fail(
+      TrampolineCode.LowMemoryOccupied,
+      'the low 2 MiB is already occupied by the reservation ("rescue: low 2MB already occupied")',
+      {
+        rescuePa,
+      },
+    );
+  }
+  const pt = pool.alloc('the low-memory PT');
+  pool.set(pd, pdIndex(0n), PG_RW | PG_V | pt);
+  pool.set(pt, ptIndex(0n), PG_RW | PG_V);
+
+  // KERNBASE + k -> rescue_pa + k.
+  if (pool.get(pml4, pml4Index(KERNBASE)) !== 0n) {
+    fail(
+      TrampolineCode.KernbaseConflict,
+      'KERNBASE is already mapped by the identity map ("rescue: kernel already mapped by identity map")',
+      {
+        rescuePa,
+      },
+    );
+  }
+  pdp = pool.alloc('the KERNBASE PDP');
+  pool.set(pml4, pml4Index(KERNBASE), PG_RW | PG_V | pdp);
+  pd = pool.alloc('the KERNBASE PD');
+  pool.set(pdp, pdpIndex(KERNBASE), PG_RW | PG_V | pd);
+  for (let va = KERNBASE as bigint; va < KERNBASE + memsize; va += NBPDR) {
+    pool.set(pd, pdIndex(va), PG_PS | PG_RW | PG_V | (rescuePa + (va - KERNBASE)));
+  }
+
+  // The current thread's kernel stack.
+  const kva = input.kstack.va as bigint;
+  const kend = kva + BigInt(input.kstack.pages.length) * PAGE_SIZE - 1n;
+  if (pool.get(pml4, pml4Index(kva)) !== 0n) {
+    fail(TrampolineCode.StackConflict, `the kernel stack at ${hex(kva)} is already mapped by the identity map`, {
+      kstack: kva,
+    });
+  }
+  if (kva / NBPDP !== kend / NBPDP || kva / NBPDR !== kend / NBPDR) {
+    fail(
+      TrampolineCode.StackConflict,
+      `the kernel stack ${hex(kva)}-${hex(kend)} spans more than one page-directory page`,
+      { kstack: kva },
+    );
+  }
+  pdp = pool.alloc('the kernel-stack PDP');
+  pool.set(pml4, pml4Index(kva), PG_RW | PG_V | pdp | PG_NX);
+  pd = pool.alloc('the kernel-stack PD');
+  pool.set(pdp, pdpIndex(kva), PG_RW | PG_V | pd | PG_NX);
+  const kpt = pool.alloc('the kernel-stack PT');
+  pool.set(pd, pdIndex(kva), PG_RW | PG_V | kpt | PG_NX);
+  input.kstack.pages.forEach((pa, i) => {
+    pool.set(kpt, ptIndex(kva + BigInt(i) * PAGE_SIZE), PG_RW | PG_V | PG_NX | PG_A | PG_M | pa);
+  });
+
+  // The temporary root: the host's upper half plus the trampoline page, identity-mapped.
+  const tramp = truncPage(input.trampPa);
+  const temp = pool.alloc('the temporary PML4');
+  input.hostUpperPml4.forEach((e, i) => pool.set(temp, PML4_UPPER_HALF + i, e));
+  const tpdp = pool.alloc('the temporary PDP');
+  pool.set(temp, pml4Index(tramp), PG_A | PG_V | tpdp);
+  const tpd = pool.alloc('the temporary PD');
+  pool.set(tpdp, pdpIndex(tramp), PG_A | PG_V | tpd);
+  const tpt = pool.alloc('the temporary PT');
+  pool.set(tpd, pdIndex(tramp), PG_A | PG_V | tpt);
+  pool.set(tpt, ptIndex(tramp), PG_A | PG_V | tramp);
+
+  return {
+    cr3: pml4,
+    tempCr3: temp,
+    itramp: (input.trampPa + BigInt(input.itrampOffset)) as PhysAddr,
+    pagesUsed: pool.used,
+  };
+}
+
+/**
+ * loader.kboot's 9 pages (PT4, PT3_l, PT3_u, PT2_l0..3, PT2_u0, PT2_u1) at `base`, for a kernel
+ * staged at `staging` (2 MiB aligned; the kernel itself at staging + 2 MiB).
+ */
+export function loaderTables(base: PhysAddr, staging: PhysAddr): { readonly cr3: PhysAddr; readonly pool: PagePool } {
+  const pool = new PagePool(base, 9);
+  const pt4 = pool.alloc('PT4');
+  const pt3l = pool.alloc('PT3_l');
+  const pt3u = pool.alloc('PT3_u');
+  const pt2l = [pool.alloc('PT2_l0'), pool.alloc('PT2_l1'), pool.alloc('PT2_l2'), pool.alloc('PT2_l3')];
+  const pt2u = [pool.alloc('PT2_u0'), pool.alloc('PT2_u1')];
+  pool.set(pt4, 0, pt3l | PG_V | PG_RW);
+  pt2l.forEach((pd, i) => pool.set(pt3l, i, pd | PG_V | PG_RW));
+  for (let i = 0; i < 2048; i++) {
+    const pd = pt2l[i >> 9];
+    if (pd !== undefined) pool.set(pd, i & 511, (BigInt(i) << 21n) | PG_V | PG_RW | PG_PS);
+  }
+  pool.set(pt4, 511, pt3u | PG_V | PG_RW);
+  pool.set(pt3u, 510, (pt2u[0] ?? 0n) | PG_V | PG_RW);
+  pool.set(pt3u, 511, (pt2u[1] ?? 0n) | PG_V | PG_RW);
+  for (let i = 0; i < 1024; i++) {
+    const pd = pt2u[i >> 9];
+    const pa = i === 0 ? 0n : staging + BigInt(i) * NBPDR;
+    if (pd !== undefined) pool.set(pd, i & 511, pa | PG_V | PG_RW | PG_PS);
+  }
+  return { cr3: pt4, pool };
+}
