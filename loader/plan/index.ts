@@ -10,3 +10,4 @@ export * from './firmware.js';
 export * from './rescue-area.js';
 export * from './load-plan.js';
 export * from './rescue-plan.js';
+export * from './kexec-plan.js';
