@@ -11,6 +11,7 @@ import {
   checkFillByte,
   checkRegions,
   checkWindowLength,
+  isRamRange,
   resolveRange,
   sha256Via,
   type GuestRam,
@@ -35,12 +36,7 @@ export class NativeRam implements GuestRam {
   }
 
   isRam(at: PhysAddr, len: Size): boolean {
-    try {
-      resolveRange(this.regions, 'isRam', at, len);
-      return true;
-    } catch {
-      return false;
-    }
+    return isRamRange(this.regions, at, len);
   }
   read(at: PhysAddr, len: number): Uint8Array {
     checkWindowLength(len, 'read');

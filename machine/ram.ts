@@ -142,6 +142,16 @@ function checkLen(len: number, op: string): void {
   }
 }
 
+/** True when every byte of `[at, at + len)` is RAM of `regions`. */
+export function isRamRange(regions: readonly RamRegion[], at: bigint, len: bigint): boolean {
+  try {
+    resolveRange(regions, 'isRam', at, len);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Validates a JS byte count for read/view (safe integer, at most 1 GiB). */
 export const checkWindowLength = checkLen;
 
@@ -206,12 +216,7 @@ export class ArrayRam implements GuestRam {
   }
 
   isRam(at: PhysAddr, len: Size): boolean {
-    try {
-      resolveRange(this.regions, 'isRam', at, len);
-      return true;
-    } catch {
-      return false;
-    }
+    return isRamRange(this.regions, at, len);
   }
 
   read(at: PhysAddr, len: number): Uint8Array {

@@ -37,6 +37,11 @@ export interface ArchInfo {
   readonly rescuePreferredLimit: PhysAddr;
   /** Whether the reservation carries the amd64 page-table pool (16 pages after the kenv). */
   readonly rescuePageTablePages: number;
+  /**
+   * How preload metadata names addresses: amd64 kernels add KERNBASE to offsets
+   * (preload_bootstrap_relocate, sys/amd64/amd64/machdep.c); arm64 metadata holds kernel VAs.
+   */
+  readonly metadataAddressing: 'kernbase-offset' | 'virtual';
 }
 
 const INFO: { readonly [A in Arch]: ArchInfo } = {
@@ -54,6 +59,7 @@ const INFO: { readonly [A in Arch]: ArchInfo } = {
     rescueHardLimit: amd64.RESCUE_HIGH_LIMIT,
     rescuePreferredLimit: amd64.RESCUE_HIGH_LIMIT,
     rescuePageTablePages: amd64.RESCUE_NPTP,
+    metadataAddressing: 'kernbase-offset',
   },
   arm64: {
     arch: 'arm64',
@@ -69,6 +75,7 @@ const INFO: { readonly [A in Arch]: ArchInfo } = {
     rescueHardLimit: arm64.VM_MAX_USER_ADDRESS,
     rescuePreferredLimit: arm64.RESCUE_PREFERRED_LIMIT,
     rescuePageTablePages: 0,
+    metadataAddressing: 'virtual',
   },
 };
 

@@ -34,7 +34,7 @@ import { PlanCode, PlanError } from '../errors.js';
 import { encodeKenv, type KenvEntry } from '../handoff/kenv.js';
 import { encodeModinfo, mdInt, mdU64, MODINFOMD, type PreloadedModule } from '../handoff/modinfo.js';
 import { hostFirmware, type HostFirmware } from './firmware.js';
-import { makeRelocation, type Relocation, type Segment } from './load-plan.js';
+import { makeRelocation, requireSameArch, type Relocation, type Segment } from './load-plan.js';
 import { buildMemoryMap, type MemoryMap } from './memory-map.js';
 import type { MachineProfile } from './profile.js';
 import { findHole } from './ranges.js';
@@ -77,24 +77,15 @@ export interface KexecBootPlan {
 /** Where a physical address appears in the kernel's metadata (see the module contract). */
 function metadataAddress(arch: Arch, staging: bigint, pa: bigint): bigint {
   const info = archInfo(arch);
-  // amd64: KERNBASE + x maps to staging + x, and metadata carries x; arm64: the kernel VA.
-  return info.rescuePageTablePages > 0 ? pa - staging : info.kernbase + (pa - staging);
+  // KERNBASE + x maps to staging + x on both; amd64 metadata carries x, arm64 the VA.
+  return info.metadataAddressing === 'kernbase-offset' ? pa - staging : info.kernbase + (pa - staging);
 }
 
 /** Plans a loader.kboot-style kexec of `kernel` (see the module contract). */
 export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
   const { kernel, profile } = req;
   const arch = profile.arch;
-  if (kernel.arch !== arch) {
-    throw new PlanError(
-      PlanCode.ArchMismatch,
-      `plan: ${req.kernelName} is an ${kernel.arch} kernel but machine ${profile.name} is ${arch}`,
-      {
-        kernelArch: kernel.arch,
-        machineArch: arch,
-      },
-    );
-  }
+  requireSameArch(kernel, req.kernelName, profile);
   const info = archInfo(arch);
   const map = buildMemoryMap(profile);
   const firmware = hostFirmware(profile, map);

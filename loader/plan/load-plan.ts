@@ -69,6 +69,24 @@ export function makeRelocation(region: PhysRange, kernelPhys: PhysAddr, kernelVa
   };
 }
 
+/** Throws PLAN_ARCH_MISMATCH unless the kernel is built for the machine's arch. */
+export function requireSameArch(
+  kernel: { readonly arch: Arch },
+  kernelName: string,
+  profile: { readonly arch: Arch; readonly name: string },
+): void {
+  if (kernel.arch !== profile.arch) {
+    throw new PlanError(
+      PlanCode.ArchMismatch,
+      `plan: ${kernelName} is an ${kernel.arch} kernel but machine ${profile.name} is ${profile.arch}`,
+      {
+        kernelArch: kernel.arch,
+        machineArch: profile.arch,
+      },
+    );
+  }
+}
+
 /** A device-owned range both kernels must leave in place. */
 export interface DeviceReservation {
   readonly reason: DeviceTable['kind'];

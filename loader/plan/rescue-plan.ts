@@ -17,7 +17,14 @@ import { lintRescueKernel, type RescueLint } from '../elf/rescue-lint.js';
 import { PlanCode, PlanError } from '../errors.js';
 import { RESCUE_DEFAULT_MEMSIZE, RESCUE_KERNEL_OFFSET } from '../rescue-layout.js';
 import { hostFirmware, type HostFirmware } from './firmware.js';
-import { makeRelocation, validatePlan, type LoadPlan, type PlanWarning, type Segment } from './load-plan.js';
+import {
+  makeRelocation,
+  requireSameArch,
+  validatePlan,
+  type LoadPlan,
+  type PlanWarning,
+  type Segment,
+} from './load-plan.js';
 import { buildMemoryMap } from './memory-map.js';
 import type { MachineProfile } from './profile.js';
 import { normalize, subtract } from './ranges.js';
@@ -68,16 +75,7 @@ export function rescueReservationSizing(kernel: ElfImage, profile: MachineProfil
 export function planRescue(req: RescuePlanRequest): RescuePlan {
   const { kernel, profile } = req;
   const arch = profile.arch;
-  if (kernel.arch !== arch) {
-    throw new PlanError(
-      PlanCode.ArchMismatch,
-      `plan: ${req.kernelName} is an ${kernel.arch} kernel but machine ${profile.name} is ${arch}`,
-      {
-        kernelArch: kernel.arch,
-        machineArch: arch,
-      },
-    );
-  }
+  requireSameArch(kernel, req.kernelName, profile);
   const lint = lintRescueKernel(kernel);
   if (!lint.ok) {
     throw new PlanError(
