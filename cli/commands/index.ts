@@ -5,9 +5,11 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
+import { registerProbeKernel } from './probe-kernel.js';
 
 /** Adds all commands to `program`. */
 export function registerCommands(program: Command, io: CliIo): void {
   registerInspect(program, io);
   registerPlan(program, io);
+  registerProbeKernel(program, io);
 }

@@ -1,0 +1,142 @@
+/**
+ * `kboot probe-kernel --arch amd64|arm64 -o FILE [--mode rescue|kexec] [--uart-base ADDR]
+ *  [--force] [--json]`: writes a probe kernel (loader/probe/build.ts) to FILE.
+ *
+ * Contract: builds the ELF in memory, writes it to a temporary name in FILE's folder with
+ * mode 0644, then moves it into place: with `--force` by rename (replacing FILE), otherwise
+ * by link + unlink, which refuses an existing FILE atomically (CLI_IO, details.reason
+ * 'EEXIST'); on a file system without hard links it falls back to an existence check and a
+ * rename. The temporary file never outlives the command. It prints the file, arch, size,
+ * entry point and where the report lies; `--json` prints
+ * `{ file, arch, size, entry, reportOffset }` (entry and reportOffset as "0x…" strings).
+ * A bad `--arch`, `--mode` or `--uart-base` is CLI_USAGE; a console address out of range
+ * for the arch is the builder's PROBE_BAD_OPTION.
+ */
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { hex, parseSizeText } from '../../loader/addr.js';
+import { ARCHES, type Arch } from '../../loader/arch/index.js';
+import { CliCode, CliError } from '../../loader/errors.js';
+import type { CliIo } from '../io.js';
+import { globalOptions } from '../run.js';
+
+interface ProbeKernelCliOptions {
+  arch: string;
+  output: string;
+  mode?: string;
+  uartBase?: string;
+  force?: boolean;
+}
+
+/** What `--json` prints. */
+export interface ProbeKernelReport {
+  readonly file: string;
+  readonly arch: Arch;
+  readonly size: number;
+  readonly entry: string;
+  readonly reportOffset: string;
+}
+
+const MODES = ['rescue', 'kexec'] as const;
+/** Errors from link(2) that mean "no hard links here", not "FILE exists". */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+function errnoOf(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
+}
+
+function ioError(file: string, path: string, reason: string, cause?: unknown): CliError {
+  const what =
+    reason === 'EEXIST' ? `${file} already exists (use --force to replace it)` : `cannot write ${file} (${reason})`;
+  return new CliError(CliCode.Io, `cli: ${what}`, { path, reason }, cause === undefined ? undefined : { cause });
+}
+
+/** Writes `bytes` to `path` through a temporary file; see the module contract. */
+export function writeNewFile(path: string, shown: string, bytes: Uint8Array, force: boolean): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    writeFileSync(tmp, bytes, { mode: 0o644, flag: 'wx' });
+    chmodSync(tmp, 0o644); // whatever the umask
+    if (force) {
+      renameSync(tmp, path);
+      return;
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      if (!NO_LINKS.has(errnoOf(e))) throw e;
+      if (existsSync(path)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+      renameSync(tmp, path);
+      return;
+    }
+    unlinkSync(tmp);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed, or never created
+    }
+    throw ioError(shown, path, errnoOf(e), e);
+  }
+}
+
+/** Registers `kboot probe-kernel`. */
+export function registerProbeKernel(program: Command, io: CliIo): void {
+  program
+    .command('probe-kernel')
+    .description('write a probe kernel: a tiny FreeBSD-layout kernel that records how it was entered and halts')
+    .requiredOption('--arch <arch>', `architecture: ${ARCHES.join(' or ')}`)
+    .requiredOption('-o, --output <file>', 'the ELF file to write')
+    .option(
+      '--mode <mode>',
+      'where the probe finds its hand-off: rescue (params at load PA - 2 MiB) or kexec (modinfo)',
+    )
+    .option(
+      '--uart-base <addr>',
+      'console: amd64 16550 I/O port (default 0x3f8); arm64 PL011 address (default 0x9000000)',
+    )
+    .option('--force', 'replace FILE if it exists')
+    .action(async (opts: ProbeKernelCliOptions, cmd: Command) => {
+      const g = globalOptions(cmd);
+      const arch = ARCHES.find((a) => a === opts.arch);
+      if (arch === undefined) {
+        throw new CliError(CliCode.Usage, `cli: --arch must be ${ARCHES.join(' or ')}, not "${opts.arch}"`, {
+          arch: opts.arch,
+        });
+      }
+      const mode = opts.mode === undefined ? 'rescue' : MODES.find((m) => m === opts.mode);
+      if (mode === undefined) {
+        throw new CliError(CliCode.Usage, `cli: --mode must be rescue or kexec, not "${String(opts.mode)}"`, {
+          mode: opts.mode,
+        });
+      }
+      const uartBase = opts.uartBase === undefined ? undefined : parseSizeText(opts.uartBase);
+      if (opts.uartBase !== undefined && uartBase === undefined) {
+        throw new CliError(CliCode.Usage, `cli: --uart-base "${opts.uartBase}" is not a number (e.g. 0x9000000)`, {
+          value: opts.uartBase,
+        });
+      }
+      const { buildProbeKernel, probeEntryVa, probeReportVa, PROBE_REPORT_OFFSET } =
+        await import('../../loader/probe/index.js');
+      const bytes = buildProbeKernel(arch, { mode, ...(uartBase === undefined ? {} : { uartBase }) });
+      writeNewFile(resolve(io.cwd, opts.output), opts.output, bytes, opts.force === true);
+      const report: ProbeKernelReport = {
+        file: opts.output,
+        arch,
+        size: bytes.length,
+        entry: hex(probeEntryVa(arch)),
+        reportOffset: hex(PROBE_REPORT_OFFSET),
+      };
+      if (g.json) {
+        io.out(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        io.out(
+          `wrote ${report.file}: ${arch} probe kernel (mode ${mode}), ${report.size} bytes, entry ${report.entry}, ` +
+            `report at file offset ${report.reportOffset} (VA ${hex(probeReportVa(arch))}, PA load address + ${report.reportOffset})\n`,
+        );
+      }
+    });
+}
