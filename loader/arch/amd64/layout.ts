@@ -66,3 +66,27 @@ export const MODINFOMD = {
 export const RESCUE_NPTP = 16;
 /** amd64 reservations must end at or below 4 GiB ("amd64 kernel assumes that it is loaded below 4GB"). */
 export const RESCUE_HIGH_LIMIT = 0x1_0000_0000n as PhysAddr;
+
+/**
+ * Control-register and EFER bits of the long-mode state at a hand-off (sys/x86/include/specialreg.h:
+ * CR0_PE, CR0_ET, CR0_PG, CR4_PAE, CR4_PGE, CR4_PCIDE, EFER_LME, EFER_LMA, EFER_NXE, MSR_EFER).
+ */
+export const CR0_PE = 0x0000_0001n;
+export const CR0_ET = 0x0000_0010n;
+export const CR0_PG = 0x8000_0000n;
+export const CR4_PAE = 0x0000_0020n;
+export const CR4_PGE = 0x0000_0080n;
+export const CR4_PCIDE = 0x0002_0000n;
+export const EFER_LME = 0x0000_0100n;
+export const EFER_LMA = 0x0000_0400n;
+export const EFER_NXE = 0x0000_0800n;
+export const MSR_EFER = 0xc000_0080;
+/**
+ * Long mode as kboot's hand-offs leave it: protected mode with paging (CR0), PAE without
+ * PGE/PCIDE (rescue_kernel_exec clears both before loading the temporary root), and EFER with
+ * LME|LMA plus NXE, which every FreeBSD amd64 kernel sets and without which the NX bit of
+ * rescue_kernel_exec's kernel-stack mapping is a reserved bit (#PF).
+ */
+export const LONG_MODE_CR0 = CR0_PG | CR0_ET | CR0_PE;
+export const LONG_MODE_CR4 = CR4_PAE;
+export const LONG_MODE_EFER = EFER_NXE | EFER_LMA | EFER_LME;

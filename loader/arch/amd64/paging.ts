@@ -14,9 +14,12 @@
  * 2. `loaderTables`: the 9 pages loader.kboot builds for a kexec'd FreeBSD kernel
  *    (stand/kboot/kboot/arch/amd64/elf64_freebsd.c): the low 4 GiB identity-mapped with
  *    2 MiB pages, and KERNBASE + i·2 MiB → staging + i·2 MiB (i ≥ 1; i = 0 maps PA 0).
+ * 3. `kernelTables`: a generic host-kernel map (KERNBASE + k → PA + k, identity ranges, extra
+ *    runs; 2 MiB pages) for the machine's model of the panicking host and for the kexec
+ *    trampoline's entry identity map.
  * Entry bits: sys/amd64/include/pmap.h (X86_PG_V, RW, A, M, PS, NX).
  */
-import { hex, type KernelVa, type PhysAddr, type Size } from '../../addr.js';
+import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
 import { PagePool } from '../page-pool.js';
 import { TrampolineCode, TrampolineError } from '../trampoline-errors.js';
 import { KERNBASE, NBPDP, NBPDR, PAGE_SIZE, PG_FRAME, PG_NX, PG_PS, PG_RW, PG_V } from './layout.js';
@@ -218,4 +221,103 @@ export function loaderTables(base: PhysAddr, staging: PhysAddr): { readonly cr3:
     if (pd !== undefined) pool.set(pd, i & 511, pa | PG_V | PG_RW | PG_PS);
   }
   return { cr3: pt4, pool };
+}
+
+/** One more VA → PA run for `kernelTables` (both 2 MiB aligned; size a multiple of 2 MiB). */
+export interface KernelMapRun {
+  readonly va: KernelVa;
+  readonly pa: PhysAddr;
+  readonly size: Size;
+}
+
+export interface KernelTablesOptions {
+  /** KERNBASE + k → kernbaseTo + k (2 MiB aligned). A FreeBSD kernel loaded at KERNLOAD has 0 here. */
+  readonly kernbaseTo: PhysAddr;
+  /** Bytes mapped from KERNBASE: a multiple of 2 MiB, at most 2 GiB (KERNBASE is the top 2 GiB); 0 maps nothing. */
+  readonly size: Size;
+  /** Physical ranges to identity-map, rounded out to 2 MiB (canonical lower half: below 2^47). */
+  readonly identity?: readonly PhysRange[];
+  /** Further runs, e.g. the kernel-stack area of kernel_map or a direct-map window. */
+  readonly extra?: readonly KernelMapRun[];
+}
+
+export interface KernelTables {
+  /** The PML4 page: the value for CR3. */
+  readonly root: PhysAddr;
+  /** PML4 entries 256..511 (PML4PML4I..NPML4EPG-1): what rescue_kernel_exec copies into its temporary root. */
+  readonly upperHalf: readonly bigint[];
+}
+
+/** First VA of the canonical upper half (bits 63..47 all ones). */
+const UPPER_HALF_START = 0xffff_8000_0000_0000n;
+/** End of the canonical lower half. */
+const LOWER_HALF_END = 0x0000_8000_0000_0000n;
+
+/**
+ * A host kernel's mapping as 4-level tables with 2 MiB pages, built into `pool` (which the
+ * caller places in guest RAM): KERNBASE + k → kernbaseTo + k for k < size, each identity range,
+ * and each extra run. Tables are V|RW; leaves V|RW|PS|A|M, as pmap enters kernel superpages
+ * (sys/amd64/amd64/pmap.c). Two runs that send one 2 MiB page to different frames, a run that
+ * is not 2 MiB aligned or leaves the canonical halves, or a KERNBASE map past 2 GiB is
+ * TRAMPOLINE_BAD_RANGE; a pool too small is TRAMPOLINE_POOL_EXHAUSTED.
+ */
+export function kernelTables(pool: PagePool, opts: KernelTablesOptions): KernelTables {
+  if (opts.size > NBPDP * 2n) {
+    fail(TrampolineCode.BadRange, `the KERNBASE map of ${hex(opts.size)} bytes passes the top of the address space`, {
+      size: opts.size,
+    });
+  }
+  const runs: { va: bigint; pa: bigint; size: bigint; what: string }[] = [];
+  if (opts.size > 0n) runs.push({ va: KERNBASE, pa: opts.kernbaseTo, size: opts.size, what: 'the KERNBASE map' });
+  for (const r of opts.identity ?? []) {
+    const start = trunc2m(r.start);
+    const end = (r.start + r.size + NBPDR - 1n) & ~(NBPDR - 1n);
+    if (r.size > 0n) runs.push({ va: start, pa: start, size: end - start, what: `identity ${hex(r.start)}` });
+  }
+  for (const r of opts.extra ?? []) runs.push({ va: r.va, pa: r.pa, size: r.size, what: `run ${hex(r.va)}` });
+  const root = pool.alloc('the host PML4');
+  for (const run of runs) {
+    const end = run.va + run.size;
+    const canonical = end <= LOWER_HALF_END || (run.va >= UPPER_HALF_START && end <= 1n << 64n);
+    const inPhys = run.pa + run.size <= PG_FRAME + PAGE_SIZE;
+    if (run.va % NBPDR !== 0n || run.pa % NBPDR !== 0n || run.size % NBPDR !== 0n || !canonical || !inPhys) {
+      fail(
+        TrampolineCode.BadRange,
+        `${run.what} (${hex(run.va)} -> ${hex(run.pa)}, ${hex(run.size)} bytes) is not 2 MiB aligned, not canonical or past 2^52`,
+        { va: run.va, pa: run.pa, size: run.size },
+      );
+    }
+    for (let off = 0n; off < run.size; off += NBPDR) {
+      const va = run.va + off;
+      const leaf = (run.pa + off) | PG_PS | PG_A | PG_M | PG_RW | PG_V;
+      const pdp = tableAt(pool, root, pml4Index(va), 'a host PDP');
+      const pd = tableAt(pool, pdp, pdpIndex(va), 'a host PD');
+      const old = pool.get(pd, pdIndex(va));
+      if (old !== 0n && old !== leaf) {
+        fail(
+          TrampolineCode.BadRange,
+          `${run.what} maps ${hex(va)} to ${hex(run.pa + off)}, already mapped to ${hex(old & PG_FRAME)}`,
+          {
+            va,
+            pa: run.pa + off,
+            existing: old & PG_FRAME,
+          },
+        );
+      }
+      pool.set(pd, pdIndex(va), leaf);
+    }
+  }
+  return {
+    root,
+    upperHalf: Array.from({ length: 512 - PML4_UPPER_HALF }, (_, i) => pool.get(root, PML4_UPPER_HALF + i)),
+  };
+}
+
+/** The next-level table under `table[index]`, allocated (V|RW) when the entry is empty. */
+function tableAt(pool: PagePool, table: PhysAddr, index: number, what: string): PhysAddr {
+  const e = pool.get(table, index);
+  if (e !== 0n) return (e & PG_FRAME) as PhysAddr;
+  const next = pool.alloc(what);
+  pool.set(table, index, next | PG_RW | PG_V);
+  return next;
 }

@@ -81,3 +81,90 @@ export const L0_SHIFT = 39n;
 export const L1_SHIFT = 30n;
 export const L2_SHIFT = 21n;
 export const L3_SHIFT = 12n;
+
+/**
+ * SCTLR_EL1 bits (sys/arm64/include/armreg.h). SCTLR_RES1 is the ARMv8.0 reserved-one set.
+ * `HOST_SCTLR_EL1` is what a running FreeBSD kernel has: RES1 plus locore's `sctlr_set`
+ * (M, C, SA, SA0, CP15BEN, SED, I, DZE, UCT, nTWI, nTWE, UCI; LSMAOE, nTLSMD and SPAN are
+ * bits 29, 28, 23, already in RES1) — sys/arm64/arm64/locore.S start_mmu.
+ */
+export const SCTLR_RES1 = 0x30d0_0800n;
+export const SCTLR_M = 0x0000_0001n;
+export const SCTLR_C = 0x0000_0004n;
+export const SCTLR_SA = 0x0000_0008n;
+export const SCTLR_SA0 = 0x0000_0010n;
+export const SCTLR_CP15BEN = 0x0000_0020n;
+export const SCTLR_SED = 0x0000_0100n;
+export const SCTLR_I = 0x0000_1000n;
+export const SCTLR_DZE = 0x0000_4000n;
+export const SCTLR_UCT = 0x0000_8000n;
+export const SCTLR_nTWI = 0x0001_0000n;
+export const SCTLR_nTWE = 0x0004_0000n;
+export const SCTLR_UCI = 0x0400_0000n;
+export const HOST_SCTLR_EL1 =
+  SCTLR_RES1 |
+  SCTLR_UCI |
+  SCTLR_nTWE |
+  SCTLR_nTWI |
+  SCTLR_UCT |
+  SCTLR_DZE |
+  SCTLR_I |
+  SCTLR_SED |
+  SCTLR_CP15BEN |
+  SCTLR_SA0 |
+  SCTLR_SA |
+  SCTLR_C |
+  SCTLR_M;
+
+/**
+ * TCR_EL1 fields (sys/arm64/include/armreg.h). A FreeBSD kernel runs with
+ * TCR_TxSZ(64 - 48) | TCR_TG1_4K | TCR_CACHE_ATTRS | TCR_SMP_ATTRS and IPS copied from
+ * ID_AA64MMFR0_EL1.PARange (locore.S start_mmu). `HOST_TCR_EL1` fixes IPS at 40 bits, the value
+ * measured to work on Unicorn 2.0.1 (shared/spec/unicorn-system.md Q7: 0x2B5103510); locore
+ * also sets TCR_ASID_16, which changes nothing while every TTBR's ASID field is 0 and is left
+ * out here.
+ */
+export const TCR_T0SZ = (x: bigint): bigint => x;
+export const TCR_T1SZ = (x: bigint): bigint => x << 16n;
+export const TCR_IRGN0_WBWA = 1n << 8n;
+export const TCR_ORGN0_WBWA = 1n << 10n;
+export const TCR_SH0_IS = 3n << 12n;
+export const TCR_IRGN1_WBWA = 1n << 24n;
+export const TCR_ORGN1_WBWA = 1n << 26n;
+export const TCR_SH1_IS = 3n << 28n;
+export const TCR_TG1_4K = 2n << 30n;
+export const TCR_IPS_40BIT = 2n << 32n;
+export const HOST_TCR_EL1 =
+  TCR_IPS_40BIT |
+  TCR_TG1_4K |
+  TCR_SH1_IS |
+  TCR_ORGN1_WBWA |
+  TCR_IRGN1_WBWA |
+  TCR_T1SZ(16n) |
+  TCR_SH0_IS |
+  TCR_ORGN0_WBWA |
+  TCR_IRGN0_WBWA |
+  TCR_T0SZ(16n);
+
+/**
+ * MAIR_EL1 as locore.S programs it: MAIR_ATTR(attr, idx) = attr << 8·idx with
+ * VM_MEMATTR_DEVICE (0) = Device-nGnRnE 0x00, VM_MEMATTR_UNCACHEABLE (1) = Normal NC 0x44,
+ * VM_MEMATTR_WRITE_BACK (2) = Normal WB 0xff, VM_MEMATTR_WRITE_THROUGH (3) = Normal WT 0xbb
+ * (markjdb/freebsd sys/arm64/arm64/locore.S `mair:`; newer kernels add Device-nGnRE at index 4).
+ */
+export const MAIR_DEVICE_nGnRnE = 0x00n;
+export const MAIR_NORMAL_NC = 0x44n;
+export const MAIR_NORMAL_WB = 0xffn;
+export const MAIR_NORMAL_WT = 0xbbn;
+export const MAIR_ATTR = (attr: bigint, idx: bigint): bigint => attr << (8n * idx);
+/** VM_MEMATTR_DEVICE and VM_MEMATTR_WRITE_THROUGH (sys/arm64/include/vm.h): MAIR indexes 0 and 3. */
+export const VM_MEMATTR_DEVICE = 0n;
+export const VM_MEMATTR_WRITE_THROUGH = 3n;
+export const HOST_MAIR_EL1 =
+  MAIR_ATTR(MAIR_DEVICE_nGnRnE, VM_MEMATTR_DEVICE) |
+  MAIR_ATTR(MAIR_NORMAL_NC, VM_MEMATTR_UNCACHEABLE) |
+  MAIR_ATTR(MAIR_NORMAL_WB, VM_MEMATTR_WRITE_BACK) |
+  MAIR_ATTR(MAIR_NORMAL_WT, VM_MEMATTR_WRITE_THROUGH);
+/** TTBR1 covers VAs whose top 16 bits are all ones (T1SZ = 16); TTBR0 VAs below 2^48. */
+export const TTBR1_VA_MIN = 0xffff_0000_0000_0000n;
+export const TTBR0_VA_LIMIT = 0x0001_0000_0000_0000n;
