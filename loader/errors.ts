@@ -106,6 +106,26 @@ export const MachineCode = {
   GuestViewTooLarge: 'GUEST_VIEW_TOO_LARGE',
   GuestAlign: 'GUEST_ALIGN',
   GuestClosed: 'GUEST_CLOSED',
+  /** The CPU could not be created or set up (arch, UART, long mode / EL1 registers). */
+  CpuSetup: 'CPU_SETUP',
+  /** An unknown register name, a read-only register, or a value the register refuses. */
+  CpuRegister: 'CPU_REGISTER',
+  /** A window, alias or protection the CPU memory map refuses. */
+  CpuMap: 'CPU_MAP',
+  /** Bad run limits, or Unicorn stopped in a way kboot cannot name. */
+  CpuRun: 'CPU_RUN',
+  /** A copy-loop accelerator description that cannot be used. */
+  CpuAccel: 'CPU_ACCEL',
+  /** An operation on a CPU after close(). */
+  CpuClosed: 'CPU_CLOSED',
+  /** A page-table walk that leaves its bounds (bad root, too many entries). */
+  CpuWalk: 'CPU_WALK',
+  /** Shadow mappings that cannot represent the guest's tables in Unicorn 2.0.1. */
+  CpuShadow: 'CPU_SHADOW',
+  /** The host-kernel model cannot be laid out in the profile (host range too small, ...). */
+  HostModel: 'HOST_MODEL',
+  /** A jump (trampoline run) that did not reach the next kernel's entry. */
+  JumpFailed: 'JUMP_FAILED',
 } as const;
 /** The emulated machine refused an operation (guest RAM access, CPU run, device). */
 export class MachineError extends KbootError<CodeOf<typeof MachineCode>> {
@@ -130,6 +150,16 @@ export const ConfigCode = {
   Syntax: 'CONFIG_SYNTAX',
   Schema: 'CONFIG_SCHEMA',
   Invalid: 'CONFIG_INVALID',
+  /** A loader.conf value the loader cannot use (stray quote, trailing escape, bad `$` expression). */
+  BadValue: 'CONFIG_BAD_VALUE',
+  /** A loader.conf include that resolves outside the configuration's directory (`..`, absolute path, symlink). */
+  IncludeEscape: 'CONFIG_INCLUDE_ESCAPE',
+  /** A loader.conf include that names a file already being read (only when loops are refused). */
+  IncludeLoop: 'CONFIG_INCLUDE_LOOP',
+  /** loader.conf includes nested deeper than the limit. */
+  IncludeDepth: 'CONFIG_INCLUDE_DEPTH',
+  /** A configuration larger than its limits (file bytes, line length, number of files). */
+  TooLarge: 'CONFIG_TOO_LARGE',
 } as const;
 /**
  * A configuration input (machine profile, loader.conf) that cannot be used. `details` carry

@@ -15,3 +15,6 @@ export * from './elf/index.js';
 export * from './handoff/index.js';
 export * from './plan/index.js';
 export { validateJson, assertValid, formatProblems, type SchemaProblem } from './schema.js';
+export * from './preload/index.js';
+export * from './embed/index.js';
+export * from './kexec/index.js';
