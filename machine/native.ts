@@ -31,13 +31,126 @@ export interface NativeGuestRamHandle {
   close(): void;
 }
 
+/** A Unicorn window or translation run as the addon takes and returns it. */
+export interface NativeMapping {
+  readonly va: bigint;
+  readonly pa: bigint;
+  readonly size: bigint;
+}
+
+/** A translation run as the addon takes and returns it (`exec`: the CPU may fetch there). */
+export interface NativeTranslation extends NativeMapping {
+  readonly exec: boolean;
+}
+
+/** The addon's view of the CPU memory map (native/cpu.cc `mappings()`). */
+export interface NativeMappings {
+  readonly windows: readonly (NativeMapping & { readonly device: boolean })[];
+  readonly translation: readonly NativeTranslation[];
+  readonly protected: readonly { readonly pa: bigint; readonly size: bigint }[];
+}
+
+/** Run options as the addon takes them (machine/cpu.ts validates them first). */
+export interface NativeRunOptions {
+  readonly start?: bigint;
+  readonly until?: bigint;
+  readonly maxInstructions: number;
+  readonly timeoutMs: number;
+  readonly breakpoints?: readonly bigint[];
+  readonly skipBreakpointAtStart?: boolean;
+  readonly flushCode?: boolean;
+}
+
+/** What the addon's run loop returns (machine/cpu.ts turns it into a StopReason). */
+export interface NativeRunResult {
+  readonly kind:
+    | 'reached'
+    | 'halted'
+    | 'breakpoint'
+    | 'exception'
+    | 'limit'
+    | 'timeout'
+    | 'unmapped'
+    | 'write-protect'
+    | 'invalid-instruction'
+    | 'translation-changed';
+  readonly pc: bigint;
+  readonly executed: number;
+  readonly elapsedMs: number;
+  readonly acceleratedCopies: number;
+  readonly acceleratedBytes: number;
+  readonly vector?: number;
+  readonly cr2?: bigint;
+  readonly access?: 'read' | 'write' | 'fetch';
+  readonly address?: bigint;
+  readonly pa?: bigint;
+  readonly size?: number;
+  readonly value?: bigint;
+}
+
+/** A copy loop as the addon takes it (machine/cpu.ts `CopyLoop`). */
+export interface NativeCopyLoop {
+  readonly at: bigint;
+  readonly exit: bigint;
+  readonly src: string;
+  readonly dst: string;
+  readonly count: string;
+  readonly countUnit: number;
+  readonly chunk: number;
+  readonly insnsPerIteration: number;
+  readonly exitInsns?: number;
+  readonly loads?: readonly { readonly reg: string; readonly offset: number }[];
+  readonly flags?: { readonly reg: string; readonly set: bigint; readonly clear: bigint };
+  readonly requires?: readonly { readonly reg: string; readonly mask: bigint; readonly value: bigint }[];
+}
+
+/** The addon's CPU object (native/cpu.cc). */
+export interface NativeCpuHandle {
+  getReg(name: string): bigint;
+  setReg(name: string, value: bigint): void;
+  setupLongMode(opts: {
+    readonly gdtBase: bigint;
+    readonly gdtLimit: number;
+    readonly cr3: bigint;
+    readonly cr0: bigint;
+    readonly cr4: bigint;
+    readonly efer: bigint;
+    readonly cs: number;
+    readonly ds: number;
+  }): void;
+  setupEl1(opts: {
+    readonly mair?: bigint;
+    readonly tcr?: bigint;
+    readonly ttbr0?: bigint;
+    readonly ttbr1?: bigint;
+    readonly vbar?: bigint;
+    readonly sctlr?: bigint;
+  }): void;
+  run(opts: NativeRunOptions): NativeRunResult;
+  setMappings(windows: readonly NativeMapping[], translation: readonly NativeTranslation[]): void;
+  mapAlias(va: bigint, pa: bigint, size: bigint): void;
+  unmapAlias(va: bigint, size: bigint): void;
+  mappings(): NativeMappings;
+  protect(pa: bigint, size: bigint, mode: 'ro' | 'rw'): void;
+  setAccelerators(loops: readonly NativeCopyLoop[]): void;
+  takeConsole(): { bytes: Buffer; dropped: number };
+  close(): void;
+}
+
+/** CPU construction options as the addon takes them. */
+export interface NativeCpuOptions {
+  readonly uart?:
+    { readonly kind: 'ns16550'; readonly port: number } | { readonly kind: 'pl011'; readonly base: bigint };
+}
+
 /** Everything the addon exports. */
 export interface NativeAddon {
   readonly abiVersion: number;
   readonly GuestRam: new (regions: readonly NativeRegion[]) => NativeGuestRamHandle;
+  readonly Cpu: new (arch: 'amd64' | 'arm64', ram: NativeGuestRamHandle, opts: NativeCpuOptions) => NativeCpuHandle;
 }
 
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 
 export { packageRoot } from '../loader/paths.js';
 

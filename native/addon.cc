@@ -1,13 +1,17 @@
-// kboot's native addon: guest RAM (guest_ram.cc). Loaded by machine/native.ts only.
+// kboot's native addon: guest RAM (guest_ram.cc) and the Unicorn CPU (cpu.cc). Loaded by
+// machine/native.ts only; `abiVersion` changes whenever the JS-visible surface changes.
 #include <napi.h>
 
+#include "cpu.h"
 #include "guest_ram.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("GuestRam", kboot::GuestRam::Init(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  Napi::Function ram = kboot::GuestRam::Init(env);
+  exports.Set("GuestRam", ram);
+  exports.Set("Cpu", kboot::Cpu::Init(env, ram));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -28,6 +28,13 @@ class GuestRam : public Napi::ObjectWrap<GuestRam> {
   // Host chunks backing [addr, addr+len); throws GUEST_RANGE if any byte is not RAM.
   std::vector<Chunk> Resolve(Napi::Env env, uint64_t addr, uint64_t len, const char* op) const;
   const std::vector<Region>& regions() const { return regions_; }
+  // Pin/Unpin: another native object (the CPU) maps these host pages; close() then defers
+  // the munmap until the last pin is released, exactly as it does for live views.
+  void Pin() { views_++; }
+  void Unpin() {
+    if (views_ > 0 && --views_ == 0 && closed_) ReleaseAll();
+  }
+  bool closed() const { return closed_; }
 
  private:
   Napi::Value Read(const Napi::CallbackInfo& info);

@@ -42,6 +42,11 @@ export interface ArchInfo {
    * (preload_bootstrap_relocate, sys/amd64/amd64/machdep.c); arm64 metadata holds kernel VAs.
    */
   readonly metadataAddressing: 'kernbase-offset' | 'virtual';
+  /**
+   * How a kexec'd kernel is entered: amd64 btext runs with the loader's page tables at its
+   * KERNBASE VA; arm64 _start runs with the MMU off at its PA (freebsd-handoff.md §2.1, §2.4).
+   */
+  readonly kexecEntry: 'virtual' | 'physical';
 }
 
 const INFO: { readonly [A in Arch]: ArchInfo } = {
@@ -60,6 +65,7 @@ const INFO: { readonly [A in Arch]: ArchInfo } = {
     rescuePreferredLimit: amd64.RESCUE_HIGH_LIMIT,
     rescuePageTablePages: amd64.RESCUE_NPTP,
     metadataAddressing: 'kernbase-offset',
+    kexecEntry: 'virtual',
   },
   arm64: {
     arch: 'arm64',
@@ -76,6 +82,7 @@ const INFO: { readonly [A in Arch]: ArchInfo } = {
     rescuePreferredLimit: arm64.RESCUE_PREFERRED_LIMIT,
     rescuePageTablePages: 0,
     metadataAddressing: 'virtual',
+    kexecEntry: 'physical',
   },
 };
 

@@ -130,7 +130,8 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
     );
   }
   const s = staging.start as bigint;
-  const relocation = makeRelocation(staging, (s + (lowVa - vaBase)) as PhysAddr, lowVa as KernelVa);
+  // KERNBASE + x -> staging + x (amd64: the kernel's first page, KERNSTART, at staging + 2 MiB)
+  const relocation = makeRelocation(staging, s as PhysAddr, vaBase as KernelVa);
 
   // The kernel image as one segment: every PT_LOAD's file bytes at their place, BSS zero.
   const imageStart = s + (lowVa - vaBase);

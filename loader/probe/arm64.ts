@@ -9,6 +9,7 @@
  *     takes the report address with `adr`, stores x0..x30 as they arrived and SP, then
  *     `_start` as it sees it, CurrentEL, SCTLR_EL1, TTBR0_EL1, TTBR1_EL1, TCR_EL1, MAIR_EL1,
  *     DAIF, VBAR_EL1, the page-table root (TTBR0_EL1 BADDR) and the report header;
+ *     then turns the MMU off as locore does (SCTLR_EL1.M = 0; safe under an identity map);
  *  2. stores x0 (modulep) as the boot argument;
  *  3. copies 64 bytes of its hand-off, computing every address PC-relatively from its own
  *     load address L (`adr` of the file start): mode 'rescue' reads
@@ -87,6 +88,16 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.str('x1', at(R.offsets.uartBase));
   let done = PROBE_FLAG.REGS;
   flags(done);
+
+  // As locore's _start does: turn the MMU off (it is off already, or on with an identity map
+  // of where we run, so the next fetch lands at the same address); from here on every access
+  // is physical, which also reaches the UART the rescue identity map does not cover.
+  a.dsb('sy');
+  a.mrs('x1', 'sctlr_el1');
+  a.movImm64('x2', ~1n & 0xffff_ffff_ffff_ffffn);
+  a.and('x1', 'x1', 'x2');
+  a.msr('sctlr_el1', 'x1');
+  a.isb();
 
   // 2. the boot argument
   a.ldr('x1', gpr(0));

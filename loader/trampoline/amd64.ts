@@ -112,6 +112,7 @@ export function amd64RescueExec(input: RescueExecInput): Trampoline {
     itrampOffset: Number(code.address('rescue_itramp') - text.va),
     hostUpperPml4: upperHalf,
     kstack: { va: host.stack.va, pages: host.stack.pages },
+    ...(host.pgNx === undefined ? {} : { pgNx: host.pgNx }),
   });
   const pages = pool.pages();
   return {

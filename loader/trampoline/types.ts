@@ -111,6 +111,11 @@ export interface HostKernelState {
   readonly scratch: PhysAddr;
   /** The panicking thread's kernel stack: VA, the PA of each 4 KiB page, and SP at the jump. */
   readonly stack: { readonly va: KernelVa; readonly pages: readonly PhysAddr[]; readonly sp: KernelVa };
+  /**
+   * amd64: the host's `pg_nx` (PG_NX, or 0 on a CPU without NX enabled). Unicorn 2.0.1 cannot
+   * enable EFER.NXE, so the emulated host has none and its tables carry no NX bits.
+   */
+  readonly pgNx?: bigint;
 }
 
 /** Input of `buildRescueExec`: the rescue plan and the host at panic time. */

@@ -51,6 +51,11 @@ export interface RescueExecInput {
   readonly hostUpperPml4: readonly bigint[];
   /** The panicking thread's kernel stack: its VA and the PA of each page. */
   readonly kstack: { readonly va: KernelVa; readonly pages: readonly PhysAddr[] };
+  /**
+   * The host's `pg_nx`: PG_NX when the CPU has NX enabled (EFER.NXE), 0 otherwise
+   * (sys/amd64/amd64/pmap.c sets pg_nx only when the CPU has AMDID_NX). Default PG_NX.
+   */
+  readonly pgNx?: bigint;
 }
 
 export interface RescueExecTables {
@@ -165,14 +170,15 @@ export function rescueExecTables(input: RescueExecInput): RescueExecTables {
       { kstack: kva },
     );
   }
+  const nx = input.pgNx ?? PG_NX;
   pdp = pool.alloc('the kernel-stack PDP');
-  pool.set(pml4, pml4Index(kva), PG_RW | PG_V | pdp | PG_NX);
+  pool.set(pml4, pml4Index(kva), PG_RW | PG_V | pdp | nx);
   pd = pool.alloc('the kernel-stack PD');
-  pool.set(pdp, pdpIndex(kva), PG_RW | PG_V | pd | PG_NX);
+  pool.set(pdp, pdpIndex(kva), PG_RW | PG_V | pd | nx);
   const kpt = pool.alloc('the kernel-stack PT');
-  pool.set(pd, pdIndex(kva), PG_RW | PG_V | kpt | PG_NX);
+  pool.set(pd, pdIndex(kva), PG_RW | PG_V | kpt | nx);
   input.kstack.pages.forEach((pa, i) => {
-    pool.set(kpt, ptIndex(kva + BigInt(i) * PAGE_SIZE), PG_RW | PG_V | PG_NX | PG_A | PG_M | pa);
+    pool.set(kpt, ptIndex(kva + BigInt(i) * PAGE_SIZE), PG_RW | PG_V | nx | PG_A | PG_M | pa);
   });
 
   // The temporary root: the host's upper half plus the trampoline page, identity-mapped.

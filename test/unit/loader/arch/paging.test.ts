@@ -158,7 +158,11 @@ t.test('arm64 rescue identity map', (t) => {
     if ((l1 & 3n) !== 3n) return undefined;
     const l2 = pages.get(l1 & 0xffff_ffff_f000n)?.[Number((va >> 21n) & 511n)] ?? 0n;
     if ((l2 & 3n) !== 1n) return undefined;
-    t.equal(l2 & 0xfffn, (1n << 11n) | (1n << 10n) | (3n << 8n) | (1n << 2n) | 1n, 'nG | AF | SH(IS) | AttrIndx 1 | block');
+    t.equal(
+      l2 & 0xfffn,
+      (1n << 11n) | (1n << 10n) | (3n << 8n) | (1n << 2n) | 1n,
+      'nG | AF | SH(IS) | AttrIndx 1 | block',
+    );
     return (l2 & 0xffff_ffe0_0000n) | (va & 0x1f_ffffn);
   };
   t.equal(walk(rescuePa + 0x123n), rescuePa + 0x123n);

@@ -197,6 +197,32 @@ t.test('errors', (t) => {
     () => planRescue({ kernel: k64, kernelName: 'k', profile: loadProfile('amd64-efi'), at: 0x1234_5000n as PhysAddr }),
     PlanCode.BadPlacement,
   );
+
+  // A kernel linked the ordinary way (file offset != VA - KERNSTART) is refused with every lint problem.
+  const ordinary = writeElf({
+    arch: 'amd64',
+    type: 'exec',
+    entry: 0x40_1000n as KernelVa,
+    segments: [{ type: 'load', flags: PF.R | PF.X, vaddr: 0x40_1000n as KernelVa, data: new Uint8Array(64) }],
+  });
+  const lint = throwsCode(
+    t,
+    () => planRescue({ kernel: parseElf(ordinary), kernelName: 'k', profile: loadProfile('amd64-efi') }),
+    PlanCode.NotRescueKernel,
+  );
+  const rules = (lint?.details['problems'] as { rule: string }[]).map((p) => p.rule);
+  t.ok(
+    rules.includes('file-layout') && rules.includes('link-address'),
+    `every failed rule is reported (${rules.join(', ')})`,
+  );
+
+  // BSS larger than what rescue_memsize leaves after the kernel.
+  const fat = parseElf(makeRescueKernel('amd64', { bss: 200 << 20 }));
+  throwsCode(
+    t,
+    () => planRescue({ kernel: fat, kernelName: 'k', profile: loadProfile('amd64-efi'), memsize: (64n * MiB) as Size }),
+    PlanCode.BadMemsize,
+  );
   t.end();
 });
 

@@ -1,0 +1,238 @@
+/**
+ * AArch64 stage-1 translation-table walker (4 KiB granule) over guest RAM (pure).
+ *
+ * Contract: `walkArm64(ram, { tcr, ttbr0, ttbr1 })` walks the TTBR0 (low) and TTBR1 (high)
+ * tables the way an EL1&0 stage-1 walk does with a 4 KiB granule and lists the leaf mappings
+ * as `runs` sorted by VA: contiguous VA → PA ranges whose leaves share block/page size and
+ * permissions (write unless AP[2] or APTable[1] anywhere above; user from AP[1]; PXN/UXN,
+ * inherited from PXNTable/UXNTable; AF). The region sizes come from TCR_EL1.T0SZ/T1SZ (16..39,
+ * so the walk starts at level 0 or 1 as the ARM ARM's lookup-level table says); EPD0/EPD1
+ * disable a half. A half with another granule, a block at level 0, a reserved descriptor at
+ * level 3, or a table outside RAM is reported in `problems` and walked no further.
+ * Bounded like the x86 walker: `maxTables` / `maxEntries`, else `MachineError(CPU_WALK)`.
+ *
+ * Unicorn 2.0.1 translates AArch64 addresses itself (shared/spec/unicorn-system.md Q7); this
+ * walker tells machine/cpu.ts which high VAs need a Unicorn region and to which PA.
+ * Source: ARM ARM (DDI 0487) D8.3 (descriptor formats), D8.2 (TCR_EL1 fields, initial lookup
+ * level); FreeBSD sys/arm64/include/pte.h (ATTR_* names: AF bit 10, AP bits 7:6, PXN 53, UXN 54).
+ */
+import { hex, kva, phys, size, SZ_1G, SZ_2M, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
+import { MachineCode, MachineError } from '../loader/errors.js';
+import type { GuestRam } from './ram.js';
+
+/** Walk parameters: the three registers that define stage-1 translation at EL1. */
+export interface Arm64WalkOptions {
+  readonly tcr: bigint;
+  readonly ttbr0: bigint;
+  readonly ttbr1: bigint;
+  readonly maxTables?: number;
+  readonly maxEntries?: number;
+}
+
+/** One contiguous VA → PA mapping of leaves with equal size and permissions. */
+export interface Arm64Run {
+  readonly va: KernelVa;
+  readonly pa: PhysAddr;
+  readonly size: Size;
+  readonly pageSize: Size;
+  readonly write: boolean;
+  readonly user: boolean;
+  readonly pxn: boolean;
+  readonly uxn: boolean;
+  /** Access flag: false means the first access faults (no hardware AF update). */
+  readonly af: boolean;
+  /** Which TTBR maps it. */
+  readonly half: 'ttbr0' | 'ttbr1';
+}
+
+/** Something the walk met that the MMU would fault on or that kboot cannot walk. */
+export interface Arm64WalkProblem {
+  readonly kind: 'unsupported-granule' | 'bad-txsz' | 'reserved-descriptor' | 'table-not-ram';
+  readonly half: 'ttbr0' | 'ttbr1';
+  readonly level: number;
+  readonly va: KernelVa;
+  readonly at: PhysAddr;
+  readonly entry: bigint;
+}
+
+/** The result of a walk. */
+export interface Arm64Walk {
+  readonly runs: readonly Arm64Run[];
+  readonly problems: readonly Arm64WalkProblem[];
+}
+
+/** Descriptor and TCR facts (ARM ARM D8.2, D8.3; FreeBSD sys/arm64/include/pte.h). */
+const A64 = {
+  entries: 512,
+  shift: { 0: 39n, 1: 30n, 2: 21n, 3: 12n } as Record<number, bigint>,
+  descValid: 1n,
+  descTable: 2n,
+  /** Output address bits 47:12 of table and page descriptors. */
+  addrMask: 0x0000_ffff_ffff_f000n,
+  block1G: 0x0000_ffff_c000_0000n,
+  block2M: 0x0000_ffff_ffe0_0000n,
+  /** TTBRn_EL1.BADDR bits 47:1 (ASID 63:48 and CnP bit 0 excluded). */
+  ttbrAddr: 0x0000_ffff_ffff_fffen,
+  apRo: 1n << 7n,
+  apUser: 1n << 6n,
+  af: 1n << 10n,
+  pxn: 1n << 53n,
+  uxn: 1n << 54n,
+  tblPxn: 1n << 59n,
+  tblUxn: 1n << 60n,
+  tblApNoEl0: 1n << 61n,
+  tblApRo: 1n << 62n,
+  tcr: {
+    t0szShift: 0n,
+    epd0: 1n << 7n,
+    tg0Shift: 14n,
+    tg0_4k: 0n,
+    t1szShift: 16n,
+    epd1: 1n << 23n,
+    tg1Shift: 30n,
+    tg1_4k: 2n,
+  },
+  minTxsz: 16,
+  maxTxsz: 39,
+} as const;
+
+const DEFAULTS = { maxTables: 16384, maxEntries: 4 * 1024 * 1024 } as const;
+
+interface Perm {
+  readonly ro: boolean;
+  readonly noUser: boolean;
+  readonly pxn: boolean;
+  readonly uxn: boolean;
+}
+
+/** Walks TTBR0 and TTBR1 under `tcr` and lists what they map. */
+export function walkArm64(ram: GuestRam, opts: Arm64WalkOptions): Arm64Walk {
+  const maxTables = opts.maxTables ?? DEFAULTS.maxTables;
+  const maxEntries = opts.maxEntries ?? DEFAULTS.maxEntries;
+  const runs: Arm64Run[] = [];
+  const problems: Arm64WalkProblem[] = [];
+  let tables = 0;
+  let entries = 0;
+  const t = A64.tcr;
+
+  const halves = [
+    {
+      half: 'ttbr0' as const,
+      txsz: Number((opts.tcr >> t.t0szShift) & 0x3fn),
+      disabled: (opts.tcr & t.epd0) !== 0n,
+      granuleOk: ((opts.tcr >> t.tg0Shift) & 3n) === t.tg0_4k,
+      root: opts.ttbr0 & A64.ttbrAddr,
+    },
+    {
+      half: 'ttbr1' as const,
+      txsz: Number((opts.tcr >> t.t1szShift) & 0x3fn),
+      disabled: (opts.tcr & t.epd1) !== 0n,
+      granuleOk: ((opts.tcr >> t.tg1Shift) & 3n) === t.tg1_4k,
+      root: opts.ttbr1 & A64.ttbrAddr,
+    },
+  ];
+
+  for (const h of halves) {
+    if (h.disabled) continue;
+    const bits = 64 - h.txsz;
+    const vaBase = h.half === 'ttbr0' ? 0n : (1n << 64n) - (1n << BigInt(bits));
+    const problem = (kind: Arm64WalkProblem['kind'], level: number, va: bigint, at: bigint, entry: bigint): void => {
+      problems.push({ kind, half: h.half, level, va: kva(va), at: phys(at), entry });
+    };
+    if (!h.granuleOk) {
+      problem('unsupported-granule', 0, vaBase, h.root, opts.tcr);
+      continue;
+    }
+    if (h.txsz < A64.minTxsz || h.txsz > A64.maxTxsz) {
+      problem('bad-txsz', 0, vaBase, h.root, opts.tcr);
+      continue;
+    }
+    const levels = Math.ceil((bits - 12) / 9);
+    const start = 4 - levels;
+    const startEntries = 1 << (bits - 12 - 9 * (levels - 1));
+
+    const leaf = (va: bigint, pa: bigint, sz: bigint, e: bigint, p: Perm): void => {
+      const run: Arm64Run = {
+        va: kva(va),
+        pa: phys(pa),
+        size: size(sz),
+        pageSize: size(sz),
+        write: !p.ro && (e & A64.apRo) === 0n,
+        user: !p.noUser && (e & A64.apUser) !== 0n,
+        pxn: p.pxn || (e & A64.pxn) !== 0n,
+        uxn: p.uxn || (e & A64.uxn) !== 0n,
+        af: (e & A64.af) !== 0n,
+        half: h.half,
+      };
+      const prev = runs[runs.length - 1];
+      if (
+        prev !== undefined &&
+        prev.half === run.half &&
+        prev.pageSize === run.pageSize &&
+        prev.write === run.write &&
+        prev.user === run.user &&
+        prev.pxn === run.pxn &&
+        prev.uxn === run.uxn &&
+        prev.af === run.af &&
+        prev.va + prev.size === va &&
+        prev.pa + prev.size === pa
+      ) {
+        runs[runs.length - 1] = { ...prev, size: size(prev.size + sz) };
+      } else {
+        runs.push(run);
+      }
+    };
+
+    const walk = (tablePa: bigint, level: number, va0: bigint, count: number, p: Perm): void => {
+      if (++tables > maxTables) {
+        throw new MachineError(
+          MachineCode.CpuWalk,
+          `machine: arm64 table walk (${h.half} ${hex(opts[h.half])}) reads more than ${maxTables} tables`,
+          { half: h.half, root: h.root, maxTables },
+        );
+      }
+      const tableBytes = BigInt(count * 8);
+      if (!ram.isRam(phys(tablePa), size(tableBytes))) {
+        problem('table-not-ram', level, va0, tablePa, 0n);
+        return;
+      }
+      const bytes = ram.view(phys(tablePa), count * 8);
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const shift = A64.shift[level] ?? 12n;
+      for (let i = 0; i < count; i++) {
+        const e = dv.getBigUint64(i * 8, true);
+        if ((e & A64.descValid) === 0n) continue;
+        if (++entries > maxEntries) {
+          throw new MachineError(
+            MachineCode.CpuWalk,
+            `machine: arm64 table walk (${h.half}) visits more than ${maxEntries} entries`,
+            { half: h.half, maxEntries },
+          );
+        }
+        const va = va0 + (BigInt(i) << shift);
+        const at = tablePa + BigInt(i * 8);
+        const isTable = (e & A64.descTable) !== 0n;
+        if (level === 3) {
+          if (!isTable) problem('reserved-descriptor', level, va, at, e);
+          else leaf(va, e & A64.addrMask, SZ_4K, e, p);
+        } else if (isTable) {
+          walk(e & A64.addrMask, level + 1, va, A64.entries, {
+            ro: p.ro || (e & A64.tblApRo) !== 0n,
+            noUser: p.noUser || (e & A64.tblApNoEl0) !== 0n,
+            pxn: p.pxn || (e & A64.tblPxn) !== 0n,
+            uxn: p.uxn || (e & A64.tblUxn) !== 0n,
+          });
+        } else if (level === 1) {
+          leaf(va, e & A64.block1G, SZ_1G, e, p);
+        } else if (level === 2) {
+          leaf(va, e & A64.block2M, SZ_2M, e, p);
+        } else {
+          problem('reserved-descriptor', level, va, at, e);
+        }
+      }
+    };
+    walk(h.root, start, vaBase, startEntries, { ro: false, noUser: false, pxn: false, uxn: false });
+  }
+  runs.sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
+  return { runs, problems };
+}

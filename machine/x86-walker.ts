@@ -1,0 +1,217 @@
+/**
+ * x86-64 4-level page-table walker over guest RAM (pure: it only reads a `GuestRam`).
+ *
+ * Contract: `walkX86(ram, { cr3, nxe })` visits the PML4 at CR3[51:12] and every present
+ * entry below it, and returns the leaf mappings as `runs` sorted by VA: contiguous VA → PA
+ * ranges whose leaves share page size and effective permissions (write = RW at every level,
+ * user = U/S at every level, nx = XD at any level), with canonical (sign-extended) VAs; the
+ * `tables` (physical pages it read, merged) and every `problems` entry it met instead of
+ * throwing: a reserved bit set (the CPU would raise #PF with RSVD), a table that is not RAM
+ * (its entries are treated as not present). Large pages: PS in a PDPTE maps 1 GiB, in a PDE
+ * 2 MiB; PS in a PML4E is reserved. The walk is bounded: more than `maxTables` table pages or
+ * `maxEntries` present entries throws `MachineError(CPU_WALK)`, the only error it raises.
+ *
+ * Source of the formats: Intel SDM vol. 3A §4.5 (4-level paging; tables 4-15..4-20: entry
+ * formats, reserved bits, XD with IA32_EFER.NXE) and FreeBSD sys/amd64/include/pmap.h (PG_*
+ * bit names, imported from loader/arch/amd64/layout.ts).
+ */
+import { hex, kva, phys, size, SZ_1G, SZ_2M, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
+import { PG_NX, PG_PS, PG_RW, PG_U, PG_V } from '../loader/arch/amd64/layout.js';
+import { MachineCode, MachineError } from '../loader/errors.js';
+import type { GuestRam } from './ram.js';
+
+/** Walk parameters. */
+export interface X86WalkOptions {
+  /** CR3: the PML4's physical address is bits 51:12 (PCID and flag bits are ignored). */
+  readonly cr3: bigint;
+  /** IA32_EFER.NXE: without it bit 63 (XD) is reserved. Default true. */
+  readonly nxe?: boolean;
+  /** MAXPHYADDR: entry bits 51:M are reserved. Default 40 (QEMU TCG's phys-bits, which Unicorn 2.0.1 uses). */
+  readonly maxPhysAddrBits?: number;
+  /** Bound on table pages read (PML4 included). Default 16384. */
+  readonly maxTables?: number;
+  /** Bound on present entries visited. Default 4 Mi. */
+  readonly maxEntries?: number;
+}
+
+/** One contiguous VA → PA mapping of leaves with equal page size and permissions. */
+export interface X86Run {
+  readonly va: KernelVa;
+  readonly pa: PhysAddr;
+  readonly size: Size;
+  /** Leaf size: 4 KiB, 2 MiB or 1 GiB. */
+  readonly pageSize: Size;
+  readonly write: boolean;
+  readonly user: boolean;
+  readonly nx: boolean;
+}
+
+/** Something the walk met that a CPU would fault on or could not read. */
+export interface X86WalkProblem {
+  readonly kind: 'reserved-bits' | 'table-not-ram';
+  /** 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE. */
+  readonly level: number;
+  /** First VA the entry (or table) covers. */
+  readonly va: KernelVa;
+  /** Physical address of the entry (or of the unreadable table). */
+  readonly at: PhysAddr;
+  readonly entry: bigint;
+}
+
+/** The result of a walk. */
+export interface X86Walk {
+  readonly runs: readonly X86Run[];
+  /** Physical pages of the tables the walk read, merged into ranges. */
+  readonly tables: readonly { readonly start: PhysAddr; readonly size: Size }[];
+  readonly problems: readonly X86WalkProblem[];
+}
+
+/** Entry layout facts (Intel SDM vol. 3A §4.5). */
+const X86_PAGING = {
+  levels: 4,
+  entriesPerTable: 512,
+  entryBytes: 8,
+  /** VA bits each level's index starts at: PML4 39, PDPT 30, PD 21, PT 12. */
+  shift: { 4: 39n, 3: 30n, 2: 21n, 1: 12n } as Record<number, bigint>,
+  /** Bits 12..51 of an entry: the next table or the 4 KiB frame. */
+  addrMask: 0x000f_ffff_ffff_f000n,
+  /** Large-page frames: 2 MiB bits 51:21, 1 GiB bits 51:30 (bit 12 is PAT there). */
+  frame2M: 0x000f_ffff_ffe0_0000n,
+  frame1G: 0x000f_ffff_c000_0000n,
+  /** Reserved in a large-page entry: 2 MiB bits 20:13, 1 GiB bits 29:13. */
+  rsvd2M: 0x1f_e000n,
+  rsvd1G: 0x3fff_e000n,
+  /** Upper half of the canonical space: VA bits 63:48 copy bit 47. */
+  canonicalHigh: 0xffff_0000_0000_0000n,
+  signBit: 1n << 47n,
+} as const;
+
+const DEFAULTS = { nxe: true, maxPhysAddrBits: 40, maxTables: 16384, maxEntries: 4 * 1024 * 1024 } as const;
+
+/** Walks the 4-level tables rooted at `cr3` and lists what they map. */
+export function walkX86(ram: GuestRam, opts: X86WalkOptions): X86Walk {
+  const nxe = opts.nxe ?? DEFAULTS.nxe;
+  const m = opts.maxPhysAddrBits ?? DEFAULTS.maxPhysAddrBits;
+  const maxTables = opts.maxTables ?? DEFAULTS.maxTables;
+  const maxEntries = opts.maxEntries ?? DEFAULTS.maxEntries;
+  if (!Number.isInteger(m) || m < 32 || m > 52) {
+    throw new MachineError(MachineCode.CpuWalk, `machine: MAXPHYADDR ${String(m)} is not 32..52`, {
+      maxPhysAddrBits: m,
+    });
+  }
+  if (opts.cr3 < 0n || opts.cr3 >= 1n << 64n) {
+    throw new MachineError(MachineCode.CpuWalk, `machine: CR3 ${hex(opts.cr3)} is not a u64`, { cr3: opts.cr3 });
+  }
+  // Bits 51:M of any entry, plus bit 63 when NX is not enabled.
+  const highRsvd = (((1n << 52n) - 1n) & ~((1n << BigInt(m)) - 1n)) | (nxe ? 0n : PG_NX);
+  const runs: X86Run[] = [];
+  const tablePages: bigint[] = [];
+  const problems: X86WalkProblem[] = [];
+  let tables = 0;
+  let entries = 0;
+
+  const readTable = (pa: bigint, level: number, va: bigint): DataView | undefined => {
+    if (++tables > maxTables) {
+      throw new MachineError(
+        MachineCode.CpuWalk,
+        `machine: page-table walk from CR3 ${hex(opts.cr3)} reads more than ${maxTables} tables`,
+        { cr3: opts.cr3, maxTables },
+      );
+    }
+    const at = phys(pa);
+    if (!ram.isRam(at, SZ_4K)) {
+      problems.push({ kind: 'table-not-ram', level, va: kva(va), at, entry: 0n });
+      return undefined;
+    }
+    tablePages.push(pa);
+    const bytes = ram.view(at, Number(SZ_4K));
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+
+  const leaf = (va: bigint, pa: bigint, sz: bigint, write: boolean, user: boolean, nx: boolean): void => {
+    const prev = runs[runs.length - 1];
+    if (
+      prev !== undefined &&
+      prev.pageSize === sz &&
+      prev.write === write &&
+      prev.user === user &&
+      prev.nx === nx &&
+      prev.va + prev.size === va &&
+      prev.pa + prev.size === pa
+    ) {
+      runs[runs.length - 1] = { ...prev, size: size(prev.size + sz) };
+      return;
+    }
+    runs.push({ va: kva(va), pa: phys(pa), size: size(sz), pageSize: size(sz), write, user, nx });
+  };
+
+  const walk = (tablePa: bigint, level: number, vaBase: bigint, write: boolean, user: boolean, nx: boolean): void => {
+    const view = readTable(tablePa, level, vaBase);
+    if (view === undefined) return;
+    const shift = X86_PAGING.shift[level] ?? 12n;
+    for (let i = 0; i < X86_PAGING.entriesPerTable; i++) {
+      const e = view.getBigUint64(i * X86_PAGING.entryBytes, true);
+      if ((e & PG_V) === 0n) continue;
+      if (++entries > maxEntries) {
+        throw new MachineError(
+          MachineCode.CpuWalk,
+          `machine: page-table walk from CR3 ${hex(opts.cr3)} visits more than ${maxEntries} entries`,
+          { cr3: opts.cr3, maxEntries },
+        );
+      }
+      let va = vaBase | (BigInt(i) << shift);
+      if (level === X86_PAGING.levels && (va & X86_PAGING.signBit) !== 0n) va |= X86_PAGING.canonicalHigh;
+      const at = phys(tablePa + BigInt(i * X86_PAGING.entryBytes));
+      const w = write && (e & PG_RW) !== 0n;
+      const u = user && (e & PG_U) !== 0n;
+      const x = nx || (nxe && (e & PG_NX) !== 0n);
+      const ps = (e & PG_PS) !== 0n;
+      let rsvd = e & highRsvd;
+      if (level === 4 && ps) rsvd |= PG_PS;
+      if (level === 3 && ps) rsvd |= e & X86_PAGING.rsvd1G;
+      if (level === 2 && ps) rsvd |= e & X86_PAGING.rsvd2M;
+      if (rsvd !== 0n) {
+        problems.push({ kind: 'reserved-bits', level, va: kva(va), at, entry: e });
+        continue;
+      }
+      if (level === 1) leaf(va, e & X86_PAGING.addrMask, SZ_4K, w, u, x);
+      else if (level === 3 && ps) leaf(va, e & X86_PAGING.frame1G, SZ_1G, w, u, x);
+      else if (level === 2 && ps) leaf(va, e & X86_PAGING.frame2M, SZ_2M, w, u, x);
+      else walk(e & X86_PAGING.addrMask, level - 1, va, w, u, x);
+    }
+  };
+
+  walk(opts.cr3 & X86_PAGING.addrMask, X86_PAGING.levels, 0n, true, true, false);
+  return { runs, tables: mergePages(tablePages), problems };
+}
+
+/** Merges 4 KiB page addresses into sorted ranges. */
+function mergePages(pages: readonly bigint[]): { start: PhysAddr; size: Size }[] {
+  const sorted = [...new Set(pages)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: { start: PhysAddr; size: Size }[] = [];
+  for (const p of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.start + last.size === p)
+      out[out.length - 1] = { ...last, size: size(last.size + SZ_4K) };
+    else out.push({ start: phys(p), size: SZ_4K });
+  }
+  return out;
+}
+
+/** The run that maps `va`, if any (runs sorted by VA, as `walkX86` returns them). */
+export function findRun<R extends { readonly va: bigint; readonly size: bigint }>(
+  runs: readonly R[],
+  va: bigint,
+): R | undefined {
+  let lo = 0;
+  let hi = runs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = runs[mid];
+    if (r === undefined) break;
+    if (va < r.va) hi = mid - 1;
+    else if (va - r.va >= r.size) lo = mid + 1;
+    else return r;
+  }
+  return undefined;
+}
