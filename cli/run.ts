@@ -56,6 +56,18 @@ export function buildProgram(io: CliIo, extra?: (program: Command) => void): Com
   return program;
 }
 
+const requested = new WeakMap<Command, number>();
+
+/**
+ * Lets an action that printed its full result end with a non-zero status (e.g. `kboot exec`
+ * when the jump failed) without turning the result into an error message.
+ */
+export function requestExitStatus(cmd: Command, status: number): void {
+  let root = cmd;
+  while (root.parent !== null) root = root.parent;
+  requested.set(root, Math.max(requested.get(root) ?? 0, status));
+}
+
 /** Reads the global options inside an action. */
 export function globalOptions(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
@@ -72,7 +84,7 @@ export async function runCli(argv: readonly string[], io: CliIo, extra?: (progra
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return Exit.Ok;
+    return requested.get(program) ?? Exit.Ok;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')

@@ -8,7 +8,7 @@
  * walkers, since Unicorn 2.0.1 does not translate on x86); never throws for a bad state —
  * every problem becomes a `ContractViolation` with its facts in hex.
  */
-import { hex, type KernelVa, type PhysAddr, type PhysRange } from '../loader/addr.js';
+import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import { archInfo, type Arch } from '../loader/arch/index.js';
 import { walkArm64 } from './arm64-walker.js';
 import { CPU_BITS } from './cpu.js';
@@ -50,7 +50,7 @@ const B = CPU_BITS.amd64;
 const MiB2 = 0x20_0000n;
 
 function readU32(m: Machine, pa: bigint | undefined): bigint | undefined {
-  if (pa === undefined || !m.ram.isRam(pa as PhysAddr, 4n as never)) return undefined;
+  if (pa === undefined || !m.ram.isRam(pa as PhysAddr, 4n as Size)) return undefined;
   const b = m.ram.read(pa as PhysAddr, 4);
   return BigInt(new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true));
 }

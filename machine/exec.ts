@@ -12,8 +12,8 @@
  * other kernel the CPU stops at the entry and the entry contract is checked
  * (machine/contract.ts). Every run is bounded; the outcome names why it stopped.
  */
-import { hex, SZ_2M, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
-import { archInfo } from '../loader/arch/index.js';
+import { hex, kva, SZ_2M, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
+import { archInfo, type Arch } from '../loader/arch/index.js';
 import type { ElfImage } from '../loader/elf/image.js';
 import { MachineCode, MachineError } from '../loader/errors.js';
 import { planKexecBoot } from '../loader/plan/kexec-plan.js';
@@ -24,7 +24,7 @@ import { PROBE_LABELS, probeChecksum, probeReportVa, type ProbeReport } from '..
 import { decodeProbeReport, ProbeReportLayout } from '../loader/probe/index.js';
 import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { checkEntryContract, type ContractViolation } from './contract.js';
-import type { StopReason } from './cpu.js';
+import type { RegName, StopReason } from './cpu.js';
 import { panicHost } from './host/panic-host.js';
 import { runJump, unprotectAll, type JumpResult } from './jump.js';
 import { Machine } from './machine.js';
@@ -66,16 +66,25 @@ export interface ExecOutcome {
   readonly trace: readonly TraceStep[];
 }
 
+/** Registers worth showing at a kernel entry, per arch. */
+const ENTRY_REGS: { readonly [A in Arch]: readonly RegName[] } = {
+  amd64: ['rip', 'rsp', 'rdi', 'rsi', 'cr0', 'cr3', 'cr4'],
+  arm64: ['pc', 'sp', 'x0', 'x1', 'x2', 'sctlr_el1', 'ttbr0_el1', 'ttbr1_el1'],
+};
+
 /** True for kernels built by `kboot probe-kernel`. */
 export function isProbeKernel(image: ElfImage): boolean {
   return image.symbols.some((s) => s.name === PROBE_LABELS.report);
 }
 
-interface Prepared {
+/** A hand-off made ready on a machine: the trampoline to run and what to check at the entry. */
+export interface Prepared {
   readonly tramp: Trampoline;
   readonly gdt?: PhysAddr;
   /** Translates a kernel VA of the loaded image to its PA. */
   readonly kernelPa: (va: bigint) => bigint;
+  /** The reservation (rescue) or staging area (kexec). */
+  readonly area: PhysRange;
   /** What the entry contract check needs to know about this hand-off. */
   readonly contractInput: Parameters<typeof checkEntryContract>[1];
 }
@@ -147,7 +156,8 @@ function prepareKexec(machine: Machine, image: ElfImage, kernelName: string, tra
   return {
     tramp,
     gdt: (area.start + areaSize - 0x100n) as PhysAddr,
-    kernelPa: (va) => plan.relocation.toPhys(va as never),
+    kernelPa: (va) => plan.relocation.toPhys(kva(va)),
+    area: plan.staging,
     contractInput: {
       kind: 'kexec-reboot',
       entryVa: plan.kernelEntryVa,
@@ -190,7 +200,8 @@ function prepareRescue(
   return {
     tramp,
     gdt: host.gdt,
-    kernelPa: (va) => plan.relocation.toPhys(va as never),
+    kernelPa: (va) => plan.relocation.toPhys(kva(va)),
+    area: plan.region,
     contractInput: {
       kind: 'rescue-exec',
       entryVa: plan.kernelEntryVa,
@@ -199,6 +210,22 @@ function prepareRescue(
       kernelFirstPagePa: plan.relocation.kernelPhys,
     },
   };
+}
+
+/**
+ * Lays out the hand-off on `machine` (plan, staged or armed segments, the panicking host) and
+ * builds the trampoline, without running anything.
+ */
+export function prepareHandOff(
+  machine: Machine,
+  image: ElfImage,
+  kernelName: string,
+  opts: ExecOptions,
+  trace: TraceStep[] = [],
+): Prepared {
+  return opts.path === 'kexec'
+    ? prepareKexec(machine, image, kernelName, trace)
+    : prepareRescue(machine, image, kernelName, opts.memsize, trace);
 }
 
 /** Runs `image` on a fresh machine for `profile` (see the module contract). */
@@ -283,6 +310,3 @@ export function execKernel(
     machine.close();
   }
 }
-
-/** The reservation or staging area of a finished run, for reports. */
-export type { PhysRange };

@@ -9,10 +9,10 @@
  * `write-protect` stop naming the address; a wrong entry, an unmapped CR3 or an endless loop
  * ends in the matching stop reason inside the limits.
  */
-import { type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
+import { type PhysAddr, type PhysRange } from '../loader/addr.js';
 import type { CopyLoop as TrampCopyLoop, EntryState, Trampoline } from '../loader/trampoline/index.js';
 import { normalize, subtract } from '../loader/plan/ranges.js';
-import { COPY_LOOPS, type Arm64Reg, type CopyLoop, type RegName, type StopReason } from './cpu.js';
+import { COPY_LOOPS, type CopyLoop, type RegName, type StopReason } from './cpu.js';
 import type { Machine } from './machine.js';
 
 export interface JumpOptions {
@@ -35,21 +35,26 @@ export interface JumpResult {
 
 export const DEFAULT_JUMP_LIMITS = { maxInstructions: 50_000_000, timeoutMs: 60_000 } as const;
 
-/** Maps a trampoline's copy loop (loader/trampoline) to the CPU accelerator's shape. */
+/**
+ * Maps a trampoline's copy loop (loader/trampoline, the loop shape as data) to the CPU
+ * accelerator's description: registers, units and instruction counts come from the loop;
+ * the scratch registers end holding the last chunk's words; flags are left alone.
+ */
 export function acceleratorFor(loop: TrampCopyLoop): CopyLoop {
-  if (loop.kind === 'x86-rep-movsq') return { ...COPY_LOOPS.repMovsq(loop.at, loop.exit), name: loop.label };
-  const [t1, t2] = loop.regs.scratch;
+  const dfClear = loop.kind === 'x86-rep-movsq' ? COPY_LOOPS.repMovsq(loop.at).requires : undefined;
   return {
-    ...COPY_LOOPS.arm64LdpStp({
-      at: loop.at,
-      exit: loop.exit,
-      src: loop.regs.src as Arm64Reg,
-      dst: loop.regs.dst as Arm64Reg,
-      remaining: loop.regs.count as Arm64Reg,
-      t1: (t1 ?? 'x4') as Arm64Reg,
-      t2: (t2 ?? 'x5') as Arm64Reg,
-    }),
     name: loop.label,
+    at: loop.at,
+    exit: loop.exit,
+    src: loop.regs.src as RegName,
+    dst: loop.regs.dst as RegName,
+    count: loop.regs.count as RegName,
+    countUnit: loop.countUnit,
+    chunk: loop.chunk,
+    insnsPerIteration: loop.insnsPerIteration,
+    exitInsns: loop.exitInsns,
+    loads: loop.regs.scratch.map((reg, i) => ({ reg: reg as RegName, offset: 8 * i })),
+    ...(dfClear === undefined ? {} : { requires: dfClear }),
   };
 }
 
@@ -81,14 +86,15 @@ export function runJump(machine: Machine, tramp: Trampoline, opts: JumpOptions =
   machine.place(tramp.segments.map((s) => ({ label: s.label, phys: s.phys, data: s.data })));
   setEntryState(machine, tramp.entry, opts.gdt);
   machine.cpu.setCopyAccelerators(tramp.copyLoops.map(acceleratorFor));
+  machine.cpu.syncShadow(); // the entry state's memory map, so protections land on it
   if (opts.protect ?? true) {
     const allowed = normalize([...tramp.writable, ...tramp.tables, ...(opts.alsoWritable ?? [])]);
-    for (const r of subtract(
-      machine.ram.regions.map((x) => ({ start: x.base, size: x.size })),
-      allowed,
-    )) {
-      machine.cpu.protect(r.start, r.size as Size, 'ro');
-    }
+    machine.protect(
+      subtract(
+        machine.ram.regions.map((x) => ({ start: x.base, size: x.size })),
+        allowed,
+      ),
+    );
   }
   const stop = machine.cpu.run({
     start: tramp.entry.pc,
@@ -100,7 +106,7 @@ export function runJump(machine: Machine, tramp: Trampoline, opts: JumpOptions =
   return { stop, reached: stop.kind === 'reached' && stop.pc === tramp.stopAt, stopAt: tramp.stopAt };
 }
 
-/** Removes every write protection (after the jump: the next kernel owns its memory). */
+/** Removes the jump's write protection (after the jump: the next kernel owns its memory). */
 export function unprotectAll(machine: Machine): void {
-  for (const r of machine.ram.regions) machine.cpu.protect(r.base, r.size, 'rw');
+  machine.unprotect();
 }

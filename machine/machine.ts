@@ -7,7 +7,7 @@
  * `close()` releases CPU and RAM. Effects live here (ANCHORS.md rule 4); the plan and the
  * trampoline it runs are values built by loader/.
  */
-import { hex, type PhysAddr, type Size } from '../loader/addr.js';
+import { hex, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import { MachineCode, MachineError } from '../loader/errors.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { Cpu } from './cpu.js';
@@ -72,6 +72,22 @@ export class Machine {
       }
     }
     for (const p of items) this.ram.write(p.phys, p.data);
+  }
+
+  private protectedRanges: PhysRange[] = [];
+
+  /** Write-protects physical ranges through every mapping of them (a stray write stops the CPU). */
+  protect(ranges: readonly PhysRange[]): void {
+    for (const r of ranges) {
+      this.cpu.protect(r.start, r.size, 'ro');
+      this.protectedRanges.push(r);
+    }
+  }
+
+  /** Lifts every protection `protect` set. */
+  unprotect(): void {
+    for (const r of this.protectedRanges) this.cpu.protect(r.start, r.size, 'rw');
+    this.protectedRanges = [];
   }
 
   /** The console output so far, as text. */

@@ -41,6 +41,8 @@ namespace kboot {
 namespace {
 
 constexpr uint64_t kPage = 4096;
+// Largest Unicorn region kboot maps (machine/cpu.ts WINDOW_CHUNK).
+constexpr uint64_t kWindowChunk = 0x10000000;
 // Console bytes kept between takeConsole() calls; the rest is counted as dropped.
 constexpr size_t kConsoleCap = 16u << 20;
 // How often (in instructions) the run loop reads the clock.
@@ -269,7 +271,15 @@ Cpu::Cpu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cpu>(info) {
   ramRef_ = Napi::Persistent(ramObj);
   try {
     for (const GuestRam::Region& r : ram_->regions()) {
-      AddWindow(env, Window{r.base, r.base, r.size, false});
+      // In pieces of at most kWindowChunk at chunk-aligned VAs, exactly as machine/cpu.ts
+      // chunkWindows() plans them, so the first shadow sync changes nothing: unmapping or
+      // protecting inside one huge Unicorn region costs seconds (per-page TLB work).
+      for (uint64_t va = r.base; va < r.base + r.size;) {
+        uint64_t next = (va / kWindowChunk + 1) * kWindowChunk;
+        uint64_t stop = std::min(next, r.base + r.size);
+        AddWindow(env, Window{va, va, stop - va, false});
+        va = stop;
+      }
       xlat_.push_back(Xlat{r.base, r.base, r.size, true});
     }
     if (havePl011_) {
@@ -651,6 +661,7 @@ bool Cpu::HaltInsnAt(uint64_t pc, uint32_t size) const {
 // invalidates that many bytes of the RAM block found there, so it is called once per piece
 // of executable translation run inside one window (about 3 ms per GiB, measured).
 void Cpu::InvalidateCode(uint64_t va, uint64_t size) {
+  if (!everStarted_) return;  // nothing translated yet (and a range walk over all RAM costs seconds)
   uint64_t last = size == 0 ? UINT64_MAX : va + size - 1;
   if (size == 0) va = 0;
   for (const Window& w : windows_) {
@@ -1172,6 +1183,7 @@ Napi::Value Cpu::Run(const Napi::CallbackInfo& info) {
     stop_ = Stop::kNone;
     faultSeen_ = false;
     pendingAccel_ = nullptr;
+    everStarted_ = true;
     uc_err err = uc_emu_start(uc_, pc, 0, 0, 0);  // `until` is ignored (exits enabled)
     uint64_t now = Pc();
     if (stop_ == Stop::kAccel && err == UC_ERR_OK && pendingAccel_ != nullptr) {

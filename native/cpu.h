@@ -155,6 +155,8 @@ class Cpu : public Napi::ObjectWrap<Cpu> {
   uint64_t lastPc_ = 0;
   uint32_t lastSize_ = 0;
   bool haveLast_ = false;
+  // True once uc_emu_start has run: before that no code is translated, so nothing to invalidate.
+  bool everStarted_ = false;
   std::chrono::steady_clock::time_point deadline_;
   std::vector<uint64_t> breakpoints_;
   bool haveUntil_ = false;

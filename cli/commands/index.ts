@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerExec } from './exec.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
 import { registerProbeKernel } from './probe-kernel.js';
@@ -12,4 +13,5 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerInspect(program, io);
   registerPlan(program, io);
   registerProbeKernel(program, io);
+  registerExec(program, io);
 }

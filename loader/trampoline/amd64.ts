@@ -176,6 +176,8 @@ const repMovsq = (label: string, at: bigint, exit: bigint): CopyLoop => ({
   regs: { src: 'rsi', dst: 'rdi', count: 'rcx', scratch: [] },
   countUnit: 8,
   chunk: 8,
+  insnsPerIteration: 1,
+  exitInsns: 1,
 });
 
 /** Builds the loader.kboot-style amd64 kexec trampoline (see the module header). */

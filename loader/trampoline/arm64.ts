@@ -228,6 +228,8 @@ export function arm64KexecReboot(input: KexecRebootInput): Trampoline {
         regs: { src: 'x1', dst: 'x2', count: 'x3', scratch: ['x4', 'x5'] },
         countUnit: 1,
         chunk: ARM64_COPY_UNIT,
+        insnsPerIteration: 5, // cbz, ldp, stp, sub, b
+        exitInsns: 1, // the last cbz
       },
     ],
     stopAt: kernel.entry,

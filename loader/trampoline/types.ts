@@ -49,7 +49,8 @@ export interface EntryState {
  * bytes forward from [src] to [dst] (through the current translation), then leaves
  * src += bytes, dst += bytes, count = 0, and — when at least one chunk was moved — each
  * `scratch` register holding the matching 8-byte word of the last chunk read; flags are not
- * changed; execution continues at `exit`.
+ * changed; execution continues at `exit`. `insnsPerIteration`/`exitInsns` let the machine
+ * count instructions exactly as the loop would.
  */
 export interface CopyLoop {
   readonly label: string;
@@ -66,6 +67,14 @@ export interface CopyLoop {
   readonly countUnit: number;
   /** Bytes moved per iteration. */
   readonly chunk: number;
+  /**
+   * Instructions one iteration executes, and instructions executed once more when the loop
+   * finds nothing left (its exit test), as an instruction-counting emulator sees them: a
+   * `rep movsq` counts once per element plus the final check with RCX = 0; the arm64 loop
+   * `cbz; ldp; stp; sub; b` counts 5 per 16 bytes plus the final `cbz`.
+   */
+  readonly insnsPerIteration: number;
+  readonly exitInsns: number;
 }
 
 /** Everything to place, set and expect for one jump (see the module header and index.ts). */

@@ -1,0 +1,166 @@
+/**
+ * `kboot exec <elf> [--machine NAME|FILE] [--crash] [--memsize SIZE] [--exact] [--trace] [--json]`
+ *
+ * Contract: loads the kernel into a fresh emulated machine as a normal kexec image
+ * (loader.kboot style) — or, with --crash, as a D47358 rescue kernel armed in its
+ * reservation and entered through rescue_kernel_exec's trampoline from a panicking host —
+ * runs the trampoline on the CPU and enters the kernel. For a probe kernel it prints the
+ * probe's report; for any other kernel the entry-contract check. --trace prints the hand-off
+ * step by step (segments staged, registers at entry, instructions executed): what users of
+ * kexec ask for when "kexec hangs". Exit status 1 when the jump does not reach the entry, the
+ * probe does not complete, or the contract is violated.
+ */
+import type { Command } from 'commander';
+import { basename } from 'node:path';
+import { hex, parseSizeText } from '../../loader/addr.js';
+import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
+import type { ExecOutcome } from '../../machine/exec.js';
+import { readInputFile } from '../files.js';
+import type { CliIo } from '../io.js';
+import { globalOptions, requestExitStatus } from '../run.js';
+
+interface ExecOpts {
+  machine?: string;
+  crash?: boolean;
+  memsize?: string;
+  exact?: boolean;
+  trace?: boolean;
+}
+
+/** True when the run did everything it should. */
+export function execSucceeded(o: ExecOutcome): boolean {
+  if (!o.jump.reached) return false;
+  if (o.probe !== undefined)
+    return o.probe.report?.complete === true && o.probe.report.checksum === o.probe.expectedChecksum;
+  return (o.contract ?? []).length === 0;
+}
+
+/** The text form of an outcome. */
+export function formatExec(o: ExecOutcome, trace: boolean): string {
+  const out: string[] = [];
+  out.push(
+    `${o.path === 'rescue' ? 'rescue exec (D47358 rescue_kernel_exec)' : 'kexec reboot (loader.kboot)'} of ${o.kernelName} on ${o.profile} (${o.arch})`,
+  );
+  if (trace) for (const t of o.trace) out.push(`  [${t.step}] ${t.detail}`);
+  const s = o.jump.stop;
+  out.push(
+    o.jump.reached
+      ? `entered the kernel at ${hex(o.jump.stopAt)} after ${s.executed} instructions, ${s.elapsedMs.toFixed(1)} ms` +
+          (s.accelerated.copies > 0
+            ? ` (${s.accelerated.copies} copies, ${hex(s.accelerated.bytes)} bytes natively accelerated)`
+            : '')
+      : `the jump did not reach ${hex(o.jump.stopAt)}: ${describeStop(s)}`,
+  );
+  out.push(
+    `registers at ${o.jump.reached ? 'entry' : 'the stop'}: ${Object.entries(o.entryRegs)
+      .map(([k, v]) => `${k}=${hex(v)}`)
+      .join(' ')}`,
+  );
+  if (o.probe !== undefined) {
+    const r = o.probe.report;
+    if (r === undefined)
+      out.push(
+        `probe: no report (${o.probe.reportError ?? 'unreadable'}); the probe stopped: ${describeStop(o.probe.stop)}`,
+      );
+    else {
+      out.push(
+        `probe report (${r.mode} mode): ${r.complete ? 'complete' : 'INCOMPLETE'}, stopped: ${describeStop(o.probe.stop)}`,
+      );
+      out.push(
+        `  entry pc ${hex(r.entryPc)}, page-table root ${hex(r.ptRoot)}, boot args ${hex(r.bootArgs[0])} ${hex(r.bootArgs[1])}`,
+      );
+      out.push(
+        `  system registers: ${Object.entries(r.sys)
+          .map(([k, v]) => `${k}=${hex(v)}`)
+          .join(' ')}`,
+      );
+      out.push(
+        `  hand-off read at ${hex(r.handoffAddr)}: ${Buffer.from(r.handoff.subarray(0, 32)).toString('hex')}...`,
+      );
+      const ok = r.checksum === o.probe.expectedChecksum;
+      out.push(
+        `  image checksum ${hex(r.checksum)} ${ok ? '= the file' : `!= the file (${hex(o.probe.expectedChecksum)})`}`,
+      );
+    }
+  }
+  if (o.contract !== undefined) {
+    if (o.contract.length === 0) out.push('entry contract: every item holds');
+    else {
+      out.push(`entry contract: ${o.contract.length} violation${o.contract.length === 1 ? '' : 's'}`);
+      for (const v of o.contract) out.push(`  [${v.item}] ${v.message}`);
+    }
+  }
+  if (o.console.length > 0) {
+    out.push('console:');
+    for (const l of o.console) out.push(`  ${l}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function describeStop(s: ExecOutcome['jump']['stop']): string {
+  switch (s.kind) {
+    case 'exception':
+      return `exception ${s.name} (vector ${s.vector}) at ${hex(s.pc)}${s.cr2 === undefined ? '' : `, CR2 ${hex(s.cr2)}`}`;
+    case 'unmapped':
+      return `${s.access} of unmapped ${hex(s.address)} at ${hex(s.pc)}`;
+    case 'write-protect':
+      return `write to protected ${hex(s.address)} (PA ${hex(s.pa)}) at ${hex(s.pc)}`;
+    case 'limit':
+      return `instruction limit (${s.executed}) at ${hex(s.pc)}`;
+    case 'timeout':
+      return `time limit (${s.elapsedMs.toFixed(0)} ms) at ${hex(s.pc)}`;
+    default:
+      return `${s.kind} at ${hex(s.pc)}`;
+  }
+}
+
+/** Registers `kboot exec`. */
+export function registerExec(program: Command, io: CliIo): void {
+  program
+    .command('exec')
+    .description('load a kernel into a fresh emulated machine, run the trampoline and enter it')
+    .argument('<elf>', 'the kernel (a probe kernel reports back; any other kernel gets the entry-contract check)')
+    .option('-m, --machine <name|file>', 'machine profile (default: amd64-efi or arm64-fdt)')
+    .option('--crash', 'enter it as a rescue kernel through D47358 rescue_kernel_exec instead of a kexec reboot')
+    .option('--memsize <size>', 'rescue_memsize for --crash')
+    .option('--exact', 'emulate every copy instruction (no native acceleration)')
+    .option('--trace', 'print the hand-off step by step')
+    .action(async (file: string, opts: ExecOpts, cmd: Command) => {
+      const g = globalOptions(cmd);
+      const memsize = opts.memsize === undefined ? undefined : parseSizeText(opts.memsize);
+      if (opts.memsize !== undefined && memsize === undefined) {
+        throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
+      }
+      const [{ parseElf }, { loadProfile, defaultProfileName }, { execKernel }] = await Promise.all([
+        import('../../loader/elf/reader.js'),
+        import('../../loader/plan/profile.js'),
+        import('../../machine/exec.js'),
+      ]);
+      const image = parseElf(readInputFile(file, io.cwd, 'kernel'));
+      const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch));
+      const outcome = execKernel(profile, image, basename(file), {
+        path: opts.crash === true ? 'rescue' : 'kexec',
+        exact: opts.exact === true,
+        ...(memsize === undefined ? {} : { memsize }),
+      });
+      if (g.json) {
+        const { probe, ...rest } = outcome;
+        const json = {
+          ...rest,
+          ok: execSucceeded(outcome),
+          ...(probe === undefined
+            ? {}
+            : {
+                probe: {
+                  ...probe,
+                  report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined },
+                },
+              }),
+        };
+        io.out(`${JSON.stringify(jsonSafe(json), null, 2)}\n`);
+      } else {
+        io.out(formatExec(outcome, opts.trace === true));
+      }
+      if (!execSucceeded(outcome)) requestExitStatus(cmd, 1);
+    });
+}
