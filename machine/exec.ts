@@ -258,11 +258,7 @@ export function execKernel(
       step: 'jump',
       detail: `${jump.stop.kind} at ${hex(jump.stop.pc)} after ${jump.stop.executed} instructions in ${jump.stop.elapsedMs.toFixed(1)} ms (${jump.stop.accelerated.copies} copies, ${hex(jump.stop.accelerated.bytes)} bytes accelerated)`,
     });
-    const regNames =
-      profile.arch === 'amd64'
-        ? ['rip', 'rsp', 'rdi', 'rsi', 'cr0', 'cr3', 'cr4']
-        : ['pc', 'sp', 'x0', 'x1', 'x2', 'sctlr_el1', 'ttbr0_el1', 'ttbr1_el1'];
-    const entryRegs = Object.fromEntries(regNames.map((n) => [n, machine.cpu.reg(n as never)]));
+    const entryRegs = Object.fromEntries(ENTRY_REGS[profile.arch].map((n) => [n, machine.cpu.reg(n)]));
     const base = {
       arch: profile.arch,
       path: opts.path,
