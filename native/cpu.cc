@@ -43,6 +43,8 @@ namespace {
 constexpr uint64_t kPage = 4096;
 // Largest Unicorn region kboot maps (machine/cpu.ts WINDOW_CHUNK).
 constexpr uint64_t kWindowChunk = 0x10000000;
+// Most distinct code pages tracked for targeted invalidation.
+constexpr size_t kMaxCodePages = 65536;
 // Console bytes kept between takeConsole() calls; the rest is counted as dropped.
 constexpr size_t kConsoleCap = 16u << 20;
 // How often (in instructions) the run loop reads the clock.
@@ -101,7 +103,7 @@ Napi::BigInt Big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); 
 
 // Static hook trampolines (user_data is the Cpu).
 void HookCode(uc_engine*, uint64_t a, uint32_t s, void* u) { static_cast<Cpu*>(u)->OnCode(a, s); }
-void HookBlock(uc_engine*, uint64_t a, uint32_t, void* u) { static_cast<Cpu*>(u)->OnBlock(a); }
+void HookBlock(uc_engine*, uint64_t a, uint32_t n, void* u) { static_cast<Cpu*>(u)->OnBlock(a, n); }
 void HookIntr(uc_engine*, uint32_t n, void* u) { static_cast<Cpu*>(u)->OnIntr(n); }
 bool HookUnmapped(uc_engine*, uc_mem_type t, uint64_t a, int s, int64_t v, void* u) {
   return static_cast<Cpu*>(u)->OnUnmapped(t, a, s, v);
@@ -664,19 +666,32 @@ void Cpu::InvalidateCode(uint64_t va, uint64_t size) {
   if (!everStarted_) return;  // nothing translated yet (and a range walk over all RAM costs seconds)
   uint64_t last = size == 0 ? UINT64_MAX : va + size - 1;
   if (size == 0) va = 0;
-  for (const Window& w : windows_) {
-    if (w.device) continue;
-    uint64_t wlast = w.va + w.size - 1;
-    for (const Xlat& x : xlat_) {
-      // Only where the CPU may fetch: 2.0.1 resolves the start with a fetch page walk, and a
-      // walk that faults there leaves the engine reporting later errors as UC_ERR_OK.
-      if (!x.exec) continue;
-      uint64_t xlast = x.va + x.size - 1;
-      uint64_t lo = std::max({w.va, x.va, va});
-      uint64_t hi = std::min({wlast, xlast, last});
-      if (lo > hi) continue;
-      uc_ctl_remove_cache(uc_, lo, hi == UINT64_MAX ? hi : hi + 1);
+  // Only where the CPU may fetch: 2.0.1 resolves the start with a fetch page walk, and a
+  // walk that faults there leaves the engine reporting later errors as UC_ERR_OK.
+  auto fetchable = [this](uint64_t lo, uint64_t hi, auto&& each) {
+    for (const Window& w : windows_) {
+      if (w.device) continue;
+      uint64_t wlast = w.va + w.size - 1;
+      for (const Xlat& x : xlat_) {
+        if (!x.exec) continue;
+        uint64_t xlast = x.va + x.size - 1;
+        uint64_t a = std::max({w.va, x.va, lo});
+        uint64_t b = std::min({wlast, xlast, hi});
+        if (a <= b) each(a, b);
+      }
     }
+  };
+  if (codePagesOverflow_) {
+    fetchable(va, last, [this](uint64_t a, uint64_t b) { uc_ctl_remove_cache(uc_, a, b == UINT64_MAX ? b : b + 1); });
+    return;
+  }
+  // Pages where code has run are the only places a translation can be cached.
+  for (uint64_t page : codePages_) {
+    uint64_t a = page * kPage;
+    uint64_t b = a + kPage - 1;
+    if (b < va || a > last) continue;
+    fetchable(std::max(a, va), std::min(b, last),
+              [this](uint64_t x, uint64_t y) { uc_ctl_remove_cache(uc_, x, y == UINT64_MAX ? y : y + 1); });
   }
 }
 
@@ -944,7 +959,19 @@ void Cpu::OnCode(uint64_t addr, uint32_t size) {
   haveLast_ = true;
 }
 
-void Cpu::OnBlock(uint64_t addr) {
+void Cpu::OnBlock(uint64_t addr, uint32_t size) {
+  uint64_t first = addr / kPage;
+  if (first != lastCodePage_) {
+    lastCodePage_ = first;
+    if (!codePagesOverflow_) {
+      uint64_t last = (addr + (size == 0 ? 0 : size - 1)) / kPage;
+      for (uint64_t p = first; p <= last; p++) codePages_.insert(p);
+      if (codePages_.size() > kMaxCodePages) {
+        codePages_.clear();
+        codePagesOverflow_ = true;
+      }
+    }
+  }
   if (stop_ != Stop::kNone) return;
   for (size_t i = 0; i < watch_.size(); i++) {
     if (ReadReg(watch_[i]) != watchBase_[i]) {

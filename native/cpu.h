@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "guest_ram.h"
@@ -71,7 +72,7 @@ class Cpu : public Napi::ObjectWrap<Cpu> {
 
   // Hook entry points (static trampolines call these).
   void OnCode(uint64_t addr, uint32_t size);
-  void OnBlock(uint64_t addr);
+  void OnBlock(uint64_t addr, uint32_t size);
   void OnIntr(uint32_t intno);
   bool OnUnmapped(uc_mem_type type, uint64_t addr, int size, int64_t value);
   bool OnProt(uc_mem_type type, uint64_t addr, int size, int64_t value);
@@ -157,6 +158,11 @@ class Cpu : public Napi::ObjectWrap<Cpu> {
   bool haveLast_ = false;
   // True once uc_emu_start has run: before that no code is translated, so nothing to invalidate.
   bool everStarted_ = false;
+  // VA pages where blocks have run (so translated code may be cached there): InvalidateCode
+  // only visits these, instead of walking every mapped page. Capped; past the cap, all.
+  std::unordered_set<uint64_t> codePages_;
+  bool codePagesOverflow_ = false;
+  uint64_t lastCodePage_ = UINT64_MAX;
   std::chrono::steady_clock::time_point deadline_;
   std::vector<uint64_t> breakpoints_;
   bool haveUntil_ = false;
