@@ -35,9 +35,18 @@ $(STAMP)/tsc: $(TS_SOURCES) | $(STAMP)/npm
 deps: $(STAMP)/apt $(STAMP)/npm
 build: deps build/Release/kboot.node $(STAMP)/tsc
 
+# Until `kboot demo` exists: build a probe rescue kernel, plan its reservation on the default
+# machine, and run the D47358 hand-off (panic -> rescue_kernel_exec -> rescue kernel) on the
+# emulated CPU, then a loader.kboot-style kexec of a probe kernel.
+DEMO_OUT := demo-out
 demo: build
 	@node dist/cli/main.js --version
-	@node dist/cli/main.js --help
+	@mkdir -p $(DEMO_OUT)
+	@node dist/cli/main.js probe-kernel --arch amd64 --mode rescue -o $(DEMO_OUT)/rescue-probe.elf --force
+	@node dist/cli/main.js plan --crash $(DEMO_OUT)/rescue-probe.elf
+	@node dist/cli/main.js exec --crash --trace $(DEMO_OUT)/rescue-probe.elf
+	@node dist/cli/main.js probe-kernel --arch arm64 --mode kexec -o $(DEMO_OUT)/kexec-probe.elf --force
+	@node dist/cli/main.js exec --trace $(DEMO_OUT)/kexec-probe.elf
 
 test: build
 	@node scripts/run-tests.mjs
@@ -56,4 +65,4 @@ bench: build
 	@node dist/bench/run.js
 
 clean:
-	rm -rf dist build $(STAMP) .tap coverage
+	rm -rf dist build $(STAMP) .tap coverage $(DEMO_OUT)
