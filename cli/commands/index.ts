@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerEmbed } from './embed.js';
 import { registerExec } from './exec.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
@@ -14,4 +15,5 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerPlan(program, io);
   registerProbeKernel(program, io);
   registerExec(program, io);
+  registerEmbed(program, io);
 }

@@ -13,12 +13,11 @@
  * for the arch is the builder's PROBE_BAD_OPTION.
  */
 import type { Command } from 'commander';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { ARCHES, type Arch } from '../../loader/arch/index.js';
 import { CliCode, CliError } from '../../loader/errors.js';
+import { writeNewFile } from '../files.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
 
@@ -40,49 +39,6 @@ export interface ProbeKernelReport {
 }
 
 const MODES = ['rescue', 'kexec'] as const;
-/** Errors from link(2) that mean "no hard links here", not "FILE exists". */
-const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-function errnoOf(e: unknown): string {
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
-}
-
-function ioError(file: string, path: string, reason: string, cause?: unknown): CliError {
-  const what =
-    reason === 'EEXIST' ? `${file} already exists (use --force to replace it)` : `cannot write ${file} (${reason})`;
-  return new CliError(CliCode.Io, `cli: ${what}`, { path, reason }, cause === undefined ? undefined : { cause });
-}
-
-/** Writes `bytes` to `path` through a temporary file; see the module contract. */
-export function writeNewFile(path: string, shown: string, bytes: Uint8Array, force: boolean): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    writeFileSync(tmp, bytes, { mode: 0o644, flag: 'wx' });
-    chmodSync(tmp, 0o644); // whatever the umask
-    if (force) {
-      renameSync(tmp, path);
-      return;
-    }
-    try {
-      linkSync(tmp, path);
-    } catch (e) {
-      if (!NO_LINKS.has(errnoOf(e))) throw e;
-      if (existsSync(path)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
-      renameSync(tmp, path);
-      return;
-    }
-    unlinkSync(tmp);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already renamed, or never created
-    }
-    throw ioError(shown, path, errnoOf(e), e);
-  }
-}
-
 /** Registers `kboot probe-kernel`. */
 export function registerProbeKernel(program: Command, io: CliIo): void {
   program
