@@ -33,9 +33,13 @@ export const Msgbuf = defineLayout(
 );
 
 /** One dump_avail pair. The array ends with a 0,0 pair. */
-export const DumpAvailPair = defineLayout('dump_avail pair', [u64('start', { at: 0 }), u64('end', { at: 8 })] as const, {
-  size: 16,
-});
+export const DumpAvailPair = defineLayout(
+  'dump_avail pair',
+  [u64('start', { at: 0 }), u64('end', { at: 8 })] as const,
+  {
+    size: 16,
+  },
+);
 
 /** One 64-bit word of `struct bitset` (sys/sys/_bitset.h: long __bits[]), little-endian in memory and in dumps. */
 export const BitsetWord = defineLayout('bitset word', [u64('bits', { at: 0 })] as const, { size: 8 });
