@@ -67,6 +67,19 @@ export interface HostHandoffInput {
   readonly kenv: readonly KenvEntry[];
   readonly boothowto: number;
   readonly firmware: HostFirmware;
+  /**
+   * Modules the loader preloads (KLD preload, loader.conf `*_load="YES"`): each is placed at
+   * the next page after the kernel image (or the previous module), as the loader loads
+   * modules after the kernel, and gets a modinfo record after the kernel's.
+   */
+  readonly modules?: readonly PreloadInput[];
+}
+
+/** A preloaded module: its MODINFO_NAME, MODINFO_TYPE and file bytes. */
+export interface PreloadInput {
+  readonly name: string;
+  readonly type: string;
+  readonly bytes: Uint8Array;
 }
 
 export interface HostHandoff {
@@ -98,9 +111,16 @@ export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
   const md = (pa: bigint): bigint => metadataAddress(arch, kernbasePa, pa);
   const kenvBytes = encodeKenv(input.kenv);
   let next = pageUp(input.at);
+  const placements: Placement[] = [];
+  const moduleRecords: PreloadedModule[] = [];
+  for (const m of input.modules ?? []) {
+    placements.push({ label: `preloaded module ${m.name}`, phys: next as PhysAddr, data: m.bytes });
+    moduleRecords.push({ name: m.name, type: m.type, addr: md(next), size: BigInt(m.bytes.length), metadata: [] });
+    next += pageUp(BigInt(m.bytes.length));
+  }
   const envPa = next as PhysAddr;
   next += pageUp(BigInt(kenvBytes.length));
-  const placements: Placement[] = [{ label: 'host kenv', phys: envPa, data: kenvBytes }];
+  placements.push({ label: 'host kenv', phys: envPa, data: kenvBytes });
   let dtbPa: PhysAddr | undefined;
   if (firmware.kind === 'fdt') {
     dtbPa = next as PhysAddr;
@@ -129,7 +149,7 @@ export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
     metadata,
   };
   let kernendPa = 0n;
-  const modinfo = encodeModinfo([kernel], {
+  const modinfo = encodeModinfo([kernel, ...moduleRecords], {
     kernend: (size) => {
       kernendPa = pageUp(modulepPa + BigInt(size));
       return md(kernendPa);

@@ -58,6 +58,7 @@ import {
   placementReader,
   type HostHandoff,
   type HostView,
+  type PreloadInput,
 } from './handoff.js';
 import { DumpAvailPair, HOST, Msgbuf, MODEL_KERNEL } from './layout.js';
 import { pageBytes, SeededRandom } from './prng.js';
@@ -74,6 +75,8 @@ export interface HostModelOptions {
   readonly noDump?: readonly PhysRange[];
   /** How many UMA pages to mark allocated (default HOST.DEFAULT_ALLOCATED_PAGES). */
   readonly allocatedPages?: number;
+  /** Modules the loader preloads after the kernel (KLD preload). */
+  readonly modules?: readonly PreloadInput[];
 }
 
 /** rescue_dump_params as the host fills it at panic (freebsd-handoff.md §8.3), arch-neutral names. */
@@ -222,7 +225,7 @@ function givenKernel(kernel: ElfImage, arch: Arch, load: PhysAddr, kstart: bigin
   const end = loads.reduce((m, p) => (p.vaddr + p.memsz - kstart > m ? p.vaddr + p.memsz - kstart : m), 0n);
   const symbols: Record<string, { va: KernelVa; pa: PhysAddr; size: Size }> = {};
   for (const s of kernel.symbols) {
-    if (s.value >= kstart && s.value < kstart + end && s.name !== '') {
+    if (s.value >= kstart && s.value <= kstart + end && s.name !== '') { // `end`-style symbols sit just past the image
       symbols[s.name] = { va: s.value as KernelVa, pa: (load + s.value - kstart) as PhysAddr, size: s.size as Size };
     }
   }
@@ -262,6 +265,7 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
     kenv: profile.hostKernel.kenv,
     boothowto: profile.hostKernel.boothowto,
     firmware: hostFirmware(profile, map),
+    ...(opts.modules === undefined ? {} : { modules: opts.modules }),
   });
   const view = decodeHostHandoff(placementReader(handoff.placements), {
     arch,
