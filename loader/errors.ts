@@ -160,6 +160,8 @@ export const ConfigCode = {
   IncludeDepth: 'CONFIG_INCLUDE_DEPTH',
   /** A configuration larger than its limits (file bytes, line length, number of files). */
   TooLarge: 'CONFIG_TOO_LARGE',
+  /** A file recorded in the state journal changed since (its SHA-256 differs). */
+  Stale: 'CONFIG_STALE',
 } as const;
 /**
  * A configuration input (machine profile, loader.conf) that cannot be used. `details` carry

@@ -294,7 +294,9 @@ export class HostSession {
     if (armed === undefined) {
       const reason = this.timeline.reached('SI_SUB_VM_CONF')
         ? this.strategy === 'kexec'
-          ? 'no crash kernel loaded (kexec_load runs only from userspace)'
+          ? this.timeline.userspace
+            ? 'no crash kernel loaded (kboot load --crash)'
+            : 'no crash kernel loaded: kexec_load runs only from userspace'
           : 'rescue_kernel_init did not arm a rescue kernel'
         : 'the panic came before SI_SUB_VM_CONF: nothing is armed yet';
       this.log.push(`panic at ${this.phase}: not rescued (${reason})`);

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { registerEmbed } from './embed.js';
 import { registerExec } from './exec.js';
+import { registerHost } from './host.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
 import { registerProbeKernel } from './probe-kernel.js';
@@ -16,4 +17,5 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerProbeKernel(program, io);
   registerExec(program, io);
   registerEmbed(program, io);
+  registerHost(program, io);
 }

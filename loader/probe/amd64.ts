@@ -12,21 +12,33 @@
  *  3. copies 64 bytes of its hand-off with `rep movsq`: mode 'rescue' reads
  *     `struct rescue_kernel_params` at VA KERNBASE (§10.2: the host maps KERNBASE + k to
  *     rescue_pa + k); mode 'kexec' reads the modinfo at VA KERNBASE + modulep (§2.1);
+ *  3b. zeroes the params/kenv/firmware areas (`rep stosq`); in mode 'rescue' it then copies
+ *     the whole struct rescue_kernel_params from VA KERNBASE (`rep movsq`) and, following its
+ *     physical pointers directly (the rescue tables identity-map the reservation, §8.4, §10.2),
+ *     the kenv at kp_kenvstart and the firmware map (kp_efimapstart if non-zero, else
+ *     kp_smapstart), each `rep movsb` of min(*len, PROBE_FOLLOW_BYTES) bytes (0 for a zero
+ *     pointer), recording the addresses, the lengths and the firmware kind;
  *  4. hashes [_start, _edata) with FNV-1a 64 (`fnv1a64` in checksum.ts is the same);
  *  5. writes `kboot probe: ok arch=amd64 mode=<mode> checksum=0x<16 hex digits>\n` with
  *     `out` to the 16550 data port (no LSR polling);
  *  6. halts: `cli; hlt` in a loop.
  * After each step it stores the cumulative PROBE_FLAG bits. It never uses the stack except
- * to read the two words in step 2, and needs no memory but its own image, the hand-off and
- * (for step 2) the incoming stack.
+ * to read the two words in step 2, and needs no memory but its own image, the hand-off (with,
+ * in rescue mode, what the params point to) and (for step 2) the incoming stack.
+ * Every params offset comes from rescueParamsLayout('amd64') (loader/handoff/params.ts).
  */
 import { EM_X86_64, KERNBASE } from '../arch/amd64/layout.js';
 import { X86Asm, X86_REG64, type Mem } from '../asm/index.js';
+import { rescueParamsLayout } from '../handoff/params.js';
 import {
   AMD64_CR3_FLAGS_MASK,
   AMD64_MSR_EFER,
   FNV1A64,
+  PROBE_FIRMWARE_KIND,
+  PROBE_FIRMWARE_SOURCES,
   PROBE_FLAG,
+  PROBE_FOLLOW_BYTES,
+  PROBE_FOLLOW_START,
   PROBE_HANDOFF_BYTES,
   PROBE_MAGIC,
   PROBE_MODE_VALUE,
@@ -90,6 +102,10 @@ export function amd64ProbeCode(opts: ProbeCodeOptions): X86Asm {
   a.cld();
   a.repMovsq();
   flags((done |= PROBE_FLAG.HANDOFF));
+
+  // 3b. the params, and the kenv and firmware map they point to (rescue mode)
+  followParams(a, opts.mode);
+  flags((done |= PROBE_FLAG.PARAMS));
 
   // 4. FNV-1a 64 over [_start, _edata)
   a.lea('rsi', { label: PROBE_LABELS.start });
@@ -160,4 +176,67 @@ function handoffSource(a: X86Asm, mode: ProbeMode): void {
     a.movImm64('rax', KERNBASE);
     a.add('rsi', 'rax');
   }
+}
+
+/** Params base register during step 3b. */
+const PARAMS = 'rbx';
+
+/**
+ * Step 3b: zeroes [PROBE_FOLLOW_START, end of report); in rescue mode copies the params, the
+ * kenv and the firmware map (see the module contract). Clobbers rax, rbx, rcx, rdx, rsi, rdi.
+ */
+function followParams(a: X86Asm, mode: ProbeMode): void {
+  const zeroBytes = R.size - PROBE_FOLLOW_START;
+  a.lea('rdi', field(PROBE_FOLLOW_START));
+  a.xor('rax', 'rax');
+  a.movImm32('ecx', zeroBytes / 8);
+  a.repStosq();
+  if (mode !== 'rescue') return;
+  const P = rescueParamsLayout('amd64');
+  const at = (off: number): Mem => ({ base: PARAMS, disp: off });
+  a.movImm64(PARAMS, KERNBASE); // struct rescue_kernel_params at VA KERNBASE (§10.2)
+  a.mov('rsi', PARAMS);
+  a.lea('rdi', field(R.offsets.params));
+  a.movImm32('ecx', P.size / 8);
+  a.repMovsq();
+  a.movStoreImm32(field(R.offsets.paramsLen), P.size);
+
+  // the kenv: PA kp_kenvstart, identity-mapped
+  a.movLoad64('rsi', at(P.offsets.kpKenvstart));
+  a.movLoad64('rcx', at(P.offsets.kpKenvlen));
+  a.movStore64(field(R.offsets.kenvAddr), 'rsi');
+  a.lea('rdi', field(R.offsets.kenv));
+  copyCapped(a, 'kenv', R.offsets.kenvLen);
+
+  // the firmware map: the first source with a non-zero start
+  for (const src of PROBE_FIRMWARE_SOURCES.amd64) {
+    a.movLoad64('rsi', at(P.offsets[src.start]));
+    a.movLoad64('rcx', at(P.offsets[src.len]));
+    a.movImm32('edx', PROBE_FIRMWARE_KIND[src.kind]);
+    a.test('rsi', 'rsi');
+    a.jcc('nz', 'fw_found');
+  }
+  a.movImm32('edx', PROBE_FIRMWARE_KIND.none);
+  a.label('fw_found');
+  a.movStore32(field(R.offsets.firmwareKind), 'edx');
+  a.movStore64(field(R.offsets.firmwareAddr), 'rsi');
+  a.lea('rdi', field(R.offsets.firmware));
+  copyCapped(a, 'fw', R.offsets.firmwareLen);
+}
+
+/**
+ * Copies rcx bytes from rsi to rdi with `rep movsb`, after setting rcx to 0 when rsi is 0 and
+ * capping it at PROBE_FOLLOW_BYTES; stores the count (u32) at report offset `lenOff`.
+ */
+function copyCapped(a: X86Asm, name: string, lenOff: number): void {
+  a.test('rsi', 'rsi');
+  a.jcc('nz', `${name}_nonnull`);
+  a.xor('rcx', 'rcx');
+  a.label(`${name}_nonnull`);
+  a.cmp('rcx', PROBE_FOLLOW_BYTES);
+  a.jcc('be', `${name}_capped`);
+  a.movImm32('ecx', PROBE_FOLLOW_BYTES);
+  a.label(`${name}_capped`);
+  a.movStore32(field(lenOff), 'ecx');
+  a.repMovsb();
 }

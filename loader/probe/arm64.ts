@@ -17,27 +17,41 @@
  *     host); mode 'kexec' reads the modinfo at L + (x0 − KERNBASE), the PA that the KERNBASE
  *     VA in x0 stands for in the kernel's own linear map (KERNBASE → L, §2.4) — with the MMU
  *     off or identity-mapped, x0 itself is not an address the probe can dereference;
+ *  3b. zeroes the params/kenv/firmware areas; in mode 'rescue' it then copies the whole
+ *     struct rescue_kernel_params from L − 2 MiB and, following its physical pointers with
+ *     the MMU off (PA = address, §10.3), the kenv at kp_kenvstart and the firmware map
+ *     (kp_dtbstart if non-zero, else kp_efimapstart), each byte by byte, min(*len,
+ *     PROBE_FOLLOW_BYTES) bytes (0 for a zero pointer), recording the addresses, the lengths
+ *     and the firmware kind;
  *  4. hashes [_start, _edata) with FNV-1a 64 (`fnv1a64` in checksum.ts is the same);
  *  5. writes `kboot probe: ok arch=arm64 mode=<mode> checksum=0x<16 hex digits>\n` with
  *     `strb` to the PL011 data register (no FIFO polling);
  *  6. cleans the report to the point of coherency (DC CIVAC, DSB SY) and halts (`wfi` loop).
  * After each step it stores the cumulative PROBE_FLAG bits. It never touches SP or memory
- * other than its own image, the hand-off and the UART.
+ * other than its own image, the hand-off (with, in rescue mode, what the params point to)
+ * and the UART. Every params offset comes from rescueParamsLayout('arm64')
+ * (loader/handoff/params.ts).
  */
 import { EM_AARCH64, KERNBASE } from '../arch/arm64/layout.js';
 import { A64Asm, type XReg } from '../asm/index.js';
+import { rescueParamsLayout } from '../handoff/params.js';
 import { RESCUE_KERNEL_OFFSET } from '../rescue-layout.js';
 import {
   ARM64_CLEAN_STEP,
   ARM64_TTBR_BADDR_MASK,
   FNV1A64,
+  PROBE_FIRMWARE_KIND,
+  PROBE_FIRMWARE_SOURCES,
   PROBE_FLAG,
+  PROBE_FOLLOW_BYTES,
+  PROBE_FOLLOW_START,
   PROBE_HANDOFF_BYTES,
   PROBE_MAGIC,
   PROBE_MODE_VALUE,
   PROBE_SYS_NAMES,
   PROBE_VERSION,
   ProbeReportLayout as R,
+  type ProbeMode,
 } from './layout.js';
 import { PROBE_LABELS, placeImageLabels, probeMessage, type ProbeCodeOptions } from './common.js';
 
@@ -125,6 +139,10 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.bcond('ne', 'copy');
   flags((done |= PROBE_FLAG.HANDOFF));
 
+  // 3b. the params, and the kenv and firmware map they point to (rescue mode)
+  followParams(a, opts.mode);
+  flags((done |= PROBE_FLAG.PARAMS));
+
   // 4. FNV-1a 64 over [_start, _edata)
   a.adr('x1', PROBE_LABELS.start);
   a.adr('x2', PROBE_LABELS.edata);
@@ -185,4 +203,80 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.bytes(new TextEncoder().encode('0123456789abcdef'));
   a.label(PROBE_LABELS.edata);
   return a;
+}
+
+/** Params base register during step 3b (a PA: the MMU is off). */
+const PARAMS: XReg = 'x6';
+
+/**
+ * Step 3b: zeroes [PROBE_FOLLOW_START, end of report); in rescue mode copies the params, the
+ * kenv and the firmware map (see the module contract). Uses x1..x7; x0 stays the report.
+ */
+function followParams(a: A64Asm, mode: ProbeMode): void {
+  const rep = (off: number): { base: XReg; offset: number } => ({ base: REPORT, offset: off });
+  a.addImm('x3', REPORT, PROBE_FOLLOW_START);
+  a.movz('x4', (R.size - PROBE_FOLLOW_START) / 8);
+  a.label('zero');
+  a.str('xzr', { base: 'x3', offset: 8, mode: 'post' });
+  a.subsImm('x4', 'x4', 1);
+  a.bcond('ne', 'zero');
+  if (mode !== 'rescue') return;
+  const P = rescueParamsLayout('arm64');
+  const at = (off: number): { base: XReg; offset: number } => ({ base: PARAMS, offset: off });
+  a.adr('x2', PROBE_LABELS.fileStart);
+  a.subImm(PARAMS, 'x2', Number(RESCUE_KERNEL_OFFSET)); // rescue_pa = load PA - 2 MiB (§10.3)
+  a.mov('x1', PARAMS);
+  a.addImm('x3', REPORT, R.offsets.params);
+  a.movz('x4', P.size / 8);
+  a.label('params_copy');
+  a.ldr('x5', { base: 'x1', offset: 8, mode: 'post' });
+  a.str('x5', { base: 'x3', offset: 8, mode: 'post' });
+  a.subsImm('x4', 'x4', 1);
+  a.bcond('ne', 'params_copy');
+  a.movz('w1', P.size);
+  a.str('w1', rep(R.offsets.paramsLen));
+
+  // the kenv: PA kp_kenvstart
+  a.ldr('x1', at(P.offsets.kpKenvstart));
+  a.ldr('x4', at(P.offsets.kpKenvlen));
+  a.str('x1', rep(R.offsets.kenvAddr));
+  a.addImm('x3', REPORT, R.offsets.kenv);
+  copyCapped(a, 'kenv', R.offsets.kenvLen);
+
+  // the firmware map: the first source with a non-zero start
+  for (const src of PROBE_FIRMWARE_SOURCES.arm64) {
+    a.ldr('x1', at(P.offsets[src.start]));
+    a.ldr('x4', at(P.offsets[src.len]));
+    a.movz('w7', PROBE_FIRMWARE_KIND[src.kind]);
+    a.cbnz('x1', 'fw_found');
+  }
+  a.movz('w7', PROBE_FIRMWARE_KIND.none);
+  a.label('fw_found');
+  a.str('w7', rep(R.offsets.firmwareKind));
+  a.str('x1', rep(R.offsets.firmwareAddr));
+  a.addImm('x3', REPORT, R.offsets.firmware);
+  copyCapped(a, 'fw', R.offsets.firmwareLen);
+}
+
+/**
+ * Copies x4 bytes from x1 to x3, byte by byte (every access aligned, as Device memory needs
+ * with the MMU off), after setting x4 to 0 when x1 is 0 and capping it at
+ * PROBE_FOLLOW_BYTES; stores the count (u32) at report offset `lenOff`. Clobbers w5.
+ */
+function copyCapped(a: A64Asm, name: string, lenOff: number): void {
+  a.cbnz('x1', `${name}_nonnull`);
+  a.movz('x4', 0);
+  a.label(`${name}_nonnull`);
+  a.cmpImm('x4', PROBE_FOLLOW_BYTES);
+  a.bcond('ls', `${name}_capped`);
+  a.movz('x4', PROBE_FOLLOW_BYTES);
+  a.label(`${name}_capped`);
+  a.str('w4', { base: REPORT, offset: lenOff });
+  a.cbz('x4', `${name}_done`);
+  a.label(`${name}_copy`);
+  a.ldrb('w5', { base: 'x1', offset: 1, mode: 'post' });
+  a.strb('w5', { base: 'x3', offset: 1, mode: 'post' });
+  a.subsImm('x4', 'x4', 1);
+  a.bcond('ne', `${name}_copy`);
+  a.label(`${name}_done`);
 }

@@ -86,6 +86,7 @@ export function probeCodeOptions(arch: Arch, opts: ProbeKernelOptions = {}): Pro
 /** Builds a probe kernel; see the module contract. */
 export function buildProbeKernel(arch: Arch, opts: ProbeKernelOptions = {}): Uint8Array {
   const code = GENERATORS[arch](probeCodeOptions(arch, opts)).finish(probeEntryVa(arch));
+  assert(ProbeReportLayout.size <= Number(PROBE_REPORT_AREA), 'the report fits its page');
   assert(code.bytes.length <= PROBE_TEXT_MAX, `probe text (${code.bytes.length} bytes) overruns the report page`);
   assert.equal(code.address(PROBE_LABELS.edata), code.base + BigInt(code.bytes.length), '_edata ends the text');
   const info = archInfo(arch);

@@ -10,11 +10,16 @@ export { ProbeCode, ProbeError, type ProbeErrorCode } from './errors.js';
 export {
   FNV1A64,
   PROBE_FLAG,
+  PROBE_FIRMWARE_KIND,
+  PROBE_FIRMWARE_SOURCES,
   PROBE_FLAGS_ALL,
+  PROBE_FOLLOW_BYTES,
+  PROBE_FOLLOW_START,
   PROBE_GPR_NAMES,
   PROBE_HANDOFF_BYTES,
   PROBE_MAGIC,
   PROBE_MODE_VALUE,
+  PROBE_PARAMS_BYTES,
   PROBE_REPORT_AREA,
   PROBE_REPORT_OFFSET,
   PROBE_SYS_NAMES,
@@ -23,6 +28,8 @@ export {
   PROBE_UART_MAX,
   PROBE_VERSION,
   ProbeReportLayout,
+  type ProbeFirmwareKind,
+  type ProbeFirmwareSource,
   type ProbeMode,
 } from './layout.js';
 export {

@@ -15,10 +15,19 @@
  * The report VA is KERNSTART + PROBE_REPORT_OFFSET; its PA is the kernel's load PA (where
  * file offset 0 lands: rescue_pa + 2 MiB in a rescue hand-off) + PROBE_REPORT_OFFSET.
  * Spec of the entry conventions: shared/spec/freebsd-handoff.md §2.1, §2.4, §8.4, §8.5, §10.
+ * In rescue mode the report also holds what the rescue kernel reads (§8.3, §10.2, §10.3;
+ * markjdb/freebsd @bd74b35 sys/{amd64,arm64}/{amd64,arm64}/machdep.c rescue_preload_init):
+ * the whole `struct rescue_kernel_params`, and the first PROBE_FOLLOW_BYTES of the kenv and of
+ * the firmware map its pointers name (PROBE_FIRMWARE_SOURCES), each capped at its *len field.
  */
 import type { Size } from '../addr.js';
 import { defineLayout, u32, u64, u64array, bytes } from '../bytes/index.js';
 import type { Arch } from '../arch/index.js';
+import {
+  AMD64_RESCUE_KERNEL_PARAMS_SIZE,
+  ARM64_RESCUE_KERNEL_PARAMS_SIZE,
+  type RescueParamsLayout,
+} from '../handoff/params.js';
 
 /** File offset (= offset from KERNSTART) of `_start` and the text segment. */
 export const PROBE_TEXT_OFFSET = 0x1000;
@@ -33,7 +42,42 @@ export const PROBE_HANDOFF_BYTES = 64;
 
 /** "KBPROBE1" read as a little-endian u64. */
 export const PROBE_MAGIC = 0x3145_424f_5250_424bn;
-export const PROBE_VERSION = 1;
+export const PROBE_VERSION = 2;
+
+/** Bytes of the report's `params` area: the larger struct rescue_kernel_params (arm64, 168). */
+export const PROBE_PARAMS_BYTES = Math.max(AMD64_RESCUE_KERNEL_PARAMS_SIZE, ARM64_RESCUE_KERNEL_PARAMS_SIZE);
+/** Most bytes of the kenv and of the firmware map the probe copies (each capped at its *len field). */
+export const PROBE_FOLLOW_BYTES = 256;
+
+/** Which firmware map the probe followed: the report's numeric `firmwareKind`. */
+export type ProbeFirmwareKind = 'none' | 'efi' | 'smap' | 'fdt';
+export const PROBE_FIRMWARE_KIND = { none: 0, efi: 1, smap: 2, fdt: 3 } as const satisfies Record<
+  ProbeFirmwareKind,
+  number
+>;
+
+/** A firmware map the params may point to: its kind and its (PA, length) fields. */
+export interface ProbeFirmwareSource<A extends Arch> {
+  readonly kind: Exclude<ProbeFirmwareKind, 'none'>;
+  readonly start: keyof RescueParamsLayout<A>['offsets'];
+  readonly len: keyof RescueParamsLayout<A>['offsets'];
+}
+
+/**
+ * The firmware map the probe copies, first non-zero start wins, as rescue_preload_init picks
+ * it: amd64 the EFI map (kp_efimapstart) else the SMAP (kp_smapstart) (§10.2 step 4); arm64
+ * the DTB (kp_dtbstart) else the EFI map (kp_efimapstart) (§10.3 step 4).
+ */
+export const PROBE_FIRMWARE_SOURCES: { readonly [A in Arch]: readonly ProbeFirmwareSource<A>[] } = {
+  amd64: [
+    { kind: 'efi', start: 'kpEfimapstart', len: 'kpEfimaplen' },
+    { kind: 'smap', start: 'kpSmapstart', len: 'kpSmaplen' },
+  ],
+  arm64: [
+    { kind: 'fdt', start: 'kpDtbstart', len: 'kpDtblen' },
+    { kind: 'efi', start: 'kpEfimapstart', len: 'kpEfimaplen' },
+  ],
+};
 
 /** How the probe was entered, which decides where it looks for its hand-off. */
 export type ProbeMode = 'rescue' | 'kexec';
@@ -52,6 +96,11 @@ export const PROBE_FLAG = {
   BOOT_ARGS: 1 << 1,
   /** The first PROBE_HANDOFF_BYTES of the hand-off are copied. */
   HANDOFF: 1 << 2,
+  /**
+   * The params, kenv and firmware areas are final: zeroed, then (rescue mode) filled from
+   * struct rescue_kernel_params and the kenv and firmware map it points to.
+   */
+  PARAMS: 1 << 5,
   /** The image checksum is stored. */
   CHECKSUM: 1 << 3,
   /** The console line was written. */
@@ -91,9 +140,30 @@ export const ProbeReportLayout = defineLayout(
     u64('checksumEnd', { at: 464 }),
     /** amd64: the 16550 I/O port; arm64: the PL011 MMIO address. */
     u64('uartBase', { at: 472 }),
+    /** PROBE_FIRMWARE_KIND of the map copied into `firmware`. */
+    u32('firmwareKind', { at: 480 }),
+    /** Bytes of `params` copied: sizeof(struct rescue_kernel_params) in rescue mode, else 0. */
+    u32('paramsLen', { at: 484 }),
+    /** Bytes of `kenv` copied: min(kp_kenvlen, PROBE_FOLLOW_BYTES), 0 when kp_kenvstart is 0. */
+    u32('kenvLen', { at: 488 }),
+    /** Bytes of `firmware` copied: min(its *len field, PROBE_FOLLOW_BYTES), 0 for none. */
+    u32('firmwareLen', { at: 492 }),
+    /** kp_kenvstart: the PA the kenv was read from. */
+    u64('kenvAddr', { at: 496 }),
+    /** The PA the firmware map was read from (0 for none). */
+    u64('firmwareAddr', { at: 504 }),
+    /** struct rescue_kernel_params as read at handoffAddr; zero past paramsLen. */
+    bytes('params', PROBE_PARAMS_BYTES, { at: 512 }),
+    /** The kenv's first bytes; zero past kenvLen. */
+    bytes('kenv', PROBE_FOLLOW_BYTES, { at: 680 }),
+    /** The firmware map's first bytes; zero past firmwareLen. */
+    bytes('firmware', PROBE_FOLLOW_BYTES, { at: 936 }),
   ],
-  { size: 480 },
+  { size: 1192 },
 );
+
+/** First byte of the areas the PARAMS stage zeroes and fills (to the end of the report). */
+export const PROBE_FOLLOW_START = ProbeReportLayout.offsets.firmwareKind;
 
 /** Names of the `gpr` slots: amd64 in encoding order (rsp = slot 4), arm64 x0..x30 then sp. */
 // prettier-ignore

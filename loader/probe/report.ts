@@ -4,17 +4,25 @@
  *
  * Contract: `decodeProbeReport(bytes, offset)` reads one report and throws only ProbeError:
  * PROBE_TRUNCATED when fewer than ProbeReportLayout.size bytes follow `offset`,
- * PROBE_BAD_MAGIC, PROBE_BAD_VERSION, and PROBE_BAD_FIELD for a machine, mode or flag bit
- * the probe never writes. It names the registers per arch (PROBE_GPR_NAMES,
+ * PROBE_BAD_MAGIC, PROBE_BAD_VERSION, and PROBE_BAD_FIELD for a value the probe never
+ * writes: an unknown machine, mode or flag bit, a firmware kind the arch does not have (or
+ * 'none' with bytes), a copied length past its area (params: the arch's
+ * sizeof(struct rescue_kernel_params); kenv, firmware: PROBE_FOLLOW_BYTES), or copies in
+ * kexec mode. `params`, `kenv` and `firmware.bytes` are the copied bytes only (their
+ * recorded lengths). It names the registers per arch (PROBE_GPR_NAMES,
  * PROBE_SYS_NAMES) and keeps the raw values in `raw`, so `encodeProbeReport(r.raw)` gives
  * the same bytes back.
  */
 import { hex } from '../addr.js';
 import { archForElfMachine, type Arch } from '../arch/index.js';
 import type { LayoutValues } from '../bytes/index.js';
+import { rescueParamsLayout } from '../handoff/params.js';
 import { ProbeCode, ProbeError } from './errors.js';
 import {
+  PROBE_FIRMWARE_KIND,
+  PROBE_FIRMWARE_SOURCES,
   PROBE_FLAG,
+  PROBE_FOLLOW_BYTES,
   PROBE_FLAGS_ALL,
   PROBE_GPR_NAMES,
   PROBE_MAGIC,
@@ -22,6 +30,7 @@ import {
   PROBE_SYS_NAMES,
   PROBE_VERSION,
   ProbeReportLayout,
+  type ProbeFirmwareKind,
   type ProbeMode,
 } from './layout.js';
 
@@ -51,6 +60,18 @@ export interface ProbeReport {
   readonly bootArgs: readonly [bigint, bigint];
   readonly handoffAddr: bigint;
   readonly handoff: Uint8Array;
+  /** struct rescue_kernel_params as the probe read it (rescue mode; empty in kexec mode). */
+  readonly params: Uint8Array;
+  /** The PA the kenv was read from (kp_kenvstart; 0 in kexec mode). */
+  readonly kenvAddr: bigint;
+  /** The kenv's first bytes, min(kp_kenvlen, PROBE_FOLLOW_BYTES) of them. */
+  readonly kenv: Uint8Array;
+  /** The firmware map the probe followed and its first bytes, min(*len, PROBE_FOLLOW_BYTES). */
+  readonly firmware: {
+    readonly kind: ProbeFirmwareKind;
+    readonly addr: bigint;
+    readonly bytes: Uint8Array;
+  };
   readonly checksum: bigint;
   readonly checksumRange: { readonly start: bigint; readonly end: bigint };
   readonly uartBase: bigint;
@@ -114,6 +135,30 @@ export function decodeProbeReport(bytes: Uint8Array, offset = 0): ProbeReport {
       value: raw.flags,
     });
   }
+  const kind = (Object.keys(PROBE_FIRMWARE_KIND) as ProbeFirmwareKind[]).find(
+    (k) => PROBE_FIRMWARE_KIND[k] === raw.firmwareKind,
+  );
+  if (kind === undefined || (kind !== 'none' && !PROBE_FIRMWARE_SOURCES[arch].some((s) => s.kind === kind))) {
+    throw bad(ProbeCode.BadField, `has a firmware kind ${arch} does not have (${hex(raw.firmwareKind)})`, {
+      field: 'firmwareKind',
+      value: raw.firmwareKind,
+    });
+  }
+  const rescue = mode === 'rescue';
+  const lengths = [
+    ['paramsLen', raw.paramsLen, rescue ? rescueParamsLayout(arch).size : 0],
+    ['kenvLen', raw.kenvLen, rescue ? PROBE_FOLLOW_BYTES : 0],
+    ['firmwareLen', raw.firmwareLen, rescue && kind !== 'none' ? PROBE_FOLLOW_BYTES : 0],
+  ] as const;
+  for (const [field, value, max] of lengths) {
+    if (value > max) {
+      throw bad(ProbeCode.BadField, `has ${field} past its area (${hex(value)}, max ${hex(max)} in ${mode} mode)`, {
+        field,
+        value,
+        max,
+      });
+    }
+  }
   const named = (names: readonly string[], values: readonly bigint[]): Record<string, bigint> =>
     Object.fromEntries(names.map((n, i) => [n, values[i] ?? 0n]));
   const stages = Object.fromEntries(
@@ -133,6 +178,10 @@ export function decodeProbeReport(bytes: Uint8Array, offset = 0): ProbeReport {
     bootArgs: [raw.bootArgs[0] ?? 0n, raw.bootArgs[1] ?? 0n],
     handoffAddr: raw.handoffAddr,
     handoff: raw.handoff,
+    params: raw.params.subarray(0, raw.paramsLen),
+    kenvAddr: raw.kenvAddr,
+    kenv: raw.kenv.subarray(0, raw.kenvLen),
+    firmware: { kind, addr: raw.firmwareAddr, bytes: raw.firmware.subarray(0, raw.firmwareLen) },
     checksum: raw.checksum,
     checksumRange: { start: raw.checksumStart, end: raw.checksumEnd },
     uartBase: raw.uartBase,

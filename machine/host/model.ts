@@ -225,7 +225,8 @@ function givenKernel(kernel: ElfImage, arch: Arch, load: PhysAddr, kstart: bigin
   const end = loads.reduce((m, p) => (p.vaddr + p.memsz - kstart > m ? p.vaddr + p.memsz - kstart : m), 0n);
   const symbols: Record<string, { va: KernelVa; pa: PhysAddr; size: Size }> = {};
   for (const s of kernel.symbols) {
-    if (s.value >= kstart && s.value <= kstart + end && s.name !== '') { // `end`-style symbols sit just past the image
+    if (s.value >= kstart && s.value <= kstart + end && s.name !== '') {
+      // `end`-style symbols sit just past the image
       symbols[s.name] = { va: s.value as KernelVa, pa: (load + s.value - kstart) as PhysAddr, size: s.size as Size };
     }
   }

@@ -8,7 +8,10 @@
 //    ISA for the common forms, all in one objdump run per sample;
 //  - the probe kernels' text (loader/probe) disassembled by the same tools: the report
 //    stores hit the report page, and the key instructions (halt, UART output, the checksum
-//    loop, the hand-off copy) are there.
+//    loop, the hand-off copy) are there; in rescue mode every load from struct
+//    rescue_kernel_params uses the offset rescueParamsLayout (loader/handoff/params.ts)
+//    declares, the firmware-map sources are tried in rescue_preload_init's order, and the
+//    copied lengths, addresses and kind land in their report fields.
 // Each part skips only when its objdump is not installed.
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
@@ -32,10 +35,15 @@ import {
   type XReg,
 } from '../../loader/asm/index.js';
 import { parseElf, PF, segmentBytes } from '../../loader/elf/index.js';
+import { rescueParamsLayout } from '../../loader/handoff/params.js';
 import {
   buildProbeKernel,
   probeEntryVa,
   probeReportVa,
+  PROBE_FIRMWARE_KIND,
+  PROBE_FIRMWARE_SOURCES,
+  PROBE_FOLLOW_BYTES,
+  PROBE_FOLLOW_START,
   PROBE_GPR_NAMES,
   ProbeReportLayout,
 } from '../../loader/probe/index.js';
@@ -573,12 +581,130 @@ t.test('arm64 probe: report base, hand-off copy, checksum loop, UART, halt', { s
     );
     const copy = texts.indexOf('ldr x5, [x1], #8');
     t.same(texts.slice(copy, copy + 3), ['ldr x5, [x1], #8', 'str x5, [x3], #8', 'subs x4, x4, #0x1'], 'copy loop');
-    const loop = texts.indexOf('ldrb w5, [x1], #1');
+    // the checksum loop is the last post-indexed byte load (rescue mode's byte copies come first)
+    const loop = texts.lastIndexOf('ldrb w5, [x1], #1');
     t.same(texts.slice(loop, loop + 3), ['ldrb w5, [x1], #1', 'eor x3, x3, x5', 'mul x3, x3, x4'], 'FNV-1a loop');
     t.ok(texts.filter((x) => x === 'strb w5, [x1]').length >= 3, 'UART strb');
     t.ok(texts.includes('mov x1, #0x9000000'), 'default PL011 base');
     t.ok(texts.includes('dc civac, x1') && texts.includes('dsb sy'), 'cleans the report');
     const wfi = texts.indexOf('wfi');
     t.match(texts[wfi + 1] ?? '', /^b 0x/, 'wfi loop');
+  }
+});
+
+t.test('amd64 probe: params, kenv and firmware loads use rescueParamsLayout offsets', { skip: skipX86 }, async (t) => {
+  const P = rescueParamsLayout('amd64');
+  const R = ProbeReportLayout.offsets;
+  const report = probeReportVa('amd64');
+  for (const mode of ['rescue', 'kexec'] as const) {
+    const lines = probeText(t, 'amd64', mode);
+    const texts = lines.map((l) => l.text);
+    // the zeroed tail: lea of report + PROBE_FOLLOW_START, then rep stos of whole words
+    const stos = texts.indexOf('rep stos %rax,%es:(%rdi)');
+    t.ok(stos > 0, `${mode}: zeroes the followed areas`);
+    t.equal(lines[stos - 3]?.comment, h(report + BigInt(PROBE_FOLLOW_START)), `${mode}: from PROBE_FOLLOW_START`);
+    t.equal(texts[stos - 1], `mov $${h((ProbeReportLayout.size - PROBE_FOLLOW_START) / 8)},%ecx`);
+    const loads = texts.flatMap((x) => {
+      const m = /^mov (0x[0-9a-f]+)\(%rbx\),%(rsi|rcx)$/.exec(x);
+      return m === null ? [] : [[Number(m[1]), m[2]]];
+    });
+    if (mode === 'kexec') {
+      t.same(loads, [], 'kexec: no params loads');
+      t.notOk(texts.includes('rep movsb %ds:(%rsi),%es:(%rdi)'), 'kexec: nothing followed');
+      continue;
+    }
+    t.ok(texts.includes('movabs $0xffffffff80000000,%rbx'), 'params base: VA KERNBASE');
+    const copy = texts.indexOf('mov %rbx,%rsi');
+    t.equal(lines[copy + 1]?.comment, h(report + BigInt(R.params)), 'params copied into report.params');
+    t.same(texts.slice(copy + 2, copy + 4), [`mov $${h(P.size / 8)},%ecx`, 'rep movsq %ds:(%rsi),%es:(%rdi)']);
+    t.same(
+      loads,
+      [
+        [P.offsets.kpKenvstart, 'rsi'],
+        [P.offsets.kpKenvlen, 'rcx'],
+        ...PROBE_FIRMWARE_SOURCES.amd64.flatMap((src) => [
+          [P.offsets[src.start], 'rsi'],
+          [P.offsets[src.len], 'rcx'],
+        ]),
+      ],
+      'kenv, then EFI map else SMAP, at the rescue_kernel_params offsets',
+    );
+    // the kind moves come first; the UART port's `mov $0x3f8,%edx` follows later
+    const kinds = texts.filter((x) => /^mov \$0x[0-9a-f]+,%edx$/.test(x)).slice(0, 3);
+    t.same(
+      kinds,
+      [...PROBE_FIRMWARE_SOURCES.amd64.map((s) => PROBE_FIRMWARE_KIND[s.kind]), PROBE_FIRMWARE_KIND.none].map(
+        (k) => `mov $${h(k)},%edx`,
+      ),
+      'firmware kinds',
+    );
+    t.equal(texts.filter((x) => x === `cmp $${h(PROBE_FOLLOW_BYTES)},%rcx`).length, 2, 'both copies capped at 256');
+    t.equal(texts.filter((x) => x === 'rep movsb %ds:(%rsi),%es:(%rdi)').length, 2, 'two byte copies');
+    const storeTargets = (re: RegExp): string[] => lines.filter((l) => re.test(l.text)).map((l) => l.comment);
+    t.same(
+      storeTargets(/^mov %ecx,0x[0-9a-f]+\(%rip\)$/),
+      [R.kenvLen, R.firmwareLen].map((o) => h(report + BigInt(o))),
+      'lengths stored',
+    );
+    t.same(storeTargets(/^mov %edx,0x[0-9a-f]+\(%rip\)$/), [h(report + BigInt(R.firmwareKind))], 'kind stored');
+    t.ok(
+      [R.handoffAddr, R.kenvAddr, R.firmwareAddr].every((o) =>
+        storeTargets(/^mov %rsi,0x[0-9a-f]+\(%rip\)$/).includes(h(report + BigInt(o))),
+      ),
+      'addresses stored',
+    );
+  }
+});
+
+t.test('arm64 probe: params, kenv and firmware loads use rescueParamsLayout offsets', { skip: skipA64 }, async (t) => {
+  const P = rescueParamsLayout('arm64');
+  const R = ProbeReportLayout.offsets;
+  for (const mode of ['rescue', 'kexec'] as const) {
+    const texts = probeText(t, 'arm64', mode).map((l) => l.text);
+    const zero = texts.indexOf('str xzr, [x3], #8');
+    t.same(
+      texts.slice(zero - 2, zero),
+      [`add x3, x0, #${h(PROBE_FOLLOW_START)}`, `mov x4, #${h((ProbeReportLayout.size - PROBE_FOLLOW_START) / 8)}`],
+      `${mode}: zeroes the followed areas`,
+    );
+    const loads = texts.flatMap((x) => {
+      const m = /^ldr (x\d+), \[x6, #(\d+)\]$/.exec(x);
+      return m === null ? [] : [[Number(m[2]), m[1]]];
+    });
+    if (mode === 'kexec') {
+      t.same(loads, [], 'kexec: no params loads');
+      continue;
+    }
+    const base = texts.indexOf('sub x6, x2, #0x200, lsl #12');
+    t.ok(base > 0, 'params base: load PA - 2 MiB');
+    t.same(
+      texts.slice(base + 1, base + 4),
+      ['mov x1, x6', `add x3, x0, #${h(R.params)}`, `mov x4, #${h(P.size / 8)}`],
+      'whole params into report.params',
+    );
+    t.ok(texts.includes(`str w1, [x0, #${R.paramsLen}]`), 'params length stored');
+    t.same(
+      loads,
+      [
+        [P.offsets.kpKenvstart, 'x1'],
+        [P.offsets.kpKenvlen, 'x4'],
+        ...PROBE_FIRMWARE_SOURCES.arm64.flatMap((src) => [
+          [P.offsets[src.start], 'x1'],
+          [P.offsets[src.len], 'x4'],
+        ]),
+      ],
+      'kenv, then DTB else EFI map, at the rescue_kernel_params offsets',
+    );
+    t.equal(texts.filter((x) => x === `cmp x4, #${h(PROBE_FOLLOW_BYTES)}`).length, 2, 'both copies capped at 256');
+    const copy = texts.indexOf('ldrb w5, [x1], #1');
+    t.same(texts.slice(copy, copy + 3), ['ldrb w5, [x1], #1', 'strb w5, [x3], #1', 'subs x4, x4, #0x1'], 'byte copy');
+    for (const [what, line] of [
+      ['kenv length', `str w4, [x0, #${R.kenvLen}]`],
+      ['firmware length', `str w4, [x0, #${R.firmwareLen}]`],
+      ['firmware kind', `str w7, [x0, #${R.firmwareKind}]`],
+      ['kenv address', `str x1, [x0, #${R.kenvAddr}]`],
+      ['firmware address', `str x1, [x0, #${R.firmwareAddr}]`],
+    ] as const)
+      t.ok(texts.includes(line), `${what} stored (${line})`);
   }
 });

@@ -1,7 +1,8 @@
 // Probe kernels: the ELF each build produces (parsed back with parseElf, rescue lint,
 // layout, symbols, determinism, options), the checksum (FNV-1a 64 test vectors and the
 // [_start, _edata) range), and the report decoder (round trip, one test per error code made
-// by changing one field of a good report, and a fuzz run where only ProbeError may escape).
+// by changing one field of a good report — the rescue-mode params/kenv/firmware fields
+// included — and a fuzz run where only ProbeError may escape).
 // The disassembly of the probes is checked with objdump in test/external/objdump.test.ts,
 // their headers with readelf in readelf.test.ts beside this file.
 import t from 'tap';
@@ -19,9 +20,14 @@ import {
   ProbeCode,
   ProbeError,
   PROBE_FLAG,
+  PROBE_FIRMWARE_KIND,
+  PROBE_FIRMWARE_SOURCES,
   PROBE_FLAGS_ALL,
+  PROBE_FOLLOW_BYTES,
+  PROBE_FOLLOW_START,
   PROBE_MAGIC,
   PROBE_MODE_VALUE,
+  PROBE_PARAMS_BYTES,
   PROBE_REPORT_AREA,
   PROBE_REPORT_OFFSET,
   PROBE_TEXT_OFFSET,
@@ -31,6 +37,8 @@ import {
   type ProbeReportValues,
 } from '../../../../loader/probe/index.js';
 import type { Arch } from '../../../../loader/arch/index.js';
+import { decodeKenv } from '../../../../loader/handoff/kenv.js';
+import { rescueParamsLayout } from '../../../../loader/handoff/params.js';
 import { throwsCode } from '../../../helpers/errors.js';
 
 const MODES: readonly ProbeMode[] = ['rescue', 'kexec'];
@@ -144,6 +152,34 @@ function goodReport(arch: Arch): ProbeReportValues {
     checksumStart: probeEntryVa(arch),
     checksumEnd: probeEntryVa(arch) + 0x200n,
     uartBase: 0x3f8n,
+    firmwareKind: PROBE_FIRMWARE_KIND.none,
+    paramsLen: 0,
+    kenvLen: 0,
+    firmwareLen: 0,
+    kenvAddr: 0n,
+    firmwareAddr: 0n,
+    params: new Uint8Array(PROBE_PARAMS_BYTES),
+    kenv: new Uint8Array(PROBE_FOLLOW_BYTES),
+    firmware: new Uint8Array(PROBE_FOLLOW_BYTES),
+  };
+}
+
+/** A complete synthetic rescue-mode report with params, kenv and firmware bytes. */
+function goodRescueReport(arch: Arch): ProbeReportValues {
+  const paramsLen = rescueParamsLayout(arch).size;
+  const kenv = new TextEncoder().encode('kern.smp.disabled=1\0a=b\0\0');
+  return {
+    ...goodReport(arch),
+    mode: PROBE_MODE_VALUE.rescue,
+    firmwareKind: PROBE_FIRMWARE_KIND[arch === 'amd64' ? 'smap' : 'fdt'],
+    paramsLen,
+    kenvLen: kenv.length,
+    firmwareLen: 24,
+    kenvAddr: 0x4020_0200n,
+    firmwareAddr: 0x4020_00a8n,
+    params: Uint8Array.from({ length: PROBE_PARAMS_BYTES }, (_, i) => (i < paramsLen ? i + 1 : 0)),
+    kenv: Uint8Array.from({ length: PROBE_FOLLOW_BYTES }, (_, i) => kenv[i] ?? 0),
+    firmware: Uint8Array.from({ length: PROBE_FOLLOW_BYTES }, (_, i) => (i < 24 ? 0xd0 + i : 0)),
   };
 }
 
@@ -156,6 +192,8 @@ t.test('decodeProbeReport round-trips a synthetic report and names the registers
   t.equal(amd.regs['r15'], 15n * 0x1111n);
   t.equal(amd.sys['cr3'], 0x8000_0001n);
   t.same(amd.bootArgs, [0x30_0000n, 0x40_0000n]);
+  t.same([amd.params.length, amd.kenv.length, amd.firmware.bytes.length], [0, 0, 0], 'kexec mode: nothing followed');
+  t.equal(amd.firmware.kind, 'none');
   t.same(amd.raw, goodReport('amd64'), 'raw values round-trip');
   t.same(encodeProbeReport(amd.raw), encodeProbeReport(goodReport('amd64')), 'bytes round-trip');
   const arm = decodeProbeReport(
@@ -164,11 +202,97 @@ t.test('decodeProbeReport round-trips a synthetic report and names the registers
   t.equal(arm.regs['x30'], 30n * 0x1111n);
   t.equal(arm.regs['sp'], 31n * 0x1111n, 'sp is gpr slot 31');
   t.equal(arm.sys['ttbr0_el1'], 0x8000_0002n);
-  t.same(arm.stages, { regs: true, boot_args: true, handoff: false, checksum: false, uart: false });
+  t.same(arm.stages, { regs: true, boot_args: true, handoff: false, params: false, checksum: false, uart: false });
   t.notOk(arm.complete);
   const buf = new Uint8Array(0x1000);
   buf.set(encodeProbeReport(goodReport('arm64')), 0x100);
   t.equal(decodeProbeReport(buf, 0x100).arch, 'arm64', 'at an offset');
+  t.end();
+});
+
+t.test('decodeProbeReport: params, kenv and firmware are the copied bytes', (t) => {
+  for (const arch of ARCHES) {
+    const r = decodeProbeReport(encodeProbeReport(goodRescueReport(arch)));
+    const size = rescueParamsLayout(arch).size;
+    t.equal(r.mode, 'rescue');
+    t.equal(r.params.length, size, `${arch}: params = sizeof(struct rescue_kernel_params)`);
+    t.equal(r.params[0], 1);
+    t.equal(r.params[size - 1], size & 0xff);
+    t.same(
+      decodeKenv(r.kenv),
+      [
+        ['kern.smp.disabled', '1'],
+        ['a', 'b'],
+      ],
+      `${arch}: kenv decodes`,
+    );
+    t.equal(r.kenvAddr, 0x4020_0200n);
+    t.equal(r.firmware.kind, arch === 'amd64' ? 'smap' : 'fdt');
+    t.equal(r.firmware.addr, 0x4020_00a8n);
+    t.same(
+      [...r.firmware.bytes],
+      Array.from({ length: 24 }, (_, i) => 0xd0 + i),
+      `${arch}: firmware bytes`,
+    );
+    t.same(encodeProbeReport(r.raw), encodeProbeReport(goodRescueReport(arch)), 'bytes round-trip');
+  }
+  t.equal(PROBE_FIRMWARE_SOURCES.amd64.map((s) => s.kind).join(), 'efi,smap', 'amd64: EFI map else SMAP');
+  t.equal(PROBE_FIRMWARE_SOURCES.arm64.map((s) => s.kind).join(), 'fdt,efi', 'arm64: DTB else EFI map');
+  t.ok(ProbeReportLayout.size <= Number(PROBE_REPORT_AREA), 'the report fits its page');
+  t.ok(
+    PROBE_PARAMS_BYTES >= rescueParamsLayout('amd64').size && PROBE_PARAMS_BYTES >= rescueParamsLayout('arm64').size,
+  );
+  t.equal((ProbeReportLayout.size - PROBE_FOLLOW_START) % 8, 0, 'the zeroed tail is whole words');
+  t.end();
+});
+
+t.test('decoder: PROBE_BAD_FIELD for the followed areas, one field changed each', (t) => {
+  const mutate = (arch: Arch, field: keyof ProbeReportValues, value: number | bigint): Uint8Array =>
+    encodeProbeReport({ ...goodRescueReport(arch), [field]: value });
+  t.ok(decodeProbeReport(encodeProbeReport(goodRescueReport('amd64'))).complete, 'the good report decodes');
+  throwsCode(t, () => decodeProbeReport(mutate('amd64', 'firmwareKind', 4)), ProbeCode.BadField, 'kind 4');
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('amd64', 'firmwareKind', PROBE_FIRMWARE_KIND.fdt)),
+    ProbeCode.BadField,
+    'amd64 has no DTB',
+  );
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('arm64', 'firmwareKind', PROBE_FIRMWARE_KIND.smap)),
+    ProbeCode.BadField,
+    'arm64 has no SMAP',
+  );
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('amd64', 'firmwareKind', PROBE_FIRMWARE_KIND.none)),
+    ProbeCode.BadField,
+    'kind none with firmware bytes',
+  );
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('amd64', 'paramsLen', rescueParamsLayout('amd64').size + 8)),
+    ProbeCode.BadField,
+    'amd64 params past 160 bytes',
+  );
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('arm64', 'kenvLen', PROBE_FOLLOW_BYTES + 1)),
+    ProbeCode.BadField,
+    'kenv past its area',
+  );
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('arm64', 'firmwareLen', PROBE_FOLLOW_BYTES + 1)),
+    ProbeCode.BadField,
+    'firmware past its area',
+  );
+  throwsCode(
+    t,
+    () => decodeProbeReport(mutate('amd64', 'mode', PROBE_MODE_VALUE.kexec)),
+    ProbeCode.BadField,
+    'copies in kexec mode',
+  );
   t.end();
 });
 
@@ -184,7 +308,7 @@ t.test('decoder error codes, one field changed each', (t) => {
   );
   throwsCode(t, () => decodeProbeReport(good, 1), ProbeCode.Truncated, 'offset past the start');
   throwsCode(t, () => decodeProbeReport(mutate('magic', PROBE_MAGIC ^ 1n)), ProbeCode.BadMagic);
-  throwsCode(t, () => decodeProbeReport(mutate('version', 2)), ProbeCode.BadVersion);
+  throwsCode(t, () => decodeProbeReport(mutate('version', PROBE_VERSION + 1)), ProbeCode.BadVersion);
   throwsCode(t, () => decodeProbeReport(mutate('machine', 3)), ProbeCode.BadField, 'EM_386');
   throwsCode(t, () => decodeProbeReport(mutate('mode', 2)), ProbeCode.BadField, 'mode 2');
   throwsCode(t, () => decodeProbeReport(mutate('flags', PROBE_FLAGS_ALL + 1)), ProbeCode.BadField, 'unknown flag bit');
@@ -193,13 +317,15 @@ t.test('decoder error codes, one field changed each', (t) => {
 
 t.test('fuzz: decodeProbeReport throws only ProbeError', (t) => {
   const base = encodeProbeReport(goodReport('arm64'));
+  const rescueBase = encodeProbeReport(goodRescueReport('amd64'));
   fc.assert(
     fc.property(
-      fc.uint8Array({ maxLength: 600 }),
+      fc.uint8Array({ maxLength: 1300 }),
       fc.array(fc.tuple(fc.nat({ max: base.length - 1 }), fc.nat({ max: 255 })), { maxLength: 8 }),
-      fc.integer({ min: -4, max: 700 }),
+      fc.integer({ min: -4, max: 1300 }),
       (noise, flips, offset) => {
-        for (const input of [noise, base.map((b, i) => flips.find(([at]) => at === i)?.[1] ?? b)]) {
+        const flip = (good: Uint8Array): Uint8Array => good.map((b, i) => flips.find(([at]) => at === i)?.[1] ?? b);
+        for (const input of [noise, flip(base), flip(rescueBase)]) {
           try {
             decodeProbeReport(input, offset % 3 === 0 ? 0 : offset);
           } catch (e) {

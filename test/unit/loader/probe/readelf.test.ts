@@ -14,6 +14,7 @@ import {
   buildProbeKernel,
   probeEntryVa,
   probeReportVa,
+  ProbeReportLayout,
   PROBE_REPORT_OFFSET,
   PROBE_TEXT_OFFSET,
 } from '../../../../loader/probe/index.js';
@@ -65,7 +66,9 @@ for (const arch of ['amd64', 'arm64'] as const) {
       );
       t.match(
         out,
-        new RegExp(`${probeReportVa(arch).toString(16)}\\s+480\\s+OBJECT\\s+GLOBAL\\s+DEFAULT\\s+2\\s+probe_report`),
+        new RegExp(
+          `${probeReportVa(arch).toString(16)}\\s+${ProbeReportLayout.size}\\s+OBJECT\\s+GLOBAL\\s+DEFAULT\\s+2\\s+probe_report`,
+        ),
       );
     }
   });

@@ -5,7 +5,7 @@
  * of the reservation; arm64: SCR_EL3/HCR_EL2 fix, PL011 through uc_mmio_map; hlt/wfi end
  * the run with UC_ERR_OK).
  *
- *   unicorn-harness amd64|arm64 ELF rescue|kexec REPORT_OUT
+ *   unicorn-harness amd64|arm64 ELF rescue|kexec REPORT_OUT [PA=HEXBYTES ...]
  *
  * Memory: the raw ELF file at load PA (reservation + 2 MiB), its report page zeroed (the
  * host zeroes BSS), 64 bytes of 0xa0.. at the reservation (the "params") and 64 bytes of
@@ -13,6 +13,8 @@
  * holds 0x1000 + its number. amd64: CR3 = 0x10000 maps KERNBASE + k -> reservation + k and
  * identity-maps 64 MiB; the stack words at 4(%rsp)/8(%rsp) are 0x600000 and 0x5678. arm64:
  * MMU off, x0 = KERNBASE + 128 MiB (rescue) or KERNBASE + 4 MiB (kexec).
+ * Each optional PA=HEXBYTES argument then writes those bytes at that physical address (hex,
+ * inside RAM; the test uses it for a full rescue_kernel_params, a kenv and a firmware map).
  * Prints "uart <console output>" and "stop <error> <pc>", and writes the report page.
  */
 #include <stdio.h>
@@ -55,8 +57,8 @@ static void check(uc_err e, const char *what) {
 #define MAX_ELF (1u << 20)
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s amd64|arm64 ELF rescue|kexec REPORT_OUT\n", argv[0]);
+  if (argc < 5) {
+    fprintf(stderr, "usage: %s amd64|arm64 ELF rescue|kexec REPORT_OUT [PA=HEXBYTES ...]\n", argv[0]);
     return 2;
   }
   static uint8_t elf[MAX_ELF];
@@ -128,6 +130,18 @@ int main(int argc, char **argv) {
   memset(ram + (kpa - ram_base) + 0x3000, 0, 0x1000);
   for (int i = 0; i < 64; i++) ram[rpa - ram_base + i] = (uint8_t)(0xa0 + i);
   for (int i = 0; i < 64; i++) ram[kpa - ram_base + 0x400000 + i] = (uint8_t)(0x10 + i);
+  for (int a = 5; a < argc; a++) {
+    char *eq = strchr(argv[a], '=');
+    if (eq == NULL) return 2;
+    uint64_t pa = strtoull(argv[a], NULL, 16);
+    size_t len = strlen(eq + 1) / 2;
+    if (pa < ram_base || pa - ram_base > RAM_SIZE || len > RAM_SIZE - (pa - ram_base)) return 2;
+    for (size_t i = 0; i < len; i++) {
+      unsigned byte;
+      if (sscanf(eq + 1 + 2 * i, "%2x", &byte) != 1) return 2;
+      ram[pa - ram_base + i] = (uint8_t)byte;
+    }
+  }
   check(uc_hook_add(uc, &hooks[1], UC_HOOK_INTR, intr, NULL, 1, 0), "intr hook");
 
   err = uc_emu_start(uc, pc, 0, 0, 100000);

@@ -1,0 +1,290 @@
+/**
+ * The host's life from boot to panic, one command per step, the state kept in a journal
+ * (cli/journal.ts; `--state DIR`, default ./.kboot/):
+ *
+ *   kboot boot [--machine M] [--kernel FILE] [--strategy embed|kld|kexec] [--rescue FILE]
+ *              [--config loader.conf] [--to PHASE] [--memsize SIZE] [--seed N]
+ *   kboot load --crash <elf> [--abi linux|freebsd]     kexec_load(..., KEXEC_ON_CRASH) from userspace
+ *   kboot unload --crash                                 kexec_load with no segments
+ *   kboot status                                         exit 0 when a rescue kernel is armed (like kexec -S)
+ *   kboot panic [--at PHASE]                             panic (after advancing to PHASE) and hand off
+ *
+ * Contract: every command replays the journal on a fresh machine first, so commands in
+ * separate processes behave as one run; `boot` starts a new journal. `--rescue` is the
+ * shorthand for what the strategy needs (embed: the embed step; kld: `rescue_kernel_load`
+ * in loader.conf; kexec: the kernel whose reservation the host sets aside at boot).
+ * `--config` reads a loader.conf (loader/preload) whose `rescue_kernel` module and variables
+ * are used instead. A failed load is journaled too: replaying it reproduces its effect (a
+ * failed crash reload leaves no crash kernel, as on Linux).
+ */
+import type { Command } from 'commander';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { hex, parseSizeText } from '../../loader/addr.js';
+import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
+import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
+import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.js';
+import { fileRef, loadJournal, replay, saveJournal, type Journal, type JournalAction } from '../journal.js';
+import type { CliIo } from '../io.js';
+import { globalOptions, requestExitStatus } from '../run.js';
+
+const STRATEGY_NAMES = ['embed', 'kld', 'kexec'] as const;
+
+function phaseOf(text: string | undefined, fallback: HostPhase): HostPhase {
+  if (text === undefined) return fallback;
+  if (!(HOST_PHASES as readonly string[]).includes(text)) {
+    throw new CliError(CliCode.Usage, `cli: unknown phase "${text}" (one of ${HOST_PHASES.join(', ')})`, {
+      phase: text,
+    });
+  }
+  return text as HostPhase;
+}
+
+function stateDir(cmd: Command, io: CliIo): string {
+  const o = cmd.optsWithGlobals<{ state?: string }>();
+  return resolve(io.cwd, o.state ?? '.kboot');
+}
+
+function journalOrFail(dir: string): Journal {
+  const j = loadJournal(dir);
+  if (j === undefined)
+    throw new CliError(CliCode.Usage, `cli: no machine has been booted in ${dir} (run kboot boot first)`, { dir });
+  return j;
+}
+
+function statusOf(s: HostSession): Record<string, unknown> {
+  return {
+    machine: s.profile.name,
+    strategy: s.strategy,
+    phase: s.phase,
+    userspace: s.timeline.userspace,
+    armed: s.armed === undefined ? null : { phase: s.armed.phase, how: s.armed.how },
+    reservation: { start: hex(s.expected.region.start), size: hex(s.expected.region.size) },
+  };
+}
+
+/** Runs `f` on the replayed session and closes it. */
+function withSession<T>(journal: Journal, f: (s: HostSession) => T): T {
+  const s = replay(journal);
+  try {
+    return f(s);
+  } finally {
+    s.close();
+  }
+}
+
+/** Resolves the rescue kernel a loader.conf preloads (relative to the configuration's directory). */
+async function rescueFromConfig(configPath: string): Promise<string> {
+  const { loadLoaderConf, preloadDecisions } = await import('../../loader/preload/index.js');
+  const decisions = preloadDecisions(loadLoaderConf(configPath));
+  const mod = decisions.rescueKernel;
+  if (mod === undefined) {
+    throw new CliError(
+      CliCode.Usage,
+      `cli: ${configPath} loads no module of type rescue_kernel (rescue_kernel_load="YES", rescue_kernel_type="rescue_kernel")`,
+      {
+        config: configPath,
+      },
+    );
+  }
+  const dir = dirname(configPath);
+  const tries = [isAbsolute(mod.name) ? mod.name : resolve(dir, mod.name), resolve(dir, mod.name.replace(/^\/+/, ''))];
+  const found = tries.find((p) => existsSync(p));
+  if (found === undefined) {
+    throw new CliError(
+      CliCode.Io,
+      `cli: the rescue kernel ${mod.name} named by ${configPath} is not at ${tries.join(' or ')}`,
+      { tries },
+    );
+  }
+  return found;
+}
+
+function printPanic(io: CliIo, out: PanicOutcome, log: readonly string[]): void {
+  for (const l of log) io.out(`  ${l}\n`);
+  if (!out.rescued) {
+    io.out(
+      `panic at ${out.phase}: not rescued: ${out.reason ?? (out.jump === undefined ? 'nothing armed' : out.jump.stop.kind)}\n`,
+    );
+    return;
+  }
+  io.out(
+    `panic at ${out.phase}: the rescue kernel (armed at ${out.armedAt ?? '?'}) was entered at ${hex(out.jump?.stopAt ?? 0n)} after ${out.jump?.stop.executed ?? 0} instructions\n`,
+  );
+  const r = out.probe?.report;
+  if (r !== undefined)
+    io.out(
+      `probe report: ${r.complete ? 'complete' : 'INCOMPLETE'}, checksum ${hex(r.checksum)}, hand-off read at ${hex(r.handoffAddr)}\n`,
+    );
+  for (const l of out.console) io.out(`console: ${l}\n`);
+}
+
+/** Registers boot, load, unload, status and panic. */
+export function registerHost(program: Command, io: CliIo): void {
+  const state = (c: Command): Command => c.option('--state <dir>', 'the state journal directory (default ./.kboot)');
+
+  state(
+    program
+      .command('boot')
+      .description('boot the host on a fresh emulated machine, arming the rescue kernel the way the strategy does')
+      .option('-m, --machine <name|file>', 'machine profile (default amd64-efi)')
+      .option('--kernel <file>', 'the host kernel ELF (default: a generated one)')
+      .option('--strategy <how>', 'embed, kld or kexec (default kld)')
+      .option('--rescue <file>', 'the rescue kernel (shorthand for the loader.conf lines or the embed step)')
+      .option('--config <loader.conf>', 'a loader.conf whose rescue_kernel module is preloaded')
+      .option('--to <phase>', `boot up to this phase (default running): ${HOST_PHASES.join(', ')}`)
+      .option('--memsize <size>', 'debug.rescue_memsize')
+      .option('--seed <n>', 'seed of the host model (default 1)'),
+  ).action(
+    async (
+      opts: {
+        machine?: string;
+        kernel?: string;
+        strategy?: string;
+        rescue?: string;
+        config?: string;
+        to?: string;
+        memsize?: string;
+        seed?: string;
+      },
+      cmd: Command,
+    ) => {
+      const g = globalOptions(cmd);
+      const strategy = (opts.strategy ?? 'kld') as Strategy;
+      if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
+        throw new CliError(CliCode.Usage, `cli: --strategy must be embed, kld or kexec, not "${strategy}"`, {
+          strategy,
+        });
+      }
+      const rescuePath =
+        opts.rescue ?? (opts.config === undefined ? undefined : await rescueFromConfig(resolve(io.cwd, opts.config)));
+      if (rescuePath === undefined)
+        throw new CliError(CliCode.Usage, 'cli: boot needs --rescue FILE or --config loader.conf', {});
+      if (opts.memsize !== undefined && parseSizeText(opts.memsize) === undefined) {
+        throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
+      }
+      const seed = opts.seed === undefined ? 1 : Number(opts.seed);
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff)
+        throw new CliError(CliCode.Usage, `cli: --seed must be 0..2^32-1`, { seed: opts.seed });
+      const machine = opts.machine ?? 'amd64-efi';
+      const boot: JournalAction = {
+        action: 'boot',
+        strategy,
+        phase: phaseOf(opts.to, 'running'),
+        rescue: fileRef(rescuePath, io.cwd, 'rescue kernel').ref,
+        ...(opts.kernel === undefined ? {} : { kernel: fileRef(opts.kernel, io.cwd, 'host kernel').ref }),
+        ...(opts.config === undefined ? {} : { config: fileRef(opts.config, io.cwd, 'loader.conf').ref }),
+        ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
+      };
+      const journal: Journal = {
+        version: 1,
+        machine: existsSync(resolve(io.cwd, machine)) ? resolve(io.cwd, machine) : machine,
+        seed,
+        actions: [boot],
+      };
+      const status = withSession(journal, (s) => {
+        if (!g.json) for (const l of s.log) io.out(`${l}\n`);
+        return statusOf(s);
+      });
+      saveJournal(stateDir(cmd, io), journal);
+      if (g.json) io.out(`${JSON.stringify(status, null, 2)}\n`);
+    },
+  );
+
+  state(
+    program
+      .command('load')
+      .description("kexec_load-style call from the host's userspace (--crash: the rescue kernel)")
+      .argument('<elf>', 'the kernel to load')
+      .option('--crash', 'load it as the crash (rescue) kernel (KEXEC_ON_CRASH)')
+      .option('--abi <abi>', 'linux or freebsd rules (default linux)'),
+  ).action((file: string, opts: { crash?: boolean; abi?: string }, cmd: Command) => {
+    const g = globalOptions(cmd);
+    if (opts.crash !== true)
+      throw new CliError(CliCode.Usage, 'cli: only --crash loads are modelled (the rescue kernel)', {});
+    const abi = opts.abi ?? 'linux';
+    if (abi !== 'linux' && abi !== 'freebsd')
+      throw new CliError(CliCode.Usage, `cli: --abi must be linux or freebsd`, { abi });
+    const dir = stateDir(cmd, io);
+    const journal = journalOrFail(dir);
+    const crash = fileRef(file, io.cwd, 'crash kernel');
+    const action: JournalAction = { action: 'load', crash: true, kernel: crash.ref, abi };
+    const next: Journal = { ...journal, actions: [...journal.actions, action] };
+    const outcome = withSession(journal, (s) => s.loadCrash(crash.bytes, abi));
+    saveJournal(dir, next); // failed loads too: replay reproduces their effect
+    if (!outcome.ok) throw outcome.error;
+    if (g.json) io.out(`${JSON.stringify({ loaded: true, action: outcome.action }, null, 2)}\n`);
+    else io.out(`crash kernel loaded (${abi} kexec_load rules)\n`);
+  });
+
+  state(
+    program
+      .command('unload')
+      .description('unload the crash kernel (kexec_load with no segments)')
+      .option('--crash', 'the crash kernel'),
+  ).action((opts: { crash?: boolean }, cmd: Command) => {
+    if (opts.crash !== true) throw new CliError(CliCode.Usage, 'cli: only --crash unloads are modelled', {});
+    const dir = stateDir(cmd, io);
+    const journal = journalOrFail(dir);
+    const outcome = withSession(journal, (s) => s.unloadCrash());
+    saveJournal(dir, { ...journal, actions: [...journal.actions, { action: 'unload', crash: true }] });
+    if (!outcome.ok) throw outcome.error;
+    io.out('crash kernel unloaded\n');
+  });
+
+  state(
+    program
+      .command('status')
+      .description('the machine, its phase and whether a rescue kernel is armed (exit 1 when not, like kexec -S)'),
+  ).action((_opts: unknown, cmd: Command) => {
+    const g = globalOptions(cmd);
+    const journal = journalOrFail(stateDir(cmd, io));
+    const status = withSession(journal, statusOf);
+    if (g.json) io.out(`${JSON.stringify(status, null, 2)}\n`);
+    else {
+      io.out(
+        `machine ${String(status['machine'])}, strategy ${String(status['strategy'])}, phase ${String(status['phase'])}\n`,
+      );
+      io.out(
+        status['armed'] === null
+          ? 'no rescue kernel armed\n'
+          : `rescue kernel armed at ${JSON.stringify(status['armed'])}\n`,
+      );
+    }
+    if (status['armed'] === null) requestExitStatus(cmd, 1);
+  });
+
+  state(
+    program
+      .command('panic')
+      .description('panic the host (after advancing to --at PHASE) and hand off to the rescue kernel on the CPU')
+      .option('--at <phase>', 'advance the host to this phase first'),
+  ).action((opts: { at?: string }, cmd: Command) => {
+    const g = globalOptions(cmd);
+    const journal = journalOrFail(stateDir(cmd, io));
+    const out = withSession(journal, (s) => {
+      if (opts.at !== undefined) {
+        const to = phaseOf(opts.at, s.phase);
+        if (HOST_PHASES.indexOf(to) < HOST_PHASES.indexOf(s.phase)) {
+          throw new CliError(
+            CliCode.Usage,
+            `cli: the host is already at ${s.phase}; --at ${to} is in the past (boot with --to ${to})`,
+            {
+              phase: s.phase,
+              at: to,
+            },
+          );
+        }
+        s.advanceTo(to);
+      }
+      const o = s.panic();
+      return { outcome: o, log: [...s.log] };
+    });
+    if (g.json)
+      io.out(
+        `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : { stop: out.outcome.probe.stop, complete: out.outcome.probe.report?.complete } }), null, 2)}\n`,
+      );
+    else printPanic(io, out.outcome, out.log);
+    if (!out.outcome.rescued) requestExitStatus(cmd, 1);
+  });
+}
