@@ -1,0 +1,94 @@
+// kboot boot / load / unload / status / panic over the state journal: commands in separate
+// processes behave as one run; the journal is validated; recorded files may not change.
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryIo } from '../../../cli/io.js';
+import { Exit, runCli } from '../../../cli/run.js';
+import { packagePath } from '../../../loader/paths.js';
+import { buildProbeKernel } from '../../../loader/probe/index.js';
+import { validateJson } from '../../../loader/schema.js';
+import { nativeAvailable } from '../../../machine/native.js';
+
+const skip = nativeAvailable() ? false : 'the native addon is not built';
+const bin = packagePath('dist', 'cli', 'main.js');
+
+function workdir(): { dir: string; rescue: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kboot-host-'));
+  const rescue = join(dir, 'rescue.elf');
+  writeFileSync(rescue, buildProbeKernel('amd64', { mode: 'rescue' }));
+  return { dir, rescue };
+}
+
+async function kboot(dir: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = memoryIo(dir);
+  const code = await runCli(argv, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+t.test('kld: boot arms at SI_SUB_VM_CONF; status and panic', { skip }, async (t) => {
+  const { dir, rescue } = workdir();
+  const boot = await kboot(dir, 'boot', '--strategy', 'kld', '--rescue', rescue);
+  t.equal(boot.code, Exit.Ok, boot.err);
+  t.match(boot.out, /SI_SUB_VM_CONF: rescue_kernel_init/);
+  const journal = JSON.parse(readFileSync(join(dir, '.kboot', 'state.json'), 'utf8')) as unknown;
+  t.same(validateJson('state', journal), [], 'the journal is schema-valid');
+  const status = await kboot(dir, 'status');
+  t.equal(status.code, Exit.Ok, 'armed: exit 0');
+  t.match(status.out, /armed at .*SI_SUB_VM_CONF/);
+  const panic = await kboot(dir, 'panic');
+  t.equal(panic.code, Exit.Ok);
+  t.match(panic.out, /the rescue kernel \(armed at SI_SUB_VM_CONF\) was entered/);
+  t.match(panic.out, /console: kboot probe: ok arch=amd64 mode=rescue/);
+});
+
+t.test('kexec: load then panic in separate processes behave as one run', { skip }, async (t) => {
+  const { dir, rescue } = workdir();
+  t.equal((await kboot(dir, 'boot', '--strategy', 'kexec', '--rescue', rescue)).code, Exit.Ok);
+  t.equal(spawnSync(process.execPath, [bin, 'status'], { cwd: dir }).status, 1, 'nothing armed yet: exit 1');
+  t.match(
+    execFileSync(process.execPath, [bin, 'load', '--crash', rescue], { cwd: dir, encoding: 'utf8' }),
+    /crash kernel loaded/,
+  );
+  t.equal(spawnSync(process.execPath, [bin, 'status'], { cwd: dir }).status, 0, 'armed after the load');
+  const panic = spawnSync(process.execPath, [bin, '--json', 'panic'], { cwd: dir, encoding: 'utf8' });
+  t.equal(panic.status, 0, panic.stderr);
+  const out = JSON.parse(panic.stdout) as { rescued: boolean; armedAt: string };
+  t.equal(out.rescued, true);
+  t.equal(out.armedAt, 'running');
+  t.equal((await kboot(dir, 'unload', '--crash')).code, Exit.Ok);
+  t.equal((await kboot(dir, 'status')).code, 1, 'unloaded');
+});
+
+t.test('errors: load before userspace, a past phase, a changed file, a broken journal', { skip }, async (t) => {
+  const { dir, rescue } = workdir();
+  t.equal((await kboot(dir, 'boot', '--strategy', 'kexec', '--rescue', rescue, '--to', 'drivers')).code, Exit.Ok);
+  const early = await kboot(dir, '--json', 'load', '--crash', rescue);
+  t.equal(early.code, Exit.Failure);
+  t.equal((JSON.parse(early.out) as { error: { code: string } }).error.code, 'KEXEC_NO_USERSPACE');
+  const past = await kboot(dir, '--json', 'panic', '--at', 'SI_SUB_VM');
+  t.equal((JSON.parse(past.out) as { error: { code: string } }).error.code, 'CLI_USAGE');
+  const notArmed = await kboot(dir, 'panic');
+  t.equal(notArmed.code, 1, 'a kexec host panicking before any load is not rescued');
+  writeFileSync(rescue, Buffer.concat([readFileSync(rescue), Buffer.from('x')]));
+  const stale = await kboot(dir, '--json', 'status');
+  t.equal((JSON.parse(stale.out) as { error: { code: string } }).error.code, 'CONFIG_STALE');
+  writeFileSync(join(dir, '.kboot', 'state.json'), '{"version": 2}');
+  const broken = await kboot(dir, '--json', 'status');
+  t.equal((JSON.parse(broken.out) as { error: { code: string } }).error.code, 'CONFIG_SCHEMA');
+  const none = await kboot(mkdtempSync(join(tmpdir(), 'kboot-none-')), '--json', 'status');
+  t.equal((JSON.parse(none.out) as { error: { code: string } }).error.code, 'CLI_USAGE');
+});
+
+t.test('boot --config: the loader.conf rescue_kernel module is preloaded', { skip }, async (t) => {
+  const { dir, rescue } = workdir();
+  writeFileSync(
+    join(dir, 'loader.conf'),
+    `rescue_kernel_load="YES"\nrescue_kernel_type="rescue_kernel"\nrescue_kernel_name="${rescue}"\ndebug.rescue_minidump="1"\n`,
+  );
+  const boot = await kboot(dir, 'boot', '--strategy', 'kld', '--config', join(dir, 'loader.conf'));
+  t.equal(boot.code, Exit.Ok, boot.err);
+  t.match(boot.out, /rescue_kernel_init: armed from the preloaded module/);
+});
