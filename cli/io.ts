@@ -10,8 +10,14 @@ export interface CliIo {
   readonly cwd: string;
 }
 
-/** The process's real streams. */
+/** The process's real streams (a closed pipe, as in `kboot ... | head`, ends the process quietly). */
 export function processIo(): CliIo {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),

@@ -42,7 +42,11 @@ import type { MachineProfile } from '../loader/plan/profile.js';
 import { planRescue, type RescuePlan } from '../loader/plan/rescue-plan.js';
 import { trampolineOps } from '../loader/trampoline/index.js';
 import type { Arch } from '../loader/arch/index.js';
-import { metadataToPhys } from './host/handoff.js';
+import { metadataAddress, metadataToPhys } from './host/handoff.js';
+import { checkEntryContract } from './contract.js';
+import { buildMemoryMap } from '../loader/plan/memory-map.js';
+import { findHole, subtract } from '../loader/plan/ranges.js';
+import { archInfo } from '../loader/arch/index.js';
 import { hostKernelElf } from './host/host-elf.js';
 import { buildHostModel, dumpParams, installHost, type HostModel } from './host/model.js';
 import { HostTimeline, type HostPhase, type PhaseStep } from './host/timeline.js';
@@ -149,11 +153,11 @@ export class HostSession {
     });
     const machine = Machine.create(profile, { exact: opts.exact ?? false });
     try {
-      installHost(machine, model);
       const s = new HostSession(opts, machine, model, expected);
       s.log.push(
         `loader: ${profile.name}, host kernel at ${hex(model.load)}, modulep ${hex(model.handoff.modulepPa)}, strategy ${opts.strategy}`,
       );
+      s.timeline.on('kernel-entry', 'loader: kexec-reboot trampoline into the host kernel', () => s.enterHost());
       s.timeline.on('SI_SUB_VM_CONF', 'rescue_kernel_init', () => s.rescueKernelInit());
       return s;
     } catch (e) {
@@ -177,6 +181,105 @@ export class HostSession {
     this.kexecState = { ...this.kexecState, userspaceReached: this.timeline.userspace };
     for (const st of steps) this.log.push(`${st.phase}${st.hooks.length > 0 ? `: ${st.hooks.join(', ')}` : ''}`);
     return steps;
+  }
+
+  /**
+   * kboot as the boot loader: the kernel image, preloaded modules, kenv, DTB and modinfo are
+   * staged in free RAM and the loader.kboot-style kexec-reboot trampoline copies them into
+   * place and enters the host kernel on the CPU (its entry contract checked); then the host
+   * runs on (the model's own early state: page tables, msgbuf, dump_avail, the bitmap).
+   */
+  private enterHost(): void {
+    const m = this.machine;
+    const model = this.model;
+    const arch = this.profile.arch;
+    const info = archInfo(arch);
+    const ops = trampolineOps(arch);
+    const unit = BigInt(ops.copyUnit);
+    const pageUp = (n: bigint): bigint => (n + 0xfffn) & ~0xfffn;
+    // one copy per loader placement, page-rounded; the kernel image's segments merged (they may share pages)
+    const handoff = new Set(model.handoff.placements);
+    const image = model.loaderPlacements.filter((p) => !handoff.has(p));
+    const first = image[0]?.phys ?? model.load;
+    const imgStart = image.reduce((a, p) => (p.phys < a ? p.phys : a), first) & ~0xfffn;
+    const imgEnd = pageUp(
+      image.reduce((a, p) => (p.phys + BigInt(p.data.length) > a ? p.phys + BigInt(p.data.length) : a), imgStart),
+    );
+    const imageBytes = new Uint8Array(Number(imgEnd - imgStart));
+    for (const p of image) imageBytes.set(p.data, Number(p.phys - imgStart));
+    const items = [
+      { label: 'host kernel image', phys: imgStart as PhysAddr, data: imageBytes },
+      ...model.handoff.placements,
+    ].map((p) => ({ ...p, len: ((pageUp(BigInt(p.data.length)) + unit - 1n) / unit) * unit }));
+    // staging buffers and the trampoline: free RAM below 4 GiB, clear of the reservation
+    const busy = [this.expected.region, ...items.map((p) => ({ start: p.phys, size: p.len as Size }))];
+    const free = subtract(buildMemoryMap(this.profile).free, busy);
+    const total = items.reduce((n, p) => n + p.len, 0n) + BigInt(ops.kexecAreaBytes) + 0x1000n;
+    const area = findHole(free, {
+      size: pageUp(total) as Size,
+      align: 0x20_0000n as Size,
+      boundary: 0n as Size,
+      below: 1n << 32n,
+      prefer: 'highest',
+    });
+    if (area === undefined) {
+      throw new MachineError(MachineCode.JumpFailed, 'machine: no free RAM below 4 GiB to stage the host kernel in', {
+        total,
+      });
+    }
+    const at = area.start;
+    let src = pageUp(at + BigInt(ops.kexecAreaBytes) + 0x1000n);
+    const copies = items.map((p) => {
+      const c = { label: p.label, src: src as PhysAddr, dst: p.phys, len: p.len as Size };
+      src += p.len;
+      return c;
+    });
+    m.place(
+      items.map((p, i) => ({ label: `staging buffer for ${p.label}`, phys: copies[i]?.src ?? p.phys, data: p.data })),
+    );
+    const md = (pa: bigint): bigint => metadataAddress(arch, model.kernbasePa, pa);
+    const entryPa = (model.kernbasePa + (model.entry - info.kernbase)) as PhysAddr;
+    const tramp = ops.buildKexecReboot({
+      at,
+      copies,
+      kernel: {
+        entry: info.kexecEntry === 'virtual' ? model.entry : entryPa,
+        modulep: md(model.handoff.modulepPa),
+        kernend: md(model.handoff.kernendPa),
+        staging: model.kernbasePa,
+      },
+      ...(model.handoff.dtbPa === undefined ? {} : { fdt: model.handoff.dtbPa }),
+    });
+    const jump = runJump(m, tramp, { protect: false, gdt: (at + BigInt(ops.kexecAreaBytes)) as PhysAddr });
+    if (!jump.reached) {
+      throw new MachineError(
+        MachineCode.JumpFailed,
+        `machine: the loader's trampoline did not reach the host kernel (${jump.stop.kind} at ${hex(jump.stop.pc)})`,
+        {
+          stop: jump.stop.kind,
+        },
+      );
+    }
+    const violations = checkEntryContract(m, {
+      kind: 'kexec-reboot',
+      entryVa: model.entry,
+      entryPa,
+      modulep: md(model.handoff.modulepPa),
+      kernend: md(model.handoff.kernendPa),
+      modulepPa: model.handoff.modulepPa,
+      kernelFirstPagePa: (model.kernbasePa + (info.kernstart - info.kernbase)) as PhysAddr,
+    });
+    if (violations.length > 0) {
+      throw new MachineError(
+        MachineCode.JumpFailed,
+        `machine: the host kernel's entry contract does not hold: ${violations.map((v) => `[${v.item}] ${v.message}`).join('; ')}`,
+        { violations },
+      );
+    }
+    this.log.push(
+      `loader: ${copies.length} segments copied by the kexec trampoline; host kernel entered at ${hex(jump.stopAt)} after ${jump.stop.executed} instructions`,
+    );
+    installHost(m, model, { loader: false });
   }
 
   /** D47358 rescue_kernel_init at SI_SUB_VM_CONF: reserve, and for embed/kld populate. */

@@ -144,6 +144,10 @@ export interface HostModel {
   readonly noDump: readonly PhysRange[];
   /** Everything to write except the seeded pages and device tables (installHost adds those). */
   readonly placements: readonly Placement[];
+  /** The part of `placements` the boot loader puts in RAM (kernel image, modules, kenv, DTB, modinfo). */
+  readonly loaderPlacements: readonly Placement[];
+  /** The kernel's entry VA (btext / _start). */
+  readonly entry: KernelVa;
   readonly state: HostKernelState;
   readonly gdt: PhysAddr;
 }
@@ -435,9 +439,9 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
   const da = new Uint8Array(HOST.DUMP_AVAIL_COUNT * 8);
   pairs.forEach(([s, e], i) => DumpAvailPair.encodeInto(da, i * DumpAvailPair.size, { start: s, end: e }));
 
+  const loaderPlacements: Placement[] = [...img.bytes, ...handoff.placements];
   const placements: Placement[] = [
-    ...img.bytes,
-    ...handoff.placements,
+    ...loaderPlacements,
     ...tablePages.map((p, i) => ({ label: `host page table #${i}`, phys: p.pa, data: p.bytes })),
     { label: 'dump_avail', phys: dumpAvailPa, data: da },
     { label: 'msgbuf buffer', phys: msgRange.start, data: msgBuf },
@@ -492,6 +496,8 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
     deviceTables,
     noDump,
     placements,
+    loaderPlacements,
+    entry: (opts.kernel?.entry ?? kstart + MODEL_KERNEL.text) as KernelVa,
     state,
     gdt,
   };
@@ -562,9 +568,14 @@ function deviceTableBytes(t: DeviceTable, seed: bigint): Uint8Array {
   }
 }
 
-/** Writes the model into guest RAM: placements, seeded pages and device tables. */
-export function installHost(machine: Machine, model: HostModel): void {
-  machine.place(model.placements);
+/**
+ * Writes the model into guest RAM: placements, seeded pages and device tables. With
+ * `{ loader: false }` the boot loader's part (`loaderPlacements`) is left out: it has been
+ * delivered by running the loader's kexec trampoline.
+ */
+export function installHost(machine: Machine, model: HostModel, opts: { readonly loader?: boolean } = {}): void {
+  const loaderPart = new Set(model.loaderPlacements);
+  machine.place(opts.loader === false ? model.placements.filter((p) => !loaderPart.has(p)) : model.placements);
   machine.place(model.allocated.map((pa) => ({ label: 'allocated page', phys: pa, data: pageBytes(model.seed, pa) })));
   machine.place(
     model.deviceTables.map((t) => ({ label: t.kind, phys: t.range.start, data: deviceTableBytes(t, model.seed) })),
