@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { parseSizeText } from '../loader/addr.js';
 import { ConfigCode, ConfigError } from '../loader/errors.js';
-import { loadProfile } from '../loader/plan/profile.js';
+import { loadProfile, type MachineProfile } from '../loader/plan/profile.js';
+import { loadLoaderConf, preloadDecisions } from '../loader/preload/index.js';
 import { formatProblems, validateJson } from '../loader/schema.js';
 import type { HostPhase } from '../machine/host/timeline.js';
 import { HostSession, type Strategy } from '../machine/session.js';
@@ -71,6 +72,19 @@ export function readRef(ref: FileRef, what: string): Uint8Array {
   return bytes;
 }
 
+/**
+ * The profile as the host sees it after the loader read `loader.conf`: every variable the
+ * configuration sets goes into the kenv (after the profile's own; a name set in both keeps
+ * the configuration's value), so `debug.rescue_minidump="1"` becomes a tunable.
+ */
+export function withLoaderConf(profile: MachineProfile, config: FileRef): MachineProfile {
+  readRef(config, 'loader.conf');
+  const decisions = preloadDecisions(loadLoaderConf(config.path));
+  const fromConf = new Map(decisions.kenv.map(([k, v]) => [k, v] as const));
+  const kenv = [...profile.hostKernel.kenv.filter(([k]) => !fromConf.has(k)), ...decisions.kenv];
+  return { ...profile, hostKernel: { ...profile.hostKernel, kenv } };
+}
+
 /** Loads the journal in `dir`, or undefined when there is none. */
 export function loadJournal(dir: string): Journal | undefined {
   const file = join(dir, JOURNAL_FILE);
@@ -112,7 +126,8 @@ export function replay(journal: Journal): HostSession {
       actions: journal.actions.length,
     });
   }
-  const profile = loadProfile(journal.machine);
+  const base = loadProfile(journal.machine);
+  const profile = boot.config === undefined ? base : withLoaderConf(base, boot.config);
   const rescue = boot.rescue === undefined ? undefined : readRef(boot.rescue, 'rescue kernel');
   if (rescue === undefined) {
     throw new ConfigError(ConfigCode.Invalid, 'config: the boot in the state journal names no rescue kernel', {});

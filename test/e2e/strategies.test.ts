@@ -4,6 +4,7 @@
 // strategies; a panic at each phase is rescued exactly when the strategy has armed; the GICv3
 // LPI/ITS tables survive the hand-off unchanged.
 import t from 'tap';
+import { phys } from '../../loader/addr.js';
 import { archInfo } from '../../loader/arch/index.js';
 import { decodeRescueParams } from '../../loader/handoff/params.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
@@ -58,6 +59,25 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
         t.equal(params['dpVmdumppa'], d.dpVmdumppa, `${strategy}: dp_vmdumppa`);
         t.equal(params['dpDumpavailpa'], d.dpDumpavailpa, `${strategy}: dp_dumpavailpa`);
         t.equal(params['dpKernstart'], archInfo(profile.arch).vmMinKernelAddress, `${strategy}: dp_kernstart`);
+        // the params, kenv and firmware map the rescue kernel read are the reservation's bytes
+        if (r !== undefined) {
+          const region = s.expected.region;
+          t.ok(s.machine.ram.equals(region.start, r.params), `${strategy}: the whole params as the probe read them`);
+          t.ok(s.machine.ram.equals(phys(r.kenvAddr), r.kenv), `${strategy}: the kenv as the probe read it`);
+          t.match(
+            Buffer.from(r.kenv).toString('latin1'),
+            /^kern\.smp\.disabled=1\0/,
+            `${strategy}: the rescue kenv order`,
+          );
+          t.ok(
+            r.firmware.addr >= region.start && r.firmware.addr < region.start + 0x20_0000n,
+            `${strategy}: the firmware map copy lies in the first 2 MiB`,
+          );
+          t.ok(
+            s.machine.ram.equals(phys(r.firmware.addr), r.firmware.bytes),
+            `${strategy}: the ${r.firmware.kind} map as the probe read it`,
+          );
+        }
         t.equal(s.deviceTablesSha256(), its, `${strategy}: device tables unchanged by the hand-off`);
       } finally {
         s.close();

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryIo } from '../../../cli/io.js';
+import { loadJournal, replay } from '../../../cli/journal.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import { packagePath } from '../../../loader/paths.js';
 import { buildProbeKernel } from '../../../loader/probe/index.js';
@@ -86,9 +87,26 @@ t.test('boot --config: the loader.conf rescue_kernel module is preloaded', { ski
   const { dir, rescue } = workdir();
   writeFileSync(
     join(dir, 'loader.conf'),
-    `rescue_kernel_load="YES"\nrescue_kernel_type="rescue_kernel"\nrescue_kernel_name="${rescue}"\ndebug.rescue_minidump="1"\n`,
+    `rescue_kernel_load="YES"\nrescue_kernel_type="rescue_kernel"\nrescue_kernel_name="${rescue}"\ndebug.rescue_minidump="1"\nkern.test_tunable="42"\n`,
   );
   const boot = await kboot(dir, 'boot', '--strategy', 'kld', '--config', join(dir, 'loader.conf'));
   t.equal(boot.code, Exit.Ok, boot.err);
   t.match(boot.out, /rescue_kernel_init: armed from the preloaded module/);
+  // every other loader.conf variable reaches the host's kenv, as the host decodes it from guest RAM
+  const journal = loadJournal(join(dir, '.kboot'));
+  if (journal === undefined) {
+    t.fail('no journal');
+    return;
+  }
+  const session = replay(journal);
+  try {
+    t.ok(
+      session.model.view.kenv.some(([k, v]) => k === 'kern.test_tunable' && v === '42'),
+      'kern.test_tunable=42 in the host kenv',
+    );
+    t.ok(session.armed !== undefined, 'armed');
+  } finally {
+    session.close();
+  }
+  t.equal((await kboot(dir, 'panic')).code, Exit.Ok, 'rescued');
 });
