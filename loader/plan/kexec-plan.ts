@@ -74,11 +74,42 @@ export interface KexecBootPlan {
   readonly kenv: readonly KenvEntry[];
 }
 
-/** Where a physical address appears in the kernel's metadata (see the module contract). */
-function metadataAddress(arch: Arch, staging: bigint, pa: bigint): bigint {
+/**
+ * A physical address as the kernel's preload metadata carries it, for a kernel whose KERNBASE
+ * maps `kernbasePa` (KERNBASE + x -> kernbasePa + x on both arches): amd64 metadata holds the
+ * offset x (the kernel adds KERNBASE: preload_bootstrap_relocate), arm64 the kernel VA.
+ */
+export function metadataAddress(arch: Arch, kernbasePa: bigint, pa: bigint): bigint {
   const info = archInfo(arch);
-  // KERNBASE + x maps to staging + x on both; amd64 metadata carries x, arm64 the VA.
-  return info.metadataAddressing === 'kernbase-offset' ? pa - staging : info.kernbase + (pa - staging);
+  return info.metadataAddressing === 'kernbase-offset' ? pa - kernbasePa : info.kernbase + (pa - kernbasePa);
+}
+
+/** The inverse of metadataAddress. */
+export function metadataToPhys(arch: Arch, kernbasePa: bigint, v: bigint): bigint {
+  const info = archInfo(arch);
+  return info.metadataAddressing === 'kernbase-offset' ? kernbasePa + v : v - info.kernbase + kernbasePa;
+}
+
+/**
+ * The kernel module's metadata items as bi_load adds them (stand/efi/loader/bootinfo.c,
+ * freebsd-handoff.md §1.4): HOWTO, ENVP, DTBP when there is a DTB, a KERNEND placeholder
+ * (patched by encodeModinfo's `kernend`), then the firmware map: EFI_MAP (+ EFI_FB) or SMAP.
+ */
+export function loaderMetadata(
+  arch: Arch,
+  o: { readonly boothowto: number; readonly envp: bigint; readonly dtbp?: bigint; readonly firmware: HostFirmware },
+): { type: number; data: Uint8Array }[] {
+  const info = archInfo(arch);
+  const fw = o.firmware;
+  return [
+    { type: MODINFOMD.HOWTO, data: mdInt(o.boothowto) },
+    { type: MODINFOMD.ENVP, data: mdU64(o.envp) },
+    ...(o.dtbp === undefined ? [] : [{ type: info.modinfomd.DTBP, data: mdU64(o.dtbp) }]),
+    { type: MODINFOMD.KERNEND, data: mdU64(0n) },
+    ...(fw.kind === 'efi' ? [{ type: info.modinfomd.EFI_MAP, data: fw.bytes }] : []),
+    ...(fw.kind === 'efi' && fw.efiFb !== undefined ? [{ type: info.modinfomd.EFI_FB, data: fw.efiFb }] : []),
+    ...(fw.kind === 'smap' && info.modinfomd.SMAP !== undefined ? [{ type: info.modinfomd.SMAP, data: fw.bytes }] : []),
+  ];
 }
 
 /** Plans a loader.kboot-style kexec of `kernel` (see the module contract). */
@@ -176,19 +207,12 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
   }
   const modulepPa = next;
   const md = (pa: bigint): bigint => metadataAddress(arch, s, pa);
-  const metadata: { type: number; data: Uint8Array }[] = [
-    { type: MODINFOMD.HOWTO, data: mdInt(req.boothowto ?? profile.hostKernel.boothowto) },
-    { type: MODINFOMD.ENVP, data: mdU64(md(envPa)) },
-    ...(dtbPa === undefined ? [] : [{ type: info.modinfomd.DTBP, data: mdU64(md(dtbPa)) }]),
-    { type: MODINFOMD.KERNEND, data: mdU64(0n) },
-    ...(firmware.kind === 'efi' ? [{ type: info.modinfomd.EFI_MAP, data: firmware.bytes }] : []),
-    ...(firmware.kind === 'efi' && firmware.efiFb !== undefined
-      ? [{ type: info.modinfomd.EFI_FB, data: firmware.efiFb }]
-      : []),
-    ...(firmware.kind === 'smap' && info.modinfomd.SMAP !== undefined
-      ? [{ type: info.modinfomd.SMAP, data: firmware.bytes }]
-      : []),
-  ];
+  const metadata = loaderMetadata(arch, {
+    boothowto: req.boothowto ?? profile.hostKernel.boothowto,
+    envp: md(envPa),
+    ...(dtbPa === undefined ? {} : { dtbp: md(dtbPa) }),
+    firmware,
+  });
   const kernelModule: PreloadedModule = {
     name: req.kernelName,
     type: 'elf kernel',

@@ -28,8 +28,6 @@ import {
   findKernelModule,
   findMetadata,
   groupModules,
-  mdInt,
-  mdU64,
   MODINFOMD,
   readMdInt,
   readMdU64,
@@ -38,6 +36,7 @@ import {
 import { decodeSmap, SMAP_TYPE } from '../../loader/handoff/smap.js';
 import { propReg, asCellCount, addressCells, sizeCells } from '../../loader/handoff/fdt-props.js';
 import type { HostFirmware } from '../../loader/plan/firmware.js';
+import { loaderMetadata, metadataAddress, metadataToPhys } from '../../loader/plan/kexec-plan.js';
 import { normalize, subtract } from '../../loader/plan/ranges.js';
 import type { Machine, Placement } from '../machine.js';
 import { HostCode, HostError } from './errors.js';
@@ -90,24 +89,13 @@ export interface HostHandoff {
   readonly kernendPa: PhysAddr;
 }
 
-/** Metadata address of a PA (see the module contract). */
-export function metadataAddress(arch: Arch, kernbasePa: bigint, pa: bigint): bigint {
-  const info = archInfo(arch);
-  return info.metadataAddressing === 'kernbase-offset' ? pa - kernbasePa : info.kernbase + (pa - kernbasePa);
-}
-
-/** PA of a metadata address (the inverse of metadataAddress, with u64 wrap checked by the caller). */
-export function metadataToPhys(arch: Arch, kernbasePa: bigint, v: bigint): bigint {
-  const info = archInfo(arch);
-  return info.metadataAddressing === 'kernbase-offset' ? kernbasePa + v : v - info.kernbase + kernbasePa;
-}
+export { metadataAddress, metadataToPhys } from '../../loader/plan/kexec-plan.js';
 
 const pageUp = (n: bigint): bigint => alignUp(n as Size, SZ_4K);
 
 /** The loader's hand-off for the host (see the module contract). */
 export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
   const { arch, kernbasePa, firmware } = input;
-  const info = archInfo(arch);
   const md = (pa: bigint): bigint => metadataAddress(arch, kernbasePa, pa);
   const kenvBytes = encodeKenv(input.kenv);
   let next = pageUp(input.at);
@@ -128,19 +116,12 @@ export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
     next += pageUp(BigInt(firmware.bytes.length));
   }
   const modulepPa = next as PhysAddr;
-  const metadata = [
-    { type: MODINFOMD.HOWTO, data: mdInt(input.boothowto) },
-    { type: MODINFOMD.ENVP, data: mdU64(md(envPa)) },
-    ...(dtbPa === undefined ? [] : [{ type: info.modinfomd.DTBP, data: mdU64(md(dtbPa)) }]),
-    { type: MODINFOMD.KERNEND, data: mdU64(0n) },
-    ...(firmware.kind === 'efi' ? [{ type: info.modinfomd.EFI_MAP, data: firmware.bytes }] : []),
-    ...(firmware.kind === 'efi' && firmware.efiFb !== undefined
-      ? [{ type: info.modinfomd.EFI_FB, data: firmware.efiFb }]
-      : []),
-    ...(firmware.kind === 'smap' && info.modinfomd.SMAP !== undefined
-      ? [{ type: info.modinfomd.SMAP, data: firmware.bytes }]
-      : []),
-  ];
+  const metadata = loaderMetadata(arch, {
+    boothowto: input.boothowto,
+    envp: md(envPa),
+    ...(dtbPa === undefined ? {} : { dtbp: md(dtbPa) }),
+    firmware,
+  });
   const kernel: PreloadedModule = {
     name: input.kernelName,
     type: 'elf kernel',
