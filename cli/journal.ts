@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseSizeText } from '../loader/addr.js';
 import { ConfigCode, ConfigError } from '../loader/errors.js';
 import { loadProfile, type MachineProfile } from '../loader/plan/profile.js';
@@ -149,7 +149,8 @@ export function replay(journal: Journal): HostSession {
           session.advanceTo(a.phase);
           break;
         case 'load':
-          session.loadCrash(readRef(a.kernel, 'crash kernel'), a.abi);
+          if (a.crash) session.loadCrash(readRef(a.kernel, 'crash kernel'), a.abi);
+          else session.loadNormal(readRef(a.kernel, 'kernel'), basename(a.kernel.path), a.abi);
           break;
         case 'unload':
           session.unloadCrash();

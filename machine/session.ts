@@ -33,6 +33,7 @@ import {
   crashRequestFromPlan,
   kexecLoad,
   kexecUnload,
+  LINUX_KEXEC_ARCH,
   type KexecAbi,
   type KexecOutcome,
   type KexecState,
@@ -40,6 +41,7 @@ import {
 import { RESCUE_KERNEL_MODULE_TYPE } from '../loader/preload/index.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { planRescue, type RescuePlan } from '../loader/plan/rescue-plan.js';
+import { planKexecBoot } from '../loader/plan/kexec-plan.js';
 import { trampolineOps } from '../loader/trampoline/index.js';
 import type { Arch } from '../loader/arch/index.js';
 import { metadataAddress, metadataToPhys } from './host/handoff.js';
@@ -373,6 +375,37 @@ export class HostSession {
     this.armedState = { phase: this.phase, how: `kexec_load (${abi} ABI, ${request.segments.length} segments)`, plan };
     this.log.push(`kexec_load: crash kernel loaded in ${request.segments.length} segments`);
     return out;
+  }
+
+  /**
+   * kexec_load of a normal image (loader.kboot staging: kernel, kenv, DTB, modinfo as
+   * segments), for a later `kboot exec`-style reboot; the same rules apply (userspace only).
+   */
+  loadNormal(kernelBytes: Uint8Array, name: string, abi: KexecAbi = 'linux'): KexecOutcome {
+    const plan = planKexecBoot({ kernel: parseElf(kernelBytes), kernelName: name, profile: this.profile });
+    const request = {
+      entry: plan.entryPa as bigint,
+      flags: abi === 'linux' ? LINUX_KEXEC_ARCH[this.profile.arch] : 0n,
+      segments: plan.segments.map((seg) => ({
+        buf: seg.data,
+        bufsz: BigInt(seg.data.length),
+        mem: seg.phys as bigint,
+        memsz: seg.memSize as bigint,
+      })),
+    };
+    const out = kexecLoad({ ...this.kexecState, abi }, request);
+    this.kexecState = out.state;
+    this.log.push(
+      out.ok
+        ? `kexec_load: normal image ${name} loaded (${request.segments.length} segments)`
+        : `kexec_load: ${out.error.code}`,
+    );
+    return out;
+  }
+
+  /** True when a normal kexec image is loaded. */
+  get normalLoaded(): boolean {
+    return this.kexecState.loaded.normal !== undefined;
   }
 
   /** kexec_load with no segments: the crash kernel is unloaded (the rules still apply: userspace only). */

@@ -18,7 +18,7 @@
  * failed crash reload leaves no crash kernel, as on Linux).
  */
 import type { Command } from 'commander';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
@@ -59,6 +59,7 @@ function statusOf(s: HostSession): Record<string, unknown> {
     phase: s.phase,
     userspace: s.timeline.userspace,
     armed: s.armed === undefined ? null : { phase: s.armed.phase, how: s.armed.how },
+    normalImageLoaded: s.normalLoaded,
     reservation: { start: hex(s.expected.region.start), size: hex(s.expected.region.size) },
   };
 }
@@ -200,21 +201,21 @@ export function registerHost(program: Command, io: CliIo): void {
       .option('--abi <abi>', 'linux or freebsd rules (default linux)'),
   ).action((file: string, opts: { crash?: boolean; abi?: string }, cmd: Command) => {
     const g = globalOptions(cmd);
-    if (opts.crash !== true)
-      throw new CliError(CliCode.Usage, 'cli: only --crash loads are modelled (the rescue kernel)', {});
     const abi = opts.abi ?? 'linux';
     if (abi !== 'linux' && abi !== 'freebsd')
       throw new CliError(CliCode.Usage, `cli: --abi must be linux or freebsd`, { abi });
     const dir = stateDir(cmd, io);
     const journal = journalOrFail(dir);
     const crash = fileRef(file, io.cwd, 'crash kernel');
-    const action: JournalAction = { action: 'load', crash: true, kernel: crash.ref, abi };
+    const action: JournalAction = { action: 'load', crash: opts.crash === true, kernel: crash.ref, abi };
     const next: Journal = { ...journal, actions: [...journal.actions, action] };
-    const outcome = withSession(journal, (s) => s.loadCrash(crash.bytes, abi));
+    const outcome = withSession(journal, (s) =>
+      opts.crash === true ? s.loadCrash(crash.bytes, abi) : s.loadNormal(crash.bytes, basename(file), abi),
+    );
     saveJournal(dir, next); // failed loads too: replay reproduces their effect
     if (!outcome.ok) throw outcome.error;
     if (g.json) io.out(`${JSON.stringify({ loaded: true, action: outcome.action }, null, 2)}\n`);
-    else io.out(`crash kernel loaded (${abi} kexec_load rules)\n`);
+    else io.out(`${opts.crash === true ? 'crash kernel' : 'kernel'} loaded (${abi} kexec_load rules)\n`);
   });
 
   state(

@@ -61,6 +61,12 @@ t.test('kexec: load then panic in separate processes behave as one run', { skip 
   t.equal(out.armedAt, 'running');
   t.equal((await kboot(dir, 'unload', '--crash')).code, Exit.Ok);
   t.equal((await kboot(dir, 'status')).code, 1, 'unloaded');
+  // a normal (non-crash) image: the same rules, and status reports it
+  const normal = join(dir, 'next.elf');
+  writeFileSync(normal, buildProbeKernel('amd64', { mode: 'kexec' }));
+  t.match((await kboot(dir, 'load', normal)).out, /^kernel loaded/);
+  const st = await kboot(dir, '--json', 'status');
+  t.equal((JSON.parse(st.out) as { normalImageLoaded: boolean }).normalImageLoaded, true);
 });
 
 t.test('errors: load before userspace, a past phase, a changed file, a broken journal', { skip }, async (t) => {
