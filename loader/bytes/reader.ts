@@ -149,7 +149,7 @@ export class ByteReader {
     this.pos += len;
     return v;
   }
-  skip(len: number, what = 'skip'): void {
+  advance(len: number, what = 'advance'): void {
     this.check(this.pos, len, what);
     this.pos += len;
   }

@@ -36,7 +36,7 @@ t.test('reader reads both byte orders and refuses to read past the end', (t) => 
   t.equal(le.u8(), 1);
   t.equal(le.u16(), 0x0302);
   t.equal(le.pos, 3);
-  le.skip(6);
+  le.advance(6);
   throwsCode(t, () => le.u8(), BytesCode.OutOfBounds, 'sequential read past the end');
   t.ok(le.fits(0, 9));
   t.notOk(le.fits(1, 9));
