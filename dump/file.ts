@@ -1,0 +1,70 @@
+/**
+ * Dump files on disk (ARCHITECTURE.md "Nothing is lost"): written 0600 under a temporary
+ * name, then linked to the final name so an existing dump is never overwritten; opened for
+ * random access as a `DumpFile` for reader.ts. Effects only; formats live elsewhere
+ * (savecore writes vmcore files the same way: sbin/savecore/savecore.c).
+ *
+ * Contract: `writeDumpFile(path, chunks)` returns the bytes written, or throws
+ * DumpError(DUMP_IO) (an existing `path` included) leaving no temporary file behind.
+ */
+import { closeSync, fstatSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { DumpCode, DumpError } from './errors.js';
+import type { DumpFile } from './reader.js';
+
+export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigint {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  let fd: number | undefined;
+  let total = 0n;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+    for (const c of chunks) {
+      let off = 0;
+      while (off < c.length) off += writeSync(fd, c, off, c.length - off);
+      total += BigInt(c.length);
+    }
+    closeSync(fd);
+    fd = undefined;
+    linkSync(tmp, path);
+    return total;
+  } catch (e) {
+    if (e instanceof DumpError) throw e;
+    throw new DumpError(
+      DumpCode.Io,
+      `dump: writing ${path} failed (${String((e as { code?: unknown }).code ?? 'error')})`,
+      { path },
+      { cause: e },
+    );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Opens a dump file for random access; `close()` releases it. */
+export function openDumpFile(path: string): DumpFile & { close(): void } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new DumpError(DumpCode.Io, `dump: cannot open ${path}`, { path }, { cause: e });
+  }
+  const size = fstatSync(fd).size;
+  return {
+    size,
+    read(offset, len) {
+      const b = new Uint8Array(Math.max(0, Math.min(len, size - offset)));
+      let got = 0;
+      while (got < b.length) {
+        const n = readSync(fd, b, got, b.length - got, offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return b.subarray(0, got);
+    },
+    close: () => closeSync(fd),
+  };
+}

@@ -1,0 +1,354 @@
+/**
+ * Minidump WRITER for the rescue kernel's /dev/dumper stream, amd64 and arm64
+ * (sys/{amd64,arm64}/{amd64,arm64}/rescue_dumper.c as described in freebsd-handoff.md §8.6;
+ * formats of sys/{amd64,arm64}/include/minidump.h; page-table synthesis as minidump_machdep.c).
+ *
+ * Contract: `planMinidump(source)` reads only through `source.readPhys` (the host's memory,
+ * as a rescue kernel sees it), computes the header and the total size up front, and returns
+ * `chunks()`, a sync generator yielding the stream in order: header page, msgbuf
+ * (round_page(dp_msgbufsz)), dump_avail (round_page(sizeof dump_avail)), bitmap
+ * (round_page(dp_vmdumpsz)), page-table pages (amd64: one per NBPDP of [kernstart, kernend);
+ * arm64: one per L2_SIZE), then one page per set bitmap bit in ascending bit order (bit → PA
+ * through dump_avail, sys/vm/vm_dumpset.h). A set bit with no PA in dump_avail gives a zero page
+ * (libkvm never reaches it). Bad params raise DumpError(DUMP_BAD_PARAMS / DUMP_TOO_LARGE).
+ */
+import { hex } from '../loader/addr.js';
+import type { Arch } from '../loader/arch/index.js';
+import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
+import { DumpCode, DumpError } from './errors.js';
+import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
+
+const PAGE = 0x1000;
+const PAGE_N = 0x1000n;
+const roundPage = (n: bigint): bigint => (n + PAGE_N - 1n) & ~(PAGE_N - 1n);
+
+/** rescue_dump_params values (freebsd-handoff.md §8.3); machine/host/model.ts HostDumpParams fits. */
+export interface MinidumpParams {
+  readonly dpMsgbufpa: bigint;
+  readonly dpMsgbufsz: bigint;
+  readonly dpVmdumppa: bigint;
+  readonly dpVmdumpsz: bigint;
+  readonly dpDumpavailpa: bigint;
+  /** amd64 dp_kernpml4pa / arm64 dp_kernl0pa. */
+  readonly rootPa: bigint;
+  readonly dpKernstart: bigint;
+  readonly dpKernend: bigint;
+  /** arm64: DMAP_MIN_PHYSADDR. */
+  readonly dpDmapbasepa: bigint | undefined;
+  readonly dpDmapmin: bigint;
+  readonly dpDmapmax: bigint;
+}
+
+/** Where the dump's memory comes from. */
+export interface MinidumpSource {
+  readonly arch: Arch;
+  readonly params: MinidumpParams;
+  readPhys(pa: bigint, len: number): Uint8Array;
+}
+
+export interface MinidumpOptions {
+  /** sizeof(dump_avail) of the rescue kernel (default MINIDUMP.DUMP_AVAIL_BYTES). */
+  readonly dumpAvailBytes?: number;
+}
+
+export interface MinidumpHeader {
+  readonly arch: Arch;
+  readonly magic: string;
+  readonly version: number;
+  readonly msgbufsize: number;
+  readonly bitmapsize: number;
+  readonly pmapsize: number;
+  readonly kernbase: bigint;
+  readonly dmapphys: bigint;
+  readonly dmapbase: bigint;
+  readonly dmapend: bigint;
+  readonly dumpavailsize: number;
+  readonly flags: number;
+}
+
+export interface MinidumpSegment {
+  readonly name: 'MDHDR' | 'MSGBUF' | 'DUMP_AVAIL' | 'BITMAP' | 'PTPS' | 'PAGES';
+  readonly offset: bigint;
+  readonly size: bigint;
+}
+
+export interface MinidumpPlan {
+  readonly header: MinidumpHeader;
+  readonly headerBytes: Uint8Array;
+  readonly segments: readonly MinidumpSegment[];
+  /** Total bytes of the stream. */
+  readonly size: bigint;
+  /** Set bits (data pages). */
+  readonly pages: number;
+  chunks(): Generator<Uint8Array, void, undefined>;
+}
+
+/** Limits on what a source may ask for (bounded inputs). */
+const LIMITS = {
+  MSGBUF: 64n << 20n,
+  BITMAP: 256n << 20n,
+  PT_PAGES: 1n << 20n,
+  DUMP_AVAIL: PAGE,
+  /** Pages read per data chunk. */
+  BATCH: 64,
+} as const;
+
+/** Encodes a minidump header struct for `h.arch`, zero-padded to one page. */
+export function encodeMinidumpHeader(h: MinidumpHeader): Uint8Array {
+  const page = new Uint8Array(PAGE);
+  if (h.arch === 'amd64') {
+    Amd64MinidumpHdr.encodeInto(page, 0, {
+      magic: h.magic,
+      version: h.version,
+      msgbufsize: h.msgbufsize,
+      bitmapsize: h.bitmapsize,
+      pmapsize: h.pmapsize,
+      kernbase: h.kernbase,
+      dmapbase: h.dmapbase,
+      dmapend: h.dmapend,
+      dumpavailsize: h.dumpavailsize,
+    });
+  } else {
+    Arm64MinidumpHdr.encodeInto(page, 0, {
+      magic: h.magic,
+      version: h.version,
+      msgbufsize: h.msgbufsize,
+      bitmapsize: h.bitmapsize,
+      pmapsize: h.pmapsize,
+      kernbase: h.kernbase,
+      dmapphys: h.dmapphys,
+      dmapbase: h.dmapbase,
+      dmapend: h.dmapend,
+      dumpavailsize: h.dumpavailsize,
+      flags: h.flags,
+    });
+  }
+  return page;
+}
+
+/** dump_avail pairs from raw little-endian words, up to the first pair whose end is 0 (libkvm). */
+export function dumpAvailPairs(raw: Uint8Array): [bigint, bigint][] {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out: [bigint, bigint][] = [];
+  for (let o = 0; o + 16 <= raw.length; o += 16) {
+    const s = dv.getBigUint64(o, true);
+    const e = dv.getBigUint64(o + 8, true);
+    if (e === 0n) break;
+    out.push([s, e]);
+  }
+  return out;
+}
+
+/** _kvm_bit_id_pa: the PA of bit `bit`, or undefined. */
+export function bitToPa(pairs: readonly (readonly [bigint, bigint])[], bit: bigint, ps = PAGE_N): bigint | undefined {
+  let b = bit;
+  for (const [s, e] of pairs) {
+    const n = (e + ps - 1n) / ps - s / ps;
+    if (n > 0n && b < n) return s - (s % ps) + b * ps;
+    if (n > 0n) b -= n;
+  }
+  return undefined;
+}
+
+function popcount8(x: number): number {
+  let c = 0;
+  for (let v = x; v !== 0; v &= v - 1) c++;
+  return c;
+}
+
+function badParams(what: string, details: Record<string, unknown>): DumpError {
+  return new DumpError(DumpCode.BadParams, `dump: ${what}`, details);
+}
+
+/** Builds the plan of a rescue minidump (see the module contract). */
+export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): MinidumpPlan {
+  const p = src.params;
+  const arch = src.arch;
+  const daBytes = opts.dumpAvailBytes ?? MINIDUMP.DUMP_AVAIL_BYTES;
+  if (!Number.isSafeInteger(daBytes) || daBytes <= 0 || daBytes > LIMITS.DUMP_AVAIL || daBytes % 16 !== 0) {
+    throw badParams(`sizeof(dump_avail) ${hex(daBytes)} is not a multiple of 16 up to one page`, {
+      dumpAvailBytes: daBytes,
+    });
+  }
+  if (p.dpMsgbufsz < 0n || p.dpMsgbufsz > LIMITS.MSGBUF) {
+    throw new DumpError(DumpCode.TooLarge, `dump: dp_msgbufsz ${hex(p.dpMsgbufsz)} exceeds ${hex(LIMITS.MSGBUF)}`, {
+      dpMsgbufsz: p.dpMsgbufsz,
+    });
+  }
+  if (p.dpVmdumpsz < 0n || p.dpVmdumpsz > LIMITS.BITMAP) {
+    throw new DumpError(DumpCode.TooLarge, `dump: dp_vmdumpsz ${hex(p.dpVmdumpsz)} exceeds ${hex(LIMITS.BITMAP)}`, {
+      dpVmdumpsz: p.dpVmdumpsz,
+    });
+  }
+  if (p.dpKernend <= p.dpKernstart) {
+    throw badParams(`dp_kernend ${hex(p.dpKernend)} is not above dp_kernstart ${hex(p.dpKernstart)}`, {
+      dpKernstart: p.dpKernstart,
+      dpKernend: p.dpKernend,
+    });
+  }
+  if (arch === 'arm64' && p.dpDmapbasepa === undefined) {
+    throw badParams('arm64 params lack dp_dmapbasepa', {});
+  }
+  const step = arch === 'amd64' ? AMD64_PTE.NBPDP : ARM64_PTE.L2_SIZE;
+  const ptPages = (p.dpKernend - p.dpKernstart + step - 1n) / step;
+  if (ptPages > LIMITS.PT_PAGES) {
+    throw new DumpError(DumpCode.TooLarge, `dump: ${hex(ptPages)} page-table pages exceed ${hex(LIMITS.PT_PAGES)}`, {
+      ptPages,
+    });
+  }
+
+  const msgbufRound = roundPage(p.dpMsgbufsz);
+  const bitmapRound = roundPage(p.dpVmdumpsz);
+  const daRound = roundPage(BigInt(daBytes));
+  const pmapsize = ptPages * PAGE_N;
+  if (pmapsize > 0xffff_ffffn || bitmapRound > 0xffff_ffffn) {
+    throw new DumpError(DumpCode.TooLarge, `dump: pmapsize ${hex(pmapsize)} does not fit the u32 header field`, {
+      pmapsize,
+    });
+  }
+
+  const daRaw = src.readPhys(p.dpDumpavailpa, daBytes);
+  const pairs = dumpAvailPairs(daRaw);
+  const bitmap = src.readPhys(p.dpVmdumppa, Number(p.dpVmdumpsz));
+  let pages = 0;
+  for (const byte of bitmap) pages += popcount8(byte);
+
+  const header: MinidumpHeader = {
+    arch,
+    magic: MINIDUMP.MAGIC[arch],
+    version: MINIDUMP.VERSION,
+    msgbufsize: Number(msgbufRound),
+    bitmapsize: Number(bitmapRound),
+    pmapsize: Number(pmapsize),
+    kernbase: p.dpKernstart,
+    dmapphys: arch === 'arm64' ? (p.dpDmapbasepa ?? 0n) : 0n,
+    dmapbase: p.dpDmapmin,
+    dmapend: p.dpDmapmax,
+    dumpavailsize: Number(daRound),
+    flags: MINIDUMP.FLAG_PS_4K,
+  };
+  const headerBytes = encodeMinidumpHeader(header);
+  const sizes: [MinidumpSegment['name'], bigint][] = [
+    ['MDHDR', PAGE_N],
+    ['MSGBUF', msgbufRound],
+    ['DUMP_AVAIL', daRound],
+    ['BITMAP', bitmapRound],
+    ['PTPS', pmapsize],
+    ['PAGES', BigInt(pages) * PAGE_N],
+  ];
+  let off = 0n;
+  const segments = sizes.map(([name, size]) => {
+    const s = { name, offset: off, size };
+    off += size;
+    return s;
+  });
+
+  const pad = (b: Uint8Array, len: bigint): Uint8Array => {
+    const out = new Uint8Array(Number(len));
+    out.set(b.subarray(0, out.length));
+    return out;
+  };
+  const ptPage = arch === 'amd64' ? amd64PtPages(src) : arm64PtPages(src);
+
+  function* chunks(): Generator<Uint8Array, void, undefined> {
+    yield headerBytes;
+    if (msgbufRound > 0n) yield pad(src.readPhys(p.dpMsgbufpa, Number(p.dpMsgbufsz)), msgbufRound);
+    yield pad(daRaw, daRound);
+    if (bitmapRound > 0n) yield pad(bitmap, bitmapRound);
+    for (let i = 0n; i < ptPages; i++) yield ptPage(p.dpKernstart + i * step);
+    // Data pages in bit order, contiguous PAs read together.
+    let runPa = 0n;
+    let runLen = 0;
+    function* flush(): Generator<Uint8Array, void, undefined> {
+      if (runLen > 0) yield src.readPhys(runPa, runLen * PAGE);
+      runLen = 0;
+    }
+    for (let i = 0; i < bitmap.length; i++) {
+      const byte = bitmap[i] ?? 0;
+      if (byte === 0) continue;
+      for (let j = 0; j < 8; j++) {
+        if (((byte >> j) & 1) === 0) continue;
+        const pa = bitToPa(pairs, BigInt(i * 8 + j));
+        if (pa === undefined) {
+          yield* flush();
+          yield new Uint8Array(PAGE);
+          continue;
+        }
+        if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
+          runLen++;
+        } else {
+          yield* flush();
+          runPa = pa;
+          runLen = 1;
+        }
+      }
+    }
+    yield* flush();
+  }
+
+  return { header, headerBytes, segments, size: off, pages, chunks };
+}
+
+const u64At = (b: Uint8Array, i: bigint): bigint =>
+  new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(Number(i) * 8, true);
+
+/** amd64: one PD page per 1 GiB of KVA (invalid → zeros, 1 GiB leaf → 512 synthesized PDEs). */
+function amd64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
+  const T = AMD64_PTE;
+  const cache = new Map<bigint, Uint8Array>();
+  const page = (pa: bigint): Uint8Array => {
+    let b = cache.get(pa);
+    if (b === undefined) {
+      b = src.readPhys(pa, PAGE);
+      cache.set(pa, b);
+    }
+    return b;
+  };
+  return (va) => {
+    const pml4e = u64At(page(src.params.rootPa), (va >> T.PML4_SHIFT) & 511n);
+    if ((pml4e & T.PG_V) === 0n) return new Uint8Array(PAGE);
+    const pdpe = u64At(page(pml4e & T.PG_FRAME), (va >> T.PDP_SHIFT) & 511n);
+    if ((pdpe & T.PG_V) === 0n) return new Uint8Array(PAGE);
+    if ((pdpe & T.PG_PS) !== 0n) {
+      const out = new Uint8Array(PAGE);
+      const dv = new DataView(out.buffer);
+      for (let j = 0; j < 512; j++) dv.setBigUint64(j * 8, (pdpe + BigInt(j) * T.NBPDR) & 0xffff_ffff_ffff_ffffn, true);
+      return out;
+    }
+    return src.readPhys(pdpe & T.PG_FRAME, PAGE);
+  };
+}
+
+/** arm64: one L3 page per 2 MiB of KVA (invalid → zeros, L1/L2 block → synthesized L3 pages). */
+function arm64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
+  const T = ARM64_PTE;
+  const frame = (e: bigint): bigint => e & ~T.ATTR_MASK;
+  const cache = new Map<bigint, Uint8Array>();
+  const page = (pa: bigint): Uint8Array => {
+    let b = cache.get(pa);
+    if (b === undefined) {
+      b = src.readPhys(pa, PAGE);
+      cache.set(pa, b);
+    }
+    return b;
+  };
+  const synth = (pa: bigint): Uint8Array => {
+    const out = new Uint8Array(PAGE);
+    const dv = new DataView(out.buffer);
+    for (let i = 0; i < 512; i++) dv.setBigUint64(i * 8, (pa + BigInt(i) * PAGE_N) | ATTR_DEFAULT | T.L3_PAGE, true);
+    return out;
+  };
+  return (va) => {
+    const l0e = u64At(page(src.params.rootPa), (va >> 39n) & 511n);
+    if ((l0e & T.DESCR_MASK) !== T.TABLE) return new Uint8Array(PAGE);
+    const l1e = u64At(page(frame(l0e)), (va >> 30n) & 511n);
+    const d1 = l1e & T.DESCR_MASK;
+    if (d1 === T.BLOCK) return synth((frame(l1e) & ~(T.L1_SIZE - 1n)) + (va & (T.L1_SIZE - 1n) & ~(T.L2_SIZE - 1n)));
+    if (d1 !== T.TABLE) return new Uint8Array(PAGE);
+    const l2e = u64At(page(frame(l1e)), (va >> 21n) & 511n);
+    const d2 = l2e & T.DESCR_MASK;
+    if (d2 === T.BLOCK) return synth(frame(l2e) & ~(T.L2_SIZE - 1n));
+    if (d2 !== T.TABLE) return new Uint8Array(PAGE);
+    return src.readPhys(frame(l2e), PAGE);
+  };
+}

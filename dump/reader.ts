@@ -1,0 +1,288 @@
+/**
+ * A libkvm-like minidump reader, amd64 and arm64 (lib/libkvm/kvm_minidump_amd64.c,
+ * kvm_minidump_aarch64.c, kvm_private.c _kvm_pt_init / _kvm_pa_bit_id / _kvm_pt_find).
+ *
+ * Contract: `openMinidump(file)` parses the header page and sections of a dump held in any
+ * random-access `DumpFile` (bytes in memory or a file), checks every size against the file
+ * and kboot's limits, and returns a reader: `paToOffset(pa)` (bitmap + dump_avail, popcount),
+ * `kvaToPa(kva)` (DMAP, else the dumped pmap section as libkvm walks it), `readPa`/`readKva`
+ * across pages. Only DumpError escapes (fuzz contract).
+ */
+import { hex } from '../loader/addr.js';
+import type { Arch } from '../loader/arch/index.js';
+import type { OutOfBoundsInfo } from '../loader/bytes/index.js';
+import { DumpCode, DumpError } from './errors.js';
+import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
+import { bitToPa, dumpAvailPairs, type MinidumpHeader } from './minidump.js';
+
+/** Random access to a dump's bytes. `read` may return fewer bytes only at the end. */
+export interface DumpFile {
+  readonly size: number;
+  read(offset: number, len: number): Uint8Array;
+}
+
+/** A DumpFile over bytes in memory. */
+export function bytesFile(b: Uint8Array): DumpFile {
+  return { size: b.length, read: (o, n) => b.subarray(o, Math.min(o + n, b.length)) };
+}
+
+/** Largest section read into memory. */
+const MAX_SECTION = 1 << 30;
+
+export interface Minidump {
+  readonly arch: Arch;
+  readonly header: MinidumpHeader;
+  readonly pageSize: number;
+  readonly dumpAvail: readonly (readonly [bigint, bigint])[];
+  readonly offsets: {
+    readonly dumpAvail: number;
+    readonly bitmap: number;
+    readonly pmap: number;
+    readonly sparse: number;
+  };
+  /** Data pages (set bits). */
+  readonly pages: number;
+  paToOffset(pa: bigint): number;
+  kvaToPa(kva: bigint): bigint;
+  readPa(pa: bigint, len: number): Uint8Array;
+  readKva(kva: bigint, len: number): Uint8Array;
+  /** The PA of every set bit, in order (for checks). */
+  dumpedPages(): Generator<bigint, void, undefined>;
+}
+
+const oob = (info: OutOfBoundsInfo): DumpError =>
+  new DumpError(
+    DumpCode.Truncated,
+    `dump: ${info.what} at ${hex(info.offset)} lies past the end (${hex(info.length)})`,
+    {
+      ...info,
+    },
+  );
+
+function readExact(f: DumpFile, off: number, len: number, what: string): Uint8Array {
+  if (len > MAX_SECTION) {
+    throw new DumpError(DumpCode.TooLarge, `dump: ${what} is ${hex(len)} bytes (limit ${hex(MAX_SECTION)})`, {
+      what,
+      len,
+    });
+  }
+  if (off + len > f.size) {
+    throw new DumpError(
+      DumpCode.Truncated,
+      `dump: ${what} at ${hex(off)} (+${hex(len)}) lies past the end (${hex(f.size)})`,
+      {
+        what,
+        offset: off,
+        len,
+        size: f.size,
+      },
+    );
+  }
+  let b: Uint8Array;
+  try {
+    b = f.read(off, len);
+  } catch (e) {
+    throw new DumpError(
+      DumpCode.Io,
+      `dump: reading ${what} at ${hex(off)} failed`,
+      { what, offset: off },
+      { cause: e },
+    );
+  }
+  if (b.length !== len) {
+    throw new DumpError(
+      DumpCode.Truncated,
+      `dump: short read of ${what} at ${hex(off)} (${hex(b.length)} of ${hex(len)})`,
+      {
+        what,
+        offset: off,
+        len,
+        got: b.length,
+      },
+    );
+  }
+  return b;
+}
+
+const popcount8 = (x: number): number => {
+  let c = 0;
+  for (let v = x; v !== 0; v &= v - 1) c++;
+  return c;
+};
+
+/** Opens a minidump (see the module contract). */
+export function openMinidump(input: DumpFile | Uint8Array): Minidump {
+  const f = input instanceof Uint8Array ? bytesFile(input) : input;
+  const head = readExact(f, 0, Math.min(f.size, Arm64MinidumpHdr.size), 'the minidump header');
+  const magic = new TextDecoder('latin1').decode(head.subarray(0, 24)).replace(/\0[\s\S]*$/, '');
+  const arch: Arch | undefined =
+    magic === MINIDUMP.MAGIC.amd64 ? 'amd64' : magic === MINIDUMP.MAGIC.arm64 ? 'arm64' : undefined;
+  if (arch === undefined) {
+    throw new DumpError(
+      DumpCode.BadMagic,
+      `dump: not a FreeBSD amd64/arm64 minidump (magic ${JSON.stringify(magic)})`,
+      {
+        magic,
+      },
+    );
+  }
+  let header: MinidumpHeader;
+  if (arch === 'amd64') {
+    const h = Amd64MinidumpHdr.decode(head, 0, oob);
+    header = { arch, ...h, dmapphys: 0n, flags: 0, dumpavailsize: h.version === 3 ? h.dumpavailsize : 0 };
+  } else {
+    const h = Arm64MinidumpHdr.decode(head, 0, oob);
+    header = {
+      arch,
+      ...h,
+      dumpavailsize: h.version >= 2 ? h.dumpavailsize : 0,
+      flags: h.version >= 3 ? h.flags : MINIDUMP.FLAG_PS_4K,
+    };
+  }
+  if (header.version < 1 || header.version > MINIDUMP.VERSION) {
+    throw new DumpError(DumpCode.BadVersion, `dump: ${arch} minidump version ${hex(header.version)} (want 1..3)`, {
+      version: header.version,
+    });
+  }
+  const psFlag = header.flags & MINIDUMP.FLAG_PS_MASK;
+  if (arch === 'arm64' && psFlag !== MINIDUMP.FLAG_PS_4K && psFlag !== MINIDUMP.FLAG_PS_16K) {
+    throw new DumpError(DumpCode.BadHeader, `dump: arm64 minidump page-size flag ${hex(header.flags)} is not known`, {
+      flags: header.flags,
+    });
+  }
+  const ps = arch === 'arm64' && psFlag === MINIDUMP.FLAG_PS_16K ? MINIDUMP.PAGE_16K : MINIDUMP.PAGE_4K;
+  const psN = BigInt(ps);
+  const round = (x: number): number => Math.ceil(x / ps) * ps;
+  const daOff = ps + round(header.msgbufsize);
+  const bitmapOff = daOff + round(header.dumpavailsize);
+  const pmapOff = bitmapOff + round(header.bitmapsize);
+  const sparseOff = pmapOff + round(header.pmapsize);
+
+  const dumpAvail: (readonly [bigint, bigint])[] =
+    header.dumpavailsize > 0
+      ? dumpAvailPairs(readExact(f, daOff, header.dumpavailsize, 'dump_avail'))
+      : [[0n, BigInt(header.bitmapsize) * 8n * psN]];
+  const bitmap = readExact(f, bitmapOff, header.bitmapsize, 'the bitmap');
+  const pmap = readExact(f, pmapOff, header.pmapsize, 'the page-table section');
+  const pmapDv = new DataView(pmap.buffer, pmap.byteOffset, pmap.byteLength);
+  // popcount bins: set bits before each 512-byte block
+  const BLOCK = 512;
+  const bins = new Float64Array(Math.ceil(bitmap.length / BLOCK) + 1);
+  let total = 0;
+  for (let i = 0; i < bitmap.length; i++) {
+    if (i % BLOCK === 0) bins[i / BLOCK] = total;
+    total += popcount8(bitmap[i] ?? 0);
+  }
+
+  const notDumped = (pa: bigint, why: string): DumpError =>
+    new DumpError(DumpCode.NotDumped, `dump: PA ${hex(pa)} is not in the dump (${why})`, { pa, why });
+
+  function paToOffset(pa: bigint): number {
+    // _kvm_pa_bit_id
+    let adj = 0n;
+    let bit: bigint | undefined;
+    for (const [s, e] of dumpAvail) {
+      if (pa >= e) adj += (e + psN - 1n) / psN - s / psN;
+      else {
+        if (pa < s) throw notDumped(pa, 'below a dump_avail range');
+        bit = pa / psN - s / psN + adj;
+        break;
+      }
+    }
+    if (bit === undefined) throw notDumped(pa, 'past dump_avail');
+    if (bit < 0n || bit >= BigInt(bitmap.length) * 8n) throw notDumped(pa, 'bit outside the bitmap');
+    const b = Number(bit);
+    const byte = bitmap[b >> 3] ?? 0;
+    if (((byte >> (b & 7)) & 1) === 0) throw notDumped(pa, 'bit clear');
+    const blk = Math.floor((b >> 3) / BLOCK);
+    let count = bins[blk] ?? 0;
+    for (let i = blk * BLOCK; i < b >> 3; i++) count += popcount8(bitmap[i] ?? 0);
+    count += popcount8(byte & ((1 << (b & 7)) - 1));
+    const off = sparseOff + count * ps + Number(pa % psN);
+    if (sparseOff + (count + 1) * ps > f.size) {
+      throw new DumpError(DumpCode.Truncated, `dump: page of PA ${hex(pa)} lies past the end (${hex(f.size)})`, {
+        pa,
+        size: f.size,
+      });
+    }
+    return off;
+  }
+
+  const notMapped = (va: bigint, why: string): DumpError =>
+    new DumpError(DumpCode.NotMapped, `dump: KVA ${hex(va)} is not mapped (${why})`, { va, why });
+  const pmapEntry = (idx: bigint, va: bigint): bigint => {
+    if (idx < 0n || idx >= BigInt(pmap.length / 8)) throw notMapped(va, 'outside the page-table section');
+    return pmapDv.getBigUint64(Number(idx) * 8, true);
+  };
+
+  function kvaToPa(va: bigint): bigint {
+    if (arch === 'amd64') {
+      const T = AMD64_PTE;
+      if (header.version >= 2 && va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase;
+      if (va < header.kernbase) throw notMapped(va, 'below kernbase');
+      if (header.version === 1) {
+        const pte = pmapEntry((va - header.kernbase) >> 12n, va);
+        if ((pte & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');
+        return (pte & T.PG_FRAME) + (va & 0xfffn);
+      }
+      const pde = pmapEntry((va - header.kernbase) >> T.PDR_SHIFT, va);
+      if ((pde & T.PG_V) === 0n) throw notMapped(va, 'PDE invalid');
+      if ((pde & T.PG_PS) !== 0n) return (pde & T.PG_PS_FRAME) + (va & (T.NBPDR - 1n));
+      const ptOff = paToOffset(pde & T.PG_FRAME);
+      const ptPage = readExact(f, ptOff, ps, 'a page-table page');
+      const e = new DataView(ptPage.buffer, ptPage.byteOffset, ptPage.byteLength).getBigUint64(
+        Number((va >> 12n) & 511n) * 8,
+        true,
+      );
+      if ((e & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');
+      return (e & T.PG_FRAME) + (va & 0xfffn);
+    }
+    const T = ARM64_PTE;
+    if (va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase + header.dmapphys;
+    if (va < header.kernbase) throw notMapped(va, 'below kernbase');
+    const shift = ps === MINIDUMP.PAGE_16K ? 14n : 12n;
+    const l3 = pmapEntry((va - header.kernbase) >> shift, va);
+    if ((l3 & T.DESCR_MASK) !== T.L3_PAGE) throw notMapped(va, 'L3 entry is not a page');
+    return (l3 & ~T.ATTR_MASK) + (va & (psN - 1n));
+  }
+
+  function readVia(addr: bigint, len: number, toPa: (a: bigint) => bigint): Uint8Array {
+    if (!Number.isSafeInteger(len) || len < 0 || len > MAX_SECTION) {
+      throw new DumpError(DumpCode.TooLarge, `dump: read of ${hex(len)} bytes is out of range`, { len });
+    }
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const a = (addr + BigInt(done)) & 0xffff_ffff_ffff_ffffn;
+      const inPage = ps - Number(a % psN);
+      const n = Math.min(inPage, len - done);
+      const off = paToOffset(toPa(a));
+      out.set(readExact(f, off, n, 'a data page'), done);
+      done += n;
+    }
+    return out;
+  }
+
+  return {
+    arch,
+    header,
+    pageSize: ps,
+    dumpAvail,
+    offsets: { dumpAvail: daOff, bitmap: bitmapOff, pmap: pmapOff, sparse: sparseOff },
+    pages: total,
+    paToOffset,
+    kvaToPa,
+    readPa: (pa, len) => readVia(pa, len, (a) => a),
+    readKva: (va, len) => readVia(va, len, kvaToPa),
+    *dumpedPages() {
+      for (let i = 0; i < bitmap.length; i++) {
+        const byte = bitmap[i] ?? 0;
+        for (let j = 0; j < 8; j++) {
+          if (((byte >> j) & 1) === 0) continue;
+          const pa = bitToPa(dumpAvail, BigInt(i * 8 + j), psN);
+          if (pa !== undefined) yield pa;
+        }
+      }
+    },
+  };
+}
