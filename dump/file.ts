@@ -1,13 +1,13 @@
 /**
  * Dump files on disk (ARCHITECTURE.md "Nothing is lost"): written 0600 under a temporary
- * name, then linked to the final name so an existing dump is never overwritten; opened for
+ * name, fsync'd, then linked to the final name so an existing dump is never overwritten; opened for
  * random access as a `DumpFile` for reader.ts. Effects only; formats live elsewhere
  * (savecore writes vmcore files the same way: sbin/savecore/savecore.c).
  *
  * Contract: `writeDumpFile(path, chunks)` returns the bytes written, or throws
  * DumpError(DUMP_IO) (an existing `path` included) leaving no temporary file behind.
  */
-import { closeSync, fstatSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
 
@@ -22,6 +22,7 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
       while (off < c.length) off += writeSync(fd, c, off, c.length - off);
       total += BigInt(c.length);
     }
+    fsyncSync(fd); // on disk before it has its final name
     closeSync(fd);
     fd = undefined;
     linkSync(tmp, path);
