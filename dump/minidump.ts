@@ -15,6 +15,7 @@
 import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
+import type { RescueDumpParams } from '../loader/handoff/params.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
 
@@ -22,22 +23,8 @@ const PAGE = 0x1000;
 const PAGE_N = 0x1000n;
 const roundPage = (n: bigint): bigint => (n + PAGE_N - 1n) & ~(PAGE_N - 1n);
 
-/** rescue_dump_params values (freebsd-handoff.md §8.3); machine/host/model.ts HostDumpParams fits. */
-export interface MinidumpParams {
-  readonly dpMsgbufpa: bigint;
-  readonly dpMsgbufsz: bigint;
-  readonly dpVmdumppa: bigint;
-  readonly dpVmdumpsz: bigint;
-  readonly dpDumpavailpa: bigint;
-  /** amd64 dp_kernpml4pa / arm64 dp_kernl0pa. */
-  readonly rootPa: bigint;
-  readonly dpKernstart: bigint;
-  readonly dpKernend: bigint;
-  /** arm64: DMAP_MIN_PHYSADDR. */
-  readonly dpDmapbasepa: bigint | undefined;
-  readonly dpDmapmin: bigint;
-  readonly dpDmapmax: bigint;
-}
+/** rescue_dump_params as the dumper reads them (loader/handoff/params.ts; dpKernmax is not used). */
+export type MinidumpParams = Omit<RescueDumpParams, 'dpKernmax'>;
 
 /** Where the dump's memory comes from. */
 export interface MinidumpSource {

@@ -27,7 +27,7 @@ import { hex, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js
 import { embedRescue } from '../loader/embed/index.js';
 import { parseElf } from '../loader/elf/reader.js';
 import { MachineCode, MachineError } from '../loader/errors.js';
-import { decodeRescueParams, encodeRescueParams, type RescueKernelParams } from '../loader/handoff/params.js';
+import { decodeRescueParams, encodeRescueParams, rescueDumpFields } from '../loader/handoff/params.js';
 import { decodeModinfo, groupModules } from '../loader/handoff/modinfo.js';
 import {
   crashRequestFromPlan,
@@ -62,7 +62,6 @@ export type Strategy = 'embed' | 'kld' | 'kexec';
 export const STRATEGIES: readonly Strategy[] = ['embed', 'kld', 'kexec'];
 
 /** The rescue_dump_params field naming the kernel's root page table (machine/rescue.h). */
-const ROOT_TABLE_FIELD: { readonly [A in Arch]: string } = { amd64: 'dpKernpml4pa', arm64: 'dpKernl0pa' };
 
 /** Where the preloaded rescue module is named (loader.conf `rescue_kernel_name`). */
 export const RESCUE_MODULE_NAME = '/boot/rescue/kernel';
@@ -475,25 +474,11 @@ export class HostSession {
   private fillDumpParams(plan: RescuePlan): void {
     const arch: Arch = this.profile.arch;
     const at = plan.region.start;
-    const current = decodeRescueParams(arch, this.machine.ram.read(at, 256)) as Record<string, bigint | number>;
-    const d = dumpParams(this.model);
-    const root = { [ROOT_TABLE_FIELD[arch]]: d.rootPa };
-    const values = {
-      ...current,
-      dpMsgbufpa: d.dpMsgbufpa,
-      dpMsgbufsz: d.dpMsgbufsz,
-      dpVmdumppa: d.dpVmdumppa,
-      dpVmdumpsz: d.dpVmdumpsz,
-      dpDumpavailpa: d.dpDumpavailpa,
-      ...root,
-      dpKernstart: d.dpKernstart,
-      dpKernend: d.dpKernend,
-      dpKernmax: d.dpKernmax,
-      ...(d.dpDmapbasepa === undefined ? {} : { dpDmapbasepa: d.dpDmapbasepa }),
-      dpDmapmin: d.dpDmapmin,
-      dpDmapmax: d.dpDmapmax,
-    };
-    this.machine.ram.write(at, encodeRescueParams<Arch>(arch, values as Partial<RescueKernelParams<Arch>>));
+    const current = decodeRescueParams(arch, this.machine.ram.read(at, 256));
+    this.machine.ram.write(
+      at,
+      encodeRescueParams(arch, { ...current, ...rescueDumpFields(arch, dumpParams(this.model)) }),
+    );
   }
 
   /** sha256 of every device table (GICv3 LPI/ITS) — they must survive the hand-off unchanged. */

@@ -170,3 +170,64 @@ export function decodeRescueParams<A extends Arch>(arch: A, bytes: Uint8Array, o
   const howto = Number(raw['kpBoothowto'] ?? 0) | 0; // u32 bits back to a C int
   return { ...raw, kpBoothowto: howto } as unknown as RescueKernelParams<A>;
 }
+
+/**
+ * `struct rescue_dump_params` with arch-neutral names: what the host fills in at panic
+ * (rescue_dump_params_init) and what the rescue side's dumper reads back. `rootPa` is amd64
+ * dp_kernpml4pa / arm64 dp_kernl0pa; `dpDmapbasepa` (DMAP_MIN_PHYSADDR) exists on arm64 only.
+ */
+export interface RescueDumpParams {
+  readonly dpMsgbufpa: bigint;
+  readonly dpMsgbufsz: bigint;
+  readonly dpVmdumppa: bigint;
+  readonly dpVmdumpsz: bigint;
+  readonly dpDumpavailpa: bigint;
+  readonly rootPa: bigint;
+  readonly dpKernstart: bigint;
+  readonly dpKernend: bigint;
+  readonly dpKernmax: bigint;
+  readonly dpDmapbasepa: bigint | undefined;
+  readonly dpDmapmin: bigint;
+  readonly dpDmapmax: bigint;
+}
+
+/** The params record's dump fields for `d` (merge into encodeRescueParams' values). */
+export function rescueDumpFields<A extends Arch>(arch: A, d: RescueDumpParams): Partial<RescueKernelParams<A>> {
+  const common = {
+    dpMsgbufpa: d.dpMsgbufpa,
+    dpMsgbufsz: d.dpMsgbufsz,
+    dpVmdumppa: d.dpVmdumppa,
+    dpVmdumpsz: d.dpVmdumpsz,
+    dpDumpavailpa: d.dpDumpavailpa,
+    dpKernstart: d.dpKernstart,
+    dpKernend: d.dpKernend,
+    dpKernmax: d.dpKernmax,
+    dpDmapmin: d.dpDmapmin,
+    dpDmapmax: d.dpDmapmax,
+  };
+  const fields =
+    arch === 'amd64'
+      ? { ...common, dpKernpml4pa: d.rootPa }
+      : { ...common, dpKernl0pa: d.rootPa, dpDmapbasepa: d.dpDmapbasepa ?? 0n };
+  return fields as Partial<RescueKernelParams<A>>;
+}
+
+/** The dump fields of decoded rescue_kernel_params, arch-neutral. */
+export function rescueDumpParams<A extends Arch>(arch: A, p: RescueKernelParams<A>): RescueDumpParams {
+  const v = p as Readonly<Record<string, bigint | number | undefined>>;
+  const u = (k: string): bigint => BigInt(v[k] ?? 0);
+  return {
+    dpMsgbufpa: u('dpMsgbufpa'),
+    dpMsgbufsz: u('dpMsgbufsz'),
+    dpVmdumppa: u('dpVmdumppa'),
+    dpVmdumpsz: u('dpVmdumpsz'),
+    dpDumpavailpa: u('dpDumpavailpa'),
+    rootPa: u(arch === 'amd64' ? 'dpKernpml4pa' : 'dpKernl0pa'),
+    dpKernstart: u('dpKernstart'),
+    dpKernend: u('dpKernend'),
+    dpKernmax: u('dpKernmax'),
+    dpDmapbasepa: arch === 'arm64' ? u('dpDmapbasepa') : undefined,
+    dpDmapmin: u('dpDmapmin'),
+    dpDmapmax: u('dpDmapmax'),
+  };
+}

@@ -50,6 +50,7 @@ import type { DeviceTable, MachineProfile } from '../../loader/plan/profile.js';
 import { intersectAll, normalize, subtract } from '../../loader/plan/ranges.js';
 import type { HostKernelState } from '../../loader/trampoline/types.js';
 import type { Machine, Placement } from '../machine.js';
+import type { RescueDumpParams } from '../../loader/handoff/params.js';
 import { HostCode, HostError } from './errors.js';
 import {
   decodeHostHandoff,
@@ -77,24 +78,6 @@ export interface HostModelOptions {
   readonly allocatedPages?: number;
   /** Modules the loader preloads after the kernel (KLD preload). */
   readonly modules?: readonly PreloadInput[];
-}
-
-/** rescue_dump_params as the host fills it at panic (freebsd-handoff.md §8.3), arch-neutral names. */
-export interface HostDumpParams {
-  readonly dpMsgbufpa: bigint;
-  readonly dpMsgbufsz: bigint;
-  readonly dpVmdumppa: bigint;
-  readonly dpVmdumpsz: bigint;
-  readonly dpDumpavailpa: bigint;
-  /** amd64 dp_kernpml4pa / arm64 dp_kernl0pa. */
-  readonly rootPa: bigint;
-  readonly dpKernstart: bigint;
-  readonly dpKernend: bigint;
-  readonly dpKernmax: bigint;
-  /** arm64 only: DMAP_MIN_PHYSADDR. */
-  readonly dpDmapbasepa: bigint | undefined;
-  readonly dpDmapmin: bigint;
-  readonly dpDmapmax: bigint;
 }
 
 export interface HostModel {
@@ -521,8 +504,8 @@ function bootMessages(profile: MachineProfile, view: HostView, seed: bigint): st
   return lines.join('\n') + '\n';
 }
 
-/** rescue_dump_params at panic (see HostDumpParams). */
-export function dumpParams(model: HostModel): HostDumpParams {
+/** rescue_dump_params as the host fills them at panic (rescue_dump_params_init). */
+export function dumpParams(model: HostModel): RescueDumpParams {
   const info = archInfo(model.arch);
   const nkptEnd = info.kernstart + model.tables.kernbaseMap.size; // KERNBASE + nkpt·NBPDR
   const kernelVmEnd = model.tables.kernelMap.end as bigint;

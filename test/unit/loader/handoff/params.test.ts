@@ -13,6 +13,8 @@ import {
   Arm64RescueDumpParams,
   decodeRescueParams,
   encodeRescueParams,
+  rescueDumpFields,
+  rescueDumpParams,
   rescueParamsLayout,
   rescueParamsSpace,
   type Amd64RescueKernelParamsValues,
@@ -180,5 +182,31 @@ t.test('error codes', (t) => {
   );
   throwsCode(t, () => decodeRescueParams('arm64', fromHex(ARM64_BYTES).subarray(0, 167)), HandoffCode.Truncated);
   throwsCode(t, () => decodeRescueParams('amd64', fromHex(AMD64_BYTES), 8), HandoffCode.Truncated);
+  t.end();
+});
+
+t.test('arch-neutral dump params: rootPa lands at offset 40, dpDmapbasepa only on arm64, and back', (t) => {
+  const d = {
+    dpMsgbufpa: 0x1000n,
+    dpMsgbufsz: 0x2000n,
+    dpVmdumppa: 0x3000n,
+    dpVmdumpsz: 0x4000n,
+    dpDumpavailpa: 0x5000n,
+    rootPa: 0x6000n,
+    dpKernstart: 0xffff_ffff_8020_0000n,
+    dpKernend: 0xffff_ffff_8100_0000n,
+    dpKernmax: 0xffff_ffff_c000_0000n,
+    dpDmapbasepa: 0x4000_0000n,
+    dpDmapmin: 0xffff_a000_0000_0000n,
+    dpDmapmax: 0xffff_b000_0000_0000n,
+  };
+  for (const arch of ['amd64', 'arm64'] as const) {
+    const b = encodeRescueParams(arch, rescueDumpFields(arch, d));
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    t.equal(dv.getBigUint64(40, true), 0x6000n, `${arch}: page-table root at offset 40`);
+    t.equal(dv.getBigUint64(arch === 'amd64' ? 80 : 88, true), d.dpDmapmax, `${arch}: dp_dmapmax`);
+    const back = rescueDumpParams(arch, decodeRescueParams(arch, b));
+    t.same(back, arch === 'amd64' ? { ...d, dpDmapbasepa: undefined } : d);
+  }
   t.end();
 });
