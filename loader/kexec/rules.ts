@@ -182,6 +182,18 @@ function refuse(
   });
 }
 
+/** Rule 'copy-in': the caller's segment array must hold the `count` entries it claims (EFAULT). */
+function copyInError(abi: KexecAbi, nseg: bigint, req: KexecRequest, countName: string): KexecError | undefined {
+  if (nseg <= BigInt(req.segments.length)) return undefined;
+  return refuse(
+    abi,
+    'EFAULT',
+    'copy-in',
+    `the segment array holds ${hex(req.segments.length)} entries, ${countName} is ${hex(nseg)}`,
+    { nseg, available: req.segments.length },
+  );
+}
+
 const u64 = (v: bigint): bigint => ((v % U64_LIMIT) + U64_LIMIT) % U64_LIMIT;
 const pageCount = (bytes: bigint, page: bigint): bigint => (bytes + page - 1n) / page;
 
@@ -300,17 +312,8 @@ function linuxLoad(state: KexecState, req: KexecRequest): KexecOutcome {
       ),
     );
   }
-  if (nseg > BigInt(req.segments.length)) {
-    return fail(
-      refuse(
-        abi,
-        'EFAULT',
-        'copy-in',
-        `the segment array holds ${hex(req.segments.length)} entries, nr_segments is ${hex(nseg)}`,
-        { nseg, available: req.segments.length },
-      ),
-    );
-  }
+  const copyIn = copyInError(abi, nseg, req, 'nr_segments');
+  if (copyIn !== undefined) return fail(copyIn);
   if (state.loadInProgress === true) {
     return fail(refuse(abi, 'EBUSY', 'busy', 'another kexec operation is in progress (kexec_trylock failed)'));
   }
@@ -533,17 +536,8 @@ function freebsdLoad(state: KexecState, req: KexecRequest): KexecOutcome {
   if (nseg === 0n) {
     return { ok: true, state: withLoaded(state, 'normal', undefined), action: 'unloaded', slot: 'normal', warnings };
   }
-  if (nseg > BigInt(req.segments.length)) {
-    return fail(
-      refuse(
-        abi,
-        'EFAULT',
-        'copy-in',
-        `the segment array holds ${hex(req.segments.length)} entries, nseg is ${hex(nseg)}`,
-        { nseg, available: req.segments.length },
-      ),
-    );
-  }
+  const copyIn = copyInError(abi, nseg, req, 'nseg');
+  if (copyIn !== undefined) return fail(copyIn);
   const segs = req.segments.slice(0, Number(nseg)).sort((a, b) => (a.mem < b.mem ? -1 : a.mem > b.mem ? 1 : 0));
   for (const [i, s] of segs.entries()) {
     const last = u64(s.mem + s.memsz - 1n);

@@ -182,29 +182,16 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
     },
   ];
   let next = s + kernelEndOff;
-  const envPa = next;
-  segments.push({
-    kind: 'kenv',
-    label: 'kenv',
-    phys: envPa as PhysAddr,
-    data: kenvBytes,
-    memSize: alignUp(BigInt(kenvBytes.length) as Size, SZ_4K),
-    align: SZ_4K,
-  });
-  next += alignUp(BigInt(kenvBytes.length) as Size, SZ_4K);
-  let dtbPa: bigint | undefined;
-  if (dtb !== undefined) {
-    dtbPa = next;
-    segments.push({
-      kind: 'firmware-map',
-      label: 'device tree',
-      phys: dtbPa as PhysAddr,
-      data: dtb,
-      memSize: alignUp(BigInt(dtb.length) as Size, SZ_4K),
-      align: SZ_4K,
-    });
-    next += alignUp(BigInt(dtb.length) as Size, SZ_4K);
-  }
+  /** Appends a page-rounded segment at `next` and returns its address. */
+  const placeNext = (kind: Segment['kind'], label: string, data: Uint8Array): bigint => {
+    const at = next;
+    const memSize = alignUp(BigInt(data.length) as Size, SZ_4K);
+    segments.push({ kind, label, phys: at as PhysAddr, data, memSize, align: SZ_4K });
+    next += memSize;
+    return at;
+  };
+  const envPa = placeNext('kenv', 'kenv', kenvBytes);
+  const dtbPa = dtb === undefined ? undefined : placeNext('firmware-map', 'device tree', dtb);
   const modulepPa = next;
   const md = (pa: bigint): bigint => metadataAddress(arch, s, pa);
   const metadata = loaderMetadata(arch, {
@@ -227,14 +214,7 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
       return md(kernendPa);
     },
   });
-  segments.push({
-    kind: 'params',
-    label: 'preload metadata (modinfo)',
-    phys: modulepPa as PhysAddr,
-    data: modinfo,
-    memSize: alignUp(BigInt(modinfo.length) as Size, SZ_4K),
-    align: SZ_4K,
-  });
+  placeNext('params', 'preload metadata (modinfo)', modinfo);
   if (kernendPa > rangeEnd(staging)) {
     throw new PlanError(
       PlanCode.MetadataTooLarge,
