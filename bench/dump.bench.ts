@@ -7,12 +7,12 @@
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PhysAddr } from '../loader/addr.js';
 import { loadProfile } from '../loader/plan/profile.js';
 import { Machine } from '../machine/machine.js';
 import { buildHostModel, dumpParams, installHost } from '../machine/host/model.js';
 import { planMinidump } from '../dump/minidump.js';
 import { writeDumpFile } from '../dump/file.js';
+import { guestMemoryReader } from '../dump/source.js';
 import { compare, medianPairMs, mibPerSec, type Benchmark } from './harness.js';
 
 export const benchmarks: Benchmark[] = [
@@ -28,7 +28,7 @@ export const benchmarks: Benchmark[] = [
         const plan = planMinidump({
           arch: 'amd64',
           params: dumpParams(model),
-          readPhys: (pa, len) => m.ram.read(pa as PhysAddr, len),
+          readPhys: guestMemoryReader(m.ram),
         });
         const bytes = Number(plan.size);
         const block = Buffer.alloc(1 << 20, 0x5a);
@@ -48,7 +48,7 @@ export const benchmarks: Benchmark[] = [
             closeSync(fd);
             rmSync(p);
           },
-          3,
+          5,
         );
         const label = `${(bytes / (1 << 20)).toFixed(0)} MiB`;
         return Promise.resolve([

@@ -11,17 +11,36 @@ import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSy
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
 
+/** Bytes gathered before a write. */
+const GATHER_BYTES = 1 << 20;
+
 export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigint {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   let fd: number | undefined;
   let total = 0n;
   try {
     fd = openSync(tmp, 'wx', 0o600);
-    for (const c of chunks) {
+    // Small chunks (single scattered pages) are gathered into one buffer: a write per page
+    // would cost a system call each; large ones go straight from the source (zero copy).
+    const buf = new Uint8Array(GATHER_BYTES);
+    let used = 0;
+    const writeAll = (b: Uint8Array): void => {
       let off = 0;
-      while (off < c.length) off += writeSync(fd, c, off, c.length - off);
+      while (off < b.length) off += writeSync(fd as number, b, off, b.length - off);
+    };
+    for (const c of chunks) {
       total += BigInt(c.length);
+      if (c.length > buf.length - used) {
+        writeAll(buf.subarray(0, used));
+        used = 0;
+      }
+      if (c.length >= GATHER_BYTES / 4) writeAll(c);
+      else {
+        buf.set(c, used);
+        used += c.length;
+      }
     }
+    writeAll(buf.subarray(0, used));
     fsyncSync(fd); // on disk before it has its final name
     closeSync(fd);
     fd = undefined;

@@ -20,6 +20,7 @@ import { nativeAvailable } from '../../machine/native.js';
 import { buildHostModel, installHost } from '../../machine/host/model.js';
 import { planElfDump } from '../../dump/elfdump.js';
 import { writeDumpFile } from '../../dump/file.js';
+import { guestMemoryReader } from '../../dump/source.js';
 
 const have = (tool: string): boolean => {
   const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
@@ -48,7 +49,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
       .map(([s, e]) => [s, e < limit ? e : limit] as const)
       .filter(([s, e]) => e > s);
     if (root >= limit) ranges.push([root & ~0xfffn, (root & ~0xfffn) + 0x1000n]);
-    const plan = planElfDump({ arch: model.arch, ranges, readPhys: (pa, len) => m.ram.read(pa as PhysAddr, len) });
+    const plan = planElfDump({ arch: model.arch, ranges, readPhys: guestMemoryReader(m.ram) });
     const file = join(dir, 'vmcore.0');
     t.equal(writeDumpFile(file, plan.chunks()), plan.size);
 

@@ -18,6 +18,7 @@ import { planMinidump } from '../../../dump/minidump.js';
 import { openMinidump } from '../../../dump/reader.js';
 import { openDumpFile, writeDumpFile } from '../../../dump/file.js';
 import { DumpCode } from '../../../dump/errors.js';
+import { guestMemoryReader } from '../../../dump/source.js';
 import { throwsCode } from '../../helpers/errors.js';
 
 const skip = nativeAvailable() ? {} : { skip: 'the native addon is not built' };
@@ -37,7 +38,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
     const plan = planMinidump({
       arch: model.arch,
       params,
-      readPhys: (pa, len) => m.ram.read(pa as PhysAddr, len),
+      readPhys: guestMemoryReader(m.ram),
     });
     const path = join(dir, 'vmcore.0');
     const written = writeDumpFile(path, plan.chunks());
