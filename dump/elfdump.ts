@@ -20,11 +20,11 @@
  * headers are checked against the file size; only DumpError escapes.
  */
 import { hex } from '../loader/addr.js';
-import { archInfo, type Arch } from '../loader/arch/index.js';
+import { archForElfMachine, archInfo, type Arch } from '../loader/arch/index.js';
 import { ELF_MAGIC, ET, Elf64Ehdr, Elf64Phdr, Elf64Shdr, ElfIdent, PF, PT } from '../loader/elf/layout.js';
 import { DumpCode, DumpError } from './errors.js';
 import { ELF_DUMP } from './layout.js';
-import { bytesFile, type DumpFile } from './reader.js';
+import { bytesFile, readExact, type DumpFile } from './reader.js';
 
 const PAGE = 0x1000n;
 
@@ -143,10 +143,7 @@ const MAX_READ = 1 << 30;
 
 export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
   const file = input instanceof Uint8Array ? bytesFile(input) : input;
-  const trunc = (what: string): DumpError =>
-    new DumpError(DumpCode.Truncated, `dump: the file ends inside the ${what}`, { size: file.size });
-  const ehBytes = file.read(0, Elf64Ehdr.size);
-  if (ehBytes.length < Elf64Ehdr.size) throw trunc('ELF header');
+  const ehBytes = readExact(file, 0, Elf64Ehdr.size, 'ELF header');
   const eh = Elf64Ehdr.decode(ehBytes);
   if (!ELF_MAGIC.every((b, i) => eh.magic[i] === b)) {
     throw new DumpError(DumpCode.BadMagic, 'dump: not an ELF file', {});
@@ -158,7 +155,7 @@ export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
       type: eh.type,
     });
   }
-  const arch = (['amd64', 'arm64'] as const).find((a) => archInfo(a).elfMachine === eh.machine);
+  const arch = archForElfMachine(eh.machine);
   if (arch === undefined) {
     throw new DumpError(DumpCode.BadHeader, `dump: e_machine ${eh.machine} is not amd64 or arm64`, {
       machine: eh.machine,
@@ -171,14 +168,17 @@ export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
     });
   }
   const phLen = eh.phnum * Elf64Phdr.size;
-  if (eh.phoff > BigInt(file.size) || eh.phoff + BigInt(phLen) > BigInt(file.size)) throw trunc('program headers');
-  const ph = file.read(Number(eh.phoff), phLen);
-  if (ph.length < phLen) throw trunc('program headers');
+  if (eh.phoff > BigInt(file.size)) {
+    throw new DumpError(DumpCode.Truncated, 'dump: the program headers lie past the end', { phoff: eh.phoff });
+  }
+  const ph = readExact(file, Number(eh.phoff), phLen, 'program headers');
   const segments: ElfDumpSegment[] = [];
   for (let i = 0; i < eh.phnum; i++) {
     const p = Elf64Phdr.decode(ph, i * Elf64Phdr.size);
     if (p.type !== PT.LOAD || p.filesz === 0n) continue;
-    if (p.offset + p.filesz > BigInt(file.size)) throw trunc(`segment ${i}`);
+    if (p.offset + p.filesz > BigInt(file.size)) {
+      throw new DumpError(DumpCode.Truncated, `dump: segment ${i} lies past the end`, { segment: i, size: file.size });
+    }
     if (p.paddr + p.filesz > 1n << 64n) {
       throw new DumpError(DumpCode.BadHeader, `dump: segment ${i} wraps the address space`, { segment: i });
     }
@@ -201,8 +201,7 @@ export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
       }
       const inSeg = seg.pa + seg.size - at;
       const n = Number(inSeg < BigInt(len - done) ? inSeg : BigInt(len - done));
-      const b = file.read(Number(seg.offset + (at - seg.pa)), n);
-      if (b.length < n) throw trunc('segment data');
+      const b = readExact(file, Number(seg.offset + (at - seg.pa)), n, 'segment data');
       out.set(b, done);
       done += n;
     }

@@ -8,6 +8,7 @@
  * DumpError(DUMP_IO) (an existing `path` included) leaving no temporary file behind.
  */
 import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
 
@@ -30,11 +31,12 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
     };
     for (const c of chunks) {
       total += BigInt(c.length);
-      if (c.length > buf.length - used) {
-        writeAll(buf.subarray(0, used));
+      const direct = c.length >= GATHER_BYTES / 4;
+      if (direct || c.length > buf.length - used) {
+        writeAll(buf.subarray(0, used)); // keep the stream in order
         used = 0;
       }
-      if (c.length >= GATHER_BYTES / 4) writeAll(c);
+      if (direct) writeAll(c);
       else {
         buf.set(c, used);
         used += c.length;
@@ -42,9 +44,11 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
     }
     writeAll(buf.subarray(0, used));
     fsyncSync(fd); // on disk before it has its final name
-    closeSync(fd);
+    const f = fd;
     fd = undefined;
+    closeSync(f);
     linkSync(tmp, path);
+    syncDirectory(dirname(path)); // and the name itself survives a crash
     return total;
   } catch (e) {
     if (e instanceof DumpError) throw e;
@@ -55,7 +59,11 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
       { cause: e },
     );
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {
+      // the write already failed; that error is the one reported
+    }
     try {
       unlinkSync(tmp);
     } catch {
@@ -64,27 +72,44 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
   }
 }
 
+function syncDirectory(dir: string): void {
+  const d = openSync(dir, 'r');
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
+}
+
 /** Opens a dump file for random access; `close()` releases it. */
 export function openDumpFile(path: string): DumpFile & { close(): void } {
-  let fd: number;
+  let fd: number | undefined;
+  let size: number;
   try {
     fd = openSync(path, 'r');
+    size = fstatSync(fd).size;
   } catch (e) {
+    if (fd !== undefined) closeSync(fd);
     throw new DumpError(DumpCode.Io, `dump: cannot open ${path}`, { path }, { cause: e });
   }
-  const size = fstatSync(fd).size;
+  const file = fd;
   return {
     size,
     read(offset, len) {
       const b = new Uint8Array(Math.max(0, Math.min(len, size - offset)));
       let got = 0;
       while (got < b.length) {
-        const n = readSync(fd, b, got, b.length - got, offset + got);
+        let n: number;
+        try {
+          n = readSync(file, b, got, b.length - got, offset + got);
+        } catch (e) {
+          throw new DumpError(DumpCode.Io, `dump: reading ${path} failed`, { path, offset }, { cause: e });
+        }
         if (n === 0) break;
         got += n;
       }
       return b.subarray(0, got);
     },
-    close: () => closeSync(fd),
+    close: () => closeSync(file),
   };
 }

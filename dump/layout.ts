@@ -11,6 +11,8 @@
  */
 import { bytes, cstring, defineLayout, pad, u32, u64, u8 } from '../loader/bytes/index.js';
 import type { Arch } from '../loader/arch/index.js';
+import * as amd64 from '../loader/arch/amd64/layout.js';
+import * as arm64 from '../loader/arch/arm64/layout.js';
 
 /** struct kerneldumpheader, version 4 (sys/sys/kerneldump.h). All integers big-endian. */
 export const KernelDumpHeader = defineLayout(
@@ -112,37 +114,41 @@ export const MINIDUMP = {
   DUMP_AVAIL_BYTES: 130 * 8,
 } as const;
 
-/** amd64 paging bits libkvm uses (sys/amd64/include/pmap.h; lib/libkvm/kvm_amd64.h). */
+/**
+ * amd64 paging facts the dumper and libkvm use, from the one declaration in
+ * loader/arch/amd64/layout.ts (sys/amd64/include/pmap.h, param.h); the shifts are log2 of
+ * NBPDR / NBPDP / NBPML4 (param.h PDRSHIFT, PDPSHIFT, PML4SHIFT).
+ */
 export const AMD64_PTE = {
-  PG_V: 0x001n,
-  PG_PS: 0x080n,
-  PG_FRAME: 0x000f_ffff_ffff_f000n,
-  PG_PS_FRAME: 0x000f_ffff_ffe0_0000n,
-  /** NBPDR: bytes per PDE (2 MiB); NBPDP: bytes per PDPE (1 GiB). */
-  NBPDR: 0x20_0000n,
-  NBPDP: 0x4000_0000n,
-  /** PDRSHIFT, PDPSHIFT, PML4SHIFT. */
+  PG_V: amd64.PG_V,
+  PG_PS: amd64.PG_PS,
+  PG_FRAME: amd64.PG_FRAME,
+  /** PG_PS_FRAME: the frame of a 2 MiB leaf. */
+  PG_PS_FRAME: amd64.PG_FRAME & ~(amd64.NBPDR - 1n),
+  NBPDR: amd64.NBPDR as bigint,
+  NBPDP: amd64.NBPDP as bigint,
   PDR_SHIFT: 21n,
   PDP_SHIFT: 30n,
   PML4_SHIFT: 39n,
 } as const;
 
-/** arm64 descriptor bits libkvm uses (lib/libkvm/kvm_aarch64.h; sys/arm64/include/pte.h). */
+/** arm64 descriptor facts (loader/arch/arm64/layout.ts, sys/arm64/include/pte.h) plus libkvm's mask. */
 export const ARM64_PTE = {
-  /** AARCH64_ATTR_MASK: the attribute bits around the output address. */
+  /** AARCH64_ATTR_MASK (lib/libkvm/kvm_aarch64.h): the attribute bits around the output address. */
   ATTR_MASK: 0xfffc_0000_0000_0fffn,
   DESCR_MASK: 0x3n,
   /** *_TABLE and L3_PAGE share the value 3; L1/L2 blocks are 1 (pte.h). */
-  TABLE: 0x3n,
-  BLOCK: 0x1n,
-  L3_PAGE: 0x3n,
-  L1_SIZE: 0x4000_0000n,
-  L2_SIZE: 0x20_0000n,
+  TABLE: arm64.L1_TABLE,
+  BLOCK: arm64.L1_BLOCK,
+  L3_PAGE: arm64.L3_PAGE,
+  L1_SIZE: arm64.L1_SIZE as bigint,
+  L2_SIZE: arm64.L2_SIZE as bigint,
+  L0_SHIFT: arm64.L0_SHIFT,
+  L1_SHIFT: arm64.L1_SHIFT,
+  L2_SHIFT: arm64.L2_SHIFT,
 } as const;
 
 /** ELF full dump (sys/kern/kern_dump.c dumpsys_generic): ELFOSABI_STANDALONE, PT_LOAD p_flags = PF_R. */
 export const ELF_DUMP = {
   OSABI_STANDALONE: 255,
-  /** e_machine (EM_VALUE): EM_X86_64 62, EM_AARCH64 183 (sys/sys/elf_common.h). */
-  MACHINE: { amd64: 62, arm64: 183 },
 } as const;

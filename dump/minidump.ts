@@ -16,6 +16,7 @@ import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
 import type { RescueDumpParams } from '../loader/handoff/params.js';
+import { bitToPa, dumpAvailPairs, popcount8 } from './dumpavail.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
 
@@ -113,36 +114,6 @@ export function encodeMinidumpHeader(h: MinidumpHeader): Uint8Array {
   return page;
 }
 
-/** dump_avail pairs from raw little-endian words, up to the first pair whose end is 0 (libkvm). */
-export function dumpAvailPairs(raw: Uint8Array): [bigint, bigint][] {
-  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const out: [bigint, bigint][] = [];
-  for (let o = 0; o + 16 <= raw.length; o += 16) {
-    const s = dv.getBigUint64(o, true);
-    const e = dv.getBigUint64(o + 8, true);
-    if (e === 0n) break;
-    out.push([s, e]);
-  }
-  return out;
-}
-
-/** _kvm_bit_id_pa: the PA of bit `bit`, or undefined. */
-export function bitToPa(pairs: readonly (readonly [bigint, bigint])[], bit: bigint, ps = PAGE_N): bigint | undefined {
-  let b = bit;
-  for (const [s, e] of pairs) {
-    const n = (e + ps - 1n) / ps - s / ps;
-    if (n > 0n && b < n) return s - (s % ps) + b * ps;
-    if (n > 0n) b -= n;
-  }
-  return undefined;
-}
-
-function popcount8(x: number): number {
-  let c = 0;
-  for (let v = x; v !== 0; v &= v - 1) c++;
-  return c;
-}
-
 function badParams(what: string, details: Record<string, unknown>): DumpError {
   return new DumpError(DumpCode.BadParams, `dump: ${what}`, details);
 }
@@ -230,18 +201,20 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
     return s;
   });
 
-  const pad = (b: Uint8Array, len: bigint): Uint8Array => {
-    const out = new Uint8Array(Number(len));
-    out.set(b.subarray(0, out.length));
-    return out;
-  };
+  /** `b` then zeros up to `len` (< one page of padding: every length here is b's, page-rounded). */
+  function* padded(b: Uint8Array, len: bigint): Generator<Uint8Array, void, undefined> {
+    const n = Math.min(b.length, Number(len));
+    if (n > 0) yield b.subarray(0, n);
+    for (let rest = Number(len) - n; rest > 0; rest -= PAGE) yield ZERO_PAGE.subarray(0, Math.min(rest, PAGE));
+  }
   const ptPage = arch === 'amd64' ? amd64PtPages(src) : arm64PtPages(src);
 
   function* chunks(): Generator<Uint8Array, void, undefined> {
     yield headerBytes;
-    if (msgbufRound > 0n) yield pad(src.readPhys(p.dpMsgbufpa, Number(p.dpMsgbufsz)), msgbufRound);
-    yield pad(daRaw, daRound);
-    if (bitmapRound > 0n) yield pad(bitmap, bitmapRound);
+    // msgbuf: whole pages of the host's buffer (freebsd-handoff.md §8.6); the others zero-padded
+    if (msgbufRound > 0n) yield src.readPhys(p.dpMsgbufpa, Number(msgbufRound));
+    yield* padded(daRaw, daRound);
+    yield* padded(bitmap, bitmapRound);
     for (let i = 0n; i < ptPages; i++) yield ptPage(p.dpKernstart + i * step);
     // Data pages in bit order, contiguous PAs read together.
     let runPa = 0n;
@@ -258,7 +231,7 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
         const pa = bitToPa(pairs, BigInt(i * 8 + j));
         if (pa === undefined) {
           yield* flush();
-          yield new Uint8Array(PAGE);
+          yield ZERO_PAGE;
           continue;
         }
         if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
@@ -279,11 +252,13 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
 const u64At = (b: Uint8Array, i: bigint): bigint =>
   new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(Number(i) * 8, true);
 
-/** amd64: one PD page per 1 GiB of KVA (invalid → zeros, 1 GiB leaf → 512 synthesized PDEs). */
-function amd64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
-  const T = AMD64_PTE;
+/** One zero page, shared: yielded for every invalid slot and as padding (consumers only read chunks). */
+const ZERO_PAGE = new Uint8Array(PAGE);
+
+/** Page-table pages read once each (upper levels are visited for every slot). */
+function cachedPages(src: MinidumpSource): (pa: bigint) => Uint8Array {
   const cache = new Map<bigint, Uint8Array>();
-  const page = (pa: bigint): Uint8Array => {
+  return (pa) => {
     let b = cache.get(pa);
     if (b === undefined) {
       b = src.readPhys(pa, PAGE);
@@ -291,11 +266,17 @@ function amd64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
     }
     return b;
   };
+}
+
+/** amd64: one PD page per 1 GiB of KVA (invalid → zeros, 1 GiB leaf → 512 synthesized PDEs). */
+function amd64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
+  const T = AMD64_PTE;
+  const page = cachedPages(src);
   return (va) => {
     const pml4e = u64At(page(src.params.rootPa), (va >> T.PML4_SHIFT) & 511n);
-    if ((pml4e & T.PG_V) === 0n) return new Uint8Array(PAGE);
+    if ((pml4e & T.PG_V) === 0n) return ZERO_PAGE;
     const pdpe = u64At(page(pml4e & T.PG_FRAME), (va >> T.PDP_SHIFT) & 511n);
-    if ((pdpe & T.PG_V) === 0n) return new Uint8Array(PAGE);
+    if ((pdpe & T.PG_V) === 0n) return ZERO_PAGE;
     if ((pdpe & T.PG_PS) !== 0n) {
       const out = new Uint8Array(PAGE);
       const dv = new DataView(out.buffer);
@@ -310,15 +291,7 @@ function amd64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
 function arm64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
   const T = ARM64_PTE;
   const frame = (e: bigint): bigint => e & ~T.ATTR_MASK;
-  const cache = new Map<bigint, Uint8Array>();
-  const page = (pa: bigint): Uint8Array => {
-    let b = cache.get(pa);
-    if (b === undefined) {
-      b = src.readPhys(pa, PAGE);
-      cache.set(pa, b);
-    }
-    return b;
-  };
+  const page = cachedPages(src);
   const synth = (pa: bigint): Uint8Array => {
     const out = new Uint8Array(PAGE);
     const dv = new DataView(out.buffer);
@@ -326,16 +299,16 @@ function arm64PtPages(src: MinidumpSource): (va: bigint) => Uint8Array {
     return out;
   };
   return (va) => {
-    const l0e = u64At(page(src.params.rootPa), (va >> 39n) & 511n);
-    if ((l0e & T.DESCR_MASK) !== T.TABLE) return new Uint8Array(PAGE);
-    const l1e = u64At(page(frame(l0e)), (va >> 30n) & 511n);
+    const l0e = u64At(page(src.params.rootPa), (va >> T.L0_SHIFT) & 511n);
+    if ((l0e & T.DESCR_MASK) !== T.TABLE) return ZERO_PAGE;
+    const l1e = u64At(page(frame(l0e)), (va >> T.L1_SHIFT) & 511n);
     const d1 = l1e & T.DESCR_MASK;
     if (d1 === T.BLOCK) return synth((frame(l1e) & ~(T.L1_SIZE - 1n)) + (va & (T.L1_SIZE - 1n) & ~(T.L2_SIZE - 1n)));
-    if (d1 !== T.TABLE) return new Uint8Array(PAGE);
-    const l2e = u64At(page(frame(l1e)), (va >> 21n) & 511n);
+    if (d1 !== T.TABLE) return ZERO_PAGE;
+    const l2e = u64At(page(frame(l1e)), (va >> T.L2_SHIFT) & 511n);
     const d2 = l2e & T.DESCR_MASK;
     if (d2 === T.BLOCK) return synth(frame(l2e) & ~(T.L2_SIZE - 1n));
-    if (d2 !== T.TABLE) return new Uint8Array(PAGE);
+    if (d2 !== T.TABLE) return ZERO_PAGE;
     return src.readPhys(frame(l2e), PAGE);
   };
 }

@@ -13,7 +13,8 @@ import type { Arch } from '../loader/arch/index.js';
 import type { OutOfBoundsInfo } from '../loader/bytes/index.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
-import { bitToPa, dumpAvailPairs, type MinidumpHeader } from './minidump.js';
+import { bitToPa, dumpAvailPairs, paToBit, popcount8 } from './dumpavail.js';
+import type { MinidumpHeader } from './minidump.js';
 
 /** Random access to a dump's bytes. `read` may return fewer bytes only at the end. */
 export interface DumpFile {
@@ -59,7 +60,8 @@ const oob = (info: OutOfBoundsInfo): DumpError =>
     },
   );
 
-function readExact(f: DumpFile, off: number, len: number, what: string): Uint8Array {
+/** `len` bytes at `off`, or DUMP_TRUNCATED / DUMP_TOO_LARGE. */
+export function readExact(f: DumpFile, off: number, len: number, what: string): Uint8Array {
   if (len > MAX_SECTION) {
     throw new DumpError(DumpCode.TooLarge, `dump: ${what} is ${hex(len)} bytes (limit ${hex(MAX_SECTION)})`, {
       what,
@@ -103,12 +105,6 @@ function readExact(f: DumpFile, off: number, len: number, what: string): Uint8Ar
   }
   return b;
 }
-
-const popcount8 = (x: number): number => {
-  let c = 0;
-  for (let v = x; v !== 0; v &= v - 1) c++;
-  return c;
-};
 
 /** Opens a minidump (see the module contract). */
 export function openMinidump(input: DumpFile | Uint8Array): Minidump {
@@ -178,18 +174,8 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
     new DumpError(DumpCode.NotDumped, `dump: PA ${hex(pa)} is not in the dump (${why})`, { pa, why });
 
   function paToOffset(pa: bigint): number {
-    // _kvm_pa_bit_id
-    let adj = 0n;
-    let bit: bigint | undefined;
-    for (const [s, e] of dumpAvail) {
-      if (pa >= e) adj += (e + psN - 1n) / psN - s / psN;
-      else {
-        if (pa < s) throw notDumped(pa, 'below a dump_avail range');
-        bit = pa / psN - s / psN + adj;
-        break;
-      }
-    }
-    if (bit === undefined) throw notDumped(pa, 'past dump_avail');
+    const bit = paToBit(dumpAvail, pa, psN); // _kvm_pa_bit_id
+    if (bit === undefined) throw notDumped(pa, 'not in dump_avail');
     if (bit < 0n || bit >= BigInt(bitmap.length) * 8n) throw notDumped(pa, 'bit outside the bitmap');
     const b = Number(bit);
     const byte = bitmap[b >> 3] ?? 0;

@@ -51,6 +51,7 @@ import { intersectAll, normalize, subtract } from '../../loader/plan/ranges.js';
 import type { HostKernelState } from '../../loader/trampoline/types.js';
 import type { Machine, Placement } from '../machine.js';
 import type { RescueDumpParams } from '../../loader/handoff/params.js';
+import { dumpAvailPages, paToBit } from '../../dump/dumpavail.js';
 import { HostCode, HostError } from './errors.js';
 import {
   decodeHostHandoff,
@@ -133,32 +134,6 @@ export interface HostModel {
   readonly entry: KernelVa;
   readonly state: HostKernelState;
   readonly gdt: PhysAddr;
-}
-
-/** The PA of dump_avail bit `bit` (index_to_pa, sys/vm/vm_dumpset.h), or undefined. */
-export function bitToPa(pairs: readonly (readonly [bigint, bigint])[], bit: number): bigint | undefined {
-  let b = BigInt(bit);
-  for (const [s, e] of pairs) {
-    const n = (e + PAGE - 1n) / PAGE - s / PAGE;
-    if (b < n) return (s & ~(PAGE - 1n)) + b * PAGE;
-    b -= n;
-  }
-  return undefined;
-}
-
-/** The dump_avail bit of `pa` (vm_page_dump_index), or undefined outside dump_avail. */
-export function paToBit(pairs: readonly (readonly [bigint, bigint])[], pa: bigint): number | undefined {
-  let adj = 0n;
-  for (const [s, e] of pairs) {
-    if (pa >= s && pa < e) return Number(pa / PAGE - s / PAGE + adj);
-    adj += (e + PAGE - 1n) / PAGE - s / PAGE;
-  }
-  return undefined;
-}
-
-/** Pages covered by dump_avail (vm_page_dump_pages). */
-export function dumpAvailPages(pairs: readonly (readonly [bigint, bigint])[]): number {
-  return pairs.reduce((n, [s, e]) => n + Number((e + PAGE - 1n) / PAGE - s / PAGE), 0);
 }
 
 interface KernelImage {
@@ -314,7 +289,7 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
   const msgRange = { start: (rangeEnd(last) - msgRegion) as PhysAddr, size: msgRegion as Size };
   free = subtract(free, [msgRange]);
   // bitmap: top of the biggest free segment (vm_page_startup)
-  const vmPages = dumpAvailPages(pairs);
+  const vmPages = Number(dumpAvailPages(pairs));
   const bitmapBytes = Math.ceil(vmPages / 64) * 8;
   const bitmapRegion = pageUp(BigInt(bitmapBytes));
   const biggest = free.reduce<PhysRange | undefined>((b, r) => (b === undefined || r.size > b.size ? r : b), undefined);
@@ -378,8 +353,10 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
   const setPa = (pa: bigint): void => {
     if (noDump.some((r) => pa >= r.start && pa < rangeEnd(r))) return;
     if (deviceTables.some((t) => pa >= t.range.start && pa < rangeEnd(t.range))) return;
-    const bit = paToBit(pairs, pa);
-    if (bit !== undefined) bitmap[bit >> 3] = (bitmap[bit >> 3] ?? 0) | (1 << (bit & 7));
+    const b = paToBit(pairs, pa);
+    if (b === undefined) return;
+    const bit = Number(b);
+    bitmap[bit >> 3] = (bitmap[bit >> 3] ?? 0) | (1 << (bit & 7));
   };
   const setRange = (r: PhysRange): void => {
     for (const x of intersectAll([r], dumpable))
@@ -527,8 +504,10 @@ export function dumpParams(model: HostModel): RescueDumpParams {
 
 /** True when the bitmap marks `pa` for the dump. */
 export function isDumped(model: HostModel, pa: bigint): boolean {
-  const bit = paToBit(model.dumpAvail.pairs, pa);
-  return bit !== undefined && ((model.bitmap.data[bit >> 3] ?? 0) >> (bit & 7)) % 2 === 1;
+  const b = paToBit(model.dumpAvail.pairs, pa);
+  if (b === undefined) return false;
+  const bit = Number(b);
+  return ((model.bitmap.data[bit >> 3] ?? 0) >> (bit & 7)) % 2 === 1;
 }
 
 /** Plausible GICv3 LPI/ITS table contents (arm64): see installHost. */

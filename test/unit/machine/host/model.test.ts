@@ -3,6 +3,7 @@
 // declared struct msgbuf layout, dump_avail decoded from RAM, the bitmap walked bit by bit
 // with the dump_avail numbering of sys/vm/vm_dumpset.h, and seeded pages recomputed.
 import t from 'tap';
+import { bitToPa } from '../../../../dump/dumpavail.js';
 import { createHash } from 'node:crypto';
 import { rangeEnd, type PhysAddr, type PhysRange, type Size } from '../../../../loader/addr.js';
 import { archInfo } from '../../../../loader/arch/index.js';
@@ -17,14 +18,7 @@ import { findRun, walkX86 } from '../../../../machine/x86-walker.js';
 import { HostCode } from '../../../../machine/host/errors.js';
 import { dumpAvailFrom, hostFromHandoff } from '../../../../machine/host/handoff.js';
 import { DumpAvailPair, HOST, Msgbuf } from '../../../../machine/host/layout.js';
-import {
-  bitToPa,
-  buildHostModel,
-  dumpParams,
-  installHost,
-  isDumped,
-  type HostModel,
-} from '../../../../machine/host/model.js';
+import { buildHostModel, dumpParams, installHost, isDumped, type HostModel } from '../../../../machine/host/model.js';
 import { pageBytes } from '../../../../machine/host/prng.js';
 import { throwsCode } from '../../../helpers/errors.js';
 import { makeRescueKernel } from '../../../helpers/kernels.js';
@@ -123,7 +117,7 @@ for (const name of builtinProfileNames()) {
     for (let bit = 0; bit < model.bitmap.pages; bit++) {
       if (((bm[bit >> 3] ?? 0) >> (bit & 7)) % 2 === 0) continue;
       set++;
-      const pa = bitToPa(pairs, bit);
+      const pa = bitToPa(pairs, BigInt(bit));
       if (pa === undefined || inRange(pa, resv) || model.deviceTables.some((d) => inRange(pa, d.range))) bad++;
     }
     t.equal(bad, 0, 'no set bit outside dump_avail, in the reservation or in a device table');
