@@ -73,6 +73,7 @@ for (const arch of ['amd64', 'arm64'] as const) {
     );
     t.same([...file.subarray(Number(pages.offset), Number(pages.offset) + 8)], [0, 7, 14, 21, 28, 35, 42, 49]);
     const d = openMinidump(file);
+    t.equal(d.header.msgbufsize, 0x1000, 'msgbufsize is round_page(dp_msgbufsz = 0x100)');
     t.equal(d.kvaToPa(KERNSTART + 0x23_4567n), 0x4023_4567n, 'reader walks the synthesised pages');
     t.end();
   });
