@@ -2,9 +2,9 @@
   "targets": [
     {
       "target_name": "kboot",
-      "sources": ["native/addon.cc", "native/guest_ram.cc", "native/cpu.cc"],
+      "sources": ["native/addon.cc", "native/guest_ram.cc", "native/cpu.cc", "native/compress.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "libraries": ["-lunicorn"],
+      "libraries": ["-lunicorn", "-lzstd", "-lz"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions"],

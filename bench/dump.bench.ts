@@ -1,68 +1,109 @@
 /**
- * Minidump writing (dump/minidump.ts + dump/file.ts) against a plain sequential write of the
- * same number of bytes (fs.writeSync in 1 MiB pieces + fsync) in the same run. The host is
- * machine/host/model.ts's amd64-efi (8 GiB of RAM) with 256 MiB of allocated pages marked
- * for dumping, installed on a native Machine; the dump is read from guest RAM.
+ * The dump path end to end, as `kboot panic --dump-dir` runs it: an emulated 8 GiB amd64-efi
+ * host with 1 GiB of dumpable pages panics, the probe rescue kernel is entered on the CPU, and
+ * its /dev/dumper stream (rescue/dumper.ts, with change watching) is saved savecore-style
+ * (dump/savecore.ts: vmcore.N, fsync, link, info.N). Baseline in the same run: writing the
+ * same number of bytes sequentially with fs.writeSync (1 MiB pieces) + fsync. Also printed:
+ * zstd's rate and ratio on the same dump, and the process's RSS growth during the dump
+ * (peak minus before; the guest's populated 1 GiB is resident before the dump starts).
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProfile } from '../loader/plan/profile.js';
-import { Machine } from '../machine/machine.js';
-import { buildHostModel, dumpParams, installHost } from '../machine/host/model.js';
-import { planMinidump } from '../dump/minidump.js';
-import { writeDumpFile } from '../dump/file.js';
-import { guestMemoryReader } from '../dump/source.js';
-import { compare, medianPairMs, mibPerSec, type Benchmark } from './harness.js';
+import { buildProbeKernel } from '../loader/probe/index.js';
+import { HostSession } from '../machine/session.js';
+import { crashDump } from '../rescue/crash-dump.js';
+import { popcount8 } from '../dump/dumpavail.js';
+import { compare, medianPairMs, mibPerSec, type Benchmark, type BenchResult } from './harness.js';
+
+const GiB_PAGES = 262_144;
 
 export const benchmarks: Benchmark[] = [
   {
     name: 'dump',
     run() {
       const profile = loadProfile('amd64-efi');
-      const model = buildHostModel(profile, { seed: 3, allocatedPages: 65536 });
-      const m = Machine.create(profile);
+      const rescue = buildProbeKernel('amd64', { mode: 'rescue' });
+      // The model's default dumped set is its kernel, tables, msgbuf ... plus 1536 UMA pages.
+      const probe = HostSession.boot({ profile, strategy: 'kld', rescue });
+      const fixed = probe.model.bitmap.data.reduce((n, b) => n + popcount8(b), 0) - probe.model.allocated.length;
+      probe.close();
+      const s = HostSession.boot({ profile, strategy: 'kld', rescue, allocatedPages: GiB_PAGES - fixed });
       const dir = mkdtempSync(join(tmpdir(), 'kboot-bench-dump-'));
       try {
-        installHost(m, model);
-        const plan = planMinidump({
-          arch: 'amd64',
-          params: dumpParams(model),
-          readPhys: guestMemoryReader(m.ram),
-        });
-        const bytes = Number(plan.size);
+        s.advanceTo('running');
+        if (!s.panic().rescued) throw new Error('bench: the panic was not rescued');
+        let bytes = 0;
+        let pages = 0;
+        let rssBefore = 0;
+        let rssPeak = 0;
+        const dumpOnce = (compression: 'none' | 'zstd'): { ms: number; out: bigint } => {
+          const sub = mkdtempSync(join(dir, 'd-'));
+          rssBefore = process.memoryUsage.rss();
+          rssPeak = rssBefore;
+          let ticks = 0;
+          const t0 = performance.now();
+          const r = crashDump(s, {
+            dir: sub,
+            compression,
+            onProgress: () => {
+              if (++ticks % 64 === 0) rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+            },
+          });
+          const ms = performance.now() - t0;
+          rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+          if (r.save?.status !== 'good') throw new Error(`bench: dump ${r.save?.status ?? 'missing'}`);
+          bytes = Number(r.size);
+          pages = r.pages;
+          rmSync(sub, { recursive: true, force: true });
+          return { ms, out: r.save.bytesOut };
+        };
+        dumpOnce('none'); // sizes the baseline
         const block = Buffer.alloc(1 << 20, 0x5a);
-        let n = 0;
+        const plainWrite = (): void => {
+          const p = join(dir, 'plain');
+          const fd = openSync(p, 'w', 0o600);
+          for (let off = 0; off < bytes; off += block.length)
+            writeSync(fd, block, 0, Math.min(block.length, bytes - off));
+          fsyncSync(fd);
+          closeSync(fd);
+          rmSync(p);
+        };
+        let growth = 0;
         const [dump, plain] = medianPairMs(
           () => {
-            const p = join(dir, `vmcore.${n++}`);
-            writeDumpFile(p, plan.chunks());
-            rmSync(p);
+            dumpOnce('none');
+            growth = Math.max(growth, rssPeak - rssBefore);
           },
-          () => {
-            const p = join(dir, 'plain');
-            const fd = openSync(p, 'w', 0o600);
-            for (let off = 0; off < bytes; off += block.length)
-              writeSync(fd, block, 0, Math.min(block.length, bytes - off));
-            fsyncSync(fd);
-            closeSync(fd);
-            rmSync(p);
-          },
-          5,
+          plainWrite,
+          3,
+          0,
         );
-        const label = `${(bytes / (1 << 20)).toFixed(0)} MiB`;
-        return Promise.resolve([
+        const z = dumpOnce('zstd');
+        const label = `${(bytes / (1 << 20)).toFixed(0)} MiB (${pages} pages)`;
+        const results: BenchResult[] = [
           compare(
-            'minidump-write',
-            `minidump amd64 ${label}`,
+            'dump-savecore',
+            `kboot panic --dump-dir, 8 GiB host, ${label}`,
             mibPerSec(bytes, dump),
             `writeSync+fsync ${label}`,
             mibPerSec(bytes, plain),
             'MiB/s',
           ),
-        ]);
+          compare(
+            'dump-zstd',
+            `--compress zstd, ratio ${(bytes / Number(z.out)).toFixed(2)}:1`,
+            mibPerSec(bytes, z.ms),
+            'uncompressed dump',
+            mibPerSec(bytes, dump),
+            'MiB/s',
+          ),
+          compare('dump-rss', 'RSS growth during the dump (MiB, limit 400)', growth / (1 << 20), 'limit', 400, 'MiB'),
+        ];
+        return Promise.resolve(results);
       } finally {
-        m.close();
+        s.close();
         rmSync(dir, { recursive: true, force: true });
       }
     },

@@ -28,8 +28,18 @@ export const DumpCode = {
   NotMapped: 'DUMP_NOT_MAPPED',
   /** A physical page that is not in the dump (outside dump_avail, or its bit is clear). */
   NotDumped: 'DUMP_NOT_DUMPED',
+  /** A kernel VA asked of a dump that carries physical addresses only (an ELF full dump has no page tables). */
+  NoKva: 'DUMP_NO_KVA',
+  /** A gzip- or zstd-compressed dump (savecore -z, or a compressed kernel dump) that must be decompressed first. */
+  Compressed: 'DUMP_COMPRESSED',
+  /** A gzip or zstd stream that cannot be decoded (corrupt, not that format, trailing garbage), or a compressor failure. */
+  Compress: 'DUMP_COMPRESS',
   /** The dump file cannot be created, written or read. */
   Io: 'DUMP_IO',
+  /** The dump directory lacks room for the worst case; nothing was written. */
+  NoSpace: 'DUMP_NO_SPACE',
+  /** The rescue kernel panicked while dumping (a second panic); the stream ended there. */
+  RescuePanic: 'DUMP_RESCUE_PANIC',
 } as const;
 export type DumpErrorCode = CodeOf<typeof DumpCode>;
 

@@ -11,6 +11,7 @@ import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSy
 import { dirname } from 'node:path';
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
+import { isZeroChunk } from './zero.js';
 
 /** Bytes gathered before a write. */
 const GATHER_BYTES = 1 << 20;
@@ -21,28 +22,11 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
   let total = 0n;
   try {
     fd = openSync(tmp, 'wx', 0o600);
-    // Small chunks (single scattered pages) are gathered into one buffer: a write per page
-    // would cost a system call each; large ones go straight from the source (zero copy).
-    const buf = new Uint8Array(GATHER_BYTES);
-    let used = 0;
-    const writeAll = (b: Uint8Array): void => {
+    const file = fd;
+    total = gatherWrites(chunks, (b) => {
       let off = 0;
-      while (off < b.length) off += writeSync(fd as number, b, off, b.length - off);
-    };
-    for (const c of chunks) {
-      total += BigInt(c.length);
-      const direct = c.length >= GATHER_BYTES / 4;
-      if (direct || c.length > buf.length - used) {
-        writeAll(buf.subarray(0, used)); // keep the stream in order
-        used = 0;
-      }
-      if (direct) writeAll(c);
-      else {
-        buf.set(c, used);
-        used += c.length;
-      }
-    }
-    writeAll(buf.subarray(0, used));
+      while (off < b.length) off += writeSync(file, b, off, b.length - off);
+    });
     fsyncSync(fd); // on disk before it has its final name
     const f = fd;
     fd = undefined;
@@ -70,6 +54,43 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
       // already gone
     }
   }
+}
+
+/**
+ * Feeds `chunks` to `writeAll` in order, gathering small chunks (single scattered pages) into
+ * 1 MiB writes — a write per page would cost a system call each — and passing large ones
+ * straight through (zero copy). With `skip`, known-zero chunks (dump/zero.ts) become holes.
+ * Returns the bytes passed.
+ */
+export function gatherWrites(
+  chunks: Iterable<Uint8Array>,
+  writeAll: (b: Uint8Array) => void,
+  skip?: (len: number) => void,
+): bigint {
+  const buf = new Uint8Array(GATHER_BYTES);
+  let used = 0;
+  let total = 0n;
+  for (const c of chunks) {
+    total += BigInt(c.length);
+    if (skip !== undefined && isZeroChunk(c)) {
+      if (used > 0) writeAll(buf.subarray(0, used));
+      used = 0;
+      skip(c.length); // a hole: known zeros (dump/zero.ts)
+      continue;
+    }
+    const direct = c.length >= GATHER_BYTES / 4;
+    if (direct || c.length > buf.length - used) {
+      if (used > 0) writeAll(buf.subarray(0, used)); // keep the stream in order
+      used = 0;
+    }
+    if (direct) writeAll(c);
+    else {
+      buf.set(c, used);
+      used += c.length;
+    }
+  }
+  if (used > 0) writeAll(buf.subarray(0, used));
+  return total;
 }
 
 function syncDirectory(dir: string): void {

@@ -17,6 +17,7 @@ import type { Arch } from '../loader/arch/index.js';
 import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
 import type { RescueDumpParams } from '../loader/handoff/params.js';
 import { bitToPa, dumpAvailPairs, popcount8 } from './dumpavail.js';
+import { zeroChunk } from './zero.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
 
@@ -32,6 +33,12 @@ export interface MinidumpSource {
   readonly arch: Arch;
   readonly params: MinidumpParams;
   readPhys(pa: bigint, len: number): Uint8Array;
+  /**
+   * Optional: the 4 KiB pages at `pas` copied into one buffer, in order — data pages are
+   * scattered, and one call per batch instead of one per page is what keeps a dump at disk
+   * speed. Without it, runs of contiguous pages are read with `readPhys`.
+   */
+  readPages?(pas: BigUint64Array): Uint8Array;
 }
 
 export interface MinidumpOptions {
@@ -77,8 +84,8 @@ const LIMITS = {
   BITMAP: 256n << 20n,
   PT_PAGES: 1n << 20n,
   DUMP_AVAIL: PAGE,
-  /** Pages read per data chunk. */
-  BATCH: 64,
+  /** Pages read per data chunk (1 MiB). */
+  BATCH: 256,
 } as const;
 
 /** Encodes a minidump header struct for `h.arch`, zero-padded to one page. */
@@ -216,10 +223,14 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
     yield* padded(daRaw, daRound);
     yield* padded(bitmap, bitmapRound);
     for (let i = 0n; i < ptPages; i++) yield ptPage(p.dpKernstart + i * step);
-    // Data pages in bit order, contiguous PAs read together.
+    // Data pages in bit order: gathered in batches (readPages) or contiguous runs (readPhys).
+    const batch = new BigUint64Array(LIMITS.BATCH);
+    let used = 0;
     let runPa = 0n;
     let runLen = 0;
     function* flush(): Generator<Uint8Array, void, undefined> {
+      if (used > 0) yield (src.readPages as (pas: BigUint64Array) => Uint8Array)(batch.slice(0, used));
+      used = 0;
       if (runLen > 0) yield src.readPhys(runPa, runLen * PAGE);
       runLen = 0;
     }
@@ -234,7 +245,10 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
           yield ZERO_PAGE;
           continue;
         }
-        if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
+        if (src.readPages !== undefined) {
+          batch[used++] = pa;
+          if (used === LIMITS.BATCH) yield* flush();
+        } else if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
           runLen++;
         } else {
           yield* flush();
@@ -253,7 +267,7 @@ const u64At = (b: Uint8Array, i: bigint): bigint =>
   new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(Number(i) * 8, true);
 
 /** One zero page, shared: yielded for every invalid slot and as padding (consumers only read chunks). */
-const ZERO_PAGE = new Uint8Array(PAGE);
+const ZERO_PAGE = zeroChunk(PAGE);
 
 /** Page-table pages read once each (upper levels are visited for every slot). */
 function cachedPages(src: MinidumpSource): (pa: bigint) => Uint8Array {

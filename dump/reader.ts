@@ -5,8 +5,11 @@
  * Contract: `openMinidump(file)` parses the header page and sections of a dump held in any
  * random-access `DumpFile` (bytes in memory or a file), checks every size against the file
  * and kboot's limits, and returns a reader: `paToOffset(pa)` (bitmap + dump_avail, popcount),
- * `kvaToPa(kva)` (DMAP, else the dumped pmap section as libkvm walks it), `readPa`/`readKva`
- * across pages. Only DumpError escapes (fuzz contract).
+ * `kvaToPa(kva)` in libkvm's order (amd64: the dumped pmap section from kernbase, else the
+ * DMAP; arm64: the DMAP, else the pmap section), `readPa`/`readKva` across pages. Versions,
+ * as libkvm reads them: amd64 v1 (pmap = one PTE per 4 KiB page from kernbase), v2 (one PDE
+ * per 2 MiB), v3 (+ dump_avail); arm64 v1, v2 (+ dump_avail), v3 (+ flags: 4 KiB or 16 KiB
+ * pages). Any other version is DUMP_BAD_VERSION. Only DumpError escapes (fuzz contract).
  */
 import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
@@ -174,7 +177,9 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
     new DumpError(DumpCode.NotDumped, `dump: PA ${hex(pa)} is not in the dump (${why})`, { pa, why });
 
   function paToOffset(pa: bigint): number {
-    const bit = paToBit(dumpAvail, pa, psN); // _kvm_pa_bit_id
+    // _kvm_pt_find looks up the page's base (_kvm_pa_bit_id): a page that a dump_avail range
+    // ends inside (howmany() counts it) is dumped whole; pa itself for a range starting inside one
+    const bit = paToBit(dumpAvail, pa - (pa % psN), psN) ?? paToBit(dumpAvail, pa, psN);
     if (bit === undefined) throw notDumped(pa, 'not in dump_avail');
     if (bit < 0n || bit >= BigInt(bitmap.length) * 8n) throw notDumped(pa, 'bit outside the bitmap');
     const b = Number(bit);
@@ -204,8 +209,11 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
   function kvaToPa(va: bigint): bigint {
     if (arch === 'amd64') {
       const T = AMD64_PTE;
-      if (header.version >= 2 && va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase;
-      if (va < header.kernbase) throw notMapped(va, 'below kernbase');
+      // _amd64_minidump_vatop{,_v1}: the kernel map from kernbase first, then the direct map (v1 too)
+      if (va < header.kernbase) {
+        if (va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase;
+        throw notMapped(va, 'below kernbase and outside the direct map');
+      }
       if (header.version === 1) {
         const pte = pmapEntry((va - header.kernbase) >> 12n, va);
         if ((pte & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');

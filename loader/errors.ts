@@ -126,6 +126,8 @@ export const MachineCode = {
   HostModel: 'HOST_MODEL',
   /** A jump (trampoline run) that did not reach the next kernel's entry. */
   JumpFailed: 'JUMP_FAILED',
+  /** A device model (DMA engine, ITS writer) configured with targets or rates it cannot have. */
+  DeviceConfig: 'DEVICE_CONFIG',
 } as const;
 /** The emulated machine refused an operation (guest RAM access, CPU run, device). */
 export class MachineError extends KbootError<CodeOf<typeof MachineCode>> {

@@ -73,10 +73,27 @@ export class NativeRam implements GuestRam {
     this.check('nonZeroPages', at, len);
     return callNative(() => this.handle.nonZeroPages(at, len), { addr: hex(at) });
   }
+  pageDigests(at: PhysAddr, len: Size): Uint32Array {
+    this.check('pageDigests', at, len);
+    return u32View(callNative(() => this.handle.pageDigests(at, len), { addr: hex(at) }));
+  }
+  gatherPages(pas: BigUint64Array): Uint8Array {
+    return callNative(() => this.handle.gatherPages(pas));
+  }
+  pageDigestsAt(pas: BigUint64Array): Uint32Array {
+    return u32View(callNative(() => this.handle.pageDigestsAt(pas)));
+  }
   residentBytes(): Size {
     return size(callNative(() => this.handle.residentBytes()));
   }
   close(): void {
     callNative(() => this.handle.close());
   }
+}
+
+/** The addon returns u32 words as bytes (a Buffer); a fresh one is 4-byte aligned. */
+function u32View(b: Buffer): Uint32Array {
+  return b.byteOffset % 4 === 0
+    ? new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2)
+    : new Uint32Array(b.slice().buffer, 0, b.length >>> 2);
 }

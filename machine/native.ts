@@ -27,6 +27,10 @@ export interface NativeGuestRamHandle {
   fill(addr: bigint, len: bigint, byte: number): void;
   equals(addr: bigint, bytes: Uint8Array): boolean;
   nonZeroPages(addr: bigint, len: bigint): Buffer;
+  /** Four u32 words per page, as bytes (machine/native-ram.ts views them as a Uint32Array). */
+  pageDigests(addr: bigint, len: bigint): Buffer;
+  gatherPages(pas: BigUint64Array): Buffer;
+  pageDigestsAt(pas: BigUint64Array): Buffer;
   residentBytes(): bigint;
   close(): void;
 }
@@ -143,14 +147,57 @@ export interface NativeCpuOptions {
     { readonly kind: 'ns16550'; readonly port: number } | { readonly kind: 'pl011'; readonly base: bigint };
 }
 
+/** A stream format of native/compress.cc (FreeBSD KERNELDUMP_COMP_GZIP / KERNELDUMP_COMP_ZSTD). */
+export type NativeCompressionKind = 'gzip' | 'zstd';
+
+/** The addon's streaming compressor (native/compress.cc); `finish()` ends the stream and frees it. */
+export interface NativeCompressorHandle {
+  /** Consumes all of `input` (never kept); returns the compressed bytes produced so far, possibly none. */
+  update(input: Uint8Array): Buffer;
+  finish(): Buffer;
+  close(): void;
+  readonly totalIn: bigint;
+  readonly totalOut: bigint;
+}
+
+/** Decompressor limits: output per call, and in all (more fails with DUMP_TOO_LARGE). */
+export interface NativeDecompressorOptions {
+  readonly maxChunk: number;
+  readonly maxTotal?: bigint;
+}
+
+/** The addon's bounded streaming decompressor (native/compress.cc). */
+export interface NativeDecompressorHandle {
+  /** Returns at most `maxChunk` bytes; while `pending`, call again with no input before feeding more. */
+  update(input?: Uint8Array): Buffer;
+  /** End of input: returns what remains (at most `maxChunk`; call again while `pending`), then checks the end. */
+  finish(): Buffer;
+  close(): void;
+  readonly pending: boolean;
+  readonly totalIn: bigint;
+  readonly totalOut: bigint;
+  /** Complete gzip members / zstd frames decoded. */
+  readonly frames: number;
+  /** Zero bytes of padding accepted after the last member/frame (counted in totalIn). */
+  readonly trailingZeros: bigint;
+}
+
+/** The compression part of the addon (see `loadCompression`). */
+export interface NativeCompression {
+  readonly Compressor: new (kind: NativeCompressionKind, level?: number) => NativeCompressorHandle;
+  readonly Decompressor: new (kind: NativeCompressionKind, opts: NativeDecompressorOptions) => NativeDecompressorHandle;
+}
+
 /** Everything the addon exports. */
 export interface NativeAddon {
   readonly abiVersion: number;
   readonly GuestRam: new (regions: readonly NativeRegion[]) => NativeGuestRamHandle;
   readonly Cpu: new (arch: 'amd64' | 'arm64', ram: NativeGuestRamHandle, opts: NativeCpuOptions) => NativeCpuHandle;
+  readonly Compressor: NativeCompression['Compressor'];
+  readonly Decompressor: NativeCompression['Decompressor'];
 }
 
-const EXPECTED_ABI = 2;
+const EXPECTED_ABI = 4;
 
 export { packageRoot } from '../loader/paths.js';
 
@@ -176,6 +223,15 @@ export function loadNative(): NativeAddon {
       { cause: e },
     );
   }
+}
+
+/**
+ * The addon's gzip/zstd stream objects; throws NativeError(NATIVE_LOAD_FAILED) as `loadNative` does.
+ * Their errors carry DUMP_* codes, which dump/compress.ts (not `callNative`) turns into DumpErrors.
+ */
+export function loadCompression(): NativeCompression {
+  const { Compressor, Decompressor } = loadNative();
+  return { Compressor, Decompressor };
 }
 
 /** True when the addon loads. */

@@ -49,6 +49,17 @@ export interface GuestRam {
   sha256(at: PhysAddr, len: Size): string;
   /** LSB-first bitmap over the 4 KiB pages of the range: bit set = page holds a non-zero byte. `at` must be 4 KiB aligned. */
   nonZeroPages(at: PhysAddr, len: Size): Uint8Array;
+  /**
+   * Four u32 digest words per 4 KiB page of the range (`at` 4 KiB aligned): lane i&3 of the
+   * page's little-endian u32 words, lane = rotl(lane ^ w, 13) * 0x9E3779B1, seeded with the
+   * digits of pi. Not cryptographic: it tells which pages changed (a change confined to one
+   * word always shows).
+   */
+  pageDigests(at: PhysAddr, len: Size): Uint32Array;
+  /** The 4 KiB pages at `pas` (each aligned, each RAM), copied in order into one buffer (at most 1 GiB). */
+  gatherPages(pas: BigUint64Array): Uint8Array;
+  /** `pageDigests` of the pages at `pas`, in order. */
+  pageDigestsAt(pas: BigUint64Array): Uint32Array;
   /** Host memory actually backing guest RAM right now. */
   residentBytes(): Size;
   /** Releases the memory; later accesses throw GUEST_CLOSED. */
@@ -322,6 +333,54 @@ export class ArrayRam implements GuestRam {
     return bm;
   }
 
+  pageDigests(at: PhysAddr, len: Size): Uint32Array {
+    if (at % SZ_4K !== 0n) {
+      throw new MachineError(MachineCode.GuestAlign, `machine: pageDigests start ${hex(at)} is not 4 KiB aligned`, {
+        addr: at,
+      });
+    }
+    const pieces = this.pieces('pageDigests', at, len);
+    const out = new Uint32Array(Number((len + SZ_4K - 1n) / SZ_4K) * 4);
+    let page = 0;
+    for (const p of pieces) {
+      const m = this.mem(p);
+      for (let off = 0; off < p.len; off += GUEST_PAGE, page++) {
+        const n = Math.min(GUEST_PAGE, p.len - off);
+        const base = p.offset + off;
+        const h = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344];
+        for (let i = 0; i * 4 < n; i++) {
+          let w = 0;
+          for (let b = 3; b >= 0; b--) w = (w << 8) | (i * 4 + b < n ? (m[base + i * 4 + b] ?? 0) : 0);
+          const x = ((h[i & 3] ?? 0) ^ w) >>> 0;
+          h[i & 3] = Math.imul((x << 13) | (x >>> 19), 0x9e3779b1) >>> 0;
+        }
+        out.set(h, page * 4);
+      }
+    }
+    return out;
+  }
+
+  gatherPages(pas: BigUint64Array): Uint8Array {
+    if (pas.length * GUEST_PAGE > MAX_VIEW_BYTES) {
+      throw new MachineError(MachineCode.GuestViewTooLarge, 'machine: gatherPages of more than 1 GiB', {});
+    }
+    const out = new Uint8Array(pas.length * GUEST_PAGE);
+    pas.forEach((pa, i) => {
+      requirePageAligned('gatherPages', pa);
+      out.set(this.read(phys(pa), GUEST_PAGE), i * GUEST_PAGE);
+    });
+    return out;
+  }
+
+  pageDigestsAt(pas: BigUint64Array): Uint32Array {
+    const out = new Uint32Array(pas.length * 4);
+    pas.forEach((pa, i) => {
+      requirePageAligned('pageDigestsAt', pa);
+      out.set(this.pageDigests(phys(pa), SZ_4K), i * 4);
+    });
+    return out;
+  }
+
   residentBytes(): Size {
     if (this.closed) throw new MachineError(MachineCode.GuestClosed, 'machine: residentBytes on closed guest RAM', {});
     return this.totalSize;
@@ -330,5 +389,13 @@ export class ArrayRam implements GuestRam {
   close(): void {
     this.closed = true;
     this.backing = [];
+  }
+}
+
+function requirePageAligned(op: string, pa: bigint): void {
+  if (pa % SZ_4K !== 0n) {
+    throw new MachineError(MachineCode.GuestAlign, `machine: ${op} address ${hex(pa)} is not 4 KiB aligned`, {
+      addr: pa,
+    });
   }
 }

@@ -17,17 +17,24 @@
  * from where the host holds it. The reservation contents are therefore byte-identical across
  * the three strategies for the same kernel, profile and seed; what differs is when and how
  * they got there. At panic, rescue_dump_params are filled from the host (dumpParams) and
- * D47358's rescue_kernel_exec trampoline runs on the CPU.
+ * D47358's rescue_kernel_exec trampoline runs on the CPU, unless a segment staged for the
+ * rescue kernel changed since it was armed (machine/purgatory.ts, kexec-tools' purgatory).
  *
  * Contract: only what a kernel would know is used after boot: rescue_kernel_init reads the
  * rescue ELF from guest memory; the panic path reads the armed plan the host kept.
  */
 import { createHash } from 'node:crypto';
-import { hex, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
+import { hex, overlaps, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import { embedRescue } from '../loader/embed/index.js';
 import { parseElf } from '../loader/elf/reader.js';
 import { MachineCode, MachineError } from '../loader/errors.js';
-import { decodeRescueParams, encodeRescueParams, rescueDumpFields } from '../loader/handoff/params.js';
+import {
+  AMD64_RESCUE_DUMP_PARAMS_SIZE,
+  ARM64_RESCUE_DUMP_PARAMS_SIZE,
+  decodeRescueParams,
+  encodeRescueParams,
+  rescueDumpFields,
+} from '../loader/handoff/params.js';
 import { decodeModinfo, groupModules } from '../loader/handoff/modinfo.js';
 import {
   crashRequestFromPlan,
@@ -36,6 +43,7 @@ import {
   LINUX_KEXEC_ARCH,
   type KexecAbi,
   type KexecOutcome,
+  type KexecRequest,
   type KexecState,
 } from '../loader/kexec/index.js';
 import { RESCUE_KERNEL_MODULE_TYPE } from '../loader/preload/index.js';
@@ -53,6 +61,13 @@ import { hostKernelElf } from './host/host-elf.js';
 import { buildHostModel, dumpParams, installHost, type HostModel } from './host/model.js';
 import { HostTimeline, type HostPhase, type PhaseStep } from './host/timeline.js';
 import { runJump, unprotectAll, type JumpResult } from './jump.js';
+import {
+  recordSegments,
+  refusalReason,
+  verifySegments,
+  type ChangedSegment,
+  type SegmentDigests,
+} from './purgatory.js';
 import { Machine } from './machine.js';
 import { isProbeKernel } from './exec.js';
 import { decodeProbeReport, probeReportVa, ProbeReportLayout, type ProbeReport } from '../loader/probe/index.js';
@@ -77,6 +92,8 @@ export interface SessionOptions {
   readonly seed?: number;
   readonly memsize?: Size;
   readonly exact?: boolean;
+  /** UMA pages the host model allocates and marks for dumping (machine/host/model.ts). */
+  readonly allocatedPages?: number;
 }
 
 /** How and when the rescue kernel got armed. */
@@ -84,6 +101,8 @@ export interface Armed {
   readonly phase: HostPhase;
   readonly how: string;
   readonly plan: RescuePlan;
+  /** SHA-256 of what was staged, taken when armed; checked before the jump (machine/purgatory.ts). */
+  readonly digests: SegmentDigests;
 }
 
 export interface PanicOutcome {
@@ -93,6 +112,8 @@ export interface PanicOutcome {
   /** Why nothing was rescued, when nothing was. */
   readonly reason?: string;
   readonly armedAt?: HostPhase;
+  /** The staged segments that changed since arming: the jump was refused (purgatory). */
+  readonly changedSegments?: readonly ChangedSegment[];
   readonly jump?: JumpResult;
   readonly probe?: { readonly stop: StopReason; readonly report: ProbeReport | undefined };
   readonly console: readonly string[];
@@ -108,6 +129,7 @@ export class HostSession {
   /** The reservation the planner gives this rescue kernel (known at boot: M_NODUMP for the host model). */
   readonly expected: RescuePlan;
   private armedState: Armed | undefined;
+  private lastPanicState: PanicOutcome | undefined;
   private kexecState: KexecState;
   private readonly memsize: Size | undefined;
   private readonly rescueName: string;
@@ -147,6 +169,7 @@ export class HostSession {
     const model = buildHostModel(profile, {
       seed,
       kernel,
+      ...(opts.allocatedPages === undefined ? {} : { allocatedPages: opts.allocatedPages }),
       noDump: [expected.region], // rescue_kernel_init allocates it M_NODUMP
       ...(opts.strategy === 'kld'
         ? { modules: [{ name: RESCUE_MODULE_NAME, type: RESCUE_KERNEL_MODULE_TYPE, bytes: opts.rescue }] }
@@ -169,6 +192,11 @@ export class HostSession {
 
   get phase(): HostPhase {
     return this.timeline.phase;
+  }
+
+  /** The outcome of the last `panic()`, if the host panicked. */
+  get lastPanic(): PanicOutcome | undefined {
+    return this.lastPanicState;
   }
 
   /** The armed rescue kernel, if any. */
@@ -319,6 +347,7 @@ export class HostSession {
       phase: 'SI_SUB_VM_CONF',
       how: `${found.how} (${hex(found.size)} bytes at ${hex(found.pa)})`,
       plan,
+      digests: this.recordStaged(plan),
     };
     this.log.push(`rescue_kernel_init: armed from ${found.how}, reservation ${hex(region.start)}+${hex(region.size)}`);
   }
@@ -371,9 +400,48 @@ export class HostSession {
       return out;
     }
     for (const seg of request.segments) this.machine.ram.write(seg.mem as PhysAddr, seg.buf);
-    this.armedState = { phase: this.phase, how: `kexec_load (${abi} ABI, ${request.segments.length} segments)`, plan };
+    this.armedState = {
+      phase: this.phase,
+      how: `kexec_load (${abi} ABI, ${request.segments.length} segments)`,
+      plan,
+      digests: this.recordStaged(plan, request.segments),
+    };
     this.log.push(`kexec_load: crash kernel loaded in ${request.segments.length} segments`);
     return out;
+  }
+
+  /**
+   * Purgatory at arming time (machine/purgatory.ts): SHA-256 of each plan segment's bytes as
+   * placed and, for kexec_load, of each loaded segment (mem, memsz: kexec zero-fills the
+   * tail). Left out: the rescue_dump_params at the reservation start and the amd64 bootstrap
+   * page-table pool, which the host writes at panic (rescue_dump_params_init,
+   * rescue_kernel_exec), as kexec leaves the purgatory and a hotplug elfcorehdr out.
+   */
+  private recordStaged(plan: RescuePlan, loaded: KexecRequest['segments'] = []): SegmentDigests {
+    const dump = this.profile.arch === 'amd64' ? AMD64_RESCUE_DUMP_PARAMS_SIZE : ARM64_RESCUE_DUMP_PARAMS_SIZE;
+    const span = (s: RescuePlan['segments'][number]): PhysRange => ({
+      start: s.phys,
+      size: (s.memSize > BigInt(s.data.length) ? s.memSize : BigInt(s.data.length)) as Size,
+    });
+    const exclude = [
+      { start: plan.region.start, size: BigInt(dump) as Size },
+      ...plan.segments.filter((s) => s.kind === 'page-tables').map(span),
+    ];
+    const segments = [
+      ...plan.segments
+        .filter((s) => s.data.length > 0)
+        .map((s) => ({
+          label: s.label,
+          range: { start: s.phys, size: BigInt(s.data.length) as Size },
+          staged: s.data,
+        })),
+      ...loaded.map((seg, i) => {
+        const range = { start: seg.mem as PhysAddr, size: seg.memsz as Size };
+        const inside = plan.segments.filter((s) => overlaps(range, span(s))).map((s) => s.label);
+        return { label: `kexec segment ${i} (${inside.join(', ')})`, range, staged: seg.buf };
+      }),
+    ];
+    return recordSegments(this.machine.ram, segments, { exclude });
   }
 
   /**
@@ -435,10 +503,26 @@ export class HostSession {
           : 'rescue_kernel_init did not arm a rescue kernel'
         : 'the panic came before SI_SUB_VM_CONF: nothing is armed yet';
       this.log.push(`panic at ${this.phase}: not rescued (${reason})`);
-      return { ...base, rescued: false, reason, console: [] };
+      this.lastPanicState = { ...base, rescued: false, reason, console: [] };
+      return this.lastPanicState;
     }
     const plan = armed.plan;
     this.fillDumpParams(plan);
+    // purgatory: what was staged must hash as it did when armed, or rescue_kernel_exec does not run
+    const check = verifySegments(this.machine.ram, armed.digests);
+    if (!check.ok) {
+      const reason = refusalReason(check.changed);
+      this.log.push(`panic at ${this.phase}: not rescued (${reason})`);
+      this.lastPanicState = {
+        ...base,
+        rescued: false,
+        reason,
+        armedAt: armed.phase,
+        changedSegments: check.changed,
+        console: [],
+      };
+      return this.lastPanicState;
+    }
     const tramp = trampolineOps(this.profile.arch).buildRescueExec({ plan, host: this.model.state });
     const jump = runJump(this.machine, tramp, { gdt: this.model.gdt, protect: opts.protect ?? true });
     this.log.push(
@@ -460,7 +544,7 @@ export class HostSession {
       probe = { stop, report };
     }
     this.machine.cpu.takeConsole();
-    return {
+    this.lastPanicState = {
       ...base,
       rescued: jump.reached,
       armedAt: armed.phase,
@@ -468,6 +552,7 @@ export class HostSession {
       ...(probe === undefined ? {} : { probe }),
       console: this.machine.cpu.console.lines,
     };
+    return this.lastPanicState;
   }
 
   /** rescue_dump_params_init: the host's dump facts into the params at the reservation start. */

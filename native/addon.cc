@@ -1,7 +1,9 @@
-// kboot's native addon: guest RAM (guest_ram.cc) and the Unicorn CPU (cpu.cc). Loaded by
-// machine/native.ts only; `abiVersion` changes whenever the JS-visible surface changes.
+// kboot's native addon: guest RAM (guest_ram.cc), the Unicorn CPU (cpu.cc) and dump stream
+// compression (compress.cc). Loaded by machine/native.ts only; `abiVersion` changes whenever
+// the JS-visible surface changes.
 #include <napi.h>
 
+#include "compress.h"
 #include "cpu.h"
 #include "guest_ram.h"
 
@@ -11,7 +13,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ram = kboot::GuestRam::Init(env);
   exports.Set("GuestRam", ram);
   exports.Set("Cpu", kboot::Cpu::Init(env, ram));
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("Compressor", kboot::Compressor::Init(env));
+  exports.Set("Decompressor", kboot::Decompressor::Init(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 4));
   return exports;
 }
 

@@ -63,6 +63,9 @@ Napi::Function GuestRam::Init(Napi::Env env) {
                          InstanceMethod<&GuestRam::Fill>("fill"),
                          InstanceMethod<&GuestRam::Equals>("equals"),
                          InstanceMethod<&GuestRam::NonZeroPages>("nonZeroPages"),
+                         InstanceMethod<&GuestRam::PageDigests>("pageDigests"),
+                         InstanceMethod<&GuestRam::GatherPages>("gatherPages"),
+                         InstanceMethod<&GuestRam::PageDigestsAt>("pageDigestsAt"),
                          InstanceMethod<&GuestRam::ResidentBytes>("residentBytes"),
                          InstanceMethod<&GuestRam::Close>("close"),
                      });
@@ -280,6 +283,119 @@ Napi::Value GuestRam::NonZeroPages(const Napi::CallbackInfo& info) {
     }
   }
   return bm;
+}
+
+namespace {
+void PageDigestSlow(const uint8_t* p, uint64_t n, uint32_t out[4]);
+
+// The page digest machine/ram.ts ArrayRam computes too: four 32-bit lanes over the page's
+// little-endian u32 words, lane i&3 <- rotl(lane ^ w, 13) * 0x9E3779B1. Every step is a
+// bijection of the lane, so a change confined to one word always changes the digest.
+void PageDigest(const uint8_t* p, uint64_t n, uint32_t out[4]) {
+  // Untouched RAM is mostly zero pages: one cheap scan, then the zero page's digest (computed once).
+  static uint32_t zeroDigest[4];
+  static bool haveZero = false;
+  if (n == kPage && PageIsZero(p, n)) {
+    if (!haveZero) {
+      static const uint8_t zeros[kPage] = {};
+      haveZero = true;
+      PageDigestSlow(zeros, kPage, zeroDigest);
+    }
+    for (int k = 0; k < 4; k++) out[k] = zeroDigest[k];
+    return;
+  }
+  PageDigestSlow(p, n, out);
+}
+
+void PageDigestSlow(const uint8_t* p, uint64_t n, uint32_t out[4]) {
+  // Four independent lanes in registers (instruction-level parallelism); word i feeds lane i & 3.
+  uint32_t h0 = 0x243F6A88u, h1 = 0x85A308D3u, h2 = 0x13198A2Eu, h3 = 0x03707344u;
+  auto step = [](uint32_t h, uint32_t w) {
+    uint32_t x = h ^ w;
+    return ((x << 13) | (x >> 19)) * 0x9E3779B1u;
+  };
+  uint64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    uint32_t w[4];
+    memcpy(w, p + i, 16);
+    h0 = step(h0, w[0]);
+    h1 = step(h1, w[1]);
+    h2 = step(h2, w[2]);
+    h3 = step(h3, w[3]);
+  }
+  uint32_t* lanes[4] = {&h0, &h1, &h2, &h3};
+  for (uint64_t k = 0; i < n; i += 4, k++) {  // a short tail: whole or zero-padded words
+    uint32_t w = 0;
+    memcpy(&w, p + i, std::min<uint64_t>(4, n - i));
+    *lanes[k & 3] = step(*lanes[k & 3], w);
+  }
+  out[0] = h0;
+  out[1] = h1;
+  out[2] = h2;
+  out[3] = h3;
+}
+}  // namespace
+
+// Four u32 digest words per 4 KiB page of [addr, addr+len) (change detection during a dump).
+Napi::Value GuestRam::PageDigests(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t addr = GetU64(info[0], "addr");
+  uint64_t len = GetU64(info[1], "len");
+  if (addr % kPage != 0) Fail(env, "GUEST_ALIGN", "machine: pageDigests start " + Hex(addr) + " is not 4 KiB aligned");
+  auto chunks = Resolve(env, addr, len, "pageDigests");
+  uint64_t pages = (len + kPage - 1) / kPage;
+  Napi::Buffer<uint32_t> out = Napi::Buffer<uint32_t>::New(env, pages * 4);
+  uint64_t page = 0;
+  for (const Chunk& c : chunks) {
+    for (uint64_t off = 0; off < c.len; off += kPage, page++) {
+      PageDigest(c.host + off, std::min<uint64_t>(kPage, c.len - off), out.Data() + page * 4);
+    }
+  }
+  return out;
+}
+
+namespace {
+// Page addresses passed as the bytes of a BigUint64Array (little-endian u64 each).
+std::vector<uint64_t> PageList(Napi::Env env, const Napi::Value& v, const char* op) {
+  if (!v.IsTypedArray() && !v.IsBuffer()) GuestRam::Fail(env, "GUEST_RANGE", std::string("machine: ") + op + " takes page addresses");
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  size_t bytes = ta.ByteLength();
+  if (bytes % 8 != 0) GuestRam::Fail(env, "GUEST_RANGE", std::string("machine: ") + op + " takes whole u64 addresses");
+  std::vector<uint64_t> pas(bytes / 8);
+  const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  memcpy(pas.data(), src, bytes);
+  return pas;
+}
+}  // namespace
+
+// Copies the 4 KiB pages at the given addresses, in order, into one buffer (a dump's data pages).
+Napi::Value GuestRam::GatherPages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<uint64_t> pas = PageList(env, info[0], "gatherPages");
+  if (pas.size() * kPage > kMaxView) Fail(env, "GUEST_VIEW_TOO_LARGE", "machine: gatherPages of more than 1 GiB");
+  std::vector<const uint8_t*> src(pas.size());
+  for (size_t i = 0; i < pas.size(); i++) {
+    if (pas[i] % kPage != 0) Fail(env, "GUEST_ALIGN", "machine: gatherPages address " + Hex(pas[i]) + " is not 4 KiB aligned");
+    auto chunks = Resolve(env, pas[i], kPage, "gatherPages");
+    src[i] = chunks.front().host;  // a page never straddles regions (they are page aligned)
+  }
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, pas.size() * kPage);
+  for (size_t i = 0; i < pas.size(); i++) memcpy(out.Data() + i * kPage, src[i], kPage);
+  return out;
+}
+
+// pageDigests for the pages at the given addresses, four u32 words each, in order.
+Napi::Value GuestRam::PageDigestsAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<uint64_t> pas = PageList(env, info[0], "pageDigestsAt");
+  std::vector<const uint8_t*> src(pas.size());
+  for (size_t i = 0; i < pas.size(); i++) {
+    if (pas[i] % kPage != 0) Fail(env, "GUEST_ALIGN", "machine: pageDigestsAt address " + Hex(pas[i]) + " is not 4 KiB aligned");
+    src[i] = Resolve(env, pas[i], kPage, "pageDigestsAt").front().host;
+  }
+  Napi::Buffer<uint32_t> out = Napi::Buffer<uint32_t>::New(env, pas.size() * 4);
+  for (size_t i = 0; i < pas.size(); i++) PageDigest(src[i], kPage, out.Data() + i * 4);
+  return out;
 }
 
 // Bytes of guest RAM currently backed by host memory (mincore over every region).

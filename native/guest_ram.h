@@ -44,6 +44,9 @@ class GuestRam : public Napi::ObjectWrap<GuestRam> {
   Napi::Value Fill(const Napi::CallbackInfo& info);
   Napi::Value Equals(const Napi::CallbackInfo& info);
   Napi::Value NonZeroPages(const Napi::CallbackInfo& info);
+  Napi::Value PageDigests(const Napi::CallbackInfo& info);
+  Napi::Value GatherPages(const Napi::CallbackInfo& info);
+  Napi::Value PageDigestsAt(const Napi::CallbackInfo& info);
   Napi::Value ResidentBytes(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void ReleaseAll();

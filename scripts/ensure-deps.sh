@@ -5,10 +5,11 @@ set -euo pipefail
 
 # libunicorn-dev: the CPU emulator the addon links; device-tree-compiler, binutils for
 # aarch64 and gdb-multiarch: independent decoders the tests check our output with;
-# libzstd-dev: zstd dump compression; libcapstone-dev: disassembly in traces.
+# libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces.
 packages=(
   libunicorn-dev
   libzstd-dev
+  zlib1g-dev
   device-tree-compiler
   binutils
   binutils-aarch64-linux-gnu

@@ -8,6 +8,10 @@
  *   kboot unload --crash                                 kexec_load with no segments
  *   kboot status                                         exit 0 when a rescue kernel is armed (like kexec -S)
  *   kboot panic [--at PHASE]                             panic (after advancing to PHASE) and hand off
+ *         [--dump-dir DIR | --dump-device FILE] [--format minidump|elf] [--compress none|gzip|zstd]
+ *         [--fault dma|its|second-panic|full-target ...] [--no-progress]
+ *                                                        then save the rescue kernel's /dev/dumper stream
+ *                                                        (rescue/crash-dump.ts); exit 1 when incomplete
  *
  * Contract: every command replays the journal on a fresh machine first, so commands in
  * separate processes behave as one run; `boot` starts a new journal. `--rescue` is the
@@ -26,6 +30,10 @@ import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
 import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.js';
 import { fileRef, loadJournal, replay, saveJournal, type Journal, type JournalAction } from '../journal.js';
 import type { CliIo } from '../io.js';
+import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
+import { createProgress, summaryLine } from '../../dump/progress.js';
+import { crashDump, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
+import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
 import { globalOptions, requestExitStatus } from '../run.js';
 
 const STRATEGY_NAMES = ['embed', 'kld', 'kexec'] as const;
@@ -258,34 +266,149 @@ export function registerHost(program: Command, io: CliIo): void {
   state(
     program
       .command('panic')
-      .description('panic the host (after advancing to --at PHASE) and hand off to the rescue kernel on the CPU')
-      .option('--at <phase>', 'advance the host to this phase first'),
-  ).action((opts: { at?: string }, cmd: Command) => {
-    const g = globalOptions(cmd);
-    const journal = journalOrFail(stateDir(cmd, io));
-    const out = withSession(journal, (s) => {
-      if (opts.at !== undefined) {
-        const to = phaseOf(opts.at, s.phase);
-        if (HOST_PHASES.indexOf(to) < HOST_PHASES.indexOf(s.phase)) {
-          throw new CliError(
-            CliCode.Usage,
-            `cli: the host is already at ${s.phase}; --at ${to} is in the past (boot with --to ${to})`,
-            {
-              phase: s.phase,
-              at: to,
-            },
-          );
-        }
-        s.advanceTo(to);
+      .description(
+        'panic the host (after advancing to --at PHASE), hand off to the rescue kernel on the CPU, and optionally save its dump',
+      )
+      .option('--at <phase>', 'advance the host to this phase first')
+      .option('--dump-dir <dir>', 'save the dump there as savecore does: vmcore.N, info.N, bounds (never overwrites)')
+      .option('--dump-device <file>', 'write a dump-device image instead (kerneldumpheader, dump, kerneldumpheader)')
+      .option('--format <fmt>', 'minidump (what /dev/dumper streams; default) or elf (a full dump of dump_avail)')
+      .option('--compress <kind>', 'none (default), gzip or zstd')
+      .option('--fault <name...>', `faults during the dump: ${DUMP_FAULTS.join(', ')}`)
+      .option('--no-progress', 'no progress bar or 10% lines'),
+  ).action(
+    (
+      opts: {
+        at?: string;
+        dumpDir?: string;
+        dumpDevice?: string;
+        format?: string;
+        compress?: string;
+        fault?: string[];
+        progress?: boolean;
+      },
+      cmd: Command,
+    ) => {
+      const g = globalOptions(cmd);
+      const format = (opts.format ?? 'minidump') as DumpFormat;
+      if (!DUMP_FORMATS.includes(format))
+        throw new CliError(CliCode.Usage, `cli: --format must be minidump or elf, not "${opts.format ?? ''}"`, {});
+      const compression = (opts.compress ?? 'none') as DumpCompression;
+      if (!DUMP_COMPRESSIONS.includes(compression))
+        throw new CliError(
+          CliCode.Usage,
+          `cli: --compress must be none, gzip or zstd, not "${opts.compress ?? ''}"`,
+          {},
+        );
+      const faults = (opts.fault ?? []) as DumpFault[];
+      for (const f of faults) {
+        if (!DUMP_FAULTS.includes(f))
+          throw new CliError(CliCode.Usage, `cli: unknown --fault "${f}" (one of ${DUMP_FAULTS.join(', ')})`, {});
       }
-      const o = s.panic();
-      return { outcome: o, log: [...s.log] };
-    });
-    if (g.json)
-      io.out(
-        `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : { stop: out.outcome.probe.stop, complete: out.outcome.probe.report?.complete } }), null, 2)}\n`,
-      );
-    else printPanic(io, out.outcome, out.log);
-    if (!out.outcome.rescued) requestExitStatus(cmd, 1);
-  });
+      const dumping = opts.dumpDir !== undefined || opts.dumpDevice !== undefined;
+      if (opts.dumpDir !== undefined && opts.dumpDevice !== undefined)
+        throw new CliError(CliCode.Usage, 'cli: --dump-dir and --dump-device exclude each other', {});
+      if (!dumping && (opts.format !== undefined || opts.compress !== undefined || faults.length > 0))
+        throw new CliError(CliCode.Usage, 'cli: --format, --compress and --fault need --dump-dir or --dump-device', {});
+      const journal = journalOrFail(stateDir(cmd, io));
+      const out = withSession(journal, (s) => {
+        if (opts.at !== undefined) {
+          const to = phaseOf(opts.at, s.phase);
+          if (HOST_PHASES.indexOf(to) < HOST_PHASES.indexOf(s.phase)) {
+            throw new CliError(
+              CliCode.Usage,
+              `cli: the host is already at ${s.phase}; --at ${to} is in the past (boot with --to ${to})`,
+              {
+                phase: s.phase,
+                at: to,
+              },
+            );
+          }
+          s.advanceTo(to);
+        }
+        const o = s.panic();
+        if (!g.json) printPanic(io, o, s.log);
+        let dump: CrashDumpResult | undefined;
+        if (dumping && o.rescued) {
+          const label = opts.dumpDevice !== undefined ? basename(opts.dumpDevice) : '/dev/dumper';
+          const bar =
+            opts.progress === false || g.json
+              ? undefined
+              : createProgress({ label, total: 1n, tty: io.isTty, write: io.err });
+          let progress = bar;
+          dump = crashDump(s, {
+            ...(opts.dumpDir === undefined ? {} : { dir: resolve(io.cwd, opts.dumpDir) }),
+            ...(opts.dumpDevice === undefined ? {} : { deviceImage: resolve(io.cwd, opts.dumpDevice) }),
+            format,
+            compression,
+            faults,
+            panicstring: `kboot: panic at ${s.phase}`,
+            onProgress: (done, total) => {
+              if (progress === bar && bar !== undefined) {
+                progress = createProgress({ label, total, tty: io.isTty, write: io.err });
+              }
+              progress?.update(done);
+            },
+          });
+          progress?.end();
+        }
+        return { outcome: o, dump };
+      });
+      const d = out.dump;
+      if (g.json) {
+        io.out(
+          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : { stop: out.outcome.probe.stop, complete: out.outcome.probe.report?.complete }, dump: d === undefined ? undefined : dumpJson(d) }), null, 2)}\n`,
+        );
+      } else if (d !== undefined) {
+        printDump(io, d);
+      }
+      if (!out.outcome.rescued) requestExitStatus(cmd, 1);
+      if (d?.save?.status === 'incomplete') requestExitStatus(cmd, 1);
+    },
+  );
+}
+
+/** The dump part of `kboot panic --json`. */
+function dumpJson(d: CrashDumpResult): Record<string, unknown> {
+  return {
+    format: d.format,
+    size: d.size,
+    pages: d.pages,
+    ...(d.save === undefined
+      ? {}
+      : {
+          n: d.save.n,
+          vmcore: d.save.vmcore,
+          info: d.save.info,
+          status: d.save.status,
+          ...(d.save.reason === undefined ? {} : { reason: d.save.reason, code: d.save.error?.code }),
+          compression: d.save.compression,
+          bytesIn: d.save.bytesIn,
+          bytesOut: d.save.bytesOut,
+          ms: Math.round(d.save.ms),
+        }),
+    ...(d.device === undefined ? {} : { device: d.device }),
+    changedPages: d.watch.changed.map((c) => ({ pa: hex(c.pa), when: c.when })),
+    devices: d.watch.devices.map((x) => ({ name: x.name, pages: x.pages.map((p) => hex(p)) })),
+  };
+}
+
+function printDump(io: CliIo, d: CrashDumpResult): void {
+  if (d.save !== undefined) {
+    io.out(
+      `${summaryLine({ file: d.save.vmcore, bytesIn: d.save.bytesIn, bytesOut: d.save.bytesOut, pages: d.pages, ms: d.save.ms, status: d.save.status })}\n`,
+    );
+    io.out(`info: ${d.save.info}\n`);
+    if (d.save.reason !== undefined) io.out(`incomplete: ${d.save.reason}\n`);
+  }
+  if (d.device !== undefined) io.out(`dump device image: ${d.device.path} (${d.device.size} bytes)\n`);
+  for (const dev of d.watch.devices) io.out(`still writing during the dump: ${dev.name}: ${dev.pages.length} pages\n`);
+  if (d.watch.changed.length > 0) {
+    const shown = d.watch.changed.slice(0, 8).map((c) => `${hex(c.pa)} (${c.when})`);
+    io.out(
+      `pages changed while dumping: ${d.watch.changed.length}: ${shown.join(', ')}${d.watch.changed.length > 8 ? ', ...' : ''}\n`,
+    );
+  } else if (d.watch.watchedPages > 0) {
+    io.out(`pages changed while dumping: none of ${d.watch.watchedPages}\n`);
+  }
 }

@@ -3,8 +3,10 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerDump } from './dump.js';
 import { registerEmbed } from './embed.js';
 import { registerExec } from './exec.js';
+import { registerHelp } from './help.js';
 import { registerHost } from './host.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
@@ -18,4 +20,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerExec(program, io);
   registerEmbed(program, io);
   registerHost(program, io);
+  registerDump(program, io);
+  // keep last: it adds `help` to every command group registered before it
+  registerHelp(program, io);
 }

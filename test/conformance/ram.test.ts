@@ -180,6 +180,32 @@ for (const impl of impls) {
       t.end();
     });
 
+    t.test('pageDigests: the same digests in both implementations; any one-byte change shows', (t) => {
+      const ram = impl.make(REGIONS);
+      const other = new ArrayRam(REGIONS); // the reference implementation of the digest
+      const bytes = randomBytes(0x8000);
+      for (const r of [ram, other]) r.write(P(0xc000), bytes); // spans the adjacent regions
+      const d = ram.pageDigests(P(0xc000), S(0x8000));
+      t.equal(d.length, 8 * 4);
+      t.same([...d], [...other.pageDigests(P(0xc000), S(0x8000))], 'native and TS agree');
+      for (const at of [0xc000, 0xd7ff, 0xdffe, 0x13fff]) {
+        const before = ram.pageDigests(P(0xc000), S(0x8000));
+        const old = ram.read(P(at), 1)[0] ?? 0;
+        ram.write(P(at), Uint8Array.of(old ^ 0x40));
+        const after = ram.pageDigests(P(0xc000), S(0x8000));
+        const page = Math.floor((at - 0xc000) / 0x1000);
+        const changed = [...Array(8).keys()].filter((i) =>
+          [0, 1, 2, 3].some((k) => before[i * 4 + k] !== after[i * 4 + k]),
+        );
+        t.same(changed, [page], `a flip at ${at.toString(16)} changes only its page`);
+      }
+      const zero = ram.pageDigests(P(0x20000), S(0x1000));
+      t.same([...zero], [...new ArrayRam([{ base: P(0), size: S(0x1000) }]).pageDigests(P(0), S(0x1000))]);
+      throwsCode(t, () => ram.pageDigests(P(0x20800), S(0x1000)), MachineCode.GuestAlign, 'page aligned start');
+      throwsCode(t, () => ram.pageDigests(P(0x17000), S(0x2000)), MachineCode.GuestRange, 'across the hole');
+      t.end();
+    });
+
     t.test('close releases the RAM', (t) => {
       const ram = impl.make(REGIONS);
       ram.close();

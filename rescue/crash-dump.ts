@@ -1,0 +1,167 @@
+/**
+ * After a rescued panic: what the rescue kernel's userland does with /dev/dumper — stream
+ * the host's memory into a crash directory as savecore(8) would (dump/savecore.ts), or onto a
+ * dump-device image — with the faults a real dump meets: bus masters still writing host
+ * memory (a NIC's DMA; on arm64 the GICv3 ITS updating its LPI pending tables), the rescue
+ * kernel panicking again, the target filling up.
+ *
+ * Contract: `crashDump(session, opts)` requires a session whose last panic was rescued
+ * (DUMP_BAD_PARAMS otherwise), opens the dumper on the armed reservation, and returns what
+ * was saved (`save`, incomplete on a write error or a second panic), what the dumper saw
+ * change (`watch`) and the stream's facts. The host's memory is only read; with no device
+ * fault it is unchanged by the dump (test/e2e/crash-dump.test.ts proves it).
+ */
+import type { PhysAddr } from '../loader/addr.js';
+import { CliCode, CliError } from '../loader/errors.js';
+import type { DumpCompression } from '../dump/compress.js';
+import { DumpCode, DumpError } from '../dump/errors.js';
+import {
+  NODE_FS,
+  saveDump,
+  writeDeviceImage,
+  type DumpFacts,
+  type SaveDumpResult,
+  type SavecoreFs,
+} from '../dump/savecore.js';
+import { busMaster, type DeviceWriter } from '../machine/devices/dma.js';
+import type { HostSession } from '../machine/session.js';
+import { openRescueDumper, type DumpFormat, type DumpWatchReport, type RescueDumpStream } from './dumper.js';
+
+/** Faults a dump can be put through (also the compare fault set's dump half). */
+export type DumpFault = 'dma' | 'its' | 'second-panic' | 'full-target';
+export const DUMP_FAULTS: readonly DumpFault[] = ['dma', 'its', 'second-panic', 'full-target'];
+
+export interface CrashDumpOptions {
+  /** A savecore crash directory (vmcore.N, info.N, bounds). */
+  readonly dir?: string;
+  /** Or a dump-device image (kerneldumpheader, dump, kerneldumpheader). */
+  readonly deviceImage?: string;
+  readonly format?: DumpFormat;
+  readonly compression?: DumpCompression;
+  readonly faults?: readonly DumpFault[];
+  readonly onProgress?: (bytesIn: bigint, total: bigint) => void;
+  readonly panicstring?: string;
+  readonly dumptime?: bigint;
+  readonly fs?: SavecoreFs;
+}
+
+export interface CrashDumpResult {
+  readonly format: DumpFormat;
+  readonly size: bigint;
+  readonly pages: number;
+  readonly stream: RescueDumpStream;
+  readonly save?: SaveDumpResult;
+  readonly device?: { readonly path: string; readonly size: bigint; readonly dumplength: bigint };
+  readonly watch: DumpWatchReport;
+}
+
+/** The bus masters a fault list starts (deterministic for the session's seed). */
+export function faultDevices(s: HostSession, faults: readonly DumpFault[]): DeviceWriter[] {
+  const devices: DeviceWriter[] = [];
+  if (faults.includes('dma')) {
+    // A NIC receive ring: 16 of the host's allocated (dumped) pages, spread over RAM.
+    const pool = s.model.allocated;
+    const step = Math.max(1, Math.floor(pool.length / 16));
+    const targets = pool.filter((_, i) => i % step === 0).slice(0, 16);
+    devices.push(busMaster(s.machine.ram, { name: 'dma (NIC rx ring)', targets, period: 4, seed: 7 }));
+  }
+  if (faults.includes('its')) {
+    if (s.profile.arch !== 'arm64' || s.model.deviceTables.length === 0) {
+      throw new CliError(
+        CliCode.Usage,
+        `cli: the its fault needs an arm64 machine with a GICv3 ITS (${s.profile.name} has none)`,
+        {
+          machine: s.profile.name,
+        },
+      );
+    }
+    const targets = s.model.deviceTables
+      .filter((t) => t.kind === 'lpi-pend' || t.kind.startsWith('its-'))
+      .map((t) => t.range.start as bigint);
+    devices.push(
+      busMaster(s.machine.ram, { name: 'gicv3-its (LPI pending tables)', targets, period: 16, burst: 8, seed: 11 }),
+    );
+  }
+  return devices;
+}
+
+/** A file system whose dump writes fail with ENOSPC past file offset `limit` (small files still fit). */
+export function fillingFs(limit: bigint, base: SavecoreFs = NODE_FS): SavecoreFs {
+  return {
+    ...base,
+    writeSync(fd, b, off, len, pos) {
+      if (pos !== undefined && pos !== null && BigInt(pos + len) > limit && len > 4096) {
+        const e = new Error('ENOSPC: no space left on device, write') as Error & { code: string };
+        e.code = 'ENOSPC';
+        throw e;
+      }
+      return base.writeSync(fd, b, off, len, pos);
+    },
+  };
+}
+
+/** Dump facts of the session's host (the kerneldumpheader strings FreeBSD would record). */
+export function hostDumpFacts(s: HostSession, panicstring: string, dumptime: bigint): DumpFacts {
+  return {
+    arch: s.profile.arch,
+    hostname: `kboot-${s.profile.name}`,
+    versionstring: `FreeBSD 15.0-KBOOT-MODEL #0: kboot host model (${s.profile.arch})\n`,
+    panicstring,
+    dumptime,
+  };
+}
+
+/** Streams the rescued host's dump (see the module contract). */
+export function crashDump(s: HostSession, opts: CrashDumpOptions): CrashDumpResult {
+  const armed = s.armed;
+  if (armed === undefined || s.lastPanic?.rescued !== true) {
+    throw new DumpError(DumpCode.BadParams, 'dump: no rescue kernel was entered: there is no /dev/dumper to read', {
+      phase: s.phase,
+    });
+  }
+  if ((opts.dir === undefined) === (opts.deviceImage === undefined)) {
+    throw new CliError(CliCode.Usage, 'cli: give a dump directory or a dump-device image (one of them)', {});
+  }
+  const faults = opts.faults ?? [];
+  const devices = faultDevices(s, faults);
+  const probe = openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
+    format: opts.format ?? 'minidump',
+    devices,
+    watch: true,
+  });
+  const stream = faults.includes('second-panic')
+    ? openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
+        format: opts.format ?? 'minidump',
+        devices,
+        panicAfterBytes: probe.size / 2n,
+      })
+    : probe;
+  const facts = hostDumpFacts(
+    s,
+    opts.panicstring ?? `kboot: panic at ${s.phase}`,
+    opts.dumptime ?? BigInt(Math.floor(Date.now() / 1000)),
+  );
+  const fs = faults.includes('full-target') ? fillingFs(stream.size / 2n, opts.fs) : (opts.fs ?? NODE_FS);
+  const progress = function* (): Generator<Uint8Array, void, undefined> {
+    let done = 0n;
+    for (const c of stream.chunks()) {
+      yield c;
+      done += BigInt(c.length);
+      opts.onProgress?.(done, stream.size);
+    }
+  };
+  const base = { format: stream.format, size: stream.size, pages: stream.pages, stream };
+  if (opts.deviceImage !== undefined) {
+    const d = writeDeviceImage(opts.deviceImage, facts, progress(), opts.compression ?? 'none', fs);
+    return { ...base, device: { path: opts.deviceImage, ...d }, watch: stream.report() };
+  }
+  const save = saveDump({
+    dir: opts.dir as string,
+    facts,
+    size: stream.size,
+    chunks: progress(),
+    compression: opts.compression ?? 'none',
+    fs,
+  });
+  return { ...base, save, watch: stream.report() };
+}

@@ -1,0 +1,288 @@
+/**
+ * The rescue kernel's /dev/dumper, run after the jump: it reads its `rescue_dump_params`
+ * from offset 0 of its own reservation in guest RAM and streams a dump of the dead host
+ * (markjdb/freebsd @bd74b35 sys/{amd64,arm64}/{amd64,arm64}/rescue_dumper.c; rescue.4).
+ *
+ * Contract: `openRescueDumper(ram, arch, reservation, opts)` decodes the params (all-zero
+ * dump fields — the host never ran rescue_dump_params_init — are DUMP_BAD_PARAMS), plans a
+ * minidump (dump/minidump.ts, exactly the rescue dumper's stream) or a full ELF dump over
+ * the host's dump_avail ranges (dump/elfdump.ts), and returns `chunks()`. Memory is read
+ * only through a read-only view of guest RAM (`DumperRam`): the dumper cannot write host
+ * memory. Between chunks, `opts.devices` (bus masters still running after the panic) are
+ * ticked; the dumper notices their writes itself by page digests taken before the dump, when
+ * each page is read, and after the dump (`report()`: which dumped pages changed, and whether
+ * the dump holds the value from before or after the change). Any failure while streaming —
+ * a read outside RAM, bad tables, an injected fault — is a second panic inside the rescue
+ * path: it ends the stream with DumpError(DUMP_RESCUE_PANIC) naming the byte offset; the
+ * dumper never restarts itself.
+ */
+import { hex, size as toSize, SZ_4K, type PhysAddr } from '../loader/addr.js';
+import type { Arch } from '../loader/arch/index.js';
+import { KbootError } from '../loader/errors.js';
+import { decodeRescueParams, rescueDumpParams, rescueParamsLayout } from '../loader/handoff/params.js';
+import type { DeviceWriter } from '../machine/devices/dma.js';
+import type { GuestRam } from '../machine/ram.js';
+import { bitToPa, dumpAvailPairs } from '../dump/dumpavail.js';
+import { planElfDump } from '../dump/elfdump.js';
+import { DumpCode, DumpError } from '../dump/errors.js';
+import { MINIDUMP } from '../dump/layout.js';
+import { planMinidump, type MinidumpHeader, type MinidumpParams } from '../dump/minidump.js';
+import { guestMemoryReader } from '../dump/source.js';
+import { MAX_ZERO_CHUNK, zeroChunk } from '../dump/zero.js';
+
+const allZero = (bitmap: Uint8Array): boolean => bitmap.every((b) => b === 0);
+
+export type DumpFormat = 'minidump' | 'elf';
+export const DUMP_FORMATS: readonly DumpFormat[] = ['minidump', 'elf'];
+
+/** What the dumper may do to guest RAM: read it. */
+export type DumperRam = Pick<
+  GuestRam,
+  'regions' | 'read' | 'view' | 'pageDigests' | 'pageDigestsAt' | 'gatherPages' | 'isRam' | 'nonZeroPages'
+>;
+
+export interface RescueDumpOptions {
+  readonly format?: DumpFormat;
+  /** Bus masters still writing host memory (machine/devices/dma.ts), ticked once per chunk. */
+  readonly devices?: readonly DeviceWriter[];
+  /** Fault injection: the rescue kernel panics once this many bytes have been streamed. */
+  readonly panicAfterBytes?: bigint;
+  /** Digest pages to report changes (default true). */
+  readonly watch?: boolean;
+}
+
+/** A dumped page whose contents changed while the dump ran. */
+export interface ChangedPage {
+  readonly pa: bigint;
+  /** before-read: the dump holds the new value; after-read: the dump holds the old one. */
+  readonly when: 'before-read' | 'after-read';
+}
+
+export interface DumpWatchReport {
+  /** Dumped data pages watched. */
+  readonly watchedPages: number;
+  readonly changed: readonly ChangedPage[];
+  /** What each device wrote (pages), dumped or not. */
+  readonly devices: readonly { readonly name: string; readonly pages: readonly bigint[] }[];
+}
+
+export interface RescueDumpStream {
+  readonly arch: Arch;
+  readonly format: DumpFormat;
+  readonly params: MinidumpParams;
+  /** Bytes of the stream. */
+  readonly size: bigint;
+  /** Data pages in the dump (minidump: set bits; ELF: pages of the ranges). */
+  readonly pages: number;
+  /** The minidump header (minidump format). */
+  readonly minidump?: MinidumpHeader;
+  /** Physical ranges of a full dump (ELF format). */
+  readonly ranges?: readonly (readonly [bigint, bigint])[];
+  /** The stream, once; ends with DumpError(DUMP_RESCUE_PANIC) if the rescue path panics. */
+  chunks(): Generator<Uint8Array, void, undefined>;
+  /** Changes seen while dumping (complete after `chunks()` finished or failed). */
+  report(): DumpWatchReport;
+}
+
+const PAGE = 0x1000n;
+/** Pages per digest call. */
+const DIGEST_BATCH = 1 << 16;
+
+/** The minidump's data pages in stream order (bit order through dump_avail; RAM only). */
+function minidumpPages(ram: DumperRam, p: MinidumpParams): BigUint64Array {
+  const pairs = dumpAvailPairs(ram.read(p.dpDumpavailpa as PhysAddr, MINIDUMP.DUMP_AVAIL_BYTES));
+  const bitmap = ram.read(p.dpVmdumppa as PhysAddr, Number(p.dpVmdumpsz));
+  const out: bigint[] = [];
+  for (let i = 0; i < bitmap.length; i++) {
+    const byte = bitmap[i] ?? 0;
+    if (byte === 0) continue;
+    for (let j = 0; j < 8; j++) {
+      if (((byte >> j) & 1) === 0) continue;
+      const pa = bitToPa(pairs, BigInt(i * 8 + j));
+      if (pa !== undefined && ram.isRam(pa as PhysAddr, SZ_4K)) out.push(pa);
+    }
+  }
+  return BigUint64Array.from(out);
+}
+
+/** A full dump's pages in stream order. */
+function rangePages(ram: DumperRam, ranges: readonly (readonly [bigint, bigint])[]): BigUint64Array {
+  const n = ranges.reduce((k, [s, e]) => k + Number((e - s) / PAGE), 0);
+  const out = new BigUint64Array(n);
+  let k = 0;
+  for (const [s, e] of ranges) for (let pa = s; pa < e; pa += PAGE) out[k++] = pa;
+  return out.filter((pa) => ram.isRam(pa as PhysAddr, SZ_4K));
+}
+
+function digestAll(ram: DumperRam, pas: BigUint64Array): Uint32Array {
+  const out = new Uint32Array(pas.length * 4);
+  for (let i = 0; i < pas.length; i += DIGEST_BATCH) {
+    out.set(ram.pageDigestsAt(pas.subarray(i, i + DIGEST_BATCH)), i * 4);
+  }
+  return out;
+}
+
+function rescuePanic(offset: bigint, what: string, cause?: unknown): DumpError {
+  return new DumpError(
+    DumpCode.RescuePanic,
+    `dump: the rescue kernel panicked while dumping, at stream byte ${hex(offset)}: ${what}`,
+    { offset },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Opens /dev/dumper in the rescue kernel at `reservation` (see the module contract). */
+export function openRescueDumper(
+  ram: DumperRam,
+  arch: Arch,
+  reservation: PhysAddr,
+  opts: RescueDumpOptions = {},
+): RescueDumpStream {
+  const format = opts.format ?? 'minidump';
+  const layout = rescueParamsLayout(arch);
+  const decoded = decodeRescueParams(arch, ram.read(reservation, layout.size));
+  const dump = rescueDumpParams(arch, decoded);
+  if (dump.dpMsgbufpa === 0n && dump.dpVmdumppa === 0n && dump.dpDumpavailpa === 0n) {
+    throw new DumpError(
+      DumpCode.BadParams,
+      `dump: rescue_dump_params at ${hex(reservation)} are empty: the host never filled them (rescue_dump_params_init did not run)`,
+      { reservation },
+    );
+  }
+  const { dpKernmax: _unused, ...params } = dump;
+  const readPhys = guestMemoryReader(ram as GuestRam);
+  const watch = opts.watch ?? true;
+
+  // Change watching: the data pages in stream order, a digest of each taken before the dump
+  // and replaced by the digest at the moment the dumper read it, compared at the end.
+  let pas: BigUint64Array = new BigUint64Array(0);
+  let digests: Uint32Array | undefined;
+  let slot = 0; // the next data page the stream will read
+  const changed = new Map<bigint, ChangedPage['when']>();
+  const track = (read: BigUint64Array | readonly [bigint, number], now: Uint32Array): void => {
+    if (digests === undefined) return;
+    const n = read instanceof BigUint64Array ? read.length : read[1];
+    for (let k = 0; k < n; k++) {
+      const pa = read instanceof BigUint64Array ? (read[k] as bigint) : read[0] + BigInt(k) * PAGE;
+      if (pas[slot] !== pa) continue;
+      const base = slot * 4;
+      if (
+        digests[base] !== now[k * 4] ||
+        digests[base + 1] !== now[k * 4 + 1] ||
+        digests[base + 2] !== now[k * 4 + 2] ||
+        digests[base + 3] !== now[k * 4 + 3]
+      ) {
+        changed.set(pa, 'before-read');
+        digests.set(now.subarray(k * 4, k * 4 + 4), base);
+      }
+      slot++;
+    }
+  };
+
+  let size: bigint;
+  let pages: number;
+  let inner: () => Generator<Uint8Array, void, undefined>;
+  let minidump: MinidumpHeader | undefined;
+  let ranges: (readonly [bigint, bigint])[] | undefined;
+  if (format === 'minidump') {
+    const plan = planMinidump({
+      arch,
+      params,
+      readPhys,
+      readPages: (list) => {
+        const b = ram.gatherPages(list);
+        if (digests !== undefined) track(list, ram.pageDigestsAt(list));
+        return b;
+      },
+    });
+    if (watch) pas = minidumpPages(ram, params);
+    size = plan.size;
+    pages = plan.pages;
+    minidump = plan.header;
+    inner = plan.chunks;
+  } else {
+    const pairs = dumpAvailPairs(ram.read(params.dpDumpavailpa as PhysAddr, MINIDUMP.DUMP_AVAIL_BYTES));
+    ranges = pairs.map(([s, e]) => [s, e] as const);
+    const plan = planElfDump({
+      arch,
+      ranges,
+      readPhys: (pa, len) => {
+        // Whole zero pages (never-touched RAM) go out as known zeros: the file writer leaves holes.
+        const aligned = pa % PAGE === 0n && len % 0x1000 === 0 && len > 0 && len <= MAX_ZERO_CHUNK;
+        const n = toSize(BigInt(len));
+        if (digests !== undefined && aligned) track([pa, len / 0x1000], ram.pageDigests(pa as PhysAddr, n));
+        const zero = aligned && ram.isRam(pa as PhysAddr, n) && allZero(ram.nonZeroPages(pa as PhysAddr, n));
+        return zero ? zeroChunk(len) : readPhys(pa, len);
+      },
+    });
+    if (watch) pas = rangePages(ram, ranges);
+    size = plan.size;
+    pages = ranges.reduce((k, [s, e]) => k + Number((e - s) / PAGE), 0);
+    inner = () => plan.chunks(1 << 20);
+  }
+
+  let started = false;
+  let finished = false;
+  const devices = opts.devices ?? [];
+  function* chunks(): Generator<Uint8Array, void, undefined> {
+    if (started) throw new DumpError(DumpCode.BadValue, 'dump: /dev/dumper streams once per panic', {});
+    started = true;
+    if (watch) digests = digestAll(ram, pas);
+    let offset = 0n;
+    const it = inner();
+    try {
+      for (;;) {
+        let r: IteratorResult<Uint8Array, void>;
+        try {
+          if (opts.panicAfterBytes !== undefined && offset >= opts.panicAfterBytes) {
+            throw rescuePanic(offset, 'injected fault (second panic)');
+          }
+          r = it.next();
+        } catch (e) {
+          if (e instanceof DumpError && e.code === DumpCode.RescuePanic) throw e;
+          if (!(e instanceof KbootError)) throw e; // a bug in kboot, not a panic of the rescue kernel
+          throw rescuePanic(offset, e.message, e);
+        }
+        if (r.done === true) break;
+        yield r.value;
+        offset += BigInt(r.value.length);
+        for (const d of devices) d.tick();
+      }
+    } finally {
+      finished = true;
+      if (watch && digests !== undefined) {
+        const end = digestAll(ram, pas);
+        for (let k = 0; k < pas.length; k++) {
+          const b = k * 4;
+          if (
+            digests[b] !== end[b] ||
+            digests[b + 1] !== end[b + 1] ||
+            digests[b + 2] !== end[b + 2] ||
+            digests[b + 3] !== end[b + 3]
+          ) {
+            const pa = pas[k] as bigint;
+            if (!changed.has(pa)) changed.set(pa, 'after-read');
+          }
+        }
+      }
+    }
+  }
+
+  return {
+    arch,
+    format,
+    params,
+    size,
+    pages,
+    ...(minidump === undefined ? {} : { minidump }),
+    ...(ranges === undefined ? {} : { ranges }),
+    chunks,
+    report() {
+      return {
+        watchedPages: finished ? pas.length : 0,
+        changed: [...changed.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([pa, when]) => ({ pa, when })),
+        devices: devices.map((d) => ({ name: d.name, pages: [...d.written] })),
+      };
+    },
+  };
+}

@@ -1,0 +1,221 @@
+// savecore-style output (dump/savecore.ts): bounds, never overwriting, the room check, info.N
+// in savecore's printheader form, the incomplete path, and dump-device images whose
+// kerneldumpheaders (leading and trailing) decode with parity 0 — the parity is recomputed
+// here as the XOR of the 128 big-endian words (sbin/savecore kerneldump_parity) rather than
+// with kboot's own decoder. Files are written to a real temporary directory.
+import t from 'tap';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { DumpCode } from '../../../dump/errors.js';
+import {
+  ctimeText,
+  infoText,
+  NODE_FS,
+  readBounds,
+  saveDump,
+  worstCaseBytes,
+  writeDeviceImage,
+  type DumpFacts,
+  type SavecoreFs,
+} from '../../../dump/savecore.js';
+import { zeroChunk } from '../../../dump/zero.js';
+import { decodeKernelDumpHeader } from '../../../dump/kerneldumpheader.js';
+import { throwsCode } from '../../helpers/errors.js';
+
+const facts: DumpFacts = {
+  arch: 'amd64',
+  hostname: 'testhost',
+  versionstring: 'FreeBSD 15.0-CURRENT #0 main-n123456: Mon Jan  1 00:00:00 UTC 2024\n',
+  panicstring: 'page fault',
+  dumptime: 1_800_000_000n,
+};
+const root = mkdtempSync(join(tmpdir(), 'kboot-savecore-'));
+t.teardown(() => rmSync(root, { recursive: true, force: true }));
+const fresh = (name: string): string => mkdtempSync(join(root, `${name}-`));
+const pages = (n: number, fill = 0x5a): Uint8Array[] =>
+  Array.from({ length: n }, (_, i) => new Uint8Array(4096).fill((fill + i) & 0xff));
+
+t.test('ctime and info.N match savecore printheader', (t) => {
+  t.equal(ctimeText(1_800_000_000n), 'Fri Jan 15 08:00:00 2027');
+  t.equal(ctimeText(0n), 'Thu Jan  1 00:00:00 1970', 'day of month padded with a space as ctime(3)');
+  const text = infoText({
+    device: '/dev/dumper',
+    facts,
+    dumplength: 8192n,
+    compression: 'none',
+    parity: 123,
+    bounds: 4,
+    status: 'good',
+  });
+  t.equal(
+    text,
+    [
+      'Dump header from device: /dev/dumper',
+      '  Architecture: amd64',
+      '  Architecture Version: 2',
+      '  Dump Length: 8192',
+      '  Blocksize: 512',
+      '  Compression: none',
+      '  Dumptime: Fri Jan 15 08:00:00 2027',
+      '  Hostname: testhost',
+      '  Magic: FreeBSD Kernel Dump',
+      '  Version String: FreeBSD 15.0-CURRENT #0 main-n123456: Mon Jan  1 00:00:00 UTC 2024',
+      '  Panic String: page fault',
+      '  Dump Parity: 123',
+      '  Bounds: 4',
+      '  Dump Status: good',
+      '',
+    ].join('\n'),
+  );
+  t.end();
+});
+
+t.test('bounds: absent, garbage and numbers (savecore getbounds)', (t) => {
+  const dir = fresh('bounds');
+  t.equal(readBounds(dir), 0);
+  writeFileSync(join(dir, 'bounds'), 'xyz\n');
+  t.equal(readBounds(dir), 0);
+  writeFileSync(join(dir, 'bounds'), '7\n');
+  t.equal(readBounds(dir), 7);
+  t.end();
+});
+
+t.test('a dump is saved as vmcore.N with info.N, bounds and .last links; nothing is overwritten', (t) => {
+  const dir = fresh('save');
+  writeFileSync(join(dir, 'bounds'), '3\n');
+  writeFileSync(join(dir, 'vmcore.3'), 'older');
+  writeFileSync(join(dir, 'info.4'), 'older info');
+  const data = pages(5);
+  const r = saveDump({ dir, facts, size: 5n * 4096n, chunks: data });
+  t.equal(r.status, 'good');
+  t.equal(r.n, 5, 'slots 3 (vmcore.3) and 4 (info.4) are in use');
+  t.equal(readFileSync(join(dir, 'vmcore.3'), 'utf8'), 'older');
+  t.equal(readFileSync(join(dir, 'info.4'), 'utf8'), 'older info');
+  t.same(readFileSync(join(dir, 'vmcore.5')), Buffer.concat(data));
+  t.equal(statSync(join(dir, 'vmcore.5')).mode & 0o777, 0o600);
+  t.equal(statSync(join(dir, 'info.5')).mode & 0o777, 0o600);
+  t.equal(readFileSync(join(dir, 'bounds'), 'utf8'), '6\n');
+  t.match(readFileSync(join(dir, 'info.5'), 'utf8'), /Dump Length: 20480\n[\s\S]*Bounds: 5\n {2}Dump Status: good\n$/);
+  t.same(readdirSync(dir).sort(), ['bounds', 'info.4', 'info.5', 'info.last', 'vmcore.3', 'vmcore.5', 'vmcore.last']);
+  const again = saveDump({ dir, facts, size: 4096n, chunks: pages(1) });
+  t.equal(again.n, 6);
+  t.end();
+});
+
+t.test('known-zero chunks become holes; the file still reads back as zeros', (t) => {
+  const dir = fresh('sparse');
+  const zeros = Array.from({ length: 64 }, () => zeroChunk(1 << 20));
+  const r = saveDump({ dir, facts, size: 64n << 20n, chunks: [pages(1)[0] as Uint8Array, ...zeros] });
+  const st = statSync(r.vmcore);
+  t.equal(st.size, 4096 + (64 << 20));
+  t.ok(st.blocks * 512 < 8 << 20, `only ${st.blocks * 512} bytes allocated for a 64 MiB hole`);
+  const b = readFileSync(r.vmcore);
+  t.equal(
+    b.subarray(4096).every((x) => x === 0),
+    true,
+  );
+  t.end();
+});
+
+t.test('gzip and zstd dumps are named .gz / .zst and decompress with the system tools', (t) => {
+  const dir = fresh('comp');
+  const data = pages(64);
+  for (const [c, tool] of [
+    ['gzip', 'gzip'],
+    ['zstd', 'zstd'],
+  ] as const) {
+    const r = saveDump({ dir, facts, size: 64n * 4096n, chunks: data, compression: c });
+    t.match(r.vmcore, c === 'gzip' ? /vmcore\.\d+\.gz$/ : /vmcore\.\d+\.zst$/);
+    t.ok(r.bytesOut < r.bytesIn, `${c} compresses`);
+    t.same(execFileSync(tool, ['-dc', r.vmcore]), Buffer.concat(data), `${tool} -dc reads it back`);
+    t.match(readFileSync(r.info, 'utf8'), new RegExp(`Compression: ${c}\\n`));
+  }
+  t.end();
+});
+
+t.test('no room: DUMP_NO_SPACE and nothing written', (t) => {
+  const dir = fresh('room');
+  const tiny: SavecoreFs = { ...NODE_FS, statfsSync: () => ({ bavail: 10, bsize: 4096 }) };
+  throwsCode(t, () => saveDump({ dir, facts, size: 1n << 20n, chunks: pages(256), fs: tiny }), DumpCode.NoSpace);
+  t.same(readdirSync(dir), [], 'no bounds, info or vmcore');
+  t.ok(worstCaseBytes(1000n, 'zstd') > worstCaseBytes(1000n, 'none'), 'compression needs more room in the worst case');
+  t.end();
+});
+
+t.test('a failing write leaves vmcore.N and an info.N saying why', (t) => {
+  const dir = fresh('enospc');
+  let writes = 0;
+  const failing: SavecoreFs = {
+    ...NODE_FS,
+    writeSync(fd, b, off, len, pos) {
+      if (len > 4096 && ++writes > 1) {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }
+      return NODE_FS.writeSync(fd, b, off, len, pos);
+    },
+  };
+  const big = Array.from({ length: 4 }, () => new Uint8Array(1 << 20).fill(1));
+  const r = saveDump({ dir, facts, size: 4n << 20n, chunks: big, fs: failing });
+  t.equal(r.status, 'incomplete');
+  t.equal(r.error?.code, DumpCode.Io);
+  t.equal(statSync(r.vmcore).size, 1 << 20, 'the part written is kept');
+  const info = readFileSync(r.info, 'utf8');
+  t.match(info, /Dump Length: 1048576\n/);
+  t.match(
+    info,
+    /Dump Status: bad\n {2}Incomplete: dump: writing .*ENOSPC.*\(1048576 of 4194304 bytes streamed, 1048576 written\)\n$/,
+  );
+  t.same(
+    readdirSync(dir).filter((n) => n.includes('tmp')),
+    [],
+  );
+  t.notOk(readdirSync(dir).includes('vmcore.last'), 'vmcore.last only points at good dumps');
+  t.end();
+});
+
+t.test('a stream that throws (the rescue kernel panics) gives an incomplete dump once', (t) => {
+  const dir = fresh('panic');
+  let pulled = 0;
+  function* stream(): Generator<Uint8Array> {
+    yield new Uint8Array(4096).fill(2);
+    pulled++;
+    throw new (class extends Error {})('boom');
+  }
+  const r = saveDump({ dir, facts, size: 8192n, chunks: stream() });
+  t.equal(r.status, 'incomplete');
+  t.equal(pulled, 1, 'the stream is not restarted');
+  t.match(readFileSync(r.info, 'utf8'), /Incomplete: dump: writing .* failed: Error: boom/);
+  t.end();
+});
+
+function xorWordsBE(b: Uint8Array): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let x = 0;
+  for (let i = 0; i < 512; i += 4) x ^= dv.getUint32(i, false);
+  return x >>> 0;
+}
+
+t.test('dump-device image: kerneldumpheader, dump padded to 512, the same header again', (t) => {
+  const dir = fresh('device');
+  const path = join(dir, 'dumpdev.img');
+  const data = [new Uint8Array(1000).fill(7)];
+  const r = writeDeviceImage(path, { ...facts, arch: 'arm64' }, data);
+  const img = readFileSync(path);
+  t.equal(r.dumplength, 1024n);
+  t.equal(img.length, 512 + 1024 + 512);
+  const lead = img.subarray(0, 512);
+  const trail = img.subarray(img.length - 512);
+  t.same(lead, trail, 'leading and trailing headers are identical');
+  t.equal(xorWordsBE(lead), 0, 'parity: the 128 words XOR to zero');
+  t.equal(lead.subarray(0, 19).toString('latin1'), 'FreeBSD Kernel Dump');
+  const h = decodeKernelDumpHeader(lead);
+  t.equal(h.dumplength, 1024n);
+  t.equal(h.arch, 'arm64');
+  t.equal(h.blocksize, 512);
+  t.same(img.subarray(512, 1512), Buffer.alloc(1000, 7));
+  t.same(img.subarray(1512, 1536), Buffer.alloc(24), 'zero padding to the block size');
+  throwsCode(t, () => writeDeviceImage(path, facts, data), DumpCode.Io, 'never replaces an image');
+  t.end();
+});
