@@ -4,7 +4,9 @@
  * Contract (house rules for every command):
  *  - a `KbootError` prints one line `kboot: <message>` on stderr (plus its code and details
  *    with `--verbose`; as JSON on stdout with `--json`) and exits 1;
- *  - a usage error (unknown option, missing argument) exits 2 with commander's message;
+ *  - a usage error exits 2: commander's (unknown option, missing argument) with its message, and
+ *    a command's own `CliError(CLI_USAGE)` (a bad value, options that exclude each other) with
+ *    the same one-line form as other KbootErrors;
  *  - anything else is a bug: a one-line bug report and exit 70 (EX_SOFTWARE, sysexits(3)).
  * Commands are registered from cli/commands/*.ts; each receives the global options.
  */
@@ -98,7 +100,7 @@ export async function runCli(argv: readonly string[], io: CliIo, extra?: (progra
         io.err(`kboot: ${e.message}\n`);
         if (verbose) io.err(`  code: ${e.code}\n  details: ${JSON.stringify(jsonSafe(e.details))}\n`);
       }
-      return Exit.Failure;
+      return e.code === 'CLI_USAGE' ? Exit.Usage : Exit.Failure;
     }
     const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
     io.err(`kboot: internal error (a bug; please report it with this line): ${msg.split('\n')[0] ?? ''}\n`);

@@ -383,6 +383,13 @@ export function saveDump(opts: SaveDumpOptions): SaveDumpResult {
     };
   }
   replaceSmallFile(fs, info, infoFor('good', bytesOut));
+  for (const old of ['vmcore.last', 'vmcore.last.gz', 'vmcore.last.zst']) {
+    try {
+      fs.unlinkSync(join(dir, old)); // savecore symlinks_remove: one .last link, the newest dump's
+    } catch {
+      // absent
+    }
+  }
   replaceSymlink(fs, `info.${n}`, join(dir, 'info.last'));
   replaceSymlink(fs, vmcoreName, join(dir, `vmcore.last${compressionSuffix(compression)}`));
   syncDir(fs, dir);

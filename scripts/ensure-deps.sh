@@ -5,7 +5,9 @@ set -euo pipefail
 
 # libunicorn-dev: the CPU emulator the addon links; device-tree-compiler, binutils for
 # aarch64 and gdb-multiarch: independent decoders the tests check our output with;
-# libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces.
+# libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces;
+# mandoc: `mandoc -T lint man/kboot.8` (test/unit/cli/man.test.ts); chromium (/usr/bin/chromium):
+# a headless browser.
 packages=(
   libunicorn-dev
   libzstd-dev
@@ -15,6 +17,8 @@ packages=(
   binutils-aarch64-linux-gnu
   gdb-multiarch
   libcapstone-dev
+  mandoc
+  chromium
   "$@"
 )
 

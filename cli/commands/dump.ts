@@ -6,7 +6,8 @@
  *
  * Contract: the file is opened for random access (never read whole) with dump/open.ts
  * `openDump`: a raw amd64/arm64 minidump, an ELF full dump or a dump-device image between
- * kerneldumpheaders. `inspect` prints the format, arch and container, the minidump header
+ * kerneldumpheaders; a gzip/zstd file (vmcore.N.gz / .zst) is first decompressed into a private
+ * temporary file, removed afterwards. `inspect` prints the format, arch and container, the minidump header
  * fields and section offsets (or the ELF program headers), dump_avail, the number of dumped
  * pages, the kerneldumpheader facts with savecore's labels, and the first lines of the
  * msgbuf; `--json` prints one object valid against schemas/dump-inspect.schema.json. `read`
@@ -17,8 +18,9 @@
  * is its DumpError (exit 1); a bad ADDR, N or option combination is a usage error (exit 2).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { hex, U64_LIMIT } from '../../loader/addr.js';
 import { CliCode, CliError } from '../../loader/errors.js';
 import type { DecodedKernelDumpHeader } from '../../dump/kerneldumpheader.js';
@@ -418,13 +420,30 @@ async function withDump<T>(io: CliIo, file: string, f: (d: OpenedDump, mod: type
     throw new CliError(CliCode.Io, `cli: cannot read dump ${file} (${reason})`, { path: full, reason }, { cause: e });
   }
   const [mod, { openDumpFile }] = await Promise.all([import('../../dump/open.js'), import('../../dump/file.js')]);
-  const df: DumpFile & { close(): void } = openDumpFile(full);
+  let df: (DumpFile & { close(): void }) | undefined = openDumpFile(full);
+  let scratch: string | undefined;
   try {
+    // savecore -z / kboot panic --compress leave vmcore.N.gz / .zst: decompressed to a private
+    // temporary file first (libkvm cannot read them either; crashinfo gunzips the same way).
+    const kind = mod.compressedKind(df.read(0, 4));
+    if (kind !== undefined) {
+      const { decompressFile } = await import('../../dump/compress.js');
+      df.close();
+      df = undefined;
+      scratch = mkdtempSync(join(tmpdir(), 'kboot-decompress-'));
+      const plain = join(scratch, 'vmcore');
+      decompressFile(full, plain, { maxBytes: MAX_DECOMPRESSED });
+      df = openDumpFile(plain);
+    }
     return f(mod.openDump(df), mod);
   } finally {
-    df.close();
+    df?.close();
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   }
 }
+
+/** Largest dump decompressed for reading (a 1 TiB host's full dump). */
+const MAX_DECOMPRESSED = 1n << 40n;
 
 interface ReadOptions {
   kva?: bigint;

@@ -230,7 +230,7 @@ export function registerHost(program: Command, io: CliIo): void {
     program
       .command('unload')
       .description('unload the crash kernel (kexec_load with no segments)')
-      .option('--crash', 'the crash kernel'),
+      .requiredOption('--crash', 'the crash kernel (the only kind modelled; required)'),
   ).action((opts: { crash?: boolean }, cmd: Command) => {
     if (opts.crash !== true) throw new CliError(CliCode.Usage, 'cli: only --crash unloads are modelled', {});
     const dir = stateDir(cmd, io);
@@ -238,7 +238,8 @@ export function registerHost(program: Command, io: CliIo): void {
     const outcome = withSession(journal, (s) => s.unloadCrash());
     saveJournal(dir, { ...journal, actions: [...journal.actions, { action: 'unload', crash: true }] });
     if (!outcome.ok) throw outcome.error;
-    io.out('crash kernel unloaded\n');
+    if (globalOptions(cmd).json) io.out(`${JSON.stringify({ unloaded: true }, null, 2)}\n`);
+    else io.out('crash kernel unloaded\n');
   });
 
   state(
@@ -311,6 +312,12 @@ export function registerHost(program: Command, io: CliIo): void {
       if (!dumping && (opts.format !== undefined || opts.compress !== undefined || faults.length > 0))
         throw new CliError(CliCode.Usage, 'cli: --format, --compress and --fault need --dump-dir or --dump-device', {});
       const journal = journalOrFail(stateDir(cmd, io));
+      if (opts.dumpDir !== undefined && !existsSync(resolve(io.cwd, opts.dumpDir))) {
+        // savecore(8) too wants the crash directory to exist; say so before the host panics
+        throw new CliError(CliCode.Io, `cli: the dump directory ${opts.dumpDir} does not exist`, {
+          dir: opts.dumpDir,
+        });
+      }
       const out = withSession(journal, (s) => {
         if (opts.at !== undefined) {
           const to = phaseOf(opts.at, s.phase);

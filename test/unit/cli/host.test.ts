@@ -2,7 +2,7 @@
 // processes behave as one run; the journal is validated; recorded files may not change.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryIo } from '../../../cli/io.js';
@@ -115,4 +115,54 @@ t.test('boot --config: the loader.conf rescue_kernel module is preloaded', { ski
     session.close();
   }
   t.equal((await kboot(dir, 'panic')).code, Exit.Ok, 'rescued');
+});
+
+t.test('panic --dump-dir: savecore output, progress lines, faults and exit status', { skip }, async (t) => {
+  const { dir, rescue } = workdir();
+  t.equal((await kboot(dir, 'boot', '--strategy', 'kld', '--rescue', rescue)).code, Exit.Ok);
+  const crash = join(dir, 'crash');
+  mkdirSync(crash);
+  const ok = await kboot(dir, 'panic', '--dump-dir', 'crash');
+  t.equal(ok.code, Exit.Ok, ok.err);
+  t.match(ok.out, /dump saved: .*vmcore\.0: [\d.]+ MiB \(\d+ pages\) in [\d.]+ s, [\d.]+ \w+\/s\n/);
+  t.match(ok.out, /pages changed while dumping: none of \d+/);
+  t.match(ok.err, /^\/dev\/dumper: 10% \(/m, 'off a terminal: a line every 10%');
+  t.equal(ok.err.split('\n').filter((l) => l.includes('%')).length, 10);
+  t.ok(existsSync(join(crash, 'vmcore.0')) && existsSync(join(crash, 'info.0')));
+
+  const dma = await kboot(dir, '--json', 'panic', '--dump-dir', 'crash', '--fault', 'dma', '--compress', 'zstd');
+  t.equal(dma.code, Exit.Ok, dma.err);
+  const j = JSON.parse(dma.out) as { dump: { n: number; vmcore: string; status: string; changedPages: unknown[] } };
+  t.equal(j.dump.n, 1);
+  t.match(j.dump.vmcore, /vmcore\.1\.zst$/);
+  t.ok(j.dump.changedPages.length > 0, 'pages the DMA engine wrote are reported');
+
+  const full = await kboot(dir, 'panic', '--dump-dir', 'crash', '--fault', 'full-target', '--no-progress');
+  t.equal(full.code, Exit.Failure, 'an incomplete dump exits non-zero');
+  t.match(full.out, /dump INCOMPLETE: .*vmcore\.2/);
+  t.match(readFileSync(join(crash, 'info.2'), 'utf8'), /Dump Status: bad\n {2}Incomplete: .*ENOSPC/);
+  t.equal(full.err, '', '--no-progress: no progress lines');
+
+  const its = await kboot(dir, 'panic', '--dump-dir', 'crash', '--fault', 'its');
+  t.equal(its.code, Exit.Usage);
+  t.match(its.err, /its fault needs an arm64 machine/);
+  for (const bad of [
+    ['--format', 'core'],
+    ['--compress', 'xz'],
+    ['--fault', 'nope'],
+  ]) {
+    const r = await kboot(dir, 'panic', '--dump-dir', 'crash', ...bad);
+    t.equal(r.code, Exit.Usage, bad.join(' '));
+  }
+  t.equal((await kboot(dir, 'panic', '--format', 'elf')).code, Exit.Usage, '--format needs a dump target');
+  t.equal(
+    (await kboot(dir, 'panic', '--dump-dir', 'crash', '--dump-device', 'img')).code,
+    Exit.Usage,
+    'one target only',
+  );
+  const dev = await kboot(dir, 'panic', '--dump-device', 'dumpdev.img', '--no-progress');
+  t.equal(dev.code, Exit.Ok, dev.err);
+  const inspect = await kboot(dir, '--json', 'dump', 'inspect', 'dumpdev.img');
+  t.equal(inspect.code, Exit.Ok, inspect.err);
+  t.match(inspect.out, /"container": "device"/, 'kboot dump inspect reads the dump-device image back');
 });

@@ -57,7 +57,7 @@ t.test('--print-reservation-size and --memsize', async (t) => {
   );
 });
 
-t.test('errors exit 1 with one line; --json carries the code', async (t) => {
+t.test('errors exit 1 (usage errors 2) with one line; --json carries the code', async (t) => {
   const cases: [string[], string][] = [
     [['plan', '--crash', join(dir, 'missing.elf')], 'CLI_IO'],
     [['plan', '--crash', k64, '--machine', 'arm64-fdt'], 'PLAN_ARCH_MISMATCH'],
@@ -69,7 +69,7 @@ t.test('errors exit 1 with one line; --json carries the code', async (t) => {
   ];
   for (const [argv, code] of cases) {
     const io = memoryIo();
-    t.equal(await runCli(argv, io), Exit.Failure, argv.join(' '));
+    t.equal(await runCli(argv, io), code === 'CLI_USAGE' ? Exit.Usage : Exit.Failure, argv.join(' '));
     t.match(io.stderr(), /^kboot: [^\n]+\n/, 'one line');
     const j = memoryIo();
     await runCli(['--json', ...argv], j);

@@ -10,7 +10,10 @@ import { packageRoot } from '../../../machine/native.js';
 
 const failing = (program: import('commander').Command): void => {
   program.command('fail-kboot').action(() => {
-    throw new CliError(CliCode.Usage, 'cli: nothing to do (x=0x10)', { x: 16n });
+    throw new CliError(CliCode.Io, 'cli: nothing to do (x=0x10)', { x: 16n });
+  });
+  program.command('fail-usage').action(() => {
+    throw new CliError(CliCode.Usage, 'cli: --a and --b exclude each other', {});
   });
   program.command('fail-bug').action(() => {
     throw new TypeError('oops');
@@ -34,15 +37,21 @@ t.test('a KbootError prints one line and exits 1', async (t) => {
   t.equal(io.stderr(), 'kboot: cli: nothing to do (x=0x10)\n');
   const v = memoryIo();
   t.equal(await runCli(['--verbose', 'fail-kboot'], v, failing), Exit.Failure);
-  t.match(v.stderr(), /code: CLI_USAGE/);
+  t.match(v.stderr(), /code: CLI_IO/);
   t.match(v.stderr(), /"x":"0x10"/);
+});
+
+t.test("a command's own usage error (CLI_USAGE) exits 2 with one line", async (t) => {
+  const io = memoryIo();
+  t.equal(await runCli(['fail-usage'], io, failing), Exit.Usage);
+  t.equal(io.stderr(), 'kboot: cli: --a and --b exclude each other\n');
 });
 
 t.test('--json prints the error as JSON', async (t) => {
   const io = memoryIo();
   t.equal(await runCli(['--json', 'fail-kboot'], io, failing), Exit.Failure);
   const parsed = JSON.parse(io.stdout()) as { error: { code: string; domain: string; details: { x: string } } };
-  t.equal(parsed.error.code, 'CLI_USAGE');
+  t.equal(parsed.error.code, 'CLI_IO');
   t.equal(parsed.error.domain, 'cli');
   t.equal(parsed.error.details.x, '0x10');
 });
