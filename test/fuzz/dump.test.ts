@@ -1,4 +1,4 @@
-// Fuzz contract of dump/reader.ts, dump/elfdump.ts (openElfDump) and dump/kerneldumpheader.ts: random and mutated bytes
+// Fuzz contract of dump/reader.ts, dump/elfdump.ts (openElfDump), dump/open.ts (openDump) and dump/kerneldumpheader.ts: random and mutated bytes
 // raise only DumpError. Seeds: a small synthetic amd64/arm64 minidump built by planMinidump.
 import t from 'tap';
 import fc from 'fast-check';
@@ -8,6 +8,7 @@ import { planMinidump } from '../../dump/minidump.js';
 import { openMinidump } from '../../dump/reader.js';
 import { openElfDump, planElfDump } from '../../dump/elfdump.js';
 import { decodeKernelDumpHeader, encodeKernelDumpHeader } from '../../dump/kerneldumpheader.js';
+import { openDump } from '../../dump/open.js';
 
 function seedDump(arch: 'amd64' | 'arm64'): Uint8Array {
   const mem = new Uint8Array(0x10_0000);
@@ -133,6 +134,46 @@ t.test('ELF dump reader: only DumpError', (t) => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 256 }), (b) => onlyDump(() => openElfDump(b))),
     { numRuns: 200 },
+  );
+  t.end();
+});
+
+t.test('openDump (format detection, device images): only DumpError', (t) => {
+  const inner = seedDump('arm64');
+  const kdh = encodeKernelDumpHeader({
+    magic: 'kernel',
+    arch: 'arm64',
+    dumplength: BigInt(inner.length),
+    dumptime: 2n,
+    blocksize: 512,
+    hostname: 'h',
+    versionstring: 'v',
+    panicstring: 'p',
+    compression: 'NONE',
+  });
+  const device = Buffer.concat([kdh, inner, kdh]);
+  t.equal(openDump(device).container, 'device', 'the seed opens');
+  const exercise = (b: Uint8Array): void => {
+    const d = openDump(b);
+    d.readPa(0x1000n, 16);
+    d.readKva(0xffff_a000_0000_1000n, 16);
+  };
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ at: fc.nat(device.length - 1), v: fc.integer({ min: 0, max: 255 }) }), { maxLength: 6 }),
+      fc.boolean(),
+      fc.nat(device.length),
+      (muts, headers, cut) => {
+        const b = Buffer.from(device);
+        for (const { at, v } of muts) b[headers ? (at % 512) + (at % 2 === 0 ? 0 : b.length - 512) : at] = v;
+        return onlyDump(() => exercise(b.subarray(0, Math.max(cut, device.length - 2048))));
+      },
+    ),
+    { numRuns: 400 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => onlyDump(() => openDump(b))),
+    { numRuns: 300 },
   );
   t.end();
 });
