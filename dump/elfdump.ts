@@ -33,6 +33,11 @@ export interface ElfDumpSource {
   readonly arch: Arch;
   readonly ranges: readonly (readonly [bigint, bigint])[];
   readPhys(pa: bigint, len: number): Uint8Array;
+  /**
+   * Optional: the bytes of [pa, pa + len) as consecutive pieces (a dumper may hand runs of
+   * zero pages over as known zeros, dump/zero.ts, so the file writer leaves holes).
+   */
+  readRuns?(pa: bigint, len: number): Iterable<Uint8Array>;
 }
 
 export interface ElfDumpSegment {
@@ -123,7 +128,8 @@ export function planElfDump(src: ElfDumpSource): ElfDumpPlan {
     for (const s of segments) {
       for (let off = 0n; off < s.size; off += step) {
         const n = s.size - off < step ? s.size - off : step;
-        yield src.readPhys(s.pa + off, Number(n));
+        if (src.readRuns !== undefined) yield* src.readRuns(s.pa + off, Number(n));
+        else yield src.readPhys(s.pa + off, Number(n));
       }
     }
   }

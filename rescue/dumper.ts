@@ -30,7 +30,6 @@ import { planMinidump, type MinidumpHeader, type MinidumpParams } from '../dump/
 import { guestMemoryReader } from '../dump/source.js';
 import { MAX_ZERO_CHUNK, zeroChunk } from '../dump/zero.js';
 
-const allZero = (bitmap: Uint8Array): boolean => bitmap.every((b) => b === 0);
 
 export type DumpFormat = 'minidump' | 'elf';
 export const DUMP_FORMATS: readonly DumpFormat[] = ['minidump', 'elf'];
@@ -206,13 +205,28 @@ export function openRescueDumper(
     const plan = planElfDump({
       arch,
       ranges,
-      readPhys: (pa, len) => {
-        // Whole zero pages (never-touched RAM) go out as known zeros: the file writer leaves holes.
-        const aligned = pa % PAGE === 0n && len % 0x1000 === 0 && len > 0 && len <= MAX_ZERO_CHUNK;
+      readPhys,
+      // Runs of whole zero pages (never-touched RAM) go out as known zeros: the file writer
+      // leaves holes, so an 8 GiB host's full dump costs the disk only its non-zero pages.
+      *readRuns(pa, len) {
+        const aligned = pa % PAGE === 0n && len % 0x1000 === 0 && len > 0;
         const n = toSize(BigInt(len));
-        if (digests !== undefined && aligned) track([pa, len / 0x1000], ram.pageDigests(pa as PhysAddr, n));
-        const zero = aligned && ram.isRam(pa as PhysAddr, n) && allZero(ram.nonZeroPages(pa as PhysAddr, n));
-        return zero ? zeroChunk(len) : readPhys(pa, len);
+        if (!aligned || !ram.isRam(pa as PhysAddr, n)) {
+          yield readPhys(pa, len);
+          return;
+        }
+        if (digests !== undefined) track([pa, len / 0x1000], ram.pageDigests(pa as PhysAddr, n));
+        const nonZero = ram.nonZeroPages(pa as PhysAddr, n);
+        const isSet = (k: number): boolean => (((nonZero[k >> 3] ?? 0) >> (k & 7)) & 1) === 1;
+        const pagesN = len / 0x1000;
+        for (let k = 0; k < pagesN; ) {
+          const set = isSet(k);
+          let e = k + 1;
+          while (e < pagesN && isSet(e) === set && e - k < MAX_ZERO_CHUNK / 0x1000) e++;
+          const at = pa + BigInt(k) * PAGE;
+          yield set ? readPhys(at, (e - k) * 0x1000) : zeroChunk((e - k) * 0x1000);
+          k = e;
+        }
       },
     });
     if (watch) pas = rangePages(ram, ranges);

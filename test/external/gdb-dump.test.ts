@@ -10,7 +10,7 @@
 // Each part skips only when its tool (or the native addon) is missing.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PhysAddr } from '../../loader/addr.js';
@@ -21,6 +21,9 @@ import { buildHostModel, installHost } from '../../machine/host/model.js';
 import { planElfDump } from '../../dump/elfdump.js';
 import { writeDumpFile } from '../../dump/file.js';
 import { guestMemoryReader } from '../../dump/source.js';
+import { buildProbeKernel } from '../../loader/probe/index.js';
+import { HostSession } from '../../machine/session.js';
+import { crashDump } from '../../rescue/crash-dump.js';
 
 const have = (tool: string): boolean => {
   const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
@@ -91,3 +94,55 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
     t.end();
   });
 }
+
+// The whole path: panic, hand-off, the rescue dumper's full ELF dump saved savecore-style
+// (sparse: zero pages are holes), then gdb-multiarch on vmcore.0 with no executable.
+t.test('kboot panic --format elf: vmcore.0 in readelf and gdb-multiarch', native, (t) => {
+  const profile = loadProfile('arm64-fdt');
+  const rescue = buildProbeKernel('arm64', {
+    mode: 'rescue',
+    uartBase: profile.uart.kind === 'pl011' ? profile.uart.base : 0n,
+  });
+  const s = HostSession.boot({ profile, strategy: 'kld', rescue });
+  const dir = mkdtempSync(join(tmpdir(), 'kboot-elfpanic-'));
+  t.teardown(() => {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  s.advanceTo('running');
+  t.ok(s.panic().rescued);
+  const out = crashDump(s, { dir, format: 'elf' });
+  t.equal(out.save?.status, 'good');
+  const file = join(dir, 'vmcore.0');
+  const st = statSync(file);
+  t.ok(st.blocks * 512 < st.size / 8, `sparse: ${st.blocks * 512} bytes on disk for ${st.size}`);
+  const probes = [
+    ...s.model.allocated.slice(0, 3).map((p) => (p as bigint) + 0x40n),
+    s.model.kernel.image.start as bigint,
+  ];
+  t.test('readelf', tool('readelf'), (t) => {
+    const r = spawnSync('readelf', ['-l', '-W', file], { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr);
+    const loads = [...r.stdout.matchAll(/^\s+LOAD\s+\S+\s+(0x\S+)\s+(0x\S+)\s+(0x\S+)/gm)];
+    t.same(
+      loads.map((l) => [BigInt(l[2] ?? 'x'), BigInt(l[2] ?? 'x') + BigInt(l[3] ?? 'x')]),
+      s.model.dumpAvail.pairs.map(([a, b]) => [a, b]),
+      'one PT_LOAD per dump_avail range',
+    );
+    t.end();
+  });
+  t.test('gdb-multiarch', tool('gdb-multiarch'), (t) => {
+    const args = ['-nx', '-batch', '-ex', `core-file ${file}`];
+    for (const pa of probes) args.push('-ex', `x/4gx ${hex(pa)}`);
+    const r = spawnSync('gdb-multiarch', args, { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr);
+    for (const pa of probes) {
+      const b = s.machine.ram.read(pa as PhysAddr, 16);
+      const dv = new DataView(b.buffer, b.byteOffset, 16);
+      const words = [0, 8].map((o) => `0x${dv.getBigUint64(o, true).toString(16).padStart(16, '0')}`);
+      t.match(r.stdout, new RegExp(`^${hex(pa)}:\\s+${words[0]}\\s+${words[1]}$`, 'm'), `x/4gx ${hex(pa)}`);
+    }
+    t.end();
+  });
+  t.end();
+});
