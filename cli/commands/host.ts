@@ -22,7 +22,7 @@
  * failed crash reload leaves no crash kernel, as on Linux).
  */
 import type { Command } from 'commander';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
@@ -222,8 +222,10 @@ export function registerHost(program: Command, io: CliIo): void {
     );
     saveJournal(dir, next); // failed loads too: replay reproduces their effect
     if (!outcome.ok) throw outcome.error;
-    if (g.json) io.out(`${JSON.stringify({ loaded: true, action: outcome.action }, null, 2)}\n`);
-    else io.out(`${opts.crash === true ? 'crash kernel' : 'kernel'} loaded (${abi} kexec_load rules)\n`);
+    if (g.json) {
+      const { slot, warnings } = outcome;
+      io.out(`${JSON.stringify({ loaded: true, action: outcome.action, slot, abi, warnings }, null, 2)}\n`);
+    } else io.out(`${opts.crash === true ? 'crash kernel' : 'kernel'} loaded (${abi} kexec_load rules)\n`);
   });
 
   state(
@@ -401,14 +403,19 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
 }
 
 function printDump(io: CliIo, d: CrashDumpResult): void {
+  // paths as the user would type them: relative to the working directory when inside it
+  const shown = (p: string): string => {
+    const r = relative(io.cwd, p);
+    return r.startsWith('..') || isAbsolute(r) ? p : r;
+  };
   if (d.save !== undefined) {
     io.out(
-      `${summaryLine({ file: d.save.vmcore, bytesIn: d.save.bytesIn, bytesOut: d.save.bytesOut, pages: d.pages, ms: d.save.ms, status: d.save.status })}\n`,
+      `${summaryLine({ file: shown(d.save.vmcore), bytesIn: d.save.bytesIn, bytesOut: d.save.bytesOut, pages: d.pages, ms: d.save.ms, status: d.save.status })}\n`,
     );
-    io.out(`info: ${d.save.info}\n`);
+    io.out(`info: ${shown(d.save.info)}\n`);
     if (d.save.reason !== undefined) io.out(`incomplete: ${d.save.reason}\n`);
   }
-  if (d.device !== undefined) io.out(`dump device image: ${d.device.path} (${d.device.size} bytes)\n`);
+  if (d.device !== undefined) io.out(`dump device image: ${shown(d.device.path)} (${d.device.size} bytes)\n`);
   for (const dev of d.watch.devices) io.out(`still writing during the dump: ${dev.name}: ${dev.pages.length} pages\n`);
   if (d.watch.changed.length > 0) {
     const shown = d.watch.changed.slice(0, 8).map((c) => `${hex(c.pa)} (${c.when})`);
