@@ -49,6 +49,19 @@ export function paToBit(pairs: DumpAvailPairs, pa: bigint, ps = PAGE): bigint | 
   return undefined;
 }
 
+/** The PA of every set bit of `bitmap`, in bit order; undefined for a set bit past dump_avail. */
+export function* setBitPas(
+  pairs: DumpAvailPairs,
+  bitmap: Uint8Array,
+  ps = PAGE,
+): Generator<bigint | undefined, void, undefined> {
+  for (let i = 0; i < bitmap.length; i++) {
+    const byte = bitmap[i] ?? 0;
+    if (byte === 0) continue;
+    for (let j = 0; j < 8; j++) if (((byte >> j) & 1) === 1) yield bitToPa(pairs, BigInt(i * 8 + j), ps);
+  }
+}
+
 /** Pages dump_avail covers (vm_page_dump_pages). */
 export function dumpAvailPages(pairs: DumpAvailPairs, ps = PAGE): bigint {
   return pairs.reduce((n, [s, e]) => (e > s ? n + pagesOf(s, e, ps) : n), 0n);

@@ -16,7 +16,7 @@ import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
 import type { RescueDumpParams } from '../loader/handoff/params.js';
-import { bitToPa, dumpAvailPairs, popcount8 } from './dumpavail.js';
+import { dumpAvailPairs, popcount8, setBitPas } from './dumpavail.js';
 import { zeroChunk } from './zero.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
@@ -234,27 +234,21 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
       if (runLen > 0) yield src.readPhys(runPa, runLen * PAGE);
       runLen = 0;
     }
-    for (let i = 0; i < bitmap.length; i++) {
-      const byte = bitmap[i] ?? 0;
-      if (byte === 0) continue;
-      for (let j = 0; j < 8; j++) {
-        if (((byte >> j) & 1) === 0) continue;
-        const pa = bitToPa(pairs, BigInt(i * 8 + j));
-        if (pa === undefined) {
-          yield* flush();
-          yield ZERO_PAGE;
-          continue;
-        }
-        if (src.readPages !== undefined) {
-          batch[used++] = pa;
-          if (used === LIMITS.BATCH) yield* flush();
-        } else if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
-          runLen++;
-        } else {
-          yield* flush();
-          runPa = pa;
-          runLen = 1;
-        }
+    for (const pa of setBitPas(pairs, bitmap)) {
+      if (pa === undefined) {
+        yield* flush();
+        yield ZERO_PAGE;
+        continue;
+      }
+      if (src.readPages !== undefined) {
+        batch[used++] = pa;
+        if (used === LIMITS.BATCH) yield* flush();
+      } else if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
+        runLen++;
+      } else {
+        yield* flush();
+        runPa = pa;
+        runLen = 1;
       }
     }
     yield* flush();

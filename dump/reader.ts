@@ -16,7 +16,7 @@ import type { Arch } from '../loader/arch/index.js';
 import type { OutOfBoundsInfo } from '../loader/bytes/index.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
-import { bitToPa, dumpAvailPairs, paToBit, popcount8 } from './dumpavail.js';
+import { dumpAvailPairs, paToBit, popcount8, setBitPas } from './dumpavail.js';
 import type { MinidumpHeader } from './minidump.js';
 
 /** Random access to a dump's bytes. `read` may return fewer bytes only at the end. */
@@ -269,14 +269,7 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
     readPa: (pa, len) => readVia(pa, len, (a) => a),
     readKva: (va, len) => readVia(va, len, kvaToPa),
     *dumpedPages() {
-      for (let i = 0; i < bitmap.length; i++) {
-        const byte = bitmap[i] ?? 0;
-        for (let j = 0; j < 8; j++) {
-          if (((byte >> j) & 1) === 0) continue;
-          const pa = bitToPa(dumpAvail, BigInt(i * 8 + j), psN);
-          if (pa !== undefined) yield pa;
-        }
-      }
+      for (const pa of setBitPas(dumpAvail, bitmap, psN)) if (pa !== undefined) yield pa;
     },
   };
 }

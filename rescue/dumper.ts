@@ -22,14 +22,13 @@ import { KbootError } from '../loader/errors.js';
 import { decodeRescueParams, rescueDumpParams, rescueParamsLayout } from '../loader/handoff/params.js';
 import type { DeviceWriter } from '../machine/devices/dma.js';
 import type { GuestRam } from '../machine/ram.js';
-import { bitToPa, dumpAvailPairs } from '../dump/dumpavail.js';
+import { dumpAvailPairs, setBitPas } from '../dump/dumpavail.js';
 import { planElfDump } from '../dump/elfdump.js';
 import { DumpCode, DumpError } from '../dump/errors.js';
 import { MINIDUMP } from '../dump/layout.js';
 import { planMinidump, type MinidumpHeader, type MinidumpParams } from '../dump/minidump.js';
 import { guestMemoryReader } from '../dump/source.js';
 import { MAX_ZERO_CHUNK, zeroChunk } from '../dump/zero.js';
-
 
 export type DumpFormat = 'minidump' | 'elf';
 export const DUMP_FORMATS: readonly DumpFormat[] = ['minidump', 'elf'];
@@ -92,15 +91,7 @@ function minidumpPages(ram: DumperRam, p: MinidumpParams): BigUint64Array {
   const pairs = dumpAvailPairs(ram.read(p.dpDumpavailpa as PhysAddr, MINIDUMP.DUMP_AVAIL_BYTES));
   const bitmap = ram.read(p.dpVmdumppa as PhysAddr, Number(p.dpVmdumpsz));
   const out: bigint[] = [];
-  for (let i = 0; i < bitmap.length; i++) {
-    const byte = bitmap[i] ?? 0;
-    if (byte === 0) continue;
-    for (let j = 0; j < 8; j++) {
-      if (((byte >> j) & 1) === 0) continue;
-      const pa = bitToPa(pairs, BigInt(i * 8 + j));
-      if (pa !== undefined && ram.isRam(pa as PhysAddr, SZ_4K)) out.push(pa);
-    }
-  }
+  for (const pa of setBitPas(pairs, bitmap)) if (pa !== undefined && ram.isRam(pa as PhysAddr, SZ_4K)) out.push(pa);
   return BigUint64Array.from(out);
 }
 
@@ -219,7 +210,7 @@ export function openRescueDumper(
         const nonZero = ram.nonZeroPages(pa as PhysAddr, n);
         const isSet = (k: number): boolean => (((nonZero[k >> 3] ?? 0) >> (k & 7)) & 1) === 1;
         const pagesN = len / 0x1000;
-        for (let k = 0; k < pagesN; ) {
+        for (let k = 0; k < pagesN;) {
           const set = isSet(k);
           let e = k + 1;
           while (e < pagesN && isSet(e) === set && e - k < MAX_ZERO_CHUNK / 0x1000) e++;
