@@ -35,18 +35,14 @@ $(STAMP)/tsc: $(TS_SOURCES) | $(STAMP)/npm
 deps: $(STAMP)/apt $(STAMP)/npm
 build: deps build/Release/kboot.node $(STAMP)/tsc
 
-# Until `kboot demo` exists: build a probe rescue kernel, plan its reservation on the default
-# machine, and run the D47358 hand-off (panic -> rescue_kernel_exec -> rescue kernel) on the
-# emulated CPU, then a loader.kboot-style kexec of a probe kernel.
+# `kboot demo`: build a probe rescue kernel, boot the default machine, arm it with kexec_load,
+# panic, run the D47358 hand-off on the emulated CPU, write and verify vmcore.N in $(DEMO_OUT)
+# (never overwriting: a second run writes vmcore.1), then compare embed / KLD / kexec.
+# `build` first installs what is missing (Debian packages, npm ci, the addon, the TypeScript).
 DEMO_OUT := demo-out
+DEMO_ARCH ?= amd64
 demo: build
-	@node dist/cli/main.js --version
-	@mkdir -p $(DEMO_OUT)
-	@node dist/cli/main.js probe-kernel --arch amd64 --mode rescue -o $(DEMO_OUT)/rescue-probe.elf --force
-	@node dist/cli/main.js plan --crash $(DEMO_OUT)/rescue-probe.elf
-	@node dist/cli/main.js exec --crash --trace $(DEMO_OUT)/rescue-probe.elf
-	@node dist/cli/main.js probe-kernel --arch arm64 --mode kexec -o $(DEMO_OUT)/kexec-probe.elf --force
-	@node dist/cli/main.js exec --trace $(DEMO_OUT)/kexec-probe.elf
+	@node dist/cli/main.js demo --arch $(DEMO_ARCH) --out $(DEMO_OUT)
 
 test: build
 	@node scripts/run-tests.mjs

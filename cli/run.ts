@@ -91,7 +91,19 @@ export async function runCli(argv: readonly string[], io: CliIo, extra?: (progra
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
         return Exit.Ok;
-      return e.exitCode === 0 ? Exit.Ok : Exit.Usage;
+      if (e.exitCode === 0) return Exit.Ok;
+      // commander printed its message on stderr; with --json the error is an object on stdout too
+      if (wantsJson) {
+        const error = {
+          name: 'CliError',
+          domain: 'cli',
+          code: 'CLI_USAGE',
+          message: e.message,
+          details: { commander: e.code },
+        };
+        io.out(`${JSON.stringify({ error }, null, 2)}\n`);
+      }
+      return Exit.Usage;
     }
     if (isKbootError(e)) {
       if (wantsJson) {

@@ -7,7 +7,7 @@ set -euo pipefail
 # aarch64 and gdb-multiarch: independent decoders the tests check our output with;
 # libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces;
 # mandoc: `mandoc -T lint man/kboot.8` (test/unit/cli/man.test.ts); chromium (/usr/bin/chromium):
-# a headless browser.
+# a headless browser (with a font) that renders the compare chart (test/external/svg-chromium.test.ts).
 packages=(
   libunicorn-dev
   libzstd-dev
@@ -19,6 +19,7 @@ packages=(
   libcapstone-dev
   mandoc
   chromium
+  fonts-dejavu-core
   "$@"
 )
 

@@ -366,7 +366,7 @@ export function registerHost(program: Command, io: CliIo): void {
       const d = out.dump;
       if (g.json) {
         io.out(
-          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : { stop: out.outcome.probe.stop, complete: out.outcome.probe.report?.complete }, dump: d === undefined ? undefined : dumpJson(d) }), null, 2)}\n`,
+          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d) }), null, 2)}\n`,
         );
       } else if (d !== undefined) {
         printDump(io, d);
@@ -375,6 +375,15 @@ export function registerHost(program: Command, io: CliIo): void {
       if (d?.save?.status === 'incomplete') requestExitStatus(cmd, 1);
     },
   );
+}
+
+/** The probe part of `kboot panic --json`: how it stopped and what its report says. */
+function probeJson(p: NonNullable<PanicOutcome['probe']>): Record<string, unknown> {
+  const r = p.report;
+  return {
+    stop: p.stop,
+    ...(r === undefined ? {} : { complete: r.complete, checksum: hex(r.checksum), handoffAddr: hex(r.handoffAddr) }),
+  };
 }
 
 /** The dump part of `kboot panic --json`. */

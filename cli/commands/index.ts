@@ -3,6 +3,8 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerCompare } from './compare.js';
+import { registerDemo } from './demo.js';
 import { registerDump } from './dump.js';
 import { registerEmbed } from './embed.js';
 import { registerExec } from './exec.js';
@@ -21,6 +23,8 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerEmbed(program, io);
   registerHost(program, io);
   registerDump(program, io);
+  registerCompare(program, io);
+  registerDemo(program, io);
   // keep last: it adds `help` to every command group registered before it
   registerHelp(program, io);
 }

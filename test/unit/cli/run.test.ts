@@ -7,6 +7,7 @@ import { CliError, CliCode } from '../../../loader/errors.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, kbootVersion, runCli } from '../../../cli/run.js';
 import { packageRoot } from '../../../machine/native.js';
+import { validateJson } from '../../../loader/schema.js';
 
 const failing = (program: import('commander').Command): void => {
   program.command('fail-kboot').action(() => {
@@ -72,4 +73,14 @@ t.test('the built executable', (t) => {
   const r = spawnSync(process.execPath, [bin, '--bogus'], { encoding: 'utf8' });
   t.equal(r.status, 2);
   t.end();
+});
+
+t.test('--json: a usage error found by the parser is an error object on stdout too (exit 2)', async (t) => {
+  const io = memoryIo();
+  t.equal(await runCli(['--json', 'inspect', '--no-such-option', 'x'], io), Exit.Usage);
+  const parsed = JSON.parse(io.stdout()) as { error: { code: string; message: string } };
+  t.equal(parsed.error.code, 'CLI_USAGE');
+  t.match(parsed.error.message, /unknown option/);
+  t.same(validateJson('error', parsed), [], 'schemas/error.schema.json');
+  t.match(io.stderr(), /unknown option/, 'commander still says it on stderr');
 });

@@ -100,7 +100,7 @@ t.test('bad options', async (t) => {
   ];
   for (const [argv, code] of cases) {
     const r = await run(argv);
-    t.equal(r.code, Exit.Failure, argv.join(' '));
+    t.equal(r.code, code === 'CLI_USAGE' ? Exit.Usage : Exit.Failure, argv.join(' '));
     t.match(r.err, /^kboot: [^\n]+\n$/, 'one line');
     const j = await run(['--json', ...argv]);
     t.equal((JSON.parse(j.out) as { error: { code: string } }).error.code, code, `${argv.join(' ')} -> ${code}`);

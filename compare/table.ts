@@ -1,0 +1,204 @@
+/**
+ * The terminal form of a comparison report (compare/report.ts): per machine profile, one
+ * column per strategy and one row per measurement — where it is armed from, the panic
+ * outcome at every boot phase (✓ rescued, ✗ not), memory, bytes copied, the panic → rescue
+ * jump, the dump, replacing the rescue kernel, and the fault set — then notes that say what
+ * the extra memory is and what each fault did.
+ *
+ * Contract: pure; draws only from the report; lines end with "\n"; no colour codes.
+ */
+import { formatBytes } from '../dump/progress.js';
+import type { Strategy } from '../machine/session.js';
+import {
+  FAULT_LABEL,
+  STRATEGY_LABEL,
+  type CompareReport,
+  type FaultOutcome,
+  type ProfileComparison,
+  type StrategyComparison,
+} from './report.js';
+
+const LABEL = 40;
+const COLUMN = 26;
+
+const secs = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+const pct = (x: number): string => `${Math.round(x * 100)}%`;
+const MARK: { readonly [O in FaultOutcome]: string } = {
+  survived: '✓ survived',
+  detected: '✓ detected',
+  undetected: '✗ undetected',
+  failed: '✗ failed',
+  'n/a': 'n/a',
+};
+
+function row(label: string, cells: readonly string[]): string {
+  return `${label.padEnd(LABEL)}${cells.map((c) => c.padEnd(COLUMN)).join('')}`.trimEnd();
+}
+
+function armedText(c: StrategyComparison): string {
+  if (c.armedFrom === null) return 'never';
+  return c.userspaceOnly ? `${c.armedFrom} (userspace)` : c.armedFrom;
+}
+
+function replaceText(c: StrategyComparison): string {
+  if (c.replace.done) return `${c.replace.withoutReboot ? '✓' : '✗'} unload+load, ${secs(c.replace.ms)}`;
+  return `✗ ${c.replace.needs} (${secs(c.replace.ms)})`;
+}
+
+function probeText(c: StrategyComparison): string {
+  const p = c.jump.probe;
+  if (p === null) return c.jump.rescued ? 'entered (not a probe)' : '-';
+  return p.complete ? `ran, checksum ${p.checksumOk ? 'ok' : 'WRONG'}` : `stopped: ${p.stop}`;
+}
+
+/** One profile's table. */
+export function formatProfileTable(report: CompareReport, p: ProfileComparison): string {
+  const cols = p.strategies;
+  const all = (f: (c: StrategyComparison) => string): string[] => cols.map(f);
+  const lines: string[] = [];
+  const kind = report.kernel.probe ? 'probe kernel' : 'kernel';
+  lines.push(
+    `kboot compare: ${report.kernel.file} (${report.kernel.arch} ${kind}, ${formatBytes(report.kernel.size)}) on ${p.machine}: ${p.sessions} sessions in ${secs(p.elapsedMs)}`,
+  );
+  lines.push('');
+  lines.push(
+    row(
+      '',
+      all((c) => STRATEGY_LABEL[c.strategy]),
+    ),
+  );
+  lines.push(row('armed from', all(armedText)));
+  lines.push(
+    row(
+      'panics rescued (share of boot)',
+      all((c) => `${c.phases.filter((x) => x.rescued).length}/${c.phases.length} (${pct(c.rescuedShare)})`),
+    ),
+  );
+  for (const phase of report.phases) {
+    const label = `  panic at ${phase}${phase === report.userspaceFrom ? ' (userspace)' : ''}`;
+    lines.push(
+      row(
+        label,
+        all((c) => {
+          const r = c.phases.find((x) => x.phase === phase);
+          return r === undefined ? '?' : r.rescued ? '✓ rescued' : '✗';
+        }),
+      ),
+    );
+  }
+  lines.push(
+    row(
+      'reserved (rescue_kernel_init)',
+      all((c) => formatBytes(c.memory.reservedBytes)),
+    ),
+  );
+  lines.push(
+    row(
+      'extra memory for the copy [1]',
+      all((c) => formatBytes(c.memory.transientBytes)),
+    ),
+  );
+  lines.push(
+    row(
+      'host kernel growth',
+      all((c) =>
+        c.memory.kernelImageGrowth === null
+          ? '-'
+          : `+${formatBytes(c.memory.kernelImageGrowth)} (file +${formatBytes(c.memory.kernelFileGrowth ?? 0)})`,
+      ),
+    ),
+  );
+  lines.push(
+    row(
+      'copied at boot [2]',
+      all((c) => formatBytes(c.copies.bootBytes)),
+    ),
+  );
+  lines.push(
+    row(
+      'copied at load (kexec_load)',
+      all((c) => formatBytes(c.copies.loadBytes)),
+    ),
+  );
+  lines.push(
+    row(
+      'copied at panic',
+      all((c) => `${formatBytes(c.copies.panicBytes)} (+${formatBytes(c.copies.panicTableBytes)} tables)`),
+    ),
+  );
+  lines.push(
+    row(
+      'panic -> rescue entry',
+      all((c) => (c.jump.rescued ? `${c.jump.instructions} insns, ${secs(c.jump.ms)}` : `✗ ${c.jump.stop}`)),
+    ),
+  );
+  lines.push(
+    row(
+      '  panic() wall time',
+      all((c) => secs(c.jump.panicMs)),
+    ),
+  );
+  lines.push(row('  rescue kernel', all(probeText)));
+  lines.push(
+    row(
+      `dump (${p.dump.format})`,
+      all((c) =>
+        c.dump.status === 'none'
+          ? '✗ none'
+          : `${formatBytes(c.dump.size)}, ${secs(c.dump.ms)}${c.dump.status === 'good' ? '' : ` ${c.dump.status}`}`,
+      ),
+    ),
+  );
+  lines.push(row('replace rescue kernel, no reboot', all(replaceText)));
+  for (const f of report.faultSet) {
+    lines.push(
+      row(
+        `fault: ${FAULT_LABEL[f]}`,
+        all((c) => {
+          const r = c.faults.find((x) => x.fault === f);
+          return r === undefined ? '?' : MARK[r.outcome];
+        }),
+      ),
+    );
+  }
+  lines.push(
+    row(
+      'faults handled',
+      all((c) => `${c.faultsHandled}/${c.faultsApplicable}`),
+    ),
+  );
+  lines.push('');
+  lines.push(
+    `reservation ${p.reservation.start} + ${formatBytes(p.reservation.size)}; minidump ${formatBytes(p.dump.size)} (${p.dump.pages} pages), median ${secs(p.dump.ms)}`,
+  );
+  lines.push('[1] extra memory:');
+  for (const c of cols) lines.push(`    ${STRATEGY_LABEL[c.strategy]}: ${c.memory.transient}`);
+  lines.push('[2] copied at boot:');
+  for (const c of cols) lines.push(`    ${STRATEGY_LABEL[c.strategy]}: ${c.copies.boot}`);
+  lines.push('replacing the rescue kernel:');
+  for (const c of cols) lines.push(`    ${STRATEGY_LABEL[c.strategy]}: ${c.replace.how}`);
+  const stopped = cols.filter((c) => c.jump.probe !== null && !c.jump.probe.complete);
+  if (stopped.length > 0) {
+    lines.push(
+      `rescue kernel: the hand-off reached its entry, then the probe kernel stopped (${[...new Set(stopped.map((c) => c.jump.probe?.stop ?? ''))].join(', ')}); ` +
+        "a probe writes to the console it was built for: build it for this machine's UART (kboot probe-kernel --uart-base)",
+    );
+  }
+  lines.push('faults:');
+  for (const f of report.faultSet) {
+    const details = cols.map((c) => ({ s: c.strategy, r: c.faults.find((x) => x.fault === f) }));
+    const texts = new Set(details.map((d) => d.r?.detail ?? ''));
+    if (texts.size === 1) {
+      lines.push(`    ${FAULT_LABEL[f]} (all): ${[...texts][0] ?? ''}`);
+    } else {
+      for (const d of details)
+        lines.push(`    ${FAULT_LABEL[f]} (${STRATEGY_LABEL[d.s as Strategy]}): ${d.r?.detail ?? ''}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The whole report: one table per profile. */
+export function formatCompareTable(report: CompareReport): string {
+  return report.profiles.map((p) => formatProfileTable(report, p)).join('\n');
+}
