@@ -274,6 +274,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
     );
     say('To do the same with your own FreeBSD rescue kernel (options RESCUE):');
     for (const c of next) say(`  ${c}`);
+    say('(in a clone of kboot, `npm link` puts kboot on your PATH; or run node dist/cli/main.js)');
     return {
       arch,
       machine: profile.name,

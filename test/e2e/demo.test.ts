@@ -49,7 +49,7 @@ t.test('amd64: every step named, a verified vmcore.0, the compare table, the nex
     /out\/vmcore\.0 verified/,
     /armed from\s+SI_SUB_VM_CONF\s+SI_SUB_VM_CONF\s+init \(userspace\)/,
     /kboot demo: done in [\d.]+ s; out\/vmcore\.0 verified\./,
-    /kboot boot --machine amd64-efi --strategy kexec --rescue your-rescue\.elf\n {2}kboot load --crash your-rescue\.elf\n {2}kboot panic --dump-dir DIR\n$/,
+    /kboot boot --machine amd64-efi --strategy kexec --rescue your-rescue\.elf\n {2}kboot load --crash your-rescue\.elf\n {2}kboot panic --dump-dir DIR\n\(in a clone of kboot, `npm link` puts kboot on your PATH; or run node dist\/cli\/main\.js\)\n$/,
   ];
   let at = 0;
   for (const re of order) {
