@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
 import { isZeroChunk } from './zero.js';
+import { openFileWriter } from '../machine/native.js';
 
 /** Bytes gathered before a write. */
 const GATHER_BYTES = 1 << 20;
@@ -91,6 +92,64 @@ export function gatherWrites(
   }
   if (used > 0) writeAll(buf.subarray(0, used));
   return total;
+}
+
+/** Positional writes to an open file, possibly in the background; `finish` waits for them. */
+export interface PositionalWriter {
+  write(b: Uint8Array, position: number): void;
+  /** Waits until every write is on the file (not fsync'd); throws the first failure. */
+  finish(): void;
+  /** Gives up: drops what is not written yet. */
+  abort(): void;
+}
+
+/** Bytes the background writer may hold before the producer waits. */
+const WRITER_QUEUE_BYTES = 32 << 20;
+
+/**
+ * Writes to `fd` on a background thread (native/file_writer.cc), so the producer of a dump
+ * stream (reading guest memory) and the disk work at the same time; without the addon, plain
+ * synchronous writes. A write error is DUMP_IO with the errno name (e.g. ENOSPC) in its
+ * details and `cause.code`, reported by the write after it happened or by `finish`.
+ */
+export function backgroundWriter(fd: number, path: string): PositionalWriter {
+  const wrap = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof DumpError) throw e;
+      const code = String((e as { code?: unknown }).code ?? 'EIO');
+      const position = (e as { position?: unknown }).position;
+      throw new DumpError(
+        DumpCode.Io,
+        `dump: writing ${path} failed (${code})`,
+        { path, errno: code, ...(typeof position === 'number' ? { position } : {}) },
+        { cause: e },
+      );
+    }
+  };
+  let native: ReturnType<typeof openFileWriter> | undefined;
+  try {
+    native = openFileWriter(fd, WRITER_QUEUE_BYTES);
+  } catch {
+    native = undefined; // no addon: synchronous writes below
+  }
+  if (native === undefined) {
+    return {
+      write: (b, position) =>
+        wrap(() => {
+          for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off, position + off);
+        }),
+      finish: () => undefined,
+      abort: () => undefined,
+    };
+  }
+  const w = native;
+  return {
+    write: (b, position) => wrap(() => w.write(b, position)),
+    finish: () => wrap(() => void w.finish()),
+    abort: () => w.abort(),
+  };
 }
 
 function syncDirectory(dir: string): void {

@@ -25,7 +25,7 @@ import { compressChunks, compressionSuffix, type DumpCompression } from './compr
 import { DumpCode, DumpError } from './errors.js';
 import { decodeKernelDumpHeader, encodeKernelDumpHeader, type KernelDumpHeaderFields } from './kerneldumpheader.js';
 import { KDH, KDH_ARCH, type KerneldumpCompression } from './layout.js';
-import { gatherWrites } from './file.js';
+import { backgroundWriter, gatherWrites, type PositionalWriter } from './file.js';
 
 /** The file-system calls saveDump makes (node:fs by default). */
 export interface SavecoreFs {
@@ -310,28 +310,48 @@ export function saveDump(opts: SaveDumpOptions): SaveDumpResult {
         opts.onProgress?.(bytesIn);
       }
     };
+    // The real file system gets a background writer thread (reading guest memory and writing
+    // the disk overlap); an injected `fs` (tests) is written synchronously through its writeSync.
+    const writer: PositionalWriter =
+      fs === NODE_FS
+        ? backgroundWriter(file, vmcore)
+        : {
+            write: (b, position) => {
+              for (let off = 0; off < b.length;) {
+                try {
+                  off += fs.writeSync(file, b, off, b.length - off, position + off);
+                } catch (e) {
+                  throw ioError('writing', vmcore, e);
+                }
+              }
+            },
+            finish: () => undefined,
+            abort: () => undefined,
+          };
     // Uncompressed dumps are written sparse: known-zero runs become holes (savecore does the same).
     let pos = 0;
-    gatherWrites(
-      compressChunks(compression, counted()),
-      (b) => {
-        for (let off = 0; off < b.length;) {
-          try {
-            off += fs.writeSync(file, b, off, b.length - off, pos + off);
-          } catch (e) {
-            throw ioError('writing', vmcore, e);
-          }
-        }
-        pos += b.length;
-        bytesOut += BigInt(b.length);
-      },
-      compression === 'none'
-        ? (len) => {
-            pos += len;
-            bytesOut += BigInt(len);
-          }
-        : undefined,
-    );
+    try {
+      gatherWrites(
+        compressChunks(compression, counted()),
+        (b) => {
+          writer.write(b, pos);
+          pos += b.length;
+          bytesOut += BigInt(b.length);
+        },
+        compression === 'none'
+          ? (len) => {
+              pos += len;
+              bytesOut += BigInt(len);
+            }
+          : undefined,
+      );
+      writer.finish();
+    } catch (e) {
+      writer.abort();
+      const at = e instanceof DumpError ? e.details['position'] : undefined;
+      if (typeof at === 'number') bytesOut = BigInt(at); // what reached the file before the failure
+      throw e;
+    }
     fs.ftruncateSync(file, pos); // a trailing hole still counts
     fs.fsyncSync(file);
   } catch (e) {

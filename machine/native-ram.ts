@@ -77,8 +77,10 @@ export class NativeRam implements GuestRam {
     this.check('pageDigests', at, len);
     return u32View(callNative(() => this.handle.pageDigests(at, len), { addr: hex(at) }));
   }
-  gatherPages(pas: BigUint64Array): Uint8Array {
-    return callNative(() => this.handle.gatherPages(pas));
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Uint8Array {
+    return callNative(() =>
+      digests === undefined ? this.handle.gatherPages(pas) : this.handle.gatherPages(pas, digests),
+    );
   }
   pageDigestsAt(pas: BigUint64Array): Uint32Array {
     return u32View(callNative(() => this.handle.pageDigestsAt(pas)));

@@ -29,7 +29,7 @@ export interface NativeGuestRamHandle {
   nonZeroPages(addr: bigint, len: bigint): Buffer;
   /** Four u32 words per page, as bytes (machine/native-ram.ts views them as a Uint32Array). */
   pageDigests(addr: bigint, len: bigint): Buffer;
-  gatherPages(pas: BigUint64Array): Buffer;
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Buffer;
   pageDigestsAt(pas: BigUint64Array): Buffer;
   residentBytes(): bigint;
   close(): void;
@@ -188,6 +188,16 @@ export interface NativeCompression {
   readonly Decompressor: new (kind: NativeCompressionKind, opts: NativeDecompressorOptions) => NativeDecompressorHandle;
 }
 
+/** The addon's threaded file writer (native/file_writer.cc). */
+export interface NativeFileWriterHandle {
+  /** Copies `bytes` into the queue (waits while the queue is full); throws the thread's first write error. */
+  write(bytes: Uint8Array, position: number): void;
+  /** Waits for the queue to drain; the bytes written, or the first write error. */
+  finish(): number;
+  /** Drops what is queued and stops the thread. */
+  abort(): void;
+}
+
 /** Everything the addon exports. */
 export interface NativeAddon {
   readonly abiVersion: number;
@@ -195,9 +205,10 @@ export interface NativeAddon {
   readonly Cpu: new (arch: 'amd64' | 'arm64', ram: NativeGuestRamHandle, opts: NativeCpuOptions) => NativeCpuHandle;
   readonly Compressor: NativeCompression['Compressor'];
   readonly Decompressor: NativeCompression['Decompressor'];
+  readonly FileWriter: new (fd: number, queueBytes: number) => NativeFileWriterHandle;
 }
 
-const EXPECTED_ABI = 4;
+const EXPECTED_ABI = 5;
 
 export { packageRoot } from '../loader/paths.js';
 
@@ -232,6 +243,15 @@ export function loadNative(): NativeAddon {
 export function loadCompression(): NativeCompression {
   const { Compressor, Decompressor } = loadNative();
   return { Compressor, Decompressor };
+}
+
+/**
+ * A writer thread for `fd` (native/file_writer.cc); throws NativeError(NATIVE_LOAD_FAILED) as
+ * `loadNative` does. Its errors carry kbootCode DUMP_IO and the errno name in `code`, which
+ * dump/file.ts turns into DumpErrors.
+ */
+export function openFileWriter(fd: number, queueBytes: number): NativeFileWriterHandle {
+  return new (loadNative().FileWriter)(fd, queueBytes);
 }
 
 /** True when the addon loads. */

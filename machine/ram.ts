@@ -56,8 +56,12 @@ export interface GuestRam {
    * word always shows).
    */
   pageDigests(at: PhysAddr, len: Size): Uint32Array;
-  /** The 4 KiB pages at `pas` (each aligned, each RAM), copied in order into one buffer (at most 1 GiB). */
-  gatherPages(pas: BigUint64Array): Uint8Array;
+  /**
+   * The 4 KiB pages at `pas` (each aligned, each RAM), copied in order into one buffer (at
+   * most 1 GiB); with `digests` (4 words per page) also each page's `pageDigests` value, of
+   * the bytes copied.
+   */
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Uint8Array;
   /** `pageDigests` of the pages at `pas`, in order. */
   pageDigestsAt(pas: BigUint64Array): Uint32Array;
   /** Host memory actually backing guest RAM right now. */
@@ -360,14 +364,18 @@ export class ArrayRam implements GuestRam {
     return out;
   }
 
-  gatherPages(pas: BigUint64Array): Uint8Array {
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Uint8Array {
     if (pas.length * GUEST_PAGE > MAX_VIEW_BYTES) {
       throw new MachineError(MachineCode.GuestViewTooLarge, 'machine: gatherPages of more than 1 GiB', {});
+    }
+    if (digests !== undefined && digests.length !== pas.length * 4) {
+      throw new MachineError(MachineCode.GuestRange, 'machine: gatherPages digests must hold 4 words per page', {});
     }
     const out = new Uint8Array(pas.length * GUEST_PAGE);
     pas.forEach((pa, i) => {
       requirePageAligned('gatherPages', pa);
       out.set(this.read(phys(pa), GUEST_PAGE), i * GUEST_PAGE);
+      digests?.set(this.pageDigests(phys(pa), SZ_4K), i * 4);
     });
     return out;
   }

@@ -379,8 +379,21 @@ Napi::Value GuestRam::GatherPages(const Napi::CallbackInfo& info) {
     auto chunks = Resolve(env, pas[i], kPage, "gatherPages");
     src[i] = chunks.front().host;  // a page never straddles regions (they are page aligned)
   }
+  // Optional second argument: a Uint32Array of 4 words per page that receives each page's
+  // digest (as pageDigests), computed from the copy while it is still in the cache.
+  uint32_t* digests = nullptr;
+  if (info.Length() > 1 && info[1].IsTypedArray()) {
+    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+    if (ta.TypedArrayType() != napi_uint32_array || ta.ElementLength() != pas.size() * 4) {
+      GuestRam::Fail(env, "GUEST_RANGE", "machine: gatherPages digests must be a Uint32Array of 4 words per page");
+    }
+    digests = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  }
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, pas.size() * kPage);
-  for (size_t i = 0; i < pas.size(); i++) memcpy(out.Data() + i * kPage, src[i], kPage);
+  for (size_t i = 0; i < pas.size(); i++) {
+    memcpy(out.Data() + i * kPage, src[i], kPage);
+    if (digests != nullptr) PageDigest(out.Data() + i * kPage, kPage, digests + i * 4);
+  }
   return out;
 }
 

@@ -180,8 +180,10 @@ export function openRescueDumper(
       params,
       readPhys,
       readPages: (list) => {
-        const b = ram.gatherPages(list);
-        if (digests !== undefined) track(list, ram.pageDigestsAt(list));
+        if (digests === undefined) return ram.gatherPages(list);
+        const now = new Uint32Array(list.length * 4); // digests of the bytes as copied
+        const b = ram.gatherPages(list, now);
+        track(list, now);
         return b;
       },
     });

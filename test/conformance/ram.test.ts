@@ -206,6 +206,32 @@ for (const impl of impls) {
       t.end();
     });
 
+    t.test('gatherPages and pageDigestsAt: scattered pages in order, digests of the copies', (t) => {
+      const ram = impl.make(REGIONS);
+      const bytes = randomBytes(0x28000);
+      ram.write(P(0), bytes.subarray(0, 0x18000));
+      ram.write(P(0x20000), bytes.subarray(0x18000));
+      const pas = BigUint64Array.from([0x21000n, 0x3000n, 0x17000n, 0x3000n]);
+      const digests = new Uint32Array(16);
+      const got = ram.gatherPages(pas, digests);
+      t.same(
+        Buffer.from(got),
+        Buffer.concat([...pas].map((pa) => Buffer.from(ram.read(P(pa), 0x1000)))),
+        'the pages in the order asked, repeats included',
+      );
+      t.same([...digests], [...ram.pageDigestsAt(pas)], 'the digests gatherPages fills = pageDigestsAt');
+      t.same(
+        [...ram.pageDigestsAt(pas.subarray(0, 1))],
+        [...ram.pageDigests(P(0x21000), S(0x1000))],
+        'pageDigestsAt = pageDigests',
+      );
+      throwsCode(t, () => ram.gatherPages(BigUint64Array.from([0x18000n])), MachineCode.GuestRange, 'a hole');
+      throwsCode(t, () => ram.gatherPages(BigUint64Array.from([0x1800n])), MachineCode.GuestAlign, 'unaligned');
+      throwsCode(t, () => ram.pageDigestsAt(BigUint64Array.from([0x30000n])), MachineCode.GuestRange, 'past the end');
+      throwsCode(t, () => ram.gatherPages(pas, new Uint32Array(3)), MachineCode.GuestRange, 'digest space');
+      t.end();
+    });
+
     t.test('close releases the RAM', (t) => {
       const ram = impl.make(REGIONS);
       ram.close();

@@ -1,0 +1,147 @@
+// See file_writer.h. Contract: new FileWriter(fd, queueBytes) starts the thread (the fd stays
+// the caller's: it is never closed here); write(bytes, position) copies the bytes into the
+// queue and returns at once unless `queueBytes` are already queued (then it waits: bounded
+// memory); it throws the first write error (kbootCode DUMP_IO, `code` the errno name, e.g.
+// ENOSPC) once the thread has met one, and nothing after the failing piece is written.
+// finish() waits until everything queued is on the file (not fsync'd) and returns the bytes
+// written, or throws that error; abort() drops what is queued. Both join the thread; the
+// destructor aborts.
+#include "file_writer.h"
+
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+namespace kboot {
+
+Napi::Function FileWriter::Init(Napi::Env env) {
+  return DefineClass(env, "NativeFileWriter",
+                     {
+                         InstanceMethod<&FileWriter::Write>("write"),
+                         InstanceMethod<&FileWriter::Finish>("finish"),
+                         InstanceMethod<&FileWriter::Abort>("abort"),
+                     });
+}
+
+FileWriter::FileWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileWriter>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::Error e = Napi::Error::New(env, "dump: FileWriter(fd, queueBytes)");
+    e.Set("kbootCode", Napi::String::New(env, "DUMP_BAD_VALUE"));
+    throw e;
+  }
+  fd_ = info[0].As<Napi::Number>().Int32Value();
+  limit_ = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  if (limit_ < (1u << 20)) limit_ = 1u << 20;
+  thread_ = std::thread([this] { Run(); });
+}
+
+FileWriter::~FileWriter() { Stop(); }
+
+void FileWriter::Run() {
+  for (;;) {
+    Piece p;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      p = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+    }
+    int err = 0;
+    uint64_t done = 0;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (errno_ != 0) err = -1;  // an earlier piece failed: write nothing more
+    }
+    while (err == 0 && done < p.bytes.size()) {
+      ssize_t n = pwrite(fd_, p.bytes.data() + done, p.bytes.size() - done, static_cast<off_t>(p.pos + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        err = errno;
+      } else if (n == 0) {
+        err = EIO;
+      } else {
+        done += static_cast<uint64_t>(n);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      queued_ -= p.bytes.size();
+      written_ += done;
+      if (err > 0 && errno_ == 0) {
+        errno_ = err;
+        errorPos_ = p.pos + done;
+      }
+      busy_ = false;
+    }
+    cv_.notify_all();
+  }
+}
+
+void FileWriter::Stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+[[noreturn]] void FileWriter::ThrowError(Napi::Env env) {
+  const char* name = strerrorname_np(errno_);
+  Napi::Error e = Napi::Error::New(env, std::string("dump: write at offset ") + std::to_string(errorPos_) +
+                                            " failed: " + strerror(errno_));
+  e.Set("kbootCode", Napi::String::New(env, "DUMP_IO"));
+  e.Set("code", Napi::String::New(env, name != nullptr ? name : "EIO"));
+  e.Set("position", Napi::Number::New(env, static_cast<double>(errorPos_)));
+  throw e;
+}
+
+Napi::Value FileWriter::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || !info[1].IsNumber()) {
+    Napi::Error e = Napi::Error::New(env, "dump: write(bytes, position)");
+    e.Set("kbootCode", Napi::String::New(env, "DUMP_BAD_VALUE"));
+    throw e;
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  Piece p{static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()),
+          std::vector<uint8_t>(data, data + ta.ByteLength())};
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [this] { return errno_ != 0 || queued_ < limit_; });
+  if (errno_ != 0) {
+    lk.unlock();
+    ThrowError(env);
+  }
+  queued_ += p.bytes.size();
+  queue_.push_back(std::move(p));
+  lk.unlock();
+  cv_.notify_all();
+  return env.Undefined();
+}
+
+Napi::Value FileWriter::Finish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return queue_.empty() && !busy_; });
+  }
+  Stop();
+  if (errno_ != 0) ThrowError(env);
+  return Napi::Number::New(env, static_cast<double>(written_));
+}
+
+Napi::Value FileWriter::Abort(const Napi::CallbackInfo& info) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queued_ = 0;
+    queue_.clear();
+  }
+  Stop();
+  return info.Env().Undefined();
+}
+
+}  // namespace kboot
