@@ -50,10 +50,11 @@ export interface GuestRam {
   /** LSB-first bitmap over the 4 KiB pages of the range: bit set = page holds a non-zero byte. `at` must be 4 KiB aligned. */
   nonZeroPages(at: PhysAddr, len: Size): Uint8Array;
   /**
-   * Four u32 digest words per 4 KiB page of the range (`at` 4 KiB aligned): lane i&3 of the
-   * page's little-endian u32 words, lane = rotl(lane ^ w, 13) * 0x9E3779B1, seeded with the
-   * digits of pi. Not cryptographic: it tells which pages changed (a change confined to one
-   * word always shows).
+   * Four u32 digest words per 4 KiB page of the range (`at` 4 KiB aligned): sixteen lanes
+   * over the page's little-endian u32 words (word i feeds lane i&15: lane = rotl(lane ^ w, 13)
+   * * 0x9E3779B1, seeded with the digits of pi), word k = lane k ^ rotl(lane k+4, 8) ^
+   * rotl(lane k+8, 16) ^ rotl(lane k+12, 24) (native/page_digest.cc). Not cryptographic: it
+   * tells which pages changed (a change confined to one word always shows).
    */
   pageDigests(at: PhysAddr, len: Size): Uint32Array;
   /**
@@ -351,14 +352,21 @@ export class ArrayRam implements GuestRam {
       for (let off = 0; off < p.len; off += GUEST_PAGE, page++) {
         const n = Math.min(GUEST_PAGE, p.len - off);
         const base = p.offset + off;
-        const h = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344];
+        const h = [
+          0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0x082efa98, 0xec4e6c89, 0x452821e6,
+          0x38d01377, 0xbe5466cf, 0x34e90c6c, 0xc0ac29b7, 0xc97c50dd, 0x3f84d5b5, 0xb5470917,
+        ];
         for (let i = 0; i * 4 < n; i++) {
           let w = 0;
           for (let b = 3; b >= 0; b--) w = (w << 8) | (i * 4 + b < n ? (m[base + i * 4 + b] ?? 0) : 0);
-          const x = ((h[i & 3] ?? 0) ^ w) >>> 0;
-          h[i & 3] = Math.imul((x << 13) | (x >>> 19), 0x9e3779b1) >>> 0;
+          const x = ((h[i & 15] ?? 0) ^ w) >>> 0;
+          h[i & 15] = Math.imul((x << 13) | (x >>> 19), 0x9e3779b1) >>> 0;
         }
-        out.set(h, page * 4);
+        const rotl = (v: number, r: number): number => ((v << r) | (v >>> (32 - r))) >>> 0;
+        for (let k = 0; k < 4; k++) {
+          h[k] = ((h[k] ?? 0) ^ rotl(h[k + 4] ?? 0, 8) ^ rotl(h[k + 8] ?? 0, 16) ^ rotl(h[k + 12] ?? 0, 24)) >>> 0;
+        }
+        out.set(h.slice(0, 4), page * 4);
       }
     }
     return out;

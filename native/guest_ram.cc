@@ -14,6 +14,8 @@
 // Source for the page-size and residency semantics: mmap(2), mincore(2) (Linux).
 #include "guest_ram.h"
 
+#include "page_digest.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -284,57 +286,6 @@ Napi::Value GuestRam::NonZeroPages(const Napi::CallbackInfo& info) {
   }
   return bm;
 }
-
-namespace {
-void PageDigestSlow(const uint8_t* p, uint64_t n, uint32_t out[4]);
-
-// The page digest machine/ram.ts ArrayRam computes too: four 32-bit lanes over the page's
-// little-endian u32 words, lane i&3 <- rotl(lane ^ w, 13) * 0x9E3779B1. Every step is a
-// bijection of the lane, so a change confined to one word always changes the digest.
-void PageDigest(const uint8_t* p, uint64_t n, uint32_t out[4]) {
-  // Untouched RAM is mostly zero pages: one cheap scan, then the zero page's digest (computed once).
-  static uint32_t zeroDigest[4];
-  static bool haveZero = false;
-  if (n == kPage && PageIsZero(p, n)) {
-    if (!haveZero) {
-      static const uint8_t zeros[kPage] = {};
-      haveZero = true;
-      PageDigestSlow(zeros, kPage, zeroDigest);
-    }
-    for (int k = 0; k < 4; k++) out[k] = zeroDigest[k];
-    return;
-  }
-  PageDigestSlow(p, n, out);
-}
-
-void PageDigestSlow(const uint8_t* p, uint64_t n, uint32_t out[4]) {
-  // Four independent lanes in registers (instruction-level parallelism); word i feeds lane i & 3.
-  uint32_t h0 = 0x243F6A88u, h1 = 0x85A308D3u, h2 = 0x13198A2Eu, h3 = 0x03707344u;
-  auto step = [](uint32_t h, uint32_t w) {
-    uint32_t x = h ^ w;
-    return ((x << 13) | (x >> 19)) * 0x9E3779B1u;
-  };
-  uint64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    uint32_t w[4];
-    memcpy(w, p + i, 16);
-    h0 = step(h0, w[0]);
-    h1 = step(h1, w[1]);
-    h2 = step(h2, w[2]);
-    h3 = step(h3, w[3]);
-  }
-  uint32_t* lanes[4] = {&h0, &h1, &h2, &h3};
-  for (uint64_t k = 0; i < n; i += 4, k++) {  // a short tail: whole or zero-padded words
-    uint32_t w = 0;
-    memcpy(&w, p + i, std::min<uint64_t>(4, n - i));
-    *lanes[k & 3] = step(*lanes[k & 3], w);
-  }
-  out[0] = h0;
-  out[1] = h1;
-  out[2] = h2;
-  out[3] = h3;
-}
-}  // namespace
 
 // Four u32 digest words per 4 KiB page of [addr, addr+len) (change detection during a dump).
 Napi::Value GuestRam::PageDigests(const Napi::CallbackInfo& info) {
