@@ -77,9 +77,13 @@ export class NativeRam implements GuestRam {
     this.check('pageDigests', at, len);
     return u32View(callNative(() => this.handle.pageDigests(at, len), { addr: hex(at) }));
   }
-  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Uint8Array {
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array, into?: Uint8Array): Uint8Array {
     return callNative(() =>
-      digests === undefined ? this.handle.gatherPages(pas) : this.handle.gatherPages(pas, digests),
+      into !== undefined
+        ? this.handle.gatherPages(pas, digests ?? new Uint32Array(pas.length * 4), into)
+        : digests === undefined
+          ? this.handle.gatherPages(pas)
+          : this.handle.gatherPages(pas, digests),
     );
   }
   pageDigestsAt(pas: BigUint64Array): Uint32Array {

@@ -60,9 +60,10 @@ export interface GuestRam {
   /**
    * The 4 KiB pages at `pas` (each aligned, each RAM), copied in order into one buffer (at
    * most 1 GiB); with `digests` (4 words per page) also each page's `pageDigests` value, of
-   * the bytes copied.
+   * the bytes copied. With `into` (at least 4 KiB per page) the pages are copied there and
+   * a view of it is returned (a caller reusing one buffer allocates nothing per batch).
    */
-  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Uint8Array;
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array, into?: Uint8Array): Uint8Array;
   /** `pageDigests` of the pages at `pas`, in order. */
   pageDigestsAt(pas: BigUint64Array): Uint32Array;
   /** Host memory actually backing guest RAM right now. */
@@ -372,14 +373,17 @@ export class ArrayRam implements GuestRam {
     return out;
   }
 
-  gatherPages(pas: BigUint64Array, digests?: Uint32Array): Uint8Array {
+  gatherPages(pas: BigUint64Array, digests?: Uint32Array, into?: Uint8Array): Uint8Array {
     if (pas.length * GUEST_PAGE > MAX_VIEW_BYTES) {
       throw new MachineError(MachineCode.GuestViewTooLarge, 'machine: gatherPages of more than 1 GiB', {});
     }
     if (digests !== undefined && digests.length !== pas.length * 4) {
       throw new MachineError(MachineCode.GuestRange, 'machine: gatherPages digests must hold 4 words per page', {});
     }
-    const out = new Uint8Array(pas.length * GUEST_PAGE);
+    if (into !== undefined && into.length < pas.length * GUEST_PAGE) {
+      throw new MachineError(MachineCode.GuestRange, 'machine: gatherPages target is smaller than the pages', {});
+    }
+    const out = into?.subarray(0, pas.length * GUEST_PAGE) ?? new Uint8Array(pas.length * GUEST_PAGE);
     pas.forEach((pa, i) => {
       requirePageAligned('gatherPages', pa);
       out.set(this.read(phys(pa), GUEST_PAGE), i * GUEST_PAGE);

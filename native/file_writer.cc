@@ -70,6 +70,7 @@ void FileWriter::Run() {
       std::lock_guard<std::mutex> lk(mu_);
       queued_ -= p.bytes.size();
       written_ += done;
+      if (free_.size() < 64) free_.push_back(std::move(p.bytes));
       if (err > 0 && errno_ == 0) {
         errno_ = err;
         errorPos_ = p.pos + done;
@@ -108,14 +109,20 @@ Napi::Value FileWriter::Write(const Napi::CallbackInfo& info) {
   }
   Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
   const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  Piece p{static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()),
-          std::vector<uint8_t>(data, data + ta.ByteLength())};
   std::unique_lock<std::mutex> lk(mu_);
   cv_.wait(lk, [this] { return errno_ != 0 || queued_ < limit_; });
   if (errno_ != 0) {
     lk.unlock();
     ThrowError(env);
   }
+  Piece p{static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()), {}};
+  if (!free_.empty()) {
+    p.bytes = std::move(free_.back());
+    free_.pop_back();
+  }
+  lk.unlock();
+  p.bytes.assign(data, data + ta.ByteLength());  // into a reused buffer's capacity when it fits
+  lk.lock();
   queued_ += p.bytes.size();
   queue_.push_back(std::move(p));
   lk.unlock();

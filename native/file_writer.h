@@ -39,6 +39,7 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Piece> queue_;
+  std::vector<std::vector<uint8_t>> free_;  // written pieces' buffers, reused (no fresh pages per write)
   uint64_t queued_ = 0;
   bool stopping_ = false;
   bool busy_ = false;

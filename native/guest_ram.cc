@@ -340,12 +340,27 @@ Napi::Value GuestRam::GatherPages(const Napi::CallbackInfo& info) {
     }
     digests = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
   }
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, pas.size() * kPage);
-  for (size_t i = 0; i < pas.size(); i++) {
-    memcpy(out.Data() + i * kPage, src[i], kPage);
-    if (digests != nullptr) PageDigest(out.Data() + i * kPage, kPage, digests + i * 4);
+  // Optional third argument: a Uint8Array to copy into (reused by the caller: no fresh
+  // allocation, hence no fresh pages, per batch); the copy is returned as a view of it.
+  uint8_t* dst = nullptr;
+  Napi::Value result;
+  if (info.Length() > 2 && info[2].IsTypedArray()) {
+    Napi::TypedArray into = info[2].As<Napi::TypedArray>();
+    if (into.TypedArrayType() != napi_uint8_array || into.ByteLength() < pas.size() * kPage) {
+      GuestRam::Fail(env, "GUEST_RANGE", "machine: gatherPages target is smaller than the pages");
+    }
+    dst = static_cast<uint8_t*>(into.ArrayBuffer().Data()) + into.ByteOffset();
+    result = Napi::Uint8Array::New(env, pas.size() * kPage, into.ArrayBuffer(), into.ByteOffset());
+  } else {
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, pas.size() * kPage);
+    dst = out.Data();
+    result = out;
   }
-  return out;
+  for (size_t i = 0; i < pas.size(); i++) {
+    memcpy(dst + i * kPage, src[i], kPage);
+    if (digests != nullptr) PageDigest(dst + i * kPage, kPage, digests + i * 4);
+  }
+  return result;
 }
 
 // pageDigests for the pages at the given addresses, four u32 words each, in order.

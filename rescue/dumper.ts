@@ -83,6 +83,8 @@ export interface RescueDumpStream {
 }
 
 const PAGE = 0x1000n;
+/** Bytes of one data-page batch (planMinidump reads at most 256 pages at a time). */
+const BATCH_BYTES = 1 << 20;
 /** Pages per digest call. */
 const DIGEST_BATCH = 1 << 16;
 
@@ -169,6 +171,8 @@ export function openRescueDumper(
     }
   };
 
+  const batchBuffers = [new Uint8Array(BATCH_BYTES), new Uint8Array(BATCH_BYTES)];
+  let flip = 0;
   let size: bigint;
   let pages: number;
   let inner: () => Generator<Uint8Array, void, undefined>;
@@ -179,11 +183,14 @@ export function openRescueDumper(
       arch,
       params,
       readPhys,
+      // Two batch buffers taken in turn: a chunk stays valid until the next-but-one is read
+      // (every consumer here writes or copies a chunk before asking for the next).
       readPages: (list) => {
-        if (digests === undefined) return ram.gatherPages(list);
+        const into = batchBuffers[flip] as Uint8Array;
+        flip ^= 1;
         const now = new Uint32Array(list.length * 4); // digests of the bytes as copied
-        const b = ram.gatherPages(list, now);
-        track(list, now);
+        const b = ram.gatherPages(list, now, into);
+        if (digests !== undefined) track(list, now);
         return b;
       },
     });
