@@ -61,7 +61,7 @@ export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigin
  * Feeds `chunks` to `writeAll` in order, gathering small chunks (single scattered pages) into
  * 1 MiB writes — a write per page would cost a system call each — and passing large ones
  * straight through (zero copy). With `skip`, known-zero chunks (dump/zero.ts) become holes.
- * Returns the bytes passed.
+ * When `chunks` throws, the gathered bytes are written first. Returns the bytes passed.
  */
 export function gatherWrites(
   chunks: Iterable<Uint8Array>,
@@ -71,7 +71,22 @@ export function gatherWrites(
   const buf = new Uint8Array(GATHER_BYTES);
   let used = 0;
   let total = 0n;
-  for (const c of chunks) {
+  const it = chunks[Symbol.iterator]();
+  for (;;) {
+    let r: IteratorResult<Uint8Array>;
+    try {
+      r = it.next();
+    } catch (e) {
+      // the source failed (a second panic): what it gave before still goes out
+      try {
+        if (used > 0) writeAll(buf.subarray(0, used));
+      } catch {
+        // the source's failure is the one reported
+      }
+      throw e;
+    }
+    if (r.done === true) break;
+    const c = r.value;
     total += BigInt(c.length);
     if (skip !== undefined && isZeroChunk(c)) {
       if (used > 0) writeAll(buf.subarray(0, used));
@@ -118,6 +133,9 @@ export function backgroundWriter(fd: number, path: string): PositionalWriter {
       return f();
     } catch (e) {
       if (e instanceof DumpError) throw e;
+      if ((e as { kbootCode?: unknown }).kbootCode === DumpCode.BadValue) {
+        throw new DumpError(DumpCode.BadValue, String((e as Error).message), { path }, { cause: e });
+      }
       const code = String((e as { code?: unknown }).code ?? 'EIO');
       const position = (e as { position?: unknown }).position;
       throw new DumpError(

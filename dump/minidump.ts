@@ -172,9 +172,11 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
     });
   }
 
-  const daRaw = src.readPhys(p.dpDumpavailpa, daBytes);
+  // Copies, not views: the stream must agree with the header and bitmap it has already given,
+  // even if something writes the host's bitmap page while the dump runs.
+  const daRaw = src.readPhys(p.dpDumpavailpa, daBytes).slice();
   const pairs = dumpAvailPairs(daRaw);
-  const bitmap = src.readPhys(p.dpVmdumppa, Number(p.dpVmdumpsz));
+  const bitmap = src.readPhys(p.dpVmdumppa, Number(p.dpVmdumpsz)).slice();
   let pages = 0;
   for (const byte of bitmap) pages += popcount8(byte);
 

@@ -6,16 +6,21 @@
  * kerneldumpheader).
  *
  * Contract: `saveDump(opts)` picks N = the `bounds` file's number (0 when absent or bad) and
- * moves past any N whose vmcore.N* or info.N exists — unlike savecore it never overwrites a
- * dump; checks that the directory's free space covers the worst case (the stream's size, plus
- * compression's worst-case growth and the info file) and otherwise throws DUMP_NO_SPACE
- * having written nothing; then writes `bounds` = N + 1, info.N (status "bad", "dump in
- * progress" until the end, so a crash mid-dump leaves an honest info file), the dump under a
- * temporary name (mode 0600), fsyncs it and links it to vmcore.N[.gz|.zst] (never replacing),
- * rewrites info.N with "Dump Status: good" and points vmcore.last / info.last at them. When
- * the stream or a write fails (a full disk, the rescue kernel panicking again), the partial
- * dump is kept as vmcore.N with info.N saying "Dump Status: bad" and the reason, and the
- * result has `status: 'incomplete'` — the caller exits non-zero. Only DumpError escapes;
+ * moves past any N whose vmcore.N*, info.N or textdump exists — unlike savecore it never
+ * overwrites a dump; checks that the directory's free space covers the worst case (the
+ * stream's size, plus compression's worst-case growth and the info file) and otherwise throws
+ * DUMP_NO_SPACE having written nothing; then claims the slot by creating info.N exclusively
+ * (status "bad", "dump in progress" until the end, so a crash mid-dump leaves an honest info
+ * file; a concurrent saver moves on to N + 1), writes `bounds` = N + 1 and the dump under a
+ * temporary name (mode 0600) through a background writer thread, fsyncs it and links it to
+ * vmcore.N[.gz|.zst] (never replacing; if naming fails the complete dump is kept under the
+ * temporary name, which the error gives), rewrites info.N with "Dump Status: good" and points
+ * vmcore.last / info.last at them. When the stream or a write fails (a full disk, the rescue
+ * kernel panicking again) or the stream ends short, everything read up to then is still
+ * written (after a write error, nothing more), the partial dump is kept as vmcore.N with
+ * info.N saying "Dump Status: bad" and the reason, and the result has `status: 'incomplete'` —
+ * the caller exits non-zero. An error that is not a KbootError (a kboot bug) gets the same
+ * partial dump and info.N, then is rethrown. Only DumpError escapes otherwise;
  * file system calls go through `opts.fs` so tests can fail them.
  */
 import * as nodeFs from 'node:fs';
@@ -23,6 +28,7 @@ import { join } from 'node:path';
 import type { Arch } from '../loader/arch/index.js';
 import { compressChunks, compressionSuffix, type DumpCompression } from './compress.js';
 import { DumpCode, DumpError } from './errors.js';
+import { isKbootError } from '../loader/errors.js';
 import { decodeKernelDumpHeader, encodeKernelDumpHeader, type KernelDumpHeaderFields } from './kerneldumpheader.js';
 import { KDH, KDH_ARCH, type KerneldumpCompression } from './layout.js';
 import { backgroundWriter, gatherWrites, type PositionalWriter } from './file.js';
@@ -223,6 +229,21 @@ function replaceSmallFile(fs: SavecoreFs, path: string, text: string): void {
   }
 }
 
+/** "in progress" text of info.N while the dump is being written. */
+const IN_PROGRESS = 'dump in progress (the writer stopped before the end)';
+
+/** Creates a small file exclusively (EEXIST when it exists), written and fsync'd, mode 0600. */
+function createSmallFile(fs: SavecoreFs, path: string, text: string): void {
+  const b = new TextEncoder().encode(text);
+  const fd = fs.openSync(path, 'wx', 0o600);
+  try {
+    for (let off = 0; off < b.length;) off += fs.writeSync(fd, b, off, b.length - off, null);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Rewrites a small file in place (no new blocks needed on a full disk: it only shrinks or stays within its block). */
 function rewriteInPlace(fs: SavecoreFs, path: string, text: string): void {
   const b = new TextEncoder().encode(text);
@@ -238,7 +259,11 @@ function rewriteInPlace(fs: SavecoreFs, path: string, text: string): void {
 
 function replaceSymlink(fs: SavecoreFs, target: string, path: string): void {
   try {
-    if (fs.existsSync(path)) fs.unlinkSync(path);
+    try {
+      fs.unlinkSync(path); // even a dangling link (existsSync would follow it)
+    } catch {
+      // absent
+    }
     fs.symlinkSync(target, path);
   } catch {
     // savecore only warns when the .last links cannot be made
@@ -258,9 +283,6 @@ export function saveDump(opts: SaveDumpOptions): SaveDumpResult {
   } catch (e) {
     throw ioError('reading the dump directory', dir, e);
   }
-  let n = readBounds(dir, fs);
-  while (slotUsed(names, n)) n++;
-
   const need = worstCaseBytes(opts.size, compression);
   let avail: bigint;
   try {
@@ -277,10 +299,7 @@ export function saveDump(opts: SaveDumpOptions): SaveDumpResult {
     );
   }
 
-  const vmcoreName = `vmcore.${n}${compressionSuffix(compression)}`;
-  const vmcore = join(dir, vmcoreName);
-  const info = join(dir, `info.${n}`);
-  const infoFor = (status: 'good' | 'bad', dumplength: bigint, reason?: string): string =>
+  const infoFor = (n: number, status: 'good' | 'bad', dumplength: bigint, reason?: string): string =>
     infoText({
       device,
       facts: opts.facts,
@@ -291,119 +310,169 @@ export function saveDump(opts: SaveDumpOptions): SaveDumpResult {
       status,
       ...(reason === undefined ? {} : { reason }),
     });
-
+  // The slot is claimed by creating info.N exclusively (two savers never share an N); it says
+  // "in progress" until the end, so a crash mid-dump leaves an honest info file.
+  let n = readBounds(dir, fs);
+  for (let tries = 0; ; tries++) {
+    while (slotUsed(names, n)) n++;
+    try {
+      createSmallFile(fs, join(dir, `info.${n}`), infoFor(n, 'bad', opts.size, IN_PROGRESS));
+      break;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'EEXIST' || tries > 1000) throw ioError('creating', `info.${n}`, e);
+      names.add(`info.${n}`);
+    }
+  }
+  const vmcoreName = `vmcore.${n}${compressionSuffix(compression)}`;
+  const vmcore = join(dir, vmcoreName);
+  const info = join(dir, `info.${n}`);
   replaceSmallFile(fs, join(dir, 'bounds'), `${n + 1}\n`);
-  replaceSmallFile(fs, info, infoFor('bad', opts.size, 'dump in progress (the writer stopped before the end)'));
 
   const tmp = join(dir, `.${vmcoreName}.tmp-${process.pid}`);
-  let fd: number | undefined;
-  let bytesIn = 0n;
-  let bytesOut = 0n;
-  let failure: DumpError | undefined;
+  let fd: number;
   try {
     fd = fs.openSync(tmp, 'wx', 0o600);
-    const file = fd;
-    const counted = function* (): Generator<Uint8Array, void, undefined> {
-      for (const c of opts.chunks) {
-        yield c;
-        bytesIn += BigInt(c.length);
-        opts.onProgress?.(bytesIn);
-      }
-    };
-    // The real file system gets a background writer thread (reading guest memory and writing
-    // the disk overlap); an injected `fs` (tests) is written synchronously through its writeSync.
-    const writer: PositionalWriter =
-      fs === NODE_FS
-        ? backgroundWriter(file, vmcore)
-        : {
-            write: (b, position) => {
-              for (let off = 0; off < b.length;) {
-                try {
-                  off += fs.writeSync(file, b, off, b.length - off, position + off);
-                } catch (e) {
-                  throw ioError('writing', vmcore, e);
-                }
-              }
-            },
-            finish: () => undefined,
-            abort: () => undefined,
-          };
-    // Uncompressed dumps are written sparse: known-zero runs become holes (savecore does the same).
-    let pos = 0;
-    try {
-      gatherWrites(
-        compressChunks(compression, counted()),
-        (b) => {
-          writer.write(b, pos);
-          pos += b.length;
-          bytesOut += BigInt(b.length);
-        },
-        compression === 'none'
-          ? (len) => {
-              pos += len;
-              bytesOut += BigInt(len);
-            }
-          : undefined,
-      );
-      writer.finish();
-    } catch (e) {
-      writer.abort();
-      const at = e instanceof DumpError ? e.details['position'] : undefined;
-      if (typeof at === 'number') bytesOut = BigInt(at); // what reached the file before the failure
-      throw e;
-    }
-    fs.ftruncateSync(file, pos); // a trailing hole still counts
-    fs.fsyncSync(file);
   } catch (e) {
-    failure =
-      e instanceof DumpError
-        ? e
-        : new DumpError(DumpCode.Io, `dump: writing ${vmcore} failed: ${String(e)}`, { path: vmcore }, { cause: e });
-  }
-  try {
-    if (fd !== undefined) fs.closeSync(fd);
-  } catch {
-    // reported through the data already written
-  }
-  if (fd === undefined) {
-    // Nothing was created: take the slot back out of info.N's hands.
     try {
-      fs.unlinkSync(info);
+      fs.unlinkSync(info); // nothing was written: give the slot back
     } catch {
       // best effort
     }
-    throw failure ?? new DumpError(DumpCode.Io, `dump: cannot create ${tmp}`, { path: tmp });
+    throw ioError('creating', tmp, e);
+  }
+  const file = fd;
+  let bytesIn = 0n;
+  let bytesOut = 0n;
+  let streamError: unknown;
+  let writerFailed = false;
+  const counted = function* (): Generator<Uint8Array, void, undefined> {
+    for (const c of opts.chunks) {
+      yield c;
+      bytesIn += BigInt(c.length);
+      opts.onProgress?.(bytesIn);
+    }
+  };
+  // The real file system gets a background writer thread (reading guest memory and writing
+  // the disk overlap); an injected `fs` (tests) is written synchronously through its writeSync.
+  const writer: PositionalWriter =
+    fs === NODE_FS
+      ? backgroundWriter(file, vmcore)
+      : {
+          write: (b, position) => {
+            for (let off = 0; off < b.length;) off += fs.writeSync(file, b, off, b.length - off, position + off);
+          },
+          finish: () => undefined,
+          abort: () => undefined,
+        };
+  const noteWriterError = (e: unknown): never => {
+    writerFailed = true;
+    const at = e instanceof DumpError ? e.details['position'] : undefined;
+    if (typeof at === 'number') bytesOut = BigInt(at); // what reached the file before the failure
+    throw e instanceof DumpError ? e : ioError('writing', vmcore, e);
+  };
+  // Uncompressed dumps are written sparse: known-zero runs become holes (savecore does the same).
+  let pos = 0;
+  try {
+    gatherWrites(
+      compressChunks(compression, counted()),
+      (b) => {
+        try {
+          writer.write(b, pos);
+        } catch (e) {
+          noteWriterError(e);
+        }
+        pos += b.length;
+        bytesOut += BigInt(b.length);
+      },
+      compression === 'none'
+        ? (len) => {
+            pos += len;
+            bytesOut += BigInt(len);
+          }
+        : undefined,
+    );
+  } catch (e) {
+    streamError = e;
+  }
+  // After a write error nothing more can be written; otherwise everything read so far (a
+  // second panic ends the stream, not the writing) goes to the file before it is named.
+  if (writerFailed) writer.abort();
+  else {
+    try {
+      writer.finish();
+    } catch (e) {
+      try {
+        noteWriterError(e);
+      } catch (w) {
+        streamError ??= w;
+      }
+    }
+  }
+  if (streamError === undefined && bytesIn !== opts.size) {
+    streamError = new DumpError(DumpCode.Truncated, `dump: the stream ended after ${bytesIn} of ${opts.size} bytes`, {
+      bytesIn,
+      size: opts.size,
+    });
+  }
+  try {
+    if (!writerFailed) fs.ftruncateSync(file, pos); // a trailing hole still counts
+    fs.fsyncSync(file);
+  } catch (e) {
+    if (streamError === undefined) streamError = ioError('syncing', vmcore, e);
+  }
+  try {
+    fs.closeSync(file);
+  } catch {
+    // the data is synced or the failure already recorded
   }
   try {
     fs.linkSync(tmp, vmcore); // fails rather than replacing an existing vmcore.N
     fs.unlinkSync(tmp);
   } catch (e) {
-    throw ioError('naming', vmcore, e);
+    const err = ioError('naming', vmcore, e);
+    throw new DumpError(
+      err.code,
+      `${err.message}; the dump is kept as ${tmp}`,
+      { ...err.details, kept: tmp },
+      { cause: e },
+    );
   }
   syncDir(fs, dir);
   const ms = performance.now() - started;
-  if (failure !== undefined) {
+  if (streamError !== undefined) {
+    const failure =
+      streamError instanceof DumpError
+        ? streamError
+        : new DumpError(
+            DumpCode.Io,
+            `dump: writing ${vmcore} failed: ${String(streamError)}`,
+            { path: vmcore },
+            {
+              cause: streamError,
+            },
+          );
     const reason = `${failure.message} (${bytesIn} of ${opts.size} bytes streamed, ${bytesOut} written)`;
     try {
-      rewriteInPlace(fs, info, infoFor('bad', bytesOut, reason));
+      rewriteInPlace(fs, info, infoFor(n, 'bad', bytesOut, reason));
     } catch {
       // info.N already says "in progress": still an honest "bad"
     }
-    return {
-      n,
-      vmcore,
-      info,
-      status: 'incomplete',
-      reason,
-      error: failure,
-      bytesIn,
-      bytesOut,
-      compression,
-      ms,
-    };
+    // A kboot bug (not a KbootError) is not a dump failure to report: the partial dump is kept
+    // and described, and the bug goes on up.
+    if (!isKbootError(streamError)) throw streamError;
+    return { n, vmcore, info, status: 'incomplete', reason, error: failure, bytesIn, bytesOut, compression, ms };
   }
-  replaceSmallFile(fs, info, infoFor('good', bytesOut));
-  for (const old of ['vmcore.last', 'vmcore.last.gz', 'vmcore.last.zst']) {
+  // The dump is complete and named: from here nothing may turn it into a failure.
+  try {
+    replaceSmallFile(fs, info, infoFor(n, 'good', bytesOut));
+  } catch {
+    try {
+      rewriteInPlace(fs, info, infoFor(n, 'good', bytesOut)); // no room for a new file: in place
+    } catch {
+      // info.N still says "in progress"; the dump itself is whole
+    }
+  }
+  for (const old of ['vmcore.last', 'vmcore.last.gz', 'vmcore.last.zst', 'info.last']) {
     try {
       fs.unlinkSync(join(dir, old)); // savecore symlinks_remove: one .last link, the newest dump's
     } catch {
@@ -442,6 +511,9 @@ export function writeDeviceImage(
   compression: DumpCompression = 'none',
   fs: SavecoreFs = NODE_FS,
 ): { readonly dumplength: bigint; readonly size: bigint } {
+  if (fs.existsSync(path)) {
+    throw new DumpError(DumpCode.Io, `dump: ${path} exists: a dump-device image is never replaced`, { path });
+  }
   const tmp = `${path}.tmp-${process.pid}`;
   let fd: number | undefined;
   try {

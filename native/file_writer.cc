@@ -4,8 +4,9 @@
 // memory); it throws the first write error (kbootCode DUMP_IO, `code` the errno name, e.g.
 // ENOSPC) once the thread has met one, and nothing after the failing piece is written.
 // finish() waits until everything queued is on the file (not fsync'd) and returns the bytes
-// written, or throws that error; abort() drops what is queued. Both join the thread; the
-// destructor aborts.
+// written, or throws that error; abort() drops what is queued. Both join the thread; a write
+// after them is DUMP_BAD_VALUE; the destructor aborts. No thread (std::thread failing) is a
+// coded DUMP_IO error at construction, and the caller falls back to synchronous writes.
 #include "file_writer.h"
 
 #include <cerrno>
@@ -33,10 +34,25 @@ FileWriter::FileWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileWr
   fd_ = info[0].As<Napi::Number>().Int32Value();
   limit_ = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
   if (limit_ < (1u << 20)) limit_ = 1u << 20;
-  thread_ = std::thread([this] { Run(); });
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::exception& ex) {  // no thread to be had: the caller writes synchronously
+    Napi::Error e = Napi::Error::New(env, std::string("dump: cannot start the writer thread: ") + ex.what());
+    e.Set("kbootCode", Napi::String::New(env, "DUMP_IO"));
+    throw e;
+  }
 }
 
-FileWriter::~FileWriter() { Stop(); }
+// Garbage-collected without finish()/abort(): drop what is queued (the fd may already be
+// someone else's), then stop.
+FileWriter::~FileWriter() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const Piece& p : queue_) queued_ -= p.bytes.size();
+    queue_.clear();
+  }
+  Stop();
+}
 
 void FileWriter::Run() {
   for (;;) {
@@ -110,6 +126,12 @@ Napi::Value FileWriter::Write(const Napi::CallbackInfo& info) {
   Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
   const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   std::unique_lock<std::mutex> lk(mu_);
+  if (closed_) {
+    lk.unlock();
+    Napi::Error e = Napi::Error::New(env, "dump: write after finish() or abort()");
+    e.Set("kbootCode", Napi::String::New(env, "DUMP_BAD_VALUE"));
+    throw e;
+  }
   cv_.wait(lk, [this] { return errno_ != 0 || queued_ < limit_; });
   if (errno_ != 0) {
     lk.unlock();
@@ -134,6 +156,7 @@ Napi::Value FileWriter::Finish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   {
     std::unique_lock<std::mutex> lk(mu_);
+    closed_ = true;
     cv_.wait(lk, [this] { return queue_.empty() && !busy_; });
   }
   Stop();
@@ -144,7 +167,8 @@ Napi::Value FileWriter::Finish(const Napi::CallbackInfo& info) {
 Napi::Value FileWriter::Abort(const Napi::CallbackInfo& info) {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    queued_ = 0;
+    closed_ = true;
+    for (const Piece& p : queue_) queued_ -= p.bytes.size();  // the piece being written keeps its count
     queue_.clear();
   }
   Stop();

@@ -42,6 +42,7 @@ class FileWriter : public Napi::ObjectWrap<FileWriter> {
   std::vector<std::vector<uint8_t>> free_;  // written pieces' buffers, reused (no fresh pages per write)
   uint64_t queued_ = 0;
   bool stopping_ = false;
+  bool closed_ = false;  // finish() or abort() was called: no more writes
   bool busy_ = false;
   int errno_ = 0;
   uint64_t errorPos_ = 0;

@@ -381,14 +381,17 @@ Napi::Value GuestRam::PageDigestsAt(const Napi::CallbackInfo& info) {
   };
   // Scattered pages cost a cache and TLB miss each: a large list is split over two threads
   // (the addresses were resolved above; the threads only read guest memory).
-  if (pas.size() >= 4096) {
-    size_t half = pas.size() / 2;
-    std::thread other(digestRange, half, pas.size());
-    digestRange(0, half);
-    other.join();
-  } else {
-    digestRange(0, pas.size());
+  size_t half = pas.size() >= 4096 ? pas.size() / 2 : pas.size();
+  std::thread other;
+  if (half < pas.size()) {
+    try {
+      other = std::thread(digestRange, half, pas.size());
+    } catch (const std::exception&) {
+      half = pas.size();  // no second thread: all on this one
+    }
   }
+  digestRange(0, half);
+  if (other.joinable()) other.join();
   return out;
 }
 

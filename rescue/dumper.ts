@@ -16,12 +16,12 @@
  * path: it ends the stream with DumpError(DUMP_RESCUE_PANIC) naming the byte offset; the
  * dumper never restarts itself.
  */
-import { hex, size as toSize, SZ_4K, type PhysAddr } from '../loader/addr.js';
+import { hex, phys, size as toSize, SZ_4K, type PhysAddr } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { KbootError } from '../loader/errors.js';
 import { decodeRescueParams, rescueDumpParams, rescueParamsLayout } from '../loader/handoff/params.js';
 import type { DeviceWriter } from '../machine/devices/dma.js';
-import type { GuestRam } from '../machine/ram.js';
+import { ArrayRam, type GuestRam } from '../machine/ram.js';
 import { dumpAvailPairs, setBitPas } from '../dump/dumpavail.js';
 import { planElfDump } from '../dump/elfdump.js';
 import { DumpCode, DumpError } from '../dump/errors.js';
@@ -113,6 +113,15 @@ function digestAll(ram: DumperRam, pas: BigUint64Array): Uint32Array {
   }
   return out;
 }
+
+/** The digest words of `pages` zero pages (the same function ArrayRam and the addon compute). */
+function zeroDigests(pages: number): Uint32Array {
+  ZERO_DIGEST ??= new ArrayRam([{ base: phys(0), size: SZ_4K }]).pageDigests(phys(0), SZ_4K);
+  const out = new Uint32Array(pages * 4);
+  for (let i = 0; i < pages; i++) out.set(ZERO_DIGEST, i * 4);
+  return out;
+}
+let ZERO_DIGEST: Uint32Array | undefined;
 
 function rescuePanic(offset: bigint, what: string, cause?: unknown): DumpError {
   return new DumpError(
@@ -215,7 +224,6 @@ export function openRescueDumper(
           yield readPhys(pa, len);
           return;
         }
-        if (digests !== undefined) track([pa, len / 0x1000], ram.pageDigests(pa as PhysAddr, n));
         const nonZero = ram.nonZeroPages(pa as PhysAddr, n);
         const isSet = (k: number): boolean => (((nonZero[k >> 3] ?? 0) >> (k & 7)) & 1) === 1;
         const pagesN = len / 0x1000;
@@ -224,7 +232,13 @@ export function openRescueDumper(
           let e = k + 1;
           while (e < pagesN && isSet(e) === set && e - k < MAX_ZERO_CHUNK / 0x1000) e++;
           const at = pa + BigInt(k) * PAGE;
-          yield set ? readPhys(at, (e - k) * 0x1000) : zeroChunk((e - k) * 0x1000);
+          const bytes = (e - k) * 0x1000;
+          // The digest of what this piece puts in the dump, taken as it goes out: a live view's
+          // bytes now, or zero pages (as nonZeroPages saw them).
+          if (digests !== undefined) {
+            track([at, e - k], set ? ram.pageDigests(at as PhysAddr, toSize(BigInt(bytes))) : zeroDigests(e - k));
+          }
+          yield set ? readPhys(at, bytes) : zeroChunk(bytes);
           k = e;
         }
       },

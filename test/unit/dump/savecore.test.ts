@@ -4,11 +4,24 @@
 // here as the XOR of the 128 big-endian words (sbin/savecore kerneldump_parity) rather than
 // with kboot's own decoder. Files are written to a real temporary directory.
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { DumpCode } from '../../../dump/errors.js';
+import { DumpCode, DumpError } from '../../../dump/errors.js';
+import { backgroundWriter } from '../../../dump/file.js';
 import {
   ctimeText,
   infoText,
@@ -181,12 +194,12 @@ t.test('a stream that throws (the rescue kernel panics) gives an incomplete dump
   function* stream(): Generator<Uint8Array> {
     yield new Uint8Array(4096).fill(2);
     pulled++;
-    throw new (class extends Error {})('boom');
+    throw new DumpError(DumpCode.RescuePanic, 'dump: boom', {});
   }
   const r = saveDump({ dir, facts, size: 8192n, chunks: stream() });
   t.equal(r.status, 'incomplete');
   t.equal(pulled, 1, 'the stream is not restarted');
-  t.match(readFileSync(r.info, 'utf8'), /Incomplete: dump: writing .* failed: Error: boom/);
+  t.match(readFileSync(r.info, 'utf8'), /Incomplete: dump: boom \(4096 of 8192 bytes streamed, 4096 written\)/);
   t.end();
 });
 
@@ -217,5 +230,91 @@ t.test('dump-device image: kerneldumpheader, dump padded to 512, the same header
   t.same(img.subarray(512, 1512), Buffer.alloc(1000, 7));
   t.same(img.subarray(1512, 1536), Buffer.alloc(24), 'zero padding to the block size');
   throwsCode(t, () => writeDeviceImage(path, facts, data), DumpCode.Io, 'never replaces an image');
+  t.end();
+});
+
+t.test('a second panic after 40 MiB: everything read is on disk and counted (background writer)', (t) => {
+  const dir = fresh('panic-late');
+  function* stream(): Generator<Uint8Array> {
+    for (let i = 0; i < 40; i++) yield new Uint8Array(1 << 20).fill(i + 1);
+    for (let i = 0; i < 3; i++) yield new Uint8Array(4096).fill(0x77); // gathered, not yet written
+    throw new DumpError(DumpCode.RescuePanic, 'dump: second panic', {});
+  }
+  const r = saveDump({ dir, facts, size: 64n << 20n, chunks: stream() });
+  t.equal(r.status, 'incomplete');
+  t.equal(r.error?.code, DumpCode.RescuePanic);
+  const want = (40 << 20) + 3 * 4096;
+  t.equal(statSync(r.vmcore).size, want, 'the writer queue and the gather buffer reached the file');
+  t.equal(r.bytesOut, BigInt(want));
+  const b = readFileSync(r.vmcore);
+  t.equal(b[(39 << 20) + 5], 40);
+  t.equal(b[want - 1], 0x77);
+  t.match(
+    readFileSync(r.info, 'utf8'),
+    new RegExp(`Dump Length: ${want}\\n[\\s\\S]*\\(${want} of ${64 << 20} bytes streamed, ${want} written\\)`),
+  );
+  t.end();
+});
+
+t.test('a stream that ends short is incomplete (DUMP_TRUNCATED)', (t) => {
+  const dir = fresh('short');
+  const r = saveDump({ dir, facts, size: 3n * 4096n, chunks: pages(2) });
+  t.equal(r.status, 'incomplete');
+  t.equal(r.error?.code, DumpCode.Truncated);
+  t.match(readFileSync(r.info, 'utf8'), /Incomplete: dump: the stream ended after 8192 of 12288 bytes/);
+  t.end();
+});
+
+t.test('a kboot bug in the stream: the partial dump is kept and described, the bug goes on up', (t) => {
+  const dir = fresh('bug');
+  function* stream(): Generator<Uint8Array> {
+    yield new Uint8Array(4096).fill(1);
+    throw new TypeError('a bug');
+  }
+  t.throws(() => saveDump({ dir, facts, size: 8192n, chunks: stream() }), TypeError);
+  t.equal(statSync(join(dir, 'vmcore.0')).size, 4096);
+  t.match(
+    readFileSync(join(dir, 'info.0'), 'utf8'),
+    /Dump Status: bad\n {2}Incomplete: .*TypeError: a bug \(4096 of 8192 bytes streamed, 4096 written\)/,
+  );
+  t.end();
+});
+
+t.test('info.N claims the slot exclusively; a dangling info.last is replaced', (t) => {
+  const dir = fresh('claim');
+  const racing: SavecoreFs = {
+    ...NODE_FS,
+    // another saver creates info.0 between our directory listing and our claim
+    openSync(p, flags, mode) {
+      if (p.endsWith('/info.0') && flags === 'wx' && !existsSync(p)) writeFileSync(p, 'the other saver');
+      return NODE_FS.openSync(p, flags, mode);
+    },
+  };
+  const r = saveDump({ dir, facts, size: 4096n, chunks: pages(1), fs: racing });
+  t.equal(r.n, 1, 'moved on to slot 1');
+  t.equal(readFileSync(join(dir, 'info.0'), 'utf8'), 'the other saver', "the other saver's info.0 untouched");
+  symlinkSync('info.99', join(dir, 'dangling'));
+  rmSync(join(dir, 'info.last'));
+  symlinkSync('info.99', join(dir, 'info.last')); // points nowhere
+  const again = saveDump({ dir, facts, size: 4096n, chunks: pages(1) });
+  t.equal(readlinkSync(join(dir, 'info.last')), `info.${again.n}`);
+  t.end();
+});
+
+t.test('the background writer: no write after finish or abort, no hang after an abort mid-write', (t) => {
+  const path = join(root, 'bw.bin');
+  const fd = openSync(path, 'w');
+  t.teardown(() => closeSync(fd));
+  const w = backgroundWriter(fd, path);
+  w.write(new Uint8Array(64 << 20).fill(3), 0); // the thread is busy with this
+  w.abort();
+  throwsCode(t, () => w.write(new Uint8Array(1), 0), DumpCode.BadValue, 'a write after abort is refused');
+  const fd2 = openSync(path + '2', 'w');
+  const w2 = backgroundWriter(fd2, path + '2');
+  w2.write(new Uint8Array(4096).fill(1), 0);
+  w2.finish();
+  throwsCode(t, () => w2.write(new Uint8Array(1), 4096), DumpCode.BadValue, 'a write after finish is refused');
+  closeSync(fd2);
+  t.equal(statSync(path + '2').size, 4096);
   t.end();
 });
