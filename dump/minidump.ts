@@ -75,6 +75,9 @@ export interface MinidumpPlan {
   readonly size: bigint;
   /** Set bits (data pages). */
   readonly pages: number;
+  /** dump_avail and the bitmap as read when the plan was made (what the stream follows). */
+  readonly dumpAvail: readonly (readonly [bigint, bigint])[];
+  readonly bitmap: Uint8Array;
   chunks(): Generator<Uint8Array, void, undefined>;
 }
 
@@ -256,7 +259,7 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
     yield* flush();
   }
 
-  return { header, headerBytes, segments, size: off, pages, chunks };
+  return { header, headerBytes, segments, size: off, pages, dumpAvail: pairs, bitmap, chunks };
 }
 
 const u64At = (b: Uint8Array, i: bigint): bigint =>

@@ -28,21 +28,16 @@ import { DumpCode, DumpError } from './errors.js';
 import { decodeKernelDumpHeader, type DecodedKernelDumpHeader } from './kerneldumpheader.js';
 import { KDH, KDH_ARCH, KernelDumpHeader, MINIDUMP } from './layout.js';
 import { bytesFile, openMinidump, readExact, type DumpFile, type Minidump } from './reader.js';
+import { detectCompression, type DumpCompression } from './compress.js';
 
 export type DumpKind = 'minidump' | 'elf';
 export type DumpContainer = 'raw' | 'device';
-export type CompressedKind = 'gzip' | 'zstd';
+export type CompressedKind = Exclude<DumpCompression, 'none'>;
 
-/**
- * gzip (RFC 1952 §2.3.1: 1f 8b) or zstd (RFC 8878 §3.1: frame magic 0xfd2fb528, or a skippable
- * frame 0x184d2a5?, little-endian) from a file's first bytes; undefined otherwise.
- */
+/** gzip or zstd from a file's first bytes (dump/compress.ts detectCompression); undefined otherwise. */
 export function compressedKind(first4: Uint8Array): CompressedKind | undefined {
-  const [a, b, c, d] = first4;
-  if (a === 0x1f && b === 0x8b) return 'gzip';
-  if (a === 0x28 && b === 0xb5 && c === 0x2f && d === 0xfd) return 'zstd';
-  if (a !== undefined && (a & 0xf0) === 0x50 && b === 0x2a && c === 0x4d && d === 0x18) return 'zstd';
-  return undefined;
+  const kind = detectCompression(first4);
+  return kind === 'none' ? undefined : kind;
 }
 
 /** Where the headers and the dump lie in a dump-device image (byte offsets in the opened file). */

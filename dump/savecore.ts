@@ -84,8 +84,6 @@ export interface SaveDumpOptions {
   readonly size: bigint;
   readonly chunks: Iterable<Uint8Array>;
   readonly compression?: DumpCompression;
-  /** Called with the uncompressed bytes streamed so far. */
-  readonly onProgress?: (bytesIn: bigint) => void;
   /** Where the dump came from, for info.N (savecore: the dump device). */
   readonly device?: string;
   readonly fs?: SavecoreFs;
@@ -349,7 +347,6 @@ export function saveDump(opts: SaveDumpOptions): SaveDumpResult {
     for (const c of opts.chunks) {
       yield c;
       bytesIn += BigInt(c.length);
-      opts.onProgress?.(bytesIn);
     }
   };
   // The real file system gets a background writer thread (reading guest memory and writing

@@ -78,13 +78,7 @@ export class NativeRam implements GuestRam {
     return u32View(callNative(() => this.handle.pageDigests(at, len), { addr: hex(at) }));
   }
   gatherPages(pas: BigUint64Array, digests?: Uint32Array, into?: Uint8Array): Uint8Array {
-    return callNative(() =>
-      into !== undefined
-        ? this.handle.gatherPages(pas, digests ?? new Uint32Array(pas.length * 4), into)
-        : digests === undefined
-          ? this.handle.gatherPages(pas)
-          : this.handle.gatherPages(pas, digests),
-    );
+    return callNative(() => this.handle.gatherPages(pas, digests, into));
   }
   pageDigestsAt(pas: BigUint64Array): Uint32Array {
     return u32View(callNative(() => this.handle.pageDigestsAt(pas)));

@@ -29,7 +29,7 @@ export interface NativeGuestRamHandle {
   nonZeroPages(addr: bigint, len: bigint): Buffer;
   /** Four u32 words per page, as bytes (machine/native-ram.ts views them as a Uint32Array). */
   pageDigests(addr: bigint, len: bigint): Buffer;
-  gatherPages(pas: BigUint64Array, digests?: Uint32Array, into?: Uint8Array): Uint8Array;
+  gatherPages(pas: BigUint64Array, digests: Uint32Array | undefined, into: Uint8Array | undefined): Uint8Array;
   pageDigestsAt(pas: BigUint64Array): Buffer;
   residentBytes(): bigint;
   close(): void;

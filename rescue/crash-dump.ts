@@ -25,6 +25,7 @@ import {
 } from '../dump/savecore.js';
 import { busMaster, type DeviceWriter } from '../machine/devices/dma.js';
 import type { HostSession } from '../machine/session.js';
+import { modelVersionString } from '../machine/host/model.js';
 import { openRescueDumper, type DumpFormat, type DumpWatchReport, type RescueDumpStream } from './dumper.js';
 
 /** Faults a dump can be put through (also the compare fault set's dump half). */
@@ -105,7 +106,7 @@ export function hostDumpFacts(s: HostSession, panicstring: string, dumptime: big
   return {
     arch: s.profile.arch,
     hostname: `kboot-${s.profile.name}`,
-    versionstring: `FreeBSD 15.0-KBOOT-MODEL #0: kboot host model (${s.profile.arch})\n`,
+    versionstring: modelVersionString(s.profile.arch),
     panicstring,
     dumptime,
   };
@@ -124,18 +125,11 @@ export function crashDump(s: HostSession, opts: CrashDumpOptions): CrashDumpResu
   }
   const faults = opts.faults ?? [];
   const devices = faultDevices(s, faults);
-  const probe = openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
+  const stream = openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
     format: opts.format ?? 'minidump',
     devices,
-    watch: true,
+    ...(faults.includes('second-panic') ? { panicAfterBytes: (size: bigint) => size / 2n } : {}),
   });
-  const stream = faults.includes('second-panic')
-    ? openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
-        format: opts.format ?? 'minidump',
-        devices,
-        panicAfterBytes: probe.size / 2n,
-      })
-    : probe;
   const facts = hostDumpFacts(
     s,
     opts.panicstring ?? `kboot: panic at ${s.phase}`,

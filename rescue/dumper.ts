@@ -22,7 +22,7 @@ import { KbootError } from '../loader/errors.js';
 import { decodeRescueParams, rescueDumpParams, rescueParamsLayout } from '../loader/handoff/params.js';
 import type { DeviceWriter } from '../machine/devices/dma.js';
 import { ArrayRam, type GuestRam } from '../machine/ram.js';
-import { dumpAvailPairs, setBitPas } from '../dump/dumpavail.js';
+import { dumpAvailPairs, setBitPas, type DumpAvailPairs } from '../dump/dumpavail.js';
 import { planElfDump } from '../dump/elfdump.js';
 import { DumpCode, DumpError } from '../dump/errors.js';
 import { MINIDUMP } from '../dump/layout.js';
@@ -43,8 +43,11 @@ export interface RescueDumpOptions {
   readonly format?: DumpFormat;
   /** Bus masters still writing host memory (machine/devices/dma.ts), ticked once per chunk. */
   readonly devices?: readonly DeviceWriter[];
-  /** Fault injection: the rescue kernel panics once this many bytes have been streamed. */
-  readonly panicAfterBytes?: bigint;
+  /**
+   * Fault injection: the rescue kernel panics once this many bytes have been streamed (a
+   * function gets the stream's size, e.g. `(size) => size / 2`).
+   */
+  readonly panicAfterBytes?: bigint | ((size: bigint) => bigint);
   /** Digest pages to report changes (default true). */
   readonly watch?: boolean;
 }
@@ -89,11 +92,11 @@ const BATCH_BYTES = 1 << 20;
 const DIGEST_BATCH = 1 << 16;
 
 /** The minidump's data pages in stream order (bit order through dump_avail; RAM only). */
-function minidumpPages(ram: DumperRam, p: MinidumpParams): BigUint64Array {
-  const pairs = dumpAvailPairs(ram.read(p.dpDumpavailpa as PhysAddr, MINIDUMP.DUMP_AVAIL_BYTES));
-  const bitmap = ram.read(p.dpVmdumppa as PhysAddr, Number(p.dpVmdumpsz));
+function minidumpPages(ram: DumperRam, plan: { dumpAvail: DumpAvailPairs; bitmap: Uint8Array }): BigUint64Array {
   const out: bigint[] = [];
-  for (const pa of setBitPas(pairs, bitmap)) if (pa !== undefined && ram.isRam(pa as PhysAddr, SZ_4K)) out.push(pa);
+  for (const pa of setBitPas(plan.dumpAvail, plan.bitmap)) {
+    if (pa !== undefined && ram.isRam(pa as PhysAddr, SZ_4K)) out.push(pa);
+  }
   return BigUint64Array.from(out);
 }
 
@@ -197,13 +200,14 @@ export function openRescueDumper(
       readPages: (list) => {
         const into = batchBuffers[flip] as Uint8Array;
         flip ^= 1;
+        if (digests === undefined) return ram.gatherPages(list, undefined, into);
         const now = new Uint32Array(list.length * 4); // digests of the bytes as copied
         const b = ram.gatherPages(list, now, into);
-        if (digests !== undefined) track(list, now);
+        track(list, now);
         return b;
       },
     });
-    if (watch) pas = minidumpPages(ram, params);
+    if (watch) pas = minidumpPages(ram, plan);
     size = plan.size;
     pages = plan.pages;
     minidump = plan.header;
@@ -257,12 +261,13 @@ export function openRescueDumper(
     started = true;
     if (watch) digests = digestAll(ram, pas);
     let offset = 0n;
+    const panicAt = typeof opts.panicAfterBytes === 'function' ? opts.panicAfterBytes(size) : opts.panicAfterBytes;
     const it = inner();
     try {
       for (;;) {
         let r: IteratorResult<Uint8Array, void>;
         try {
-          if (opts.panicAfterBytes !== undefined && offset >= opts.panicAfterBytes) {
+          if (panicAt !== undefined && offset >= panicAt) {
             throw rescuePanic(offset, 'injected fault (second panic)');
           }
           r = it.next();

@@ -29,6 +29,7 @@ import type * as OpenModule from '../../dump/open.js';
 import type { MsgbufText, OpenedDump, OpenedMinidump } from '../../dump/open.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
+import { formatBytes } from '../../dump/progress.js';
 
 /** Largest `dump read --len`. */
 export const MAX_READ_LEN = 1 << 20;
@@ -284,10 +285,7 @@ const a16 = (h: string): string => `0x${h.slice(2).padStart(16, '0')}`;
 /** The human-readable form of an inspect report. */
 export function formatDumpInspect(r: DumpInspectReport): string {
   const L: string[] = [];
-  const kib = (h: string): string => {
-    const n = Number(BigInt(h));
-    return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
-  };
+  const kib = (h: string): string => formatBytes(BigInt(h));
   L.push(r.file);
   L.push(`  file         ${r.fileSize} bytes (${hex(r.fileSize)})`);
   L.push(

@@ -143,6 +143,11 @@ interface KernelImage {
   readonly trampOff: bigint | undefined;
 }
 
+/** The host model kernel's version string (FreeBSD's `version[]`, ending in a newline). */
+export function modelVersionString(arch: Arch): string {
+  return `FreeBSD 15.0-KBOOT-MODEL #0: kboot host model (${arch})\n`;
+}
+
 /** Generated text: a deterministic instruction-like stream (not executed; only its bytes matter). */
 function modelKernel(arch: Arch, load: PhysAddr, seed: bigint, kstart: bigint): KernelImage {
   const K = MODEL_KERNEL;
@@ -150,7 +155,7 @@ function modelKernel(arch: Arch, load: PhysAddr, seed: bigint, kstart: bigint): 
   for (let off = 0n; off < K.textSize; off += PAGE) text.set(pageBytes(seed ^ 0x7e47n, load + off), Number(off));
   const data = new Uint8Array(Number(K.dataSize));
   // data: the kernel version string at its start is a recognisable marker
-  const ident = new TextEncoder().encode(`FreeBSD 15.0-KBOOT-MODEL #0: kboot host model (${arch})\n\0`);
+  const ident = new TextEncoder().encode(`${modelVersionString(arch)}\0`);
   data.set(ident, 0x800);
   const sym = (name: string, off: bigint, size: bigint): [string, { va: KernelVa; pa: PhysAddr; size: Size }] => [
     name,

@@ -17,7 +17,13 @@ import { loadProfile } from '../../../loader/plan/profile.js';
 import { validateJson } from '../../../loader/schema.js';
 import { Machine } from '../../../machine/machine.js';
 import { nativeAvailable } from '../../../machine/native.js';
-import { buildHostModel, dumpParams, installHost, type HostModel } from '../../../machine/host/model.js';
+import {
+  modelVersionString,
+  buildHostModel,
+  dumpParams,
+  installHost,
+  type HostModel,
+} from '../../../machine/host/model.js';
 import { planMinidump } from '../../../dump/minidump.js';
 import { planElfDump } from '../../../dump/elfdump.js';
 import { openMinidump } from '../../../dump/reader.js';
@@ -60,7 +66,7 @@ function kdh(model: HostModel, dumplength: bigint, hostname = 'crashed.example.o
     dumptime: 1_735_689_600n, // 2025-01-01 00:00:00 UTC
     blocksize: 512,
     hostname,
-    versionstring: `FreeBSD 15.0-KBOOT-MODEL #0: kboot host model (${model.arch})\n`,
+    versionstring: modelVersionString(model.arch),
     panicstring: 'rescue test panic',
     compression: 'NONE',
   });

@@ -2,7 +2,7 @@
 // processes behave as one run; the journal is validated; recorded files may not change.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryIo } from '../../../cli/io.js';
@@ -137,11 +137,23 @@ t.test('panic --dump-dir: savecore output, progress lines, faults and exit statu
   t.match(j.dump.vmcore, /vmcore\.1\.zst$/);
   t.ok(j.dump.changedPages.length > 0, 'pages the DMA engine wrote are reported');
 
+  const before = new Map(readdirSync(crash).map((f) => [f, readFileSync(join(crash, f)).toString('base64')]));
   const full = await kboot(dir, 'panic', '--dump-dir', 'crash', '--fault', 'full-target', '--no-progress');
   t.equal(full.code, Exit.Failure, 'an incomplete dump exits non-zero');
   t.match(full.out, /dump INCOMPLETE: .*vmcore\.2/);
   t.match(readFileSync(join(crash, 'info.2'), 'utf8'), /Dump Status: bad\n {2}Incomplete: .*ENOSPC/);
   t.equal(full.err, '', '--no-progress: no progress lines');
+  const after = readdirSync(crash);
+  t.same(
+    after.filter((f) => !before.has(f)).sort(),
+    ['info.2', 'vmcore.2'],
+    'the full target added only the incomplete dump and its info',
+  );
+  for (const [f, b] of before) {
+    if (f === 'bounds') t.equal(readFileSync(join(crash, f), 'utf8'), '3\n', 'bounds moved on');
+    else if (f !== 'info.last' && !f.startsWith('vmcore.last'))
+      t.equal(readFileSync(join(crash, f)).toString('base64'), b, `${f} unchanged`);
+  }
 
   const its = await kboot(dir, 'panic', '--dump-dir', 'crash', '--fault', 'its');
   t.equal(its.code, Exit.Usage);
