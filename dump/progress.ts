@@ -92,6 +92,28 @@ export function createProgress(opts: ProgressOptions): Progress {
   };
 }
 
+/**
+ * An `onProgress(done, total)` callback that draws a `createProgress` bar, created on the
+ * first call (when the total is known), and `end()` to close its line; `enabled: false`
+ * draws nothing.
+ */
+export function progressReporter(opts: {
+  readonly label: string;
+  readonly tty: boolean;
+  readonly write: (text: string) => void;
+  readonly enabled?: boolean;
+}): { onProgress(done: bigint, total: bigint): void; end(): void } {
+  let bar: Progress | undefined;
+  return {
+    onProgress(done, total) {
+      if (opts.enabled === false) return;
+      bar ??= createProgress({ label: opts.label, total, tty: opts.tty, write: opts.write });
+      bar.update(done);
+    },
+    end: () => bar?.end(),
+  };
+}
+
 /** The final line: bytes, pages, rate and file. */
 export function summaryLine(s: {
   readonly file: string;

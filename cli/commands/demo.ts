@@ -93,7 +93,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
     { HostSession },
     { HOST_PHASES },
     { crashDump },
-    { createProgress, summaryLine },
+    { progressReporter, summaryLine },
     { openDumpFile },
     { openDump },
     { SeededRandom },
@@ -201,19 +201,13 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
 
     // 5. dump
     step(`write the dump: the rescue kernel's /dev/dumper into ${shown(outDir)} as savecore(8) does`);
-    const bar = json ? undefined : createProgress({ label: '/dev/dumper', total: 1n, tty: io.isTty, write: io.err });
-    let progress = bar;
+    const progress = progressReporter({ label: '/dev/dumper', tty: io.isTty, write: io.err, enabled: !json });
     const dump = crashDump(s, {
       dir: outDir,
       panicstring: `kboot demo: panic at ${s.phase}`,
-      onProgress: (done, total) => {
-        if (progress === bar && bar !== undefined) {
-          progress = createProgress({ label: '/dev/dumper', total, tty: io.isTty, write: io.err });
-        }
-        progress?.update(done);
-      },
+      onProgress: progress.onProgress,
     });
-    progress?.end();
+    progress.end();
     const save = dump.save;
     if (save === undefined) {
       throw new MachineError(MachineCode.HostModel, 'machine: the dump was not saved', {});

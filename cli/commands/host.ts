@@ -31,7 +31,7 @@ import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.
 import { fileRef, loadJournal, replay, saveJournal, type Journal, type JournalAction } from '../journal.js';
 import type { CliIo } from '../io.js';
 import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
-import { createProgress, summaryLine } from '../../dump/progress.js';
+import { progressReporter, summaryLine } from '../../dump/progress.js';
 import { crashDump, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
 import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
 import { globalOptions, requestExitStatus } from '../run.js';
@@ -340,11 +340,12 @@ export function registerHost(program: Command, io: CliIo): void {
         let dump: CrashDumpResult | undefined;
         if (dumping && o.rescued) {
           const label = opts.dumpDevice !== undefined ? basename(opts.dumpDevice) : '/dev/dumper';
-          const bar =
-            opts.progress === false || g.json
-              ? undefined
-              : createProgress({ label, total: 1n, tty: io.isTty, write: io.err });
-          let progress = bar;
+          const progress = progressReporter({
+            label,
+            tty: io.isTty,
+            write: io.err,
+            enabled: opts.progress !== false && !g.json,
+          });
           dump = crashDump(s, {
             ...(opts.dumpDir === undefined ? {} : { dir: resolve(io.cwd, opts.dumpDir) }),
             ...(opts.dumpDevice === undefined ? {} : { deviceImage: resolve(io.cwd, opts.dumpDevice) }),
@@ -352,14 +353,9 @@ export function registerHost(program: Command, io: CliIo): void {
             compression,
             faults,
             panicstring: `kboot: panic at ${s.phase}`,
-            onProgress: (done, total) => {
-              if (progress === bar && bar !== undefined) {
-                progress = createProgress({ label, total, tty: io.isTty, write: io.err });
-              }
-              progress?.update(done);
-            },
+            onProgress: progress.onProgress,
           });
-          progress?.end();
+          progress.end();
         }
         return { outcome: o, dump };
       });

@@ -1,7 +1,7 @@
 // Dump progress (dump/progress.ts): a terminal bar redrawn in place at 0.1% resolution, a
 // line per 10% off a terminal, and the final summary; time is injected, so rates are exact.
 import t from 'tap';
-import { createProgress, formatBytes, formatDuration, summaryLine } from '../../../dump/progress.js';
+import { createProgress, formatBytes, formatDuration, progressReporter, summaryLine } from '../../../dump/progress.js';
 
 t.test('terminal: one redraw per 0.1% step, with bytes, rate and time left', (t) => {
   let out = '';
@@ -60,3 +60,24 @@ t.test('formatting', (t) => {
   );
   t.end();
 });
+
+t.test(
+  'progressReporter: the bar appears with the first report (the total known then); disabled draws nothing',
+  (t) => {
+    const lines: string[] = [];
+    const r = progressReporter({ label: 'd', tty: false, write: (s) => lines.push(s) });
+    r.onProgress(50n, 100n);
+    r.onProgress(100n, 100n);
+    r.end();
+    t.same(
+      lines.map((l) => l.split(' (')[0]),
+      ['d: 50%', 'd: 100%'],
+    );
+    const off: string[] = [];
+    const q = progressReporter({ label: 'd', tty: true, write: (s) => off.push(s), enabled: false });
+    q.onProgress(1n, 2n);
+    q.end();
+    t.same(off, []);
+    t.end();
+  },
+);
