@@ -8,10 +8,8 @@
  * FreeBSD loader sizes metadata before writing it (stand/common/metadata.c md_copymodules).
  */
 import { BytesCode, BytesError } from '../errors.js';
-import { hex } from '../addr.js';
+import { hex, U64_MAX } from '../addr.js';
 import type { Endian } from './reader.js';
-
-const U64 = (1n << 64n) - 1n;
 
 function rangeError(what: string, value: number | bigint, bits: number): BytesError {
   return new BytesError(BytesCode.ValueRange, `bytes: ${what} ${hex(value)} does not fit in ${bits} bits`, {
@@ -27,7 +25,7 @@ export function checkUint(value: number, bits: 8 | 16 | 32, what: string): numbe
 }
 
 export function checkU64(value: bigint, what: string): bigint {
-  if (value < 0n || value > U64) throw rangeError(what, value, 64);
+  if (value < 0n || value > U64_MAX) throw rangeError(what, value, 64);
   return value;
 }
 

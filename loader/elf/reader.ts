@@ -12,7 +12,7 @@
  * Format source: FreeBSD `sys/sys/elf64.h`, `sys/sys/elf_common.h` (System V gABI ch. 4–5).
  */
 import type { KernelVa, PhysAddr, Size } from '../addr.js';
-import { hex } from '../addr.js';
+import { hex, U64_LIMIT } from '../addr.js';
 import { archForElfMachine } from '../arch/index.js';
 import type { OutOfBoundsInfo } from '../bytes/index.js';
 import { ElfCode, ElfError, type ElfErrorCode } from './errors.js';
@@ -43,7 +43,6 @@ import {
   type ProgramHeader,
 } from './image.js';
 
-const U64_LIMIT = 1n << 64n;
 const utf8 = new TextDecoder('utf-8');
 
 function fail(code: ElfErrorCode, message: string, details: Record<string, unknown>): ElfError {

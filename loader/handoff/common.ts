@@ -85,4 +85,3 @@ export function checkIntRange(v: number, min: number, max: number, what: string)
 }
 
 /** 2^64, for C unsigned-long wrap-around. */
-export const U64_MODULUS = 1n << 64n;

@@ -32,7 +32,8 @@
 import { hex } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { defineLayout, pad, u32, u64, type LayoutValues } from '../bytes/index.js';
-import { checkIntRange, encodeStructInto, truncated, U64_MODULUS } from './common.js';
+import { checkIntRange, encodeStructInto, truncated } from './common.js';
+import { U64_LIMIT } from '../addr.js';
 import { HandoffCode, HandoffError } from './errors.js';
 
 /** `struct efi_map_header` (machine/metadata.h): 8 + 8 + 4, padded to 24 by its u64 alignment. */
@@ -266,7 +267,7 @@ export function rescueEfiMapAction(
   if (!efiPhysmemType(d.mdType)) return 'copy';
   if (RESCUE_EFIMAP_POLICY[arch].keepRamAtZero && d.mdPhys === 0n) return 'copy';
   // md_phys + ptoa(md_pages) in C unsigned long: wraps modulo 2^64
-  const end = (d.mdPhys + d.mdPages * EFI_PAGE_SIZE) % U64_MODULUS;
+  const end = (d.mdPhys + d.mdPages * EFI_PAGE_SIZE) % U64_LIMIT;
   return d.mdPhys <= rescuePa && end >= rescuePa ? 'rewrite' : 'drop';
 }
 
@@ -275,7 +276,7 @@ function checkRescueArgs(rescuePa: bigint, memsize: bigint): void {
     ['rescue_pa', rescuePa],
     ['rescue memsize', memsize],
   ] as const) {
-    if (v < 0n || v >= U64_MODULUS) {
+    if (v < 0n || v >= U64_LIMIT) {
       throw new HandoffError(HandoffCode.ValueRange, `handoff: ${what} does not fit in u64 (${hex(v)})`, {
         what,
         value: v,

@@ -14,6 +14,7 @@
  * Facts: Devicetree Specification v0.4 chapter 5; FreeBSD reads DTBs with libfdt
  * (`sys/contrib/libfdt/fdt.c` fdt_check_header, `fdt.h`).
  */
+import { U64_LIMIT } from '../addr.js';
 import { ByteReader, ByteWriter, type OutOfBoundsInfo } from '../bytes/index.js';
 import { FdtCode } from './errors.js';
 import {
@@ -32,7 +33,6 @@ import {
 } from './fdt-model.js';
 
 const U32_LIMIT = 2 ** 32;
-const U64_LIMIT = 1n << 64n;
 
 function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;

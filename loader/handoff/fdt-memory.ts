@@ -17,6 +17,7 @@
  * §3.5 (`/reserved-memory`: cells as the root's, `ranges`, children `name@unit` with `reg`
  * and optional `no-map`), §5.3 (memory reservation block).
  */
+import { U64_LIMIT } from '../addr.js';
 import { FdtCode } from './errors.js';
 import { checkMemReserve } from './fdt-codec.js';
 import { checkNodeName, DEFAULT_FDT_LIMITS, fdtError, type Fdt, type FdtNode } from './fdt-model.js';
@@ -59,8 +60,6 @@ export interface ReservedMemory {
 /** The memory node's name and device_type (Devicetree Specification v0.4 §3.4). */
 export const MEMORY_NODE = 'memory';
 export const RESERVED_MEMORY_NODE = 'reserved-memory';
-
-const U64_LIMIT = 1n << 64n;
 
 /** True for a root child that describes RAM. */
 export function isMemoryNode(node: FdtNode): boolean {

@@ -13,6 +13,7 @@
  * §2.3.5 (`#address-cells` defaults to 2, `#size-cells` to 1); FreeBSD reads them through
  * OF_getencprop / fdt_data_get (`sys/dev/fdt/fdt_common.c`).
  */
+import { U64_LIMIT } from '../addr.js';
 import { FdtCode } from './errors.js';
 import { fdtError, type Fdt, type FdtNode, type FdtProp } from './fdt-model.js';
 
@@ -30,7 +31,6 @@ export const DEFAULT_ADDRESS_CELLS = 2;
 export const DEFAULT_SIZE_CELLS = 1;
 
 const U32_LIMIT = 1n << 32n;
-const U64_LIMIT = 1n << 64n;
 
 function isFdt(x: Fdt | FdtNode): x is Fdt {
   return 'root' in x;

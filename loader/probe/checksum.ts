@@ -7,15 +7,14 @@
  * (a malformed file raises its ElfError) and hashes the file bytes of its executable PT_LOAD
  * segments in address order; for a probe kernel that is exactly [_start, _edata).
  */
+import { U64_MAX } from '../addr.js';
 import { parseElf, PF, segmentBytes } from '../elf/index.js';
 import { FNV1A64 } from './layout.js';
-
-const MASK64 = (1n << 64n) - 1n;
 
 /** FNV-1a 64 of `bytes`. */
 export function fnv1a64(bytes: Uint8Array): bigint {
   let h: bigint = FNV1A64.offsetBasis;
-  for (const b of bytes) h = ((h ^ BigInt(b)) * FNV1A64.prime) & MASK64;
+  for (const b of bytes) h = ((h ^ BigInt(b)) * FNV1A64.prime) & U64_MAX;
   return h;
 }
 
