@@ -40,6 +40,8 @@ export interface CrashDumpOptions {
   readonly format?: DumpFormat;
   readonly compression?: DumpCompression;
   readonly faults?: readonly DumpFault[];
+  /** Watch for pages that change while dumping (default true; rescue/dumper.ts). */
+  readonly watch?: boolean;
   readonly onProgress?: (bytesIn: bigint, total: bigint) => void;
   readonly panicstring?: string;
   readonly dumptime?: bigint;
@@ -128,6 +130,7 @@ export function crashDump(s: HostSession, opts: CrashDumpOptions): CrashDumpResu
   const stream = openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
     format: opts.format ?? 'minidump',
     devices,
+    watch: opts.watch ?? true,
     ...(faults.includes('second-panic') ? { panicAfterBytes: (size: bigint) => size / 2n } : {}),
   });
   const facts = hostDumpFacts(
