@@ -24,7 +24,7 @@ $(STAMP)/npm: package.json package-lock.json $(STAMP)/apt
 
 build/Release/kboot.node: $(NATIVE_SOURCES) | $(STAMP)/npm
 	@echo "kboot: building the native addon"
-	@$(NPM_BIN)/node-gyp rebuild --loglevel=error >/dev/null
+	@npm run --silent install --loglevel=error >/dev/null
 	@touch $@
 
 $(STAMP)/tsc: $(TS_SOURCES) | $(STAMP)/npm

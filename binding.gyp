@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "kboot",
-      "sources": ["native/addon.cc", "native/guest_ram.cc", "native/cpu.cc", "native/compress.cc", "native/file_writer.cc", "native/page_digest.cc"],
+      "sources": ["native/addon.cc", "native/guest_ram.cc", "native/cpu.cc", "native/compress.cc", "native/file_writer.cc", "native/page_digest.cc", "native/fs_lock.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "libraries": ["-lunicorn", "-lzstd", "-lz"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],

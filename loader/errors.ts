@@ -25,6 +25,7 @@ export type ErrorDomain =
   | 'native'
   | 'rescue'
   | 'dump'
+  | 'io'
   | 'cli';
 
 /** Structured facts about a failure; values are plain data (bigint allowed). */
@@ -188,6 +189,40 @@ export const PlanCode = {
 export class PlanError extends KbootError<CodeOf<typeof PlanCode>> {
   readonly domain = 'plan';
   override readonly name = 'PlanError';
+}
+
+export const IoCode = {
+  /** The path does not exist (or a directory on the way does not). */
+  NotFound: 'IO_NOT_FOUND',
+  /** Permission denied by the system (EACCES / EPERM). */
+  Permission: 'IO_PERMISSION',
+  /** An input that is not a regular file: a directory, device, FIFO, socket (details.kind). */
+  NotRegular: 'IO_NOT_REGULAR',
+  /** A symbolic link where kboot neither reads nor writes through one (inside a dump directory). */
+  Symlink: 'IO_SYMLINK',
+  /** An input larger than its kind's bound (details.limit). */
+  TooLarge: 'IO_TOO_LARGE',
+  /** A read that failed (details.reason: the errno name). */
+  Read: 'IO_READ',
+  /** A file kboot was to create already exists. */
+  Exists: 'IO_EXISTS',
+  /** A write, link, rename or sync that failed (details.reason: the errno name). */
+  Write: 'IO_WRITE',
+  /** An output directory that is not a directory, or cannot be created. */
+  NotDirectory: 'IO_NOT_DIRECTORY',
+  /** Another kboot command holds the lock on a state directory (details.waitedMs). */
+  Locked: 'IO_LOCKED',
+  /** Not enough room in a file system for what would be written (details.needed, details.available). */
+  NoSpace: 'IO_NO_SPACE',
+} as const;
+/**
+ * A file-system operation kboot could not carry out safely: an input that is not a regular
+ * file or is too large, an output that exists or cannot be created, a lock held by another
+ * command. `details.path` names the file; `details.reason` the system's errno name.
+ */
+export class IoError extends KbootError<CodeOf<typeof IoCode>> {
+  readonly domain = 'io';
+  override readonly name = 'IoError';
 }
 
 export const CliCode = {

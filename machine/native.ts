@@ -206,9 +206,11 @@ export interface NativeAddon {
   readonly Compressor: NativeCompression['Compressor'];
   readonly Decompressor: NativeCompression['Decompressor'];
   readonly FileWriter: new (fd: number, queueBytes: number) => NativeFileWriterHandle;
+  /** flock(2) with LOCK_NB: "" when done, "EWOULDBLOCK" when held elsewhere, else the errno name. */
+  readonly flock: (fd: number, mode: 'exclusive' | 'shared' | 'unlock') => string;
 }
 
-const EXPECTED_ABI = 5;
+const EXPECTED_ABI = 6;
 
 export { packageRoot } from '../loader/paths.js';
 

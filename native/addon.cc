@@ -1,11 +1,12 @@
 // kboot's native addon: guest RAM (guest_ram.cc), the Unicorn CPU (cpu.cc) and dump stream
-// compression (compress.cc), a threaded dump file writer (file_writer.cc). Loaded by machine/native.ts only; `abiVersion` changes whenever
+// compression (compress.cc), a threaded dump file writer (file_writer.cc), flock(2) (fs_lock.cc). Loaded by machine/native.ts only; `abiVersion` changes whenever
 // the JS-visible surface changes.
 #include <napi.h>
 
 #include "compress.h"
 #include "cpu.h"
 #include "file_writer.h"
+#include "fs_lock.h"
 #include "guest_ram.h"
 
 namespace {
@@ -17,7 +18,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Compressor", kboot::Compressor::Init(env));
   exports.Set("Decompressor", kboot::Decompressor::Init(env));
   exports.Set("FileWriter", kboot::FileWriter::Init(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 5));
+  exports.Set("flock", kboot::FlockFunction(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 6));
   return exports;
 }
 
