@@ -10,7 +10,8 @@
  *    `replace`, rename(2); the temporary never outlives the call (`writeNewFile`);
  *  - an output directory (`--state`, `--out`, `--dump-dir`) is an existing directory (a
  *    symlink to one is followed: the user named it), or is created when the command says it
- *    creates one (mode given, whatever the umask); anything else is IO_NOT_DIRECTORY;
+ *    creates one (mode given, whatever the umask); anything else is IO_NOT_DIRECTORY; with
+ *    `writable` a directory where no file can be created (/proc, a read-only mount) is too;
  *  - temporaries are registered with loader/io/cleanup.ts while they exist, so SIGINT and
  *    SIGTERM remove them.
  * Sources: open(2) O_EXCL|O_NOFOLLOW, link(2), rename(2); savecore(8) writes 0600 dumps.
@@ -22,6 +23,7 @@ import {
   fchmodSync,
   fsyncSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   openSync,
   renameSync,
@@ -47,6 +49,13 @@ export function writeError(path: string, what: string, e: unknown): IoError {
   const reason = errnoOf(e);
   if (reason === 'EEXIST') {
     return new IoError(IoCode.Exists, `io: ${what} ${path} already exists`, { path, what, reason }, { cause: e });
+  }
+  if (reason === 'ENOENT' || reason === 'ENOTDIR') {
+    return new IoError(IoCode.NotFound, `io: cannot write ${what} ${path} (its directory does not exist)`, {
+      path,
+      what,
+      reason,
+    });
   }
   if (reason === 'ELOOP') {
     return new IoError(IoCode.Symlink, `io: ${what} ${path} is a symbolic link; kboot does not write through one`, {
@@ -103,6 +112,34 @@ export interface TempFile {
   discard(): void;
 }
 
+/** Errors of link(2) that mean "this file system has no hard links", not "the name exists". */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+/**
+ * Gives `tmp` the name `to` without replacing anything: link(2) refuses an existing name
+ * atomically; on a file system without hard links (vfat, some FUSE mounts) an lstat check
+ * and rename(2) stand in (a name created in between would be replaced).
+ */
+function placeWithoutReplacing(tmp: string, to: string): void {
+  try {
+    linkSync(tmp, to);
+  } catch (e) {
+    if (!NO_LINKS.has(errnoOf(e))) throw e;
+    if (lstatOrUndefined(to) !== undefined) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+    renameSync(tmp, to);
+    return;
+  }
+  unlinkSync(tmp);
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Creates a temporary beside `final` (see TempFile). */
 export function createTemp(final: string, mode: number, what = 'file'): TempFile {
   for (let attempt = 0; ; attempt++) {
@@ -137,10 +174,7 @@ export function createTemp(final: string, mode: number, what = 'file'): TempFile
         close();
         try {
           if (o.replace === true) renameSync(path, to);
-          else {
-            linkSync(path, to);
-            unlinkSync(path);
-          }
+          else placeWithoutReplacing(path, to);
         } catch (e) {
           throw writeError(to, what, e);
         }
@@ -223,6 +257,12 @@ export interface OutputDirOptions {
   readonly mode?: number;
   /** Directory a relative path is relative to. */
   readonly cwd?: string;
+  /**
+   * Check that kboot can create files in it (an exclusive temporary created and removed):
+   * a directory of /proc or /sys, a read-only mount or one without write permission is
+   * IO_NOT_DIRECTORY / IO_PERMISSION before the command does any work.
+   */
+  readonly writable?: boolean;
 }
 
 function statOrUndefined(path: string): Stats | undefined {
@@ -259,6 +299,7 @@ export function outputDirectory(path: string, opts: OutputDirOptions): string {
         kind,
       });
     }
+    if (opts.writable === true) checkWritable(full, path, opts.what);
     return full;
   }
   if (!opts.create) {
@@ -276,7 +317,8 @@ export function outputDirectory(path: string, opts: OutputDirOptions): string {
   } catch (e) {
     const r = errnoOf(e);
     if (r !== 'EEXIST') {
-      throw new IoError(IoCode.NotDirectory, `io: cannot create ${opts.what} ${path} (${r})`, {
+      const code = r === 'EACCES' || r === 'EPERM' ? IoCode.Permission : IoCode.NotDirectory;
+      throw new IoError(code, `io: cannot create ${opts.what} ${path} (${r})`, {
         path: full,
         shown: path,
         what: opts.what,
@@ -288,6 +330,30 @@ export function outputDirectory(path: string, opts: OutputDirOptions): string {
   // mkdir's mode is masked by the umask; a private directory must be private whatever it is
   chmodDir(full, mode);
   return full;
+}
+
+/** Creates and removes an exclusive temporary in `dir`; see OutputDirOptions.writable. */
+function checkWritable(dir: string, shown: string, what: string): void {
+  const probe = join(dir, `.kboot-probe.${randomBytes(16).toString('hex')}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(probe, CREATE_FLAGS, 0o600);
+  } catch (e) {
+    const r = errnoOf(e);
+    const code = r === 'EACCES' || r === 'EPERM' ? IoCode.Permission : IoCode.NotDirectory;
+    throw new IoError(code, `io: kboot cannot create files in ${what} ${shown} (${r})`, {
+      path: dir,
+      shown,
+      what,
+      reason: r,
+    });
+  }
+  closeSync(fd);
+  try {
+    unlinkSync(probe);
+  } catch {
+    // removed by someone else: nothing of ours is left
+  }
 }
 
 function chmodDir(path: string, mode: number): void {
