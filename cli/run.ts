@@ -11,9 +11,9 @@
  * Commands are registered from cli/commands/*.ts; each receives the global options.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKbootError, jsonSafe } from '../loader/errors.js';
+import { readInputText } from '../loader/io/input.js';
 import { packageRoot } from '../machine/native.js';
 import type { CliIo } from './io.js';
 import { registerCommands } from './commands/index.js';
@@ -29,7 +29,9 @@ export interface GlobalOptions {
 
 /** kboot's version, from package.json. */
 export function kbootVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
+  const pkg = JSON.parse(readInputText(join(packageRoot(), 'package.json'), 'package', { what: 'package.json' })) as {
+    version?: string;
+  };
   return pkg.version ?? '0.0.0';
 }
 

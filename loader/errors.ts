@@ -227,6 +227,7 @@ export class IoError extends KbootError<CodeOf<typeof IoCode>> {
 
 export const CliCode = {
   Usage: 'CLI_USAGE',
+  /** Superseded by the IO_* codes of IoError; only `kboot dump` and `panic --dump-dir` still raise it. */
   Io: 'CLI_IO',
 } as const;
 /** A command line that cannot be carried out as written. */

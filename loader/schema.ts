@@ -6,9 +6,9 @@
  * `details.problems` listing them all. Schemas are compiled once per process. Values with
  * bigints must be converted first (`toJsonValue`): JSON output prints addresses as hex strings.
  */
-import { readFileSync } from 'node:fs';
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { readInputText } from './io/input.js';
 import { packagePath } from './paths.js';
 import type { KbootError } from './errors.js';
 
@@ -32,7 +32,9 @@ function validator(name: string): ValidateFunction {
     ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
     addFormats(ajv);
   }
-  const schema = JSON.parse(readFileSync(packagePath('schemas', `${name}.schema.json`), 'utf8')) as object;
+  const schema = JSON.parse(
+    readInputText(packagePath('schemas', `${name}.schema.json`), 'package', { what: 'JSON schema' }),
+  ) as object;
   const fn = ajv.compile(schema);
   compiled.set(name, fn);
   return fn;

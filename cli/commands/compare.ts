@@ -5,18 +5,19 @@
  * and reported as a table per profile (compare/table.ts), or with `--json` one object valid
  * against schemas/compare.schema.json, and optionally an SVG timeline chart (compare/svg.ts).
  *
- * Contract: the kernel file is read whole (CLI_IO when it cannot be); a profile of another
- * arch, a bad --seed, or an existing --svg FILE without --force is CLI_USAGE / CLI_IO before
- * anything runs. Progress lines go to stderr (not with --json). The SVG is written through a
- * temporary file and renamed (cli/files.ts writeNewFile). The measured results never change
+ * Contract: the kernel file is read whole through loader/io/input.ts (IO_* when it cannot
+ * be); a profile of another arch, a bad --seed, or an existing --svg FILE (or a symlink of
+ * that name) without --force is CLI_USAGE / IO_EXISTS before anything runs. Progress lines
+ * go to stderr (not with --json). The SVG is written through an exclusive temporary file
+ * (loader/io/output.ts writeNewFile) that is linked, or with --force renamed, into place. The measured results never change
  * the exit status: compare reports, it does not gate.
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CliCode, CliError } from '../../loader/errors.js';
+import { CliCode, CliError, IoCode, IoError } from '../../loader/errors.js';
+import { readInputFile } from '../../loader/io/input.js';
+import { pathTaken, writeNewFile } from '../../loader/io/output.js';
 import type { MachineProfile } from '../../loader/plan/profile.js';
-import { readInputFile, writeNewFile } from '../files.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
 
@@ -48,7 +49,7 @@ export async function compareProfiles(
       .map((n) => loadProfile(n))
       .filter((p) => p.arch === arch);
   }
-  return names.map((n) => loadProfile(existsSync(resolve(cwd, n)) ? resolve(cwd, n) : n));
+  return names.map((n) => loadProfile(n, { cwd }));
 }
 
 /** Registers `kboot compare`. */
@@ -66,10 +67,10 @@ export function registerCompare(program: Command, io: CliIo): void {
     .action(async (file: string, opts: CompareCliOptions, cmd: Command) => {
       const g = globalOptions(cmd);
       const seed = parseSeed(opts.seed);
-      const bytes = readInputFile(file, io.cwd, 'rescue kernel');
+      const bytes = readInputFile(file, 'kernel', { what: 'rescue kernel', cwd: io.cwd });
       const svgPath = opts.svg === undefined ? undefined : resolve(io.cwd, opts.svg);
-      if (svgPath !== undefined && opts.force !== true && existsSync(svgPath)) {
-        throw new CliError(CliCode.Io, `cli: ${opts.svg ?? ''} already exists (use --force to replace it)`, {
+      if (svgPath !== undefined && opts.force !== true && pathTaken(svgPath)) {
+        throw new IoError(IoCode.Exists, `io: ${opts.svg ?? ''} already exists (use --force to replace it)`, {
           path: svgPath,
           reason: 'EEXIST',
         });
@@ -88,12 +89,11 @@ export function registerCompare(program: Command, io: CliIo): void {
         ...(g.json ? {} : { onProgress: (line: string) => io.err(`compare: ${line}\n`) }),
       });
       if (svgPath !== undefined) {
-        writeNewFile(
-          svgPath,
-          opts.svg ?? svgPath,
-          new TextEncoder().encode(compare.compareSvg(report)),
-          opts.force === true,
-        );
+        writeNewFile(svgPath, compare.compareSvg(report), {
+          shown: opts.svg ?? svgPath,
+          replace: opts.force === true,
+          what: 'timeline chart',
+        });
       }
       if (g.json) {
         io.out(`${JSON.stringify(report, null, 2)}\n`);

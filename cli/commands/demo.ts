@@ -10,20 +10,21 @@
  * on the same machine and print its table, and tell the three commands that do the same with
  * the user's own kernel.
  *
- * Contract: DIR (default ./kboot-demo) is created if missing; the probe kernel is written to
+ * Contract: DIR (default ./kboot-demo) is created if missing (loader/io/output.ts
+ * outputDirectory: a file, a device or a directory where nothing can be created is an IoError,
+ * exit 1, before anything runs); the probe kernel is written to
  * DIR/rescue-probe.elf (replacing the demo's own earlier one). With --json the steps go to
  * stderr and stdout carries one object valid against schemas/demo.schema.json. A dump that
  * is incomplete or does not read back exactly ends with exit status 1 after the report; a
  * failed load or hand-off is its KbootError.
  */
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { hex, type PhysAddr } from '../../loader/addr.js';
 import { ARCHES, type Arch } from '../../loader/arch/index.js';
 import { CliCode, CliError, MachineCode, MachineError } from '../../loader/errors.js';
 import type { CompareReport } from '../../compare/index.js';
-import { writeNewFile } from '../files.js';
+import { outputDirectory, writeNewFile } from '../../loader/io/output.js';
 import type { CliIo } from '../io.js';
 import { globalOptions, requestExitStatus } from '../run.js';
 
@@ -77,7 +78,13 @@ export function registerDemo(program: Command, io: CliIo): void {
           arch: opts.arch,
         });
       }
-      const report = await runDemo(arch, resolve(io.cwd, opts.out ?? 'kboot-demo'), io, g.json);
+      const out = outputDirectory(opts.out ?? 'kboot-demo', {
+        what: 'demo output directory',
+        create: true,
+        writable: true,
+        cwd: io.cwd,
+      });
+      const report = await runDemo(arch, out, io, g.json);
       if (g.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
       if (report.dump.status !== 'good' || report.verify.identical !== report.verify.sampled) requestExitStatus(cmd, 1);
     });
@@ -122,7 +129,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
   };
   const took = (): string => `${((performance.now() - stepAt) / 1000).toFixed(2)} s`;
   say(`kboot demo: ${arch} on machine ${profile.name}, output in ${shown(outDir)}`);
-  mkdirSync(outDir, { recursive: true });
+  outputDirectory(outDir, { what: 'demo output directory', create: true, writable: true });
 
   // 1. the rescue kernel
   step('build a probe rescue kernel (kboot probe-kernel --mode rescue)');
@@ -131,7 +138,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
     ...(profile.uart.kind === 'pl011' ? { uartBase: profile.uart.base } : {}),
   });
   const kernelPath = join(outDir, 'rescue-probe.elf');
-  writeNewFile(kernelPath, shown(kernelPath), rescue, true);
+  writeNewFile(kernelPath, rescue, { shown: shown(kernelPath), replace: true, what: 'probe kernel' });
   say(`      ${shown(kernelPath)}: ${rescue.length} bytes, entry ${hex(probeEntryVa(arch))} (${took()})`);
 
   // 2. boot

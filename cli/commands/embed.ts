@@ -5,13 +5,15 @@
  * `makeoptions RESCUE_EMBED=...` does (loader/embed: an `mfs` section inside the host's last
  * PT_LOAD with global `rescue_start`/`rescue_end` symbols), after checking that the rescue
  * kernel passes the rescue lint and matches the host's arch. The output goes through a
- * temporary file and never replaces an existing OUT without --force. Prints where the
+ * temporary file (loader/io/output.ts writeNewFile: O_EXCL, an unpredictable name) and never
+ * replaces an existing OUT without --force (IO_EXISTS). Prints where the
  * rescue kernel landed (file offset, VA, size).
  */
 import type { Command } from 'commander';
 import { basename, resolve } from 'node:path';
 import { hex } from '../../loader/addr.js';
-import { readInputFile, writeNewFile } from '../files.js';
+import { readInputFile } from '../../loader/io/input.js';
+import { writeNewFile } from '../../loader/io/output.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
 
@@ -34,11 +36,15 @@ export function registerEmbed(program: Command, io: CliIo): void {
     .action(async (opts: EmbedOpts, cmd: Command) => {
       const g = globalOptions(cmd);
       const { embedRescue, extractEmbeddedRescue } = await import('../../loader/embed/index.js');
-      const host = readInputFile(opts.host, io.cwd, 'host kernel');
-      const rescue = readInputFile(opts.rescue, io.cwd, 'rescue kernel');
+      const host = readInputFile(opts.host, 'kernel', { what: 'host kernel', cwd: io.cwd });
+      const rescue = readInputFile(opts.rescue, 'kernel', { what: 'rescue kernel', cwd: io.cwd });
       const out = embedRescue(host, rescue);
       const found = extractEmbeddedRescue(out);
-      writeNewFile(resolve(io.cwd, opts.output), opts.output, out, opts.force === true);
+      writeNewFile(resolve(io.cwd, opts.output), out, {
+        shown: opts.output,
+        replace: opts.force === true,
+        what: 'host kernel',
+      });
       const report = {
         file: opts.output,
         host: basename(opts.host),

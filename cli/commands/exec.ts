@@ -15,7 +15,7 @@ import { basename } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
 import type { ExecOutcome } from '../../machine/exec.js';
-import { readInputFile } from '../files.js';
+import { readInputFile } from '../../loader/io/input.js';
 import type { CliIo } from '../io.js';
 import { globalOptions, requestExitStatus } from '../run.js';
 
@@ -136,8 +136,8 @@ export function registerExec(program: Command, io: CliIo): void {
         import('../../loader/plan/profile.js'),
         import('../../machine/exec.js'),
       ]);
-      const image = parseElf(readInputFile(file, io.cwd, 'kernel'));
-      const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch));
+      const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
+      const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
       const outcome = execKernel(profile, image, basename(file), {
         path: opts.crash === true ? 'rescue' : 'kexec',
         exact: opts.exact === true,

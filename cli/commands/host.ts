@@ -25,10 +25,24 @@ import type { Command } from 'commander';
 import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { hex, parseSizeText } from '../../loader/addr.js';
-import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
+import { CliCode, CliError, IoCode, IoError, jsonSafe } from '../../loader/errors.js';
+import { othersCanWrite } from '../../loader/io/output.js';
 import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
 import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.js';
-import { fileRef, loadJournal, replay, saveJournal, type Journal, type JournalAction } from '../journal.js';
+import {
+  configRefs,
+  fileRef,
+  JOURNAL_VERSION,
+  loadJournal,
+  machineRef,
+  replay,
+  saveJournal,
+  stateDirectory,
+  withJournal,
+  type Journal,
+  type JournalAction,
+} from '../journal.js';
+import type { LoadedLoaderConf } from '../../loader/preload/index.js';
 import type { CliIo } from '../io.js';
 import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
 import { progressReporter, summaryLine } from '../../dump/progress.js';
@@ -51,6 +65,22 @@ function phaseOf(text: string | undefined, fallback: HostPhase): HostPhase {
 function stateDir(cmd: Command, io: CliIo): string {
   const o = cmd.optsWithGlobals<{ state?: string }>();
   return resolve(io.cwd, o.state ?? '.kboot');
+}
+
+/**
+ * The state directory of a command that needs a booted machine: a missing one is the usage
+ * error "run kboot boot first"; one that is not a directory is IO_NOT_DIRECTORY.
+ */
+function existingStateDir(cmd: Command, io: CliIo): string {
+  const dir = stateDir(cmd, io);
+  if (!existsSync(dir)) journalOrFail(dir);
+  return stateDirectory(dir, false);
+}
+
+/** Warns (stderr) when others than its owner can write the state directory: they could replace the journal. */
+function warnShared(io: CliIo, dir: string): void {
+  const w = othersCanWrite(dir);
+  if (w !== undefined) io.err(`kboot: warning: state directory ${w}\n`);
 }
 
 function journalOrFail(dir: string): Journal {
@@ -82,10 +112,16 @@ function withSession<T>(journal: Journal, f: (s: HostSession) => T): T {
   }
 }
 
+/** Reads a loader.conf (and its includes, recorded with their checksums). */
+async function readConfig(configPath: string): Promise<LoadedLoaderConf> {
+  const { loadLoaderConf } = await import('../../loader/preload/index.js');
+  return loadLoaderConf(configPath);
+}
+
 /** Resolves the rescue kernel a loader.conf preloads (relative to the configuration's directory). */
-async function rescueFromConfig(configPath: string): Promise<string> {
-  const { loadLoaderConf, preloadDecisions } = await import('../../loader/preload/index.js');
-  const decisions = preloadDecisions(loadLoaderConf(configPath));
+async function rescueFromConfig(configPath: string, conf: LoadedLoaderConf): Promise<string> {
+  const { preloadDecisions } = await import('../../loader/preload/index.js');
+  const decisions = preloadDecisions(conf);
   const mod = decisions.rescueKernel;
   if (mod === undefined) {
     throw new CliError(
@@ -100,10 +136,10 @@ async function rescueFromConfig(configPath: string): Promise<string> {
   const tries = [isAbsolute(mod.name) ? mod.name : resolve(dir, mod.name), resolve(dir, mod.name.replace(/^\/+/, ''))];
   const found = tries.find((p) => existsSync(p));
   if (found === undefined) {
-    throw new CliError(
-      CliCode.Io,
-      `cli: the rescue kernel ${mod.name} named by ${configPath} is not at ${tries.join(' or ')}`,
-      { tries },
+    throw new IoError(
+      IoCode.NotFound,
+      `io: the rescue kernel ${mod.name} named by ${configPath} is not at ${tries.join(' or ')}`,
+      { tries, path: tries[0] },
     );
   }
   return found;
@@ -165,8 +201,11 @@ export function registerHost(program: Command, io: CliIo): void {
           strategy,
         });
       }
+      const configPath = opts.config === undefined ? undefined : resolve(io.cwd, opts.config);
+      const conf = configPath === undefined ? undefined : await readConfig(configPath);
       const rescuePath =
-        opts.rescue ?? (opts.config === undefined ? undefined : await rescueFromConfig(resolve(io.cwd, opts.config)));
+        opts.rescue ??
+        (configPath === undefined || conf === undefined ? undefined : await rescueFromConfig(configPath, conf));
       if (rescuePath === undefined)
         throw new CliError(CliCode.Usage, 'cli: boot needs --rescue FILE or --config loader.conf', {});
       if (opts.memsize !== undefined && parseSizeText(opts.memsize) === undefined) {
@@ -175,28 +214,30 @@ export function registerHost(program: Command, io: CliIo): void {
       const seed = opts.seed === undefined ? 1 : Number(opts.seed);
       if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff)
         throw new CliError(CliCode.Usage, `cli: --seed must be 0..2^32-1`, { seed: opts.seed });
-      const machine = opts.machine ?? 'amd64-efi';
-      const boot: JournalAction = {
-        action: 'boot',
-        strategy,
-        phase: phaseOf(opts.to, 'running'),
-        rescue: fileRef(rescuePath, io.cwd, 'rescue kernel').ref,
-        ...(opts.kernel === undefined ? {} : { kernel: fileRef(opts.kernel, io.cwd, 'host kernel').ref }),
-        ...(opts.config === undefined ? {} : { config: fileRef(opts.config, io.cwd, 'loader.conf').ref }),
-        ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
-      };
-      const journal: Journal = {
-        version: 1,
-        machine: existsSync(resolve(io.cwd, machine)) ? resolve(io.cwd, machine) : machine,
-        seed,
-        actions: [boot],
-      };
-      const status = withSession(journal, (s) => {
-        if (!g.json) for (const l of s.log) io.out(`${l}\n`);
-        return statusOf(s);
+      await withJournal(stateDir(cmd, io), true, (dir) => {
+        warnShared(io, dir);
+        const boot: JournalAction = {
+          action: 'boot',
+          strategy,
+          phase: phaseOf(opts.to, 'running'),
+          rescue: fileRef(rescuePath, io.cwd, 'rescue kernel').ref,
+          ...(opts.kernel === undefined ? {} : { kernel: fileRef(opts.kernel, io.cwd, 'host kernel').ref }),
+          ...(conf === undefined ? {} : configRefs(conf)),
+          ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
+        };
+        const journal: Journal = {
+          version: JOURNAL_VERSION,
+          ...machineRef(opts.machine ?? 'amd64-efi', io.cwd),
+          seed,
+          actions: [boot],
+        };
+        const status = withSession(journal, (s) => {
+          if (!g.json) for (const l of s.log) io.out(`${l}\n`);
+          return statusOf(s);
+        });
+        saveJournal(dir, journal);
+        if (g.json) io.out(`${JSON.stringify(status, null, 2)}\n`);
       });
-      saveJournal(stateDir(cmd, io), journal);
-      if (g.json) io.out(`${JSON.stringify(status, null, 2)}\n`);
     },
   );
 
@@ -207,20 +248,23 @@ export function registerHost(program: Command, io: CliIo): void {
       .argument('<elf>', 'the kernel to load')
       .option('--crash', 'load it as the crash (rescue) kernel (KEXEC_ON_CRASH)')
       .option('--abi <abi>', 'linux or freebsd rules (default linux)'),
-  ).action((file: string, opts: { crash?: boolean; abi?: string }, cmd: Command) => {
+  ).action(async (file: string, opts: { crash?: boolean; abi?: string }, cmd: Command) => {
     const g = globalOptions(cmd);
     const abi = opts.abi ?? 'linux';
     if (abi !== 'linux' && abi !== 'freebsd')
       throw new CliError(CliCode.Usage, `cli: --abi must be linux or freebsd`, { abi });
-    const dir = stateDir(cmd, io);
-    const journal = journalOrFail(dir);
-    const crash = fileRef(file, io.cwd, 'crash kernel');
-    const action: JournalAction = { action: 'load', crash: opts.crash === true, kernel: crash.ref, abi };
-    const next: Journal = { ...journal, actions: [...journal.actions, action] };
-    const outcome = withSession(journal, (s) =>
-      opts.crash === true ? s.loadCrash(crash.bytes, abi) : s.loadNormal(crash.bytes, basename(file), abi),
-    );
-    saveJournal(dir, next); // failed loads too: replay reproduces their effect
+    const outcome = await withJournal(existingStateDir(cmd, io), false, (dir) => {
+      warnShared(io, dir);
+      const journal = journalOrFail(dir);
+      const crash = fileRef(file, io.cwd, opts.crash === true ? 'crash kernel' : 'kernel');
+      const action: JournalAction = { action: 'load', crash: opts.crash === true, kernel: crash.ref, abi };
+      const next: Journal = { ...journal, actions: [...journal.actions, action] };
+      const o = withSession(journal, (s) =>
+        opts.crash === true ? s.loadCrash(crash.bytes, abi) : s.loadNormal(crash.bytes, basename(file), abi),
+      );
+      saveJournal(dir, next); // failed loads too: replay reproduces their effect
+      return o;
+    });
     if (!outcome.ok) throw outcome.error;
     if (g.json) {
       const { slot, warnings } = outcome;
@@ -233,12 +277,15 @@ export function registerHost(program: Command, io: CliIo): void {
       .command('unload')
       .description('unload the crash kernel (kexec_load with no segments)')
       .requiredOption('--crash', 'the crash kernel (the only kind modelled; required)'),
-  ).action((opts: { crash?: boolean }, cmd: Command) => {
+  ).action(async (opts: { crash?: boolean }, cmd: Command) => {
     if (opts.crash !== true) throw new CliError(CliCode.Usage, 'cli: only --crash unloads are modelled', {});
-    const dir = stateDir(cmd, io);
-    const journal = journalOrFail(dir);
-    const outcome = withSession(journal, (s) => s.unloadCrash());
-    saveJournal(dir, { ...journal, actions: [...journal.actions, { action: 'unload', crash: true }] });
+    const outcome = await withJournal(existingStateDir(cmd, io), false, (dir) => {
+      warnShared(io, dir);
+      const journal = journalOrFail(dir);
+      const o = withSession(journal, (s) => s.unloadCrash());
+      saveJournal(dir, { ...journal, actions: [...journal.actions, { action: 'unload', crash: true }] });
+      return o;
+    });
     if (!outcome.ok) throw outcome.error;
     if (globalOptions(cmd).json) io.out(`${JSON.stringify({ unloaded: true }, null, 2)}\n`);
     else io.out('crash kernel unloaded\n');
@@ -250,7 +297,7 @@ export function registerHost(program: Command, io: CliIo): void {
       .description('the machine, its phase and whether a rescue kernel is armed (exit 1 when not, like kexec -S)'),
   ).action((_opts: unknown, cmd: Command) => {
     const g = globalOptions(cmd);
-    const journal = journalOrFail(stateDir(cmd, io));
+    const journal = journalOrFail(existingStateDir(cmd, io));
     const status = withSession(journal, statusOf);
     if (g.json) io.out(`${JSON.stringify(status, null, 2)}\n`);
     else {
@@ -313,7 +360,7 @@ export function registerHost(program: Command, io: CliIo): void {
         throw new CliError(CliCode.Usage, 'cli: --dump-dir and --dump-device exclude each other', {});
       if (!dumping && (opts.format !== undefined || opts.compress !== undefined || faults.length > 0))
         throw new CliError(CliCode.Usage, 'cli: --format, --compress and --fault need --dump-dir or --dump-device', {});
-      const journal = journalOrFail(stateDir(cmd, io));
+      const journal = journalOrFail(existingStateDir(cmd, io));
       if (opts.dumpDir !== undefined && !existsSync(resolve(io.cwd, opts.dumpDir))) {
         // savecore(8) too wants the crash directory to exist; say so before the host panics
         throw new CliError(CliCode.Io, `cli: the dump directory ${opts.dumpDir} does not exist`, {

@@ -1,7 +1,8 @@
 /**
  * `kboot inspect <elf> [--json]`: what an ELF kernel is and whether it can be a rescue kernel.
  *
- * Contract: reads the file (a missing or unreadable file is `CliError(CLI_IO)`), parses it
+ * Contract: reads the file (loader/io/input.ts: a missing file, a device, a FIFO or one over
+ * INPUT_LIMITS.kernel is an `IoError`, IO_*), parses it
  * with `parseElf` (a malformed file surfaces as its `ElfError`), runs `lintRescueKernel`, and
  * prints arch, type, entry, the PT_LOAD segments (virtual, physical, file offset, file size,
  * memory size, RWX), the symbol count, the total load size and the rescue verdict with every
@@ -17,7 +18,7 @@ import { hex } from '../../loader/addr.js';
 import { jsonSafe } from '../../loader/errors.js';
 import type { ElfImage, RescueLint } from '../../loader/elf/index.js';
 import { phdrFlagsText } from '../../loader/elf/constants.js';
-import { readInputFile } from '../files.js';
+import { readInputFile } from '../../loader/io/input.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
 
@@ -156,7 +157,7 @@ export function registerInspect(program: Command, io: CliIo): void {
     .argument('<elf>', 'an ELF64 file for amd64 or arm64')
     .action(async (file: string, _opts: unknown, cmd: Command) => {
       const g = globalOptions(cmd);
-      const bytes = readInputFile(file, io.cwd, 'kernel');
+      const bytes = readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd });
       const [{ parseElf }, { lintRescueKernel }] = await Promise.all([
         import('../../loader/elf/reader.js'),
         import('../../loader/elf/rescue-lint.js'),

@@ -15,7 +15,7 @@ import { basename } from 'node:path';
 import { formatRange, hex, parseSizeText, phys, rangeEnd, type PhysRange, type Size } from '../../loader/addr.js';
 import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
 import type { RescuePlan } from '../../loader/plan/rescue-plan.js';
-import { readInputFile } from '../files.js';
+import { readInputFile } from '../../loader/io/input.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
 
@@ -188,8 +188,8 @@ export function registerPlan(program: Command, io: CliIo): void {
           import('../../loader/plan/profile.js'),
           import('../../loader/plan/rescue-plan.js'),
         ]);
-      const image = parseElf(readInputFile(file, io.cwd, 'kernel'));
-      const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch));
+      const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
+      const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
       const memsize = opts.memsize === undefined ? undefined : parseSizeOption(opts.memsize, '--memsize');
       if (opts.printReservationSize === true) {
         const sizing = rescueReservationSizing(image, profile, memsize);

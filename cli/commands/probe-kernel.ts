@@ -2,11 +2,11 @@
  * `kboot probe-kernel --arch amd64|arm64 -o FILE [--mode rescue|kexec] [--uart-base ADDR]
  *  [--force] [--json]`: writes a probe kernel (loader/probe/build.ts) to FILE.
  *
- * Contract: builds the ELF in memory, writes it to a temporary name in FILE's folder with
- * mode 0644, then moves it into place: with `--force` by rename (replacing FILE), otherwise
- * by link + unlink, which refuses an existing FILE atomically (CLI_IO, details.reason
- * 'EEXIST'); on a file system without hard links it falls back to an existence check and a
- * rename. The temporary file never outlives the command. It prints the file, arch, size,
+ * Contract: builds the ELF in memory and writes it through loader/io/output.ts writeNewFile:
+ * an exclusively created temporary with an unpredictable name in FILE's folder, mode 0644,
+ * moved into place with `--force` by rename (replacing FILE), otherwise by link + unlink,
+ * which refuses an existing FILE atomically (IO_EXISTS, details.reason 'EEXIST'); a missing
+ * folder is IO_NOT_FOUND. The temporary file never outlives the command. It prints the file, arch, size,
  * entry point and where the report lies; `--json` prints
  * `{ file, arch, size, entry, reportOffset }` (entry and reportOffset as "0x…" strings).
  * A bad `--arch`, `--mode` or `--uart-base` is CLI_USAGE; a console address out of range
@@ -17,7 +17,7 @@ import { resolve } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { ARCHES, type Arch } from '../../loader/arch/index.js';
 import { CliCode, CliError } from '../../loader/errors.js';
-import { writeNewFile } from '../files.js';
+import { writeNewFile } from '../../loader/io/output.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
 
@@ -78,7 +78,11 @@ export function registerProbeKernel(program: Command, io: CliIo): void {
       const { buildProbeKernel, probeEntryVa, probeReportVa, PROBE_REPORT_OFFSET } =
         await import('../../loader/probe/index.js');
       const bytes = buildProbeKernel(arch, { mode, ...(uartBase === undefined ? {} : { uartBase }) });
-      writeNewFile(resolve(io.cwd, opts.output), opts.output, bytes, opts.force === true);
+      writeNewFile(resolve(io.cwd, opts.output), bytes, {
+        shown: opts.output,
+        replace: opts.force === true,
+        what: 'probe kernel',
+      });
       const report: ProbeKernelReport = {
         file: opts.output,
         arch,

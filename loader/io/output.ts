@@ -140,6 +140,11 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
+/** True when `path` names anything, a dangling symlink included (lstat). */
+export function pathTaken(path: string): boolean {
+  return lstatOrUndefined(path) !== undefined;
+}
+
 /** Creates a temporary beside `final` (see TempFile). */
 export function createTemp(final: string, mode: number, what = 'file'): TempFile {
   for (let attempt = 0; ; attempt++) {

@@ -7,14 +7,15 @@
  * the semantic rules below (every problem reported at once). Anything else throws
  * `ConfigError` — CONFIG_SYNTAX (with line and column), CONFIG_SCHEMA or CONFIG_INVALID —
  * with `details.problems`. The result is immutable and uses branded addresses.
- * Built-in profiles live in profiles/*.json; `loadProfile(nameOrPath)` finds either.
+ * Built-in profiles live in profiles/*.json; `loadProfile(nameOrPath)` finds either; a file is
+ * read through loader/io/input.ts (regular files of at most INPUT_LIMITS.profile bytes).
  *
  * Sources for the rules: amd64 kernels must be loaded 2 MiB aligned below 4 GiB
  * (sys/amd64/amd64/machdep.c amd64_loadaddr()); LPI tables are 64 KiB aligned
  * (sys/arm64/arm64/gicv3_its.c); GICv3 ITS facts in shared/spec/freebsd-handoff.md §7.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import {
   formatRange,
   hex,
@@ -31,7 +32,8 @@ import {
 } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
-import { ConfigCode, ConfigError } from '../errors.js';
+import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
+import { readInputFile, readInputText } from '../io/input.js';
 import { packagePath } from '../paths.js';
 import { formatProblems, validateJson } from '../schema.js';
 
@@ -109,31 +111,46 @@ export function defaultProfileName(arch: Arch): string {
   return arch === 'amd64' ? 'amd64-efi' : 'arm64-fdt';
 }
 
-/** Loads a built-in profile by name, or a profile file by path. */
-export function loadProfile(nameOrPath: string): MachineProfile {
+/** What a `--machine` argument names: a built-in profile, or a profile file (absolute path). */
+export type ProfileSource =
+  { readonly kind: 'builtin'; readonly name: string } | { readonly kind: 'file'; readonly path: string };
+
+/** A built-in name wins over a file of the same name (built-in names hold no `/`). */
+export function profileSource(nameOrPath: string, cwd: string = process.cwd()): ProfileSource {
   if (/^[a-z0-9][a-z0-9._-]*$/.test(nameOrPath) && builtinProfileNames().includes(nameOrPath)) {
-    const file = packagePath('profiles', `${nameOrPath}.json`);
-    return parseProfile(readFileSync(file, 'utf8'), `builtin:${nameOrPath}`);
+    return { kind: 'builtin', name: nameOrPath };
   }
-  if (!existsSync(nameOrPath)) {
-    throw new ConfigError(
-      ConfigCode.NotFound,
-      `config: no machine profile named "${nameOrPath}" (built-in: ${builtinProfileNames().join(', ')}) and no such file`,
-      { file: nameOrPath, builtin: builtinProfileNames() },
-    );
-  }
-  let text: string;
+  return { kind: 'file', path: resolve(cwd, nameOrPath) };
+}
+
+/**
+ * The bytes of a profile file, read through loader/io/input.ts (a regular file of at most
+ * INPUT_LIMITS.profile bytes: `--machine /dev/zero` or a FIFO is IO_NOT_REGULAR at once). A
+ * missing file is CONFIG_NOT_FOUND naming the built-in profiles.
+ */
+export function readProfileFile(path: string, shown: string = path): Buffer {
   try {
-    text = readFileSync(nameOrPath, 'utf8');
+    return readInputFile(path, 'profile', { what: 'machine profile' });
   } catch (e) {
-    throw new ConfigError(
-      ConfigCode.Unreadable,
-      `config: cannot read machine profile ${nameOrPath}`,
-      { file: nameOrPath },
-      { cause: e },
-    );
+    if (e instanceof IoError && e.code === IoCode.NotFound) {
+      throw new ConfigError(
+        ConfigCode.NotFound,
+        `config: no machine profile named "${shown}" (built-in: ${builtinProfileNames().join(', ')}) and no such file`,
+        { file: path, shown, builtin: builtinProfileNames() },
+      );
+    }
+    throw e;
   }
-  return parseProfile(text, nameOrPath);
+}
+
+/** Loads a built-in profile by name, or a profile file by path (relative to `cwd`). */
+export function loadProfile(nameOrPath: string, opts: { readonly cwd?: string } = {}): MachineProfile {
+  const source = profileSource(nameOrPath, opts.cwd);
+  if (source.kind === 'builtin') {
+    const file = packagePath('profiles', `${source.name}.json`);
+    return parseProfile(readInputText(file, 'package', { what: 'built-in profile' }), `builtin:${source.name}`);
+  }
+  return parseProfile(readProfileFile(source.path, nameOrPath).toString('utf8'), nameOrPath);
 }
 
 /** Line and column (1-based) of a character offset. */

@@ -25,7 +25,13 @@ export {
   type ModuleField,
   type ValuePart,
 } from './loader-conf.js';
-export { fsConfResolver, loadLoaderConf, type LoadLoaderConfOptions } from './load-file.js';
+export {
+  fsConfResolver,
+  loadLoaderConf,
+  type ConfFileDigest,
+  type LoadedLoaderConf,
+  type LoadLoaderConfOptions,
+} from './load-file.js';
 export {
   DEFAULT_BOOTFILE,
   DEFAULT_MODULE_PATH,

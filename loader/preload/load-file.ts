@@ -1,18 +1,25 @@
 /**
  * loadLoaderConf(path): parseLoaderConf (loader-conf.ts) over the real file system.
  *
- * Contract: reads the top file — CONFIG_NOT_FOUND when it does not exist, CONFIG_UNREADABLE
- * when it is not a regular file or cannot be read, CONFIG_TOO_LARGE when `stat` says it is
- * larger than `maxFileBytes` (checked before reading) — and hands the parser a resolver that
- * reads includes the same way, treats a missing include as missing (FreeBSD skips it), lists
- * regular files for loader_conf_dirs, and reports every file's real path so that an include
- * which is a symlink out of the configuration directory is CONFIG_INCLUDE_ESCAPE. It only
- * reads; the result is the parser's. Source of the semantics: stand/lua/config.lua.
+ * Contract: reads the top file and every include through loader/io/input.ts (regular files
+ * only, opened non-blocking, at most `maxFileBytes` bytes each: a FIFO, a device or
+ * /dev/zero named as a loader.conf or include never blocks or fills memory) —
+ * CONFIG_NOT_FOUND when the top file does not exist, CONFIG_UNREADABLE when it (or an
+ * include) is not a regular file or cannot be read (details.kind names what it is),
+ * CONFIG_TOO_LARGE when it holds more than `maxFileBytes` — and hands the parser a resolver
+ * that treats a missing include (or a directory) as missing (FreeBSD skips it), lists regular
+ * files for loader_conf_dirs, and reports every file's real path so that an include which is
+ * a symlink out of the configuration directory is CONFIG_INCLUDE_ESCAPE. Every file read is
+ * returned with the SHA-256 of the bytes parsed (`digests`, in the order read), so that a
+ * journal can record exactly what the configuration was made of. It only reads; the result
+ * is the parser's. Source of the semantics: stand/lua/config.lua.
  */
-import { readdirSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { hex } from '../addr.js';
-import { ConfigCode, ConfigError } from '../errors.js';
+import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
+import { errnoOf, readInputFile } from '../io/input.js';
 import {
   DEFAULT_LOADER_CONF_LIMITS,
   parseLoaderConf,
@@ -25,15 +32,22 @@ import {
 /** Options of loadLoaderConf: the parser's, without the resolver and real root it builds itself. */
 export type LoadLoaderConfOptions = Omit<LoaderConfOptions, 'resolver' | 'realRoot'>;
 
-const errnoOf = (e: unknown): string | undefined =>
-  e !== null && typeof e === 'object' && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+/** A file the configuration was read from, with the SHA-256 of its bytes. */
+export interface ConfFileDigest {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+/** A configuration read from the file system, with the digest of every file read. */
+export type LoadedLoaderConf = LoaderConf & { readonly digests: readonly ConfFileDigest[] };
+
 const missing = (e: unknown): boolean => errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR';
 
-function unreadable(path: string, why: string, cause?: unknown): ConfigError {
+function unreadable(path: string, why: string, cause?: unknown, extra: Record<string, unknown> = {}): ConfigError {
   return new ConfigError(
     ConfigCode.Unreadable,
     `config: cannot read ${path} (${why})`,
-    { path, file: path },
+    { path, file: path, ...extra },
     cause === undefined ? undefined : { cause },
   );
 }
@@ -43,23 +57,36 @@ function statOrUndefined(path: string): Stats | undefined {
     return statSync(path);
   } catch (e) {
     if (missing(e)) return undefined;
-    throw unreadable(path, errnoOf(e) ?? 'stat failed', e);
+    throw unreadable(path, errnoOf(e), e);
   }
 }
 
-function readText(path: string, st: Stats, maxBytes: number): string {
-  if (!st.isFile()) throw unreadable(path, 'not a regular file');
-  if (st.size > maxBytes) {
-    throw new ConfigError(
-      ConfigCode.TooLarge,
-      `config: ${path} is too large (${hex(st.size)} bytes, limit ${hex(maxBytes)})`,
-      { path, file: path, length: st.size, limit: maxBytes },
-    );
-  }
+/**
+ * Reads one configuration file through the bounded opener; undefined when it does not exist
+ * or is a directory (`missingOk`). IoErrors become the ConfigErrors of the module contract.
+ */
+function readConfBytes(path: string, maxBytes: number, missingOk: boolean): Buffer | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return readInputFile(path, 'loaderConf', { what: 'loader.conf', maxBytes });
   } catch (e) {
-    throw unreadable(path, errnoOf(e) ?? 'read failed', e);
+    if (!(e instanceof IoError)) throw e;
+    const kind = e.details['kind'];
+    if (e.code === IoCode.NotFound) {
+      if (missingOk) return undefined;
+      throw new ConfigError(ConfigCode.NotFound, `config: no such loader.conf (${path})`, { path, file: path });
+    }
+    if (missingOk && kind === 'directory') return undefined;
+    if (e.code === IoCode.TooLarge) {
+      const length = e.details['size'];
+      throw new ConfigError(
+        ConfigCode.TooLarge,
+        `config: ${path} is too large (${typeof length === 'number' ? hex(length) : '?'} bytes or more, limit ${hex(maxBytes)})`,
+        { path, file: path, length, limit: maxBytes },
+        { cause: e },
+      );
+    }
+    const why = typeof kind === 'string' ? `a ${kind}, not a regular file` : String(e.details['reason'] ?? e.code);
+    throw unreadable(path, why, e, typeof kind === 'string' ? { kind } : {});
   }
 }
 
@@ -67,17 +94,26 @@ function realpathOf(path: string): string {
   try {
     return realpathSync(path);
   } catch (e) {
-    throw unreadable(path, errnoOf(e) ?? 'realpath failed', e);
+    throw unreadable(path, errnoOf(e), e);
   }
 }
 
-/** A resolver over the file system (exported for tests and for callers that parse text they already hold). */
-export function fsConfResolver(maxFileBytes: number = DEFAULT_LOADER_CONF_LIMITS.maxFileBytes): ConfResolver {
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * A resolver over the file system (exported for tests and for callers that parse text they
+ * already hold). `onRead` sees the bytes of every file it reads.
+ */
+export function fsConfResolver(
+  maxFileBytes: number = DEFAULT_LOADER_CONF_LIMITS.maxFileBytes,
+  onRead?: (path: string, bytes: Uint8Array) => void,
+): ConfResolver {
   return {
     read(path: string): ConfFileText | undefined {
-      const st = statOrUndefined(path);
-      if (st === undefined || st.isDirectory()) return undefined;
-      return { text: readText(path, st, maxFileBytes), realPath: realpathOf(path) };
+      const bytes = readConfBytes(path, maxFileBytes, true);
+      if (bytes === undefined) return undefined;
+      onRead?.(path, bytes);
+      return { text: bytes.toString('utf8'), realPath: realpathOf(path) };
     },
     listFiles(dir: string): readonly string[] | undefined {
       const st = statOrUndefined(dir);
@@ -86,7 +122,7 @@ export function fsConfResolver(maxFileBytes: number = DEFAULT_LOADER_CONF_LIMITS
       try {
         names = readdirSync(dir);
       } catch (e) {
-        throw unreadable(dir, errnoOf(e) ?? 'readdir failed', e);
+        throw unreadable(dir, errnoOf(e), e);
       }
       return names.filter((n) => statOrUndefined(posix.join(dir, n))?.isFile() === true);
     },
@@ -97,13 +133,18 @@ export function fsConfResolver(maxFileBytes: number = DEFAULT_LOADER_CONF_LIMITS
  * Reads and parses the loader.conf at `path` and everything it includes (see the module
  * contract). Includes are confined to `opts.root`, by default the file's own directory.
  */
-export function loadLoaderConf(path: string, opts: LoadLoaderConfOptions = {}): LoaderConf {
+export function loadLoaderConf(path: string, opts: LoadLoaderConfOptions = {}): LoadedLoaderConf {
   const maxBytes = opts.limits?.maxFileBytes ?? DEFAULT_LOADER_CONF_LIMITS.maxFileBytes;
-  const st = statOrUndefined(path);
-  if (st === undefined) {
-    throw new ConfigError(ConfigCode.NotFound, `config: no such loader.conf (${path})`, { path, file: path });
-  }
-  const text = readText(path, st, maxBytes);
+  const bytes = readConfBytes(path, maxBytes, false);
+  if (bytes === undefined) throw unreadable(path, 'not found');
+  const digests: ConfFileDigest[] = [{ path, sha256: sha256(bytes) }];
   const root = opts.root ?? posix.dirname(path);
-  return parseLoaderConf(text, path, { ...opts, root, realRoot: realpathOf(root), resolver: fsConfResolver(maxBytes) });
+  const resolver = fsConfResolver(maxBytes, (p, b) => digests.push({ path: p, sha256: sha256(b) }));
+  const conf = parseLoaderConf(bytes.toString('utf8'), path, {
+    ...opts,
+    root,
+    realRoot: realpathOf(root),
+    resolver,
+  });
+  return Object.freeze({ ...conf, digests: Object.freeze(digests) });
 }

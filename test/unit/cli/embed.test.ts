@@ -26,7 +26,7 @@ t.test('embeds, and refuses to replace without --force', async (t) => {
   t.ok(Buffer.from(found.bytes).equals(readFileSync(rescue)), 'the rescue kernel reads back byte for byte');
   const again = memoryIo();
   t.equal(await runCli(['--json', 'embed', '--host', host, '--rescue', rescue, '-o', out], again), Exit.Failure);
-  t.equal((JSON.parse(again.stdout()) as { error: { code: string } }).error.code, 'CLI_IO');
+  t.equal((JSON.parse(again.stdout()) as { error: { code: string } }).error.code, 'IO_EXISTS');
   const forced = memoryIo();
   t.equal(await runCli(['--json', 'embed', '--host', host, '--rescue', rescue, '-o', out, '--force'], forced), Exit.Ok);
   const j = JSON.parse(forced.stdout()) as { rescueBytes: number; rescueStart: string };
@@ -43,7 +43,7 @@ t.test('bad inputs exit 1 with their code, writing nothing', async (t) => {
   const out = join(dir, 'bad.rescue');
   for (const [argv, code] of [
     [['embed', '--host', host, '--rescue', armRescue, '-o', out], 'EMBED_ARCH_MISMATCH'],
-    [['embed', '--host', join(dir, 'nope'), '--rescue', rescue, '-o', out], 'CLI_IO'],
+    [['embed', '--host', join(dir, 'nope'), '--rescue', rescue, '-o', out], 'IO_NOT_FOUND'],
   ] as const) {
     const io = memoryIo();
     t.equal(await runCli(['--json', ...argv], io), Exit.Failure);

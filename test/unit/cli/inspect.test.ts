@@ -96,16 +96,16 @@ t.test('--json output is schema-valid and carries the facts', async (t) => {
   t.same(validateJson('inspect', { ...k, entry: '401000' }).length > 0, true, 'the schema wants 0x hex');
 });
 
-t.test('a missing file is CLI_IO; a non-ELF file is its ElfError', async (t) => {
+t.test('a missing file is IO_NOT_FOUND, a directory IO_NOT_REGULAR; a non-ELF file is its ElfError', async (t) => {
   const missing = await run(['inspect', join(dir, 'nope')]);
   t.equal(missing.code, Exit.Failure);
-  t.match(missing.err, /^kboot: cli: cannot read .*nope \(ENOENT\)\n$/);
+  t.match(missing.err, /^kboot: io: [^\n]*nope[^\n]*\n$/, 'one line naming the file');
   const mj = await run(['--json', 'inspect', join(dir, 'nope')]);
   const err = (JSON.parse(mj.out) as { error: { code: string; details: { reason: string } } }).error;
-  t.equal(err.code, 'CLI_IO');
+  t.equal(err.code, 'IO_NOT_FOUND');
   t.equal(err.details.reason, 'ENOENT');
   const isDir = await run(['--json', 'inspect', dir]);
-  t.equal((JSON.parse(isDir.out) as { error: { code: string } }).error.code, 'CLI_IO', 'a directory');
+  t.equal((JSON.parse(isDir.out) as { error: { code: string } }).error.code, 'IO_NOT_REGULAR', 'a directory');
   const bad = await run(['--json', 'inspect', notElf]);
   t.equal(bad.code, Exit.Failure);
   t.equal((JSON.parse(bad.out) as { error: { code: string } }).error.code, 'ELF_BAD_MAGIC');

@@ -215,7 +215,7 @@ for (const { arch, machine } of MACHINES) {
 t.test('failing commands print {"error": {...}}', { skip }, async (t) => {
   writeFileSync(join(dir, 'notes.txt'), 'not an ELF\n');
   for (const [argv, exit, code] of [
-    [['inspect', 'no-such-file'], 1, 'CLI_IO'],
+    [['inspect', 'no-such-file'], 1, 'IO_NOT_FOUND'],
     [['exec', 'notes.txt'], 1, 'ELF_BAD_MAGIC'],
     [['probe-kernel', '--arch', 'mips', '-o', 'x.elf'], Exit.Usage, 'CLI_USAGE'],
     [['status', '--state', 'never-booted'], Exit.Usage, 'CLI_USAGE'],

@@ -59,7 +59,7 @@ t.test('--print-reservation-size and --memsize', async (t) => {
 
 t.test('errors exit 1 (usage errors 2) with one line; --json carries the code', async (t) => {
   const cases: [string[], string][] = [
-    [['plan', '--crash', join(dir, 'missing.elf')], 'CLI_IO'],
+    [['plan', '--crash', join(dir, 'missing.elf')], 'IO_NOT_FOUND'],
     [['plan', '--crash', k64, '--machine', 'arm64-fdt'], 'PLAN_ARCH_MISMATCH'],
     [['plan', '--crash', k64, '--machine', 'nonesuch'], 'CONFIG_NOT_FOUND'],
     [['plan', '--crash', k64, '--memsize', 'lots'], 'CLI_USAGE'],

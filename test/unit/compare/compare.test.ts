@@ -132,7 +132,7 @@ t.test('errors: wrong arch, existing --svg, bad seed, missing kernel', async (t)
   t.match(JSON.parse(wrong.out), { error: { code: 'CLI_USAGE' } });
   writeFileSync(join(dir, 'taken.svg'), 'mine');
   const taken = await kboot('--json', 'compare', 'amd64.elf', '--svg', 'taken.svg');
-  t.match(JSON.parse(taken.out), { error: { code: 'CLI_IO', details: { reason: 'EEXIST' } } });
+  t.match(JSON.parse(taken.out), { error: { code: 'IO_EXISTS', details: { reason: 'EEXIST' } } });
   t.equal(readFileSync(join(dir, 'taken.svg'), 'utf8'), 'mine', 'left alone');
   for (const seed of ['-1', 'x', '1.5', '4294967296', '']) {
     const bad = await kboot('--json', 'compare', 'amd64.elf', '--seed', seed);
@@ -140,7 +140,9 @@ t.test('errors: wrong arch, existing --svg, bad seed, missing kernel', async (t)
   }
   const missing = await kboot('compare', 'nope.elf');
   t.equal(missing.code, Exit.Failure);
-  t.match(missing.err, /^kboot: cli: cannot read rescue kernel nope\.elf \(ENOENT\)/);
+  t.match(missing.err, /^kboot: io: rescue kernel nope\.elf does not exist\n$/);
+  const mj = await kboot('--json', 'compare', 'nope.elf');
+  t.match(JSON.parse(mj.out), { error: { code: 'IO_NOT_FOUND', details: { reason: 'ENOENT' } } });
   const unknown = await kboot('--json', 'compare', 'amd64.elf', '--machine', 'no-such-machine');
   t.match(JSON.parse(unknown.out), { error: { code: 'CONFIG_NOT_FOUND' } });
 });

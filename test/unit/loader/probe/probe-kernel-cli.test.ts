@@ -73,7 +73,7 @@ t.test('refuses to overwrite without --force; --force replaces; no temporary fil
   writeFileSync(file, 'precious');
   const r = await run(['probe-kernel', '--arch', 'amd64', '-o', 'keep.elf']);
   t.equal(r.code, Exit.Failure);
-  t.match(r.err, /^kboot: cli: keep\.elf already exists \(use --force to replace it\)\n$/);
+  t.match(r.err, /^kboot: io: keep\.elf already exists \(use --force to replace it\)\n$/);
   t.equal(readFileSync(file, 'utf8'), 'precious', 'the old file is untouched');
   const j = await run(['--json', 'probe-kernel', '--arch', 'amd64', '-o', 'keep.elf']);
   t.equal(
@@ -96,7 +96,7 @@ t.test('bad options', async (t) => {
     [['probe-kernel', '--arch', 'amd64', '-o', 'x.elf', '--mode', 'warm'], 'CLI_USAGE'],
     [['probe-kernel', '--arch', 'amd64', '-o', 'x.elf', '--uart-base', 'com1'], 'CLI_USAGE'],
     [['probe-kernel', '--arch', 'amd64', '-o', 'x.elf', '--uart-base', '0x10000'], 'PROBE_BAD_OPTION'],
-    [['probe-kernel', '--arch', 'arm64', '-o', join('no', 'such', 'dir', 'x.elf')], 'CLI_IO'],
+    [['probe-kernel', '--arch', 'arm64', '-o', join('no', 'such', 'dir', 'x.elf')], 'IO_NOT_FOUND'],
   ];
   for (const [argv, code] of cases) {
     const r = await run(argv);
