@@ -163,6 +163,12 @@ export const ConfigCode = {
   IncludeDepth: 'CONFIG_INCLUDE_DEPTH',
   /** A configuration larger than its limits (file bytes, line length, number of files). */
   TooLarge: 'CONFIG_TOO_LARGE',
+  /**
+   * A loader.conf value whose `$` expansion is too large (details.kind 'value': longer than
+   * maxValueLength; 'depth': variables chained deeper than maxExpansionDepth; 'environment':
+   * all variables together over maxEnvBytes), with details.file, line, name and limit.
+   */
+  ExpansionTooLarge: 'CONFIG_EXPANSION_TOO_LARGE',
   /** A file recorded in the state journal changed since (its SHA-256 differs). */
   Stale: 'CONFIG_STALE',
 } as const;

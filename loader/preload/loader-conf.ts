@@ -41,6 +41,19 @@
  * `maxDepth` is CONFIG_INCLUDE_DEPTH; more files, bytes or line length than the limits is
  * CONFIG_TOO_LARGE.
  *
+ * Expansion is bounded (CONFIG_EXPANSION_TOO_LARGE, with the file and line of the setting):
+ * FreeBSD's loaders expand with fixed-size buffers or tiny environments — the simple
+ * interpreter's parse() keeps one expanded element in PARSE_BUFSIZE (1024) bytes
+ * (stand/common/interp_parse.c), and the kernel drops boot-environment strings longer than
+ * KENV_MNAMELEN + KENV_MVALLEN + 2 (258) bytes and keeps at most KENV_SIZE (512) of them
+ * (sys/sys/kenv.h, sys/kern/kern_environment.c) — while Lua's strings are unbounded, so a
+ * few hundred bytes of variables that expand each other can ask for gigabytes. kboot's
+ * bounds are far above anything a real loader passes on: a value expands to at most
+ * `maxValueLength` characters (default 64 Ki, the longest line), references chain at most
+ * `maxExpansionDepth` deep (default 16: `b="$a"` is depth 1, `c="$b"` depth 2), and all
+ * variables together hold at most `maxEnvBytes` characters (default 4 Mi). Lengths are
+ * checked before a value is built, so a bomb never allocates.
+ *
  * Environment: a variable set twice keeps its first position and its last value (env_setenv
  * replaces in place). `loader_conf_files` never enters the environment (config.lua's
  * loader_env_restricted_table). Line numbers count every line; FreeBSD's "Malformed line (n)"
@@ -157,6 +170,12 @@ export interface LoaderConfLimits {
   readonly maxFiles: number;
   /** Deepest include nesting (the top file is depth 0); default 16. */
   readonly maxDepth: number;
+  /** Longest value after `$` expansion, in UTF-16 code units; default 64 Ki (maxLineLength). */
+  readonly maxValueLength: number;
+  /** Longest chain of variables expanding variables (`b="$a"` is 1); default 16. */
+  readonly maxExpansionDepth: number;
+  /** Most characters all environment variables hold together after expansion; default 4 Mi. */
+  readonly maxEnvBytes: number;
 }
 
 /** Default limits. */
@@ -165,6 +184,9 @@ export const DEFAULT_LOADER_CONF_LIMITS: LoaderConfLimits = Object.freeze({
   maxLineLength: 1 << 16,
   maxFiles: 256,
   maxDepth: 16,
+  maxValueLength: 1 << 16,
+  maxExpansionDepth: 16,
+  maxEnvBytes: 4 << 20,
 });
 
 /** Options of parseLoaderConf. */
@@ -292,6 +314,29 @@ export function parseEnvValue(value: string, source: ConfSource): ValuePart[] {
   return parts;
 }
 
+function expansionTooLarge(
+  source: ConfSource,
+  name: string,
+  kind: 'value' | 'depth' | 'environment',
+  amount: number,
+  limit: number,
+): ConfigError {
+  const what =
+    kind === 'value'
+      ? `${name} expands to ${hex(amount)} characters (limit ${hex(limit)})`
+      : kind === 'depth'
+        ? `${name} expands variables ${amount} levels deep (limit ${limit})`
+        : `setting ${name} makes the environment ${hex(amount)} characters (limit ${hex(limit)})`;
+  return new ConfigError(ConfigCode.ExpansionTooLarge, `config: ${source.file}:${source.line}: ${what}`, {
+    file: source.file,
+    line: source.line,
+    name,
+    kind,
+    [kind === 'depth' ? 'depth' : 'length']: amount,
+    limit,
+  });
+}
+
 function limitsOf(opts: LoaderConfOptions): LoaderConfLimits {
   return { ...DEFAULT_LOADER_CONF_LIMITS, ...(opts.limits ?? {}) };
 }
@@ -392,6 +437,29 @@ export function parseLoaderConf(text: string, file: string, opts: LoaderConfOpti
   const chain: string[] = [];
 
   const getenv = (name: string): string => env.get(name)?.value ?? initial.get(name) ?? '';
+  /** How deep each variable's value chains other variables (0: literal or from the initial env). */
+  const depths = new Map<string, number>();
+  let envChars = [...initial.values()].reduce((n, v) => n + v.length, 0);
+
+  /** An env line's value after `$` expansion, bounded (see the module contract) before it is built. */
+  const expand = (l: Extract<ConfLine, { kind: 'env' }>): { value: string; depth: number } => {
+    let length = 0;
+    let depth = 0;
+    for (const p of l.parts) {
+      if (p.kind === 'text') length += p.text.length;
+      else {
+        length += getenv(p.name).length;
+        depth = Math.max(depth, (depths.get(p.name) ?? 0) + 1);
+      }
+    }
+    if (depth > limits.maxExpansionDepth) {
+      throw expansionTooLarge(l.source, l.name, 'depth', depth, limits.maxExpansionDepth);
+    }
+    if (length > limits.maxValueLength) {
+      throw expansionTooLarge(l.source, l.name, 'value', length, limits.maxValueLength);
+    }
+    return { value: l.parts.map((p) => (p.kind === 'text' ? p.text : getenv(p.name))).join(''), depth };
+  };
 
   const escape = (name: string, resolved: string, via: ConfSource, real?: string): ConfigError =>
     new ConfigError(
@@ -450,11 +518,17 @@ export function parseLoaderConf(text: string, file: string, opts: LoaderConfOpti
           execs.push({ command: l.command, source: l.source });
           break;
         case 'env': {
-          const value = l.parts.map((p) => (p.kind === 'text' ? p.text : getenv(p.name))).join('');
+          const { value, depth } = expand(l);
           if (l.name === CONF_FILES) {
             confFiles = { value, source: l.source };
             break;
           }
+          const total = envChars - getenv(l.name).length + value.length;
+          if (total > limits.maxEnvBytes) {
+            throw expansionTooLarge(l.source, l.name, 'environment', total, limits.maxEnvBytes);
+          }
+          envChars = total;
+          depths.set(l.name, depth);
           if (!env.has(l.name)) envOrder.push(l.name);
           env.set(l.name, { name: l.name, value, source: l.source });
           break;

@@ -541,3 +541,58 @@ t.test('errors: one line of the good configuration changed', async (t) => {
     t.end();
   });
 });
+
+/** The issue's bomb: variables that double each other `levels` times (595 bytes at 24 levels). */
+function expansionBomb(levels: number): string {
+  const lines = ['v0="xxxxxxxxxxxxxxxx"'];
+  for (let i = 1; i <= levels; i++) lines.push(`v${i}="\${v${i - 1}}\${v${i - 1}}"`);
+  return text(lines);
+}
+
+t.test('CONFIG_EXPANSION_TOO_LARGE: bounded $ expansion, checked before the value is built', (t) => {
+  t.test('the doubling bomb stops at the line that passes 64 Ki characters, without allocating', (t) => {
+    const bomb = expansionBomb(24);
+    t.ok(bomb.length < 600, `${bomb.length} bytes`);
+    const before = process.memoryUsage().rss;
+    const started = performance.now();
+    // v0 is 16 characters: v12 is 64 Ki (allowed), v13 is 128 Ki (line 14)
+    const e = errorAt(t, () => parse(bomb), ConfigCode.ExpansionTooLarge, FILE, 14);
+    t.equal(e?.details['kind'], 'value');
+    t.equal(e?.details['name'], 'v13');
+    t.equal(e?.details['length'], 16 << 13);
+    t.ok(performance.now() - started < 1000, 'fast');
+    t.ok(process.memoryUsage().rss - before < 64 << 20, 'no large allocation');
+    t.equal(confEnv(parse(expansionBomb(12)), 'v12')?.length, 1 << 16, 'exactly the limit is fine');
+    t.end();
+  });
+  t.test('depth: a chain of 17 variables is refused, 16 is fine', (t) => {
+    const chain = (n: number): string => text(['c0="x"', ...Array.from({ length: n }, (_, i) => `c${i + 1}="$c${i}"`)]);
+    t.equal(confEnv(parse(chain(16)), 'c16'), 'x');
+    const e = errorAt(t, () => parse(chain(17)), ConfigCode.ExpansionTooLarge, FILE, 18);
+    t.equal(e?.details['kind'], 'depth');
+    t.equal(e?.details['depth'], 17);
+    const lowered = errorAt(
+      t,
+      () => parse(chain(3), { limits: { maxExpansionDepth: 2 } }),
+      ConfigCode.ExpansionTooLarge,
+      FILE,
+      4,
+    );
+    t.equal(lowered?.details['limit'], 2);
+    t.end();
+  });
+  t.test('environment: many variables each at the limit; replacing a value does not add up', (t) => {
+    const many = text(['a="0123456789"', ...Array.from({ length: 10 }, (_, i) => `b${i}="$a$a$a"`)]);
+    const e = errorAt(t, () => parse(many, { limits: { maxEnvBytes: 200 } }), ConfigCode.ExpansionTooLarge, FILE, 8);
+    t.equal(e?.details['kind'], 'environment');
+    const again = text(['a="0123456789"', ...Array.from({ length: 100 }, () => 'b="$a$a$a"')]);
+    t.equal(confEnv(parse(again, { limits: { maxEnvBytes: 200 } }), 'b')?.length, 30);
+    t.end();
+  });
+  t.test('a loader_conf_files value is bounded too', (t) => {
+    const big = text(['n="aaaaaaaaaaaaaaaa"', 'loader_conf_files="$n$n$n"']);
+    errorAt(t, () => parse(big, { limits: { maxValueLength: 40 } }), ConfigCode.ExpansionTooLarge, FILE, 2);
+    t.end();
+  });
+  t.end();
+});
