@@ -9,6 +9,13 @@
  * step by step (segments staged, registers at entry, instructions executed): what users of
  * kexec ask for when "kexec hangs". Exit status 1 when the jump does not reach the entry, the
  * probe does not complete, or the contract is violated.
+ *
+ * A probe kernel knows how it expects to be entered (`kboot probe-kernel --mode`, read back by
+ * loader/probe probeImageMode): a rescue-mode probe (the default) reads D47358's rescue
+ * hand-off, so without --crash it is entered through rescue_kernel_exec all the same, and a
+ * note on stderr says so (`pathFrom: "probe-mode"` in --json); a kexec-mode probe given
+ * --crash would read a hand-off that is not there, so that is a usage error naming the two
+ * commands that work. Any other kernel is entered the way the options say.
  */
 import type { Command } from 'commander';
 import { basename } from 'node:path';
@@ -16,6 +23,7 @@ import { hex, parseSizeText } from '../../loader/addr.js';
 import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
 import type { ExecOutcome } from '../../machine/exec.js';
 import { readInputFile } from '../../loader/io/input.js';
+import type { ProbeMode } from '../../loader/probe/index.js';
 import type { CliIo } from '../io.js';
 import { globalOptions, requestExitStatus } from '../run.js';
 
@@ -114,6 +122,26 @@ function describeStop(s: ExecOutcome['jump']['stop']): string {
   }
 }
 
+/**
+ * The hand-off to use: the options', unless a probe's mode says otherwise (see the module
+ * contract). Throws CLI_USAGE for a kexec-mode probe given --crash.
+ */
+export function execPathFor(
+  mode: ProbeMode | undefined,
+  crash: boolean,
+  file: string,
+): { path: 'rescue' | 'kexec'; from: 'option' | 'probe-mode' } {
+  if (mode === 'kexec' && crash) {
+    throw new CliError(
+      CliCode.Usage,
+      `cli: ${file} is a kexec-mode probe (kboot probe-kernel --mode kexec), which reads a kexec hand-off: run kboot exec ${file} without --crash, or build a rescue-mode probe (kboot probe-kernel --mode rescue) for --crash`,
+      { file, mode, crash },
+    );
+  }
+  if (mode === 'rescue' && !crash) return { path: 'rescue', from: 'probe-mode' };
+  return { path: crash ? 'rescue' : 'kexec', from: 'option' };
+}
+
 /** Registers `kboot exec`. */
 export function registerExec(program: Command, io: CliIo): void {
   program
@@ -131,15 +159,24 @@ export function registerExec(program: Command, io: CliIo): void {
       if (opts.memsize !== undefined && memsize === undefined) {
         throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
       }
-      const [{ parseElf }, { loadProfile, defaultProfileName }, { execKernel }] = await Promise.all([
-        import('../../loader/elf/reader.js'),
-        import('../../loader/plan/profile.js'),
-        import('../../machine/exec.js'),
-      ]);
+      const [{ parseElf }, { loadProfile, defaultProfileName }, { execKernel }, { probeImageMode }] = await Promise.all(
+        [
+          import('../../loader/elf/reader.js'),
+          import('../../loader/plan/profile.js'),
+          import('../../machine/exec.js'),
+          import('../../loader/probe/index.js'),
+        ],
+      );
       const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
       const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
+      const how = execPathFor(probeImageMode(image), opts.crash === true, file);
+      if (how.from === 'probe-mode') {
+        io.err(
+          `kboot: ${file} is a rescue-mode probe: entering it through rescue_kernel_exec, as --crash does (build it with kboot probe-kernel --mode kexec for a kexec reboot)\n`,
+        );
+      }
       const outcome = execKernel(profile, image, basename(file), {
-        path: opts.crash === true ? 'rescue' : 'kexec',
+        path: how.path,
         exact: opts.exact === true,
         ...(memsize === undefined ? {} : { memsize }),
       });
@@ -147,6 +184,7 @@ export function registerExec(program: Command, io: CliIo): void {
         const { probe, ...rest } = outcome;
         const json = {
           ...rest,
+          pathFrom: how.from,
           ok: execSucceeded(outcome),
           ...(probe === undefined
             ? {}

@@ -7,6 +7,7 @@ export { buildProbeKernel, probeCodeOptions, probeEntryVa, probeReportVa, type P
 export { fnv1a64, probeChecksum } from './checksum.js';
 export { PROBE_LABELS, probeMessage, type ProbeCodeOptions } from './common.js';
 export { ProbeCode, ProbeError, type ProbeErrorCode } from './errors.js';
+export { probeImageMode } from './image-mode.js';
 export {
   FNV1A64,
   PROBE_FLAG,

@@ -139,11 +139,16 @@ for (const { arch, machine } of MACHINES) {
     const plain = await json(t, 'exec', Exit.Ok, 'exec', `plain-${arch}.elf`, '--machine', machine);
     t.same(plain['contract'], [], 'every contract item holds');
     t.notOk('probe' in plain);
-    // a rescue-mode probe entered by a kexec reboot finds no rescue params: whatever the
-    // outcome, one schema-valid object whose `ok` matches the exit status
+    // a rescue-mode probe without --crash: entered the way it expects (its mode is in its
+    // image), with a note on stderr; a kexec-mode probe with --crash is a usage error
     const r = await kboot('--json', 'exec', rescue, '--machine', machine);
-    const mixed = check(t, 'exec', r, `exec ${rescue} (kexec path)`);
-    t.equal(r.code, mixed['ok'] === true ? Exit.Ok : 1, 'exit 1 exactly when ok is false');
+    const chosen = check(t, 'exec', r, `exec ${rescue} (rescue-mode probe, no --crash)`);
+    t.match(chosen, { path: 'rescue', pathFrom: 'probe-mode', ok: true, probe: { report: { complete: true } } });
+    t.equal(r.code, Exit.Ok);
+    t.match(r.err, /rescue-mode probe: entering it through rescue_kernel_exec/);
+    t.equal(kexec['pathFrom'], 'option');
+    const wrong = await json(t, 'error', Exit.Usage, 'exec', next, '--machine', machine, '--crash');
+    t.match(wrong, { error: { code: 'CLI_USAGE', details: { mode: 'kexec' } } }, 'a kexec-mode probe with --crash');
 
     const embedArgv = ['embed', '--host', next, '--rescue', rescue, '-o', `host-${arch}.elf`];
     const embed = await json(t, 'embed', Exit.Ok, ...embedArgv);

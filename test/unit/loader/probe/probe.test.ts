@@ -16,6 +16,7 @@ import {
   fnv1a64,
   probeChecksum,
   probeEntryVa,
+  probeImageMode,
   probeReportVa,
   ProbeCode,
   ProbeError,
@@ -38,6 +39,7 @@ import {
 } from '../../../../loader/probe/index.js';
 import type { Arch } from '../../../../loader/arch/index.js';
 import { decodeKenv } from '../../../../loader/handoff/kenv.js';
+import { makeRescueKernel } from '../../../helpers/kernels.js';
 import { rescueParamsLayout } from '../../../../loader/handoff/params.js';
 import { throwsCode } from '../../../helpers/errors.js';
 
@@ -338,5 +340,15 @@ t.test('fuzz: decodeProbeReport throws only ProbeError', (t) => {
     { numRuns: 500 },
   );
   t.pass('only ProbeError escaped');
+  t.end();
+});
+
+t.test('probeImageMode reads the mode a probe was built with from its image', (t) => {
+  for (const arch of ['amd64', 'arm64'] as const) {
+    for (const mode of ['rescue', 'kexec'] as const) {
+      t.equal(probeImageMode(parseElf(buildProbeKernel(arch, { mode }))), mode, `${arch} ${mode}`);
+    }
+  }
+  t.equal(probeImageMode(parseElf(makeRescueKernel('amd64'))), undefined, 'not a probe');
   t.end();
 });
