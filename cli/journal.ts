@@ -246,14 +246,11 @@ export function saveJournal(dir: string, journal: Journal): void {
 export async function withJournal<T>(
   dir: string,
   create: boolean,
+  timeoutMs: number,
   f: (dir: string) => T | Promise<T>,
-  timeoutMs?: number,
 ): Promise<T> {
   const full = stateDirectory(dir, create);
-  return withDirectoryLock(full, () => f(full), {
-    what: 'state directory',
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
-  });
+  return withDirectoryLock(full, () => f(full), { what: 'state directory', timeoutMs });
 }
 
 /** Replays a journal on a fresh machine; the caller closes the session. */

@@ -27,6 +27,7 @@ import { existsSync } from 'node:fs';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { CliCode, CliError, IoCode, IoError, jsonSafe } from '../../loader/errors.js';
 import { othersCanWrite } from '../../loader/io/output.js';
+import { DEFAULT_LOCK_WAIT_MS } from '../../machine/dir-lock.js';
 import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
 import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.js';
 import {
@@ -65,6 +66,19 @@ function phaseOf(text: string | undefined, fallback: HostPhase): HostPhase {
 function stateDir(cmd: Command, io: CliIo): string {
   const o = cmd.optsWithGlobals<{ state?: string }>();
   return resolve(io.cwd, o.state ?? '.kboot');
+}
+
+/** `--wait SECONDS` in milliseconds (0..3600), or the default. */
+function lockWait(cmd: Command): number {
+  const text = cmd.optsWithGlobals<{ wait?: string }>().wait;
+  if (text === undefined) return DEFAULT_LOCK_WAIT_MS;
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || seconds > 3600) {
+    throw new CliError(CliCode.Usage, `cli: --wait must be a number of seconds 0..3600, not "${text}"`, {
+      wait: text,
+    });
+  }
+  return Math.round(seconds * 1000);
 }
 
 /**
@@ -167,8 +181,14 @@ function printPanic(io: CliIo, out: PanicOutcome, log: readonly string[]): void 
 /** Registers boot, load, unload, status and panic. */
 export function registerHost(program: Command, io: CliIo): void {
   const state = (c: Command): Command => c.option('--state <dir>', 'the state journal directory (default ./.kboot)');
+  /** Commands that change the journal wait for another one holding it. */
+  const writes = (c: Command): Command =>
+    state(c).option(
+      '--wait <seconds>',
+      `how long to wait for another kboot command using the state directory (default ${DEFAULT_LOCK_WAIT_MS / 1000})`,
+    );
 
-  state(
+  writes(
     program
       .command('boot')
       .description('boot the host on a fresh emulated machine, arming the rescue kernel the way the strategy does')
@@ -214,23 +234,24 @@ export function registerHost(program: Command, io: CliIo): void {
       const seed = opts.seed === undefined ? 1 : Number(opts.seed);
       if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff)
         throw new CliError(CliCode.Usage, `cli: --seed must be 0..2^32-1`, { seed: opts.seed });
-      await withJournal(stateDir(cmd, io), true, (dir) => {
+      // every input is read (and refused) before the state directory is made or locked
+      const boot: JournalAction = {
+        action: 'boot',
+        strategy,
+        phase: phaseOf(opts.to, 'running'),
+        rescue: fileRef(rescuePath, io.cwd, 'rescue kernel').ref,
+        ...(opts.kernel === undefined ? {} : { kernel: fileRef(opts.kernel, io.cwd, 'host kernel').ref }),
+        ...(conf === undefined ? {} : configRefs(conf)),
+        ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
+      };
+      const journal: Journal = {
+        version: JOURNAL_VERSION,
+        ...machineRef(opts.machine ?? 'amd64-efi', io.cwd),
+        seed,
+        actions: [boot],
+      };
+      await withJournal(stateDir(cmd, io), true, lockWait(cmd), (dir) => {
         warnShared(io, dir);
-        const boot: JournalAction = {
-          action: 'boot',
-          strategy,
-          phase: phaseOf(opts.to, 'running'),
-          rescue: fileRef(rescuePath, io.cwd, 'rescue kernel').ref,
-          ...(opts.kernel === undefined ? {} : { kernel: fileRef(opts.kernel, io.cwd, 'host kernel').ref }),
-          ...(conf === undefined ? {} : configRefs(conf)),
-          ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
-        };
-        const journal: Journal = {
-          version: JOURNAL_VERSION,
-          ...machineRef(opts.machine ?? 'amd64-efi', io.cwd),
-          seed,
-          actions: [boot],
-        };
         const status = withSession(journal, (s) => {
           if (!g.json) for (const l of s.log) io.out(`${l}\n`);
           return statusOf(s);
@@ -241,7 +262,7 @@ export function registerHost(program: Command, io: CliIo): void {
     },
   );
 
-  state(
+  writes(
     program
       .command('load')
       .description("kexec_load-style call from the host's userspace (--crash: the rescue kernel)")
@@ -253,7 +274,7 @@ export function registerHost(program: Command, io: CliIo): void {
     const abi = opts.abi ?? 'linux';
     if (abi !== 'linux' && abi !== 'freebsd')
       throw new CliError(CliCode.Usage, `cli: --abi must be linux or freebsd`, { abi });
-    const outcome = await withJournal(existingStateDir(cmd, io), false, (dir) => {
+    const outcome = await withJournal(existingStateDir(cmd, io), false, lockWait(cmd), (dir) => {
       warnShared(io, dir);
       const journal = journalOrFail(dir);
       const crash = fileRef(file, io.cwd, opts.crash === true ? 'crash kernel' : 'kernel');
@@ -272,14 +293,14 @@ export function registerHost(program: Command, io: CliIo): void {
     } else io.out(`${opts.crash === true ? 'crash kernel' : 'kernel'} loaded (${abi} kexec_load rules)\n`);
   });
 
-  state(
+  writes(
     program
       .command('unload')
       .description('unload the crash kernel (kexec_load with no segments)')
       .requiredOption('--crash', 'the crash kernel (the only kind modelled; required)'),
   ).action(async (opts: { crash?: boolean }, cmd: Command) => {
     if (opts.crash !== true) throw new CliError(CliCode.Usage, 'cli: only --crash unloads are modelled', {});
-    const outcome = await withJournal(existingStateDir(cmd, io), false, (dir) => {
+    const outcome = await withJournal(existingStateDir(cmd, io), false, lockWait(cmd), (dir) => {
       warnShared(io, dir);
       const journal = journalOrFail(dir);
       const o = withSession(journal, (s) => s.unloadCrash());
