@@ -1,9 +1,19 @@
 // Machine profiles: the built-ins load; every schema and semantic rule reports its problem with a path.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { ConfigCode } from '../../../../loader/errors.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigCode, IoCode } from '../../../../loader/errors.js';
+import { INPUT_LIMITS } from '../../../../loader/io/input.js';
 import { packagePath } from '../../../../loader/paths.js';
-import { builtinProfileNames, defaultProfileName, loadProfile, parseProfile } from '../../../../loader/plan/profile.js';
+import {
+  builtinProfileNames,
+  defaultProfileName,
+  loadProfile,
+  parseProfile,
+  profileSource,
+} from '../../../../loader/plan/profile.js';
 import { throwsCode } from '../../../helpers/errors.js';
 
 const good = JSON.parse(readFileSync(packagePath('profiles', 'arm64-fdt.json'), 'utf8')) as Record<string, unknown>;
@@ -148,5 +158,23 @@ t.test('semantic rules', (t) => {
 t.test('loadProfile errors', (t) => {
   throwsCode(t, () => loadProfile('no-such-profile'), ConfigCode.NotFound);
   throwsCode(t, () => loadProfile('/nonexistent/dir/p.json'), ConfigCode.NotFound);
+  t.end();
+});
+
+t.test('loadProfile reads files through the bounded opener, relative to cwd', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kboot-profile-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // without the opener, /dev/zero is read until memory runs out and a FIFO blocks forever
+  const zero = throwsCode(t, () => loadProfile('/dev/zero'), IoCode.NotRegular, '/dev/zero');
+  t.equal(zero?.details['kind'], 'character device');
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  throwsCode(t, () => loadProfile('fifo', { cwd: dir }), IoCode.NotRegular, 'a FIFO');
+  throwsCode(t, () => loadProfile(dir), IoCode.NotRegular, 'a directory');
+  writeFileSync(join(dir, 'huge.json'), Buffer.alloc(INPUT_LIMITS.profile + 1, 0x20));
+  throwsCode(t, () => loadProfile('huge.json', { cwd: dir }), IoCode.TooLarge, 'over INPUT_LIMITS.profile');
+  writeFileSync(join(dir, 'mine.json'), readFileSync(packagePath('profiles', 'arm64-fdt.json')));
+  t.equal(loadProfile('mine.json', { cwd: dir }).name, loadProfile('arm64-fdt').name, 'relative to cwd');
+  t.same(profileSource('amd64-efi', dir), { kind: 'builtin', name: 'amd64-efi' });
+  t.same(profileSource('mine.json', dir), { kind: 'file', path: join(dir, 'mine.json') });
   t.end();
 });

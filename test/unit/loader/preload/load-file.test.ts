@@ -2,7 +2,9 @@
 // the configuration directory (../, an absolute path, a symlink to a file or to a directory
 // outside), plus the file errors (missing, not a file, too large).
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigCode } from '../../../../loader/errors.js';
@@ -104,5 +106,34 @@ t.test('CONFIG_NOT_FOUND, CONFIG_UNREADABLE, CONFIG_TOO_LARGE for the file itsel
   const big = conf('big.conf', `a="${'x'.repeat(2000)}"\n`);
   const e = throwsCode(t, () => loadLoaderConf(big, { limits: { maxFileBytes: 1000 } }), ConfigCode.TooLarge);
   t.equal(e?.details['file'], big);
+  t.end();
+});
+
+t.test('files that are not regular files: CONFIG_UNREADABLE at once, never a hang or a flood', (t) => {
+  const fifo = join(boot, 'fifo.conf');
+  execFileSync('mkfifo', [fifo]);
+  const top = throwsCode(t, () => loadLoaderConf(fifo), ConfigCode.Unreadable, 'a FIFO as loader.conf');
+  t.equal(top?.details['kind'], 'FIFO');
+  const inc = conf('with-fifo.conf', 'loader_conf_files="fifo.conf"\n');
+  throwsCode(t, () => loadLoaderConf(inc), ConfigCode.Unreadable, 'a FIFO as an include');
+  symlinkSync('/dev/zero', join(boot, 'zero.conf'));
+  const z = conf('with-zero.conf', 'loader_conf_files="zero.conf"\n');
+  throwsCode(t, () => loadLoaderConf(z), ConfigCode.Unreadable, 'an include that is a symlink to /dev/zero');
+  throwsCode(t, () => loadLoaderConf('/dev/zero', { root: '/dev' }), ConfigCode.Unreadable, '/dev/zero itself');
+  t.end();
+});
+
+t.test('digests: every file read, in order, with the SHA-256 of the bytes parsed (node:crypto)', (t) => {
+  const p = conf('digest.conf', 'loader_conf_files="loader.conf.local missing.conf"\nloader_conf_dirs="conf.d"\n');
+  const got = loadLoaderConf(p).digests;
+  const files = [p, join(boot, 'loader.conf.local'), join(boot, 'conf.d', 'a.conf'), join(boot, 'conf.d', 'b.conf')];
+  t.same(
+    got.map((d) => d.path),
+    files,
+    'a missing include is not a file read',
+  );
+  for (const [i, f] of files.entries()) {
+    t.equal(got[i]?.sha256, createHash('sha256').update(readFileSync(f)).digest('hex'), f);
+  }
   t.end();
 });
