@@ -14,7 +14,11 @@
  *                                                        (rescue/crash-dump.ts); exit 1 when incomplete
  *
  * Contract: every command replays the journal on a fresh machine first, so commands in
- * separate processes behave as one run; `boot` starts a new journal. `--rescue` is the
+ * separate processes behave as one run; `boot` starts a new journal. `boot`, `load` and
+ * `unload` hold the state directory's flock(2) around the whole read-replay-append-save
+ * (cli/journal.ts withJournal; `--wait SECONDS`, then IO_LOCKED), so concurrent commands
+ * are applied one after the other and every action a command reports is journaled; `boot`
+ * reads and checks every input before it creates the state directory (0700). `--rescue` is the
  * shorthand for what the strategy needs (embed: the embed step; kld: `rescue_kernel_load`
  * in loader.conf; kexec: the kernel whose reservation the host sets aside at boot).
  * `--config` reads a loader.conf (loader/preload) whose `rescue_kernel` module and variables
