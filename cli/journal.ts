@@ -221,9 +221,12 @@ export function loadJournal(dir: string): Journal | undefined {
   return json as Journal;
 }
 
-/** The state directory for a command that writes it: created 0700 (whatever the umask) when missing. */
-export function stateDirectory(dir: string, create: boolean): string {
-  return outputDirectory(dir, { what: 'state directory', create, mode: 0o700, writable: create });
+/**
+ * The state directory: created 0700 (whatever the umask) when missing and `create`; for a
+ * command that writes it (`writable`), one where no file can be created is refused up front.
+ */
+export function stateDirectory(dir: string, create: boolean, writable = create): string {
+  return outputDirectory(dir, { what: 'state directory', create, mode: 0o700, writable });
 }
 
 /** Writes the journal atomically through an exclusive temporary (see the module contract). */
@@ -249,7 +252,7 @@ export async function withJournal<T>(
   timeoutMs: number,
   f: (dir: string) => T | Promise<T>,
 ): Promise<T> {
-  const full = stateDirectory(dir, create);
+  const full = stateDirectory(dir, create, true);
   return withDirectoryLock(full, () => f(full), { what: 'state directory', timeoutMs });
 }
 
