@@ -79,9 +79,10 @@ Napi::ClassPropertyDescriptor<T> CodedMethod(const char* name) {
 // "dump", "native" or "machine": the message prefix of `code`'s domain.
 const char* DomainOf(const char* code);
 
-uint64_t U64(const Napi::Value& v, const char* code, const std::string& what, uint64_t max = UINT64_MAX);
-std::string Str(const Napi::Value& v, const char* code, const std::string& what);
-Napi::Object Obj(const Napi::Value& v, const char* code, const std::string& what);
+// `what` names the value in the message (a string literal: nothing is built unless it fails).
+uint64_t U64(const Napi::Value& v, const char* code, const char* what, uint64_t max = UINT64_MAX);
+std::string Str(const Napi::Value& v, const char* code, const char* what);
+Napi::Object Obj(const Napi::Value& v, const char* code, const char* what);
 Napi::BigInt Big(Napi::Env env, uint64_t v);
 
 // The bytes of a Uint8Array (a Buffer included), or of any typed array when `anyTypedArray`.
@@ -89,32 +90,32 @@ struct ByteView {
   uint8_t* data;
   size_t size;
 };
-ByteView Bytes(const Napi::Value& v, const char* code, const std::string& what, bool anyTypedArray = false);
+ByteView Bytes(const Napi::Value& v, const char* code, const char* what, bool anyTypedArray = false);
 
 // Named fields of an options object; field `k` is reported as "<what>.<k>".
 class Options {
  public:
-  Options(const Napi::Value& v, const char* code, std::string what);
+  Options(const Napi::Value& v, const char* code, const char* what);
   Napi::Value Get(const char* key) const { return obj_.Get(key); }
   bool Has(const char* key) const { return !obj_.Get(key).IsUndefined(); }
   bool Flag(const char* key) const { return obj_.Get(key).ToBoolean(); }
   uint64_t U64(const char* key, uint64_t max = UINT64_MAX) const;
   std::optional<uint64_t> OptU64(const char* key, uint64_t max = UINT64_MAX) const;
   std::string Str(const char* key) const;
-  std::string Path(const char* key) const { return what_ + "." + key; }
+  std::string Path(const char* key) const { return std::string(what_) + "." + key; }
   const char* code() const { return code_; }
 
  private:
   Napi::Object obj_;
   const char* code_;
-  std::string what_;
+  const char* what_;
 };
 
-Napi::Array ListOf(const Napi::Value& v, const char* code, const std::string& what);
+Napi::Array ListOf(const Napi::Value& v, const char* code, const char* what);
 
 // The elements of array `v`, each converted by `parse(element)`.
 template <typename F>
-auto ParseList(const Napi::Value& v, const char* code, const std::string& what, F&& parse)
+auto ParseList(const Napi::Value& v, const char* code, const char* what, F&& parse)
     -> std::vector<std::decay_t<decltype(parse(std::declval<const Napi::Value&>()))>> {
   Napi::Array arr = ListOf(v, code, what);
   std::vector<std::decay_t<decltype(parse(std::declval<const Napi::Value&>()))>> out;

@@ -57,9 +57,9 @@ RunLimits ParseRunLimits(const Napi::Value& v) {
   limits.timeoutMs = o.U64("timeoutMs");
   limits.until = o.OptU64("until");
   limits.start = o.OptU64("start");
-  if (o.Get("breakpoints").IsArray()) {
-    limits.breakpoints =
-        ParseList(o.Get("breakpoints"), c, "run.breakpoints", [&](const Napi::Value& b) { return U64(b, c, "breakpoint"); });
+  Napi::Value breakpoints = o.Get("breakpoints");
+  if (breakpoints.IsArray()) {
+    limits.breakpoints = ParseList(breakpoints, c, "run.breakpoints", [&](const Napi::Value& b) { return U64(b, c, "breakpoint"); });
   }
   limits.skipBreakpointAtStart = o.Flag("skipBreakpointAtStart");
   limits.flushCode = o.Flag("flushCode");
@@ -156,7 +156,7 @@ Napi::Value Cpu::GetReg(const Napi::CallbackInfo& info) {
 Napi::Value Cpu::SetReg(const Napi::CallbackInfo& info) {
   CpuEngine& cpu = Open("setReg");
   std::string name = Str(info[0], "CPU_REGISTER", "register name");
-  cpu.SetReg(name, U64(info[1], "CPU_REGISTER", "value of " + name));
+  cpu.SetReg(name, U64(info[1], "CPU_REGISTER", "register value"));
   return info.Env().Undefined();
 }
 

@@ -49,7 +49,7 @@ bool PageIsZero(const uint8_t* p, uint64_t n) {
 
 // Page addresses passed as the bytes of a BigUint64Array (little-endian u64 each).
 std::vector<uint64_t> PageList(const Napi::Value& v, const char* op) {
-  ByteView bytes = Bytes(v, kRange, std::string(op) + " page addresses", true);
+  ByteView bytes = Bytes(v, kRange, "page addresses", true);
   if (bytes.size % 8 != 0) Raise(kRange, std::string("machine: ") + op + " takes whole u64 addresses");
   std::vector<uint64_t> pas(bytes.size / 8);
   if (!pas.empty()) memcpy(pas.data(), bytes.data, bytes.size);
