@@ -50,9 +50,11 @@ test: build
 typecheck: deps
 	@$(NPM_BIN)/tsc -p tsconfig.json --noEmit
 
+# ESLint and Prettier for the TypeScript; no C++ function over 100 lines (universal-ctags).
 lint: deps
 	@$(NPM_BIN)/eslint .
 	@$(NPM_BIN)/prettier --check . --log-level=warn
+	@node scripts/check-function-length.mjs --max 100
 
 format: deps
 	@$(NPM_BIN)/prettier --write . --log-level=warn

@@ -1,5 +1,5 @@
 /**
- * The emulated machine's CPU: Unicorn 2.0.1 (native/cpu.cc) over native guest RAM.
+ * The emulated machine's CPU: Unicorn 2.0.1 (native/cpu.cc, the binding of native/cpu_engine.cc) over native guest RAM.
  *
  * Contract:
  *  - `new Cpu(arch, ram, opts)` takes a `NativeRam` (Unicorn maps its host memory zero-copy)
@@ -42,7 +42,7 @@
  *  - The UART's output accumulates in `console` (machine/devices/uart.ts) through `takeConsole()`.
  * Errors: MachineError (CPU_* codes, GUEST_CLOSED) and NativeError, as machine/native.ts maps them.
  */
-import { hex, kva, phys, size, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
+import { hex, kva, phys, size, SZ_4K, U64_LIMIT, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { MachineCode, MachineError } from '../loader/errors.js';
 import { walkArm64, type Arm64Walk } from './arm64-walker.js';
@@ -242,7 +242,7 @@ export type StopReason = StopCommon &
 // Copy accelerator
 
 /**
- * A copy loop, described by its registers (native/cpu.cc "Accelerated copy" has the exact
+ * A copy loop, described by its registers (native/cpu_accel.cc has the exact
  * semantics). At `at` the loop holds the next source in `src`, the next destination in `dst`
  * and the remaining count (in `countUnit` bytes) in `count`; an iteration moves `chunk`
  * bytes forwards and runs `insnsPerIteration` instructions; the loop leaves to `exit` when
@@ -624,6 +624,30 @@ function checkU64(what: string, v: bigint, code: MachineError['code']): void {
   }
 }
 
+/**
+ * CPU_SETUP unless `uart` fits `arch` (a 16550 on amd64, a PL011 on arm64), a 16550's eight
+ * registers fit the 16-bit I/O space, and a PL011's page is 4 KiB aligned and outside RAM.
+ * The addon (native/cpu.cc) relies on these checks.
+ */
+function checkUart(arch: Arch, uart: UartConfig, regions: readonly RamRegion[]): void {
+  const fail = (what: string): never => {
+    throw new MachineError(MachineCode.CpuSetup, `machine: ${what}`, { arch, uart: uart.kind });
+  };
+  if ((uart.kind === 'ns16550') !== (arch === 'amd64')) fail(`a ${uart.kind} UART does not fit arch ${arch}`);
+  if (uart.kind === 'ns16550') {
+    if (!Number.isInteger(uart.port) || uart.port < 0 || uart.port > 0xfff8) {
+      fail(`16550 port ${String(uart.port)} is outside the I/O space`);
+    }
+    return;
+  }
+  if (uart.base < 0n || uart.base % PL011_SIZE !== 0n || uart.base + PL011_SIZE > U64_LIMIT) {
+    fail(`PL011 base ${hex(uart.base)} is not a 4 KiB aligned page`);
+  }
+  if (regions.some((r) => uart.base < r.base + r.size && r.base < uart.base + PL011_SIZE)) {
+    fail(`PL011 base ${hex(uart.base)} lies in RAM`);
+  }
+}
+
 /** The emulated CPU over Unicorn 2.0.1. */
 export class Cpu {
   readonly arch: Arch;
@@ -655,15 +679,7 @@ export class Cpu {
     this.shadow = opts.shadow ?? true;
     const uart: UartConfig | undefined =
       opts.uart ?? (arch === 'amd64' ? { kind: 'ns16550', port: NS16550_COM1 } : undefined);
-    if (uart !== undefined) {
-      const fits = (uart.kind === 'ns16550') === (arch === 'amd64');
-      if (!fits) {
-        throw new MachineError(MachineCode.CpuSetup, `machine: a ${uart.kind} UART does not fit arch ${arch}`, {
-          arch,
-          uart: uart.kind,
-        });
-      }
-    }
+    if (uart !== undefined) checkUart(arch, uart, ram.regions);
     this.device = uart?.kind === 'pl011' ? { base: uart.base, size: PL011_SIZE } : undefined;
     const addon = loadNative();
     // NativeRam keeps its addon handle private; the CPU is the one other native user of it.

@@ -1,6 +1,10 @@
-// kboot's native addon: guest RAM (guest_ram.cc), the Unicorn CPU (cpu.cc) and dump stream
-// compression (compress.cc), a threaded dump file writer (file_writer.cc), flock(2) (fs_lock.cc). Loaded by machine/native.ts only; `abiVersion` changes whenever
-// the JS-visible surface changes.
+// kboot's native addon, loaded by machine/native.ts only; `abiVersion` changes whenever the
+// JS-visible surface changes. Each JS binding converts arguments and results through
+// convert.h and reports failures as coded errors (errors.h) over an engine with no N-API:
+//  - guest RAM: guest_ram.cc over guest_memory.cc;
+//  - the Unicorn CPU: cpu.cc over cpu_engine.cc (+ cpu_regs.cc, cpu_memory_map.cc, cpu_accel.cc);
+//  - dump stream compression (compress.cc), a threaded dump file writer (file_writer.cc),
+//    flock(2) (fs_lock.cc), the page digest (page_digest.cc).
 #include <napi.h>
 
 #include "compress.h"

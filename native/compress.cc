@@ -36,6 +36,8 @@
 #include <cstring>
 #include <string>
 
+#include "convert.h"
+
 namespace kboot {
 
 namespace {
@@ -43,12 +45,8 @@ namespace {
 constexpr size_t kMinSpace = 64 * 1024;       // output room asked of the scratch buffer per call
 constexpr size_t kMaxSlice = size_t{1} << 30;  // zlib counts in uInt: feed at most 1 GiB per call
 constexpr size_t kMaxChunkLimit = size_t{1} << 30;
-
-[[noreturn]] void Fail(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("kbootCode", Napi::String::New(env, code));
-  throw e;
-}
+constexpr const char* kBadValue = "DUMP_BAD_VALUE";
+constexpr const char* kCorrupt = "DUMP_COMPRESS";
 
 const char* KindName(CompressKind k) { return k == CompressKind::kGzip ? "gzip" : "zstd"; }
 
@@ -58,22 +56,27 @@ CompressKind GetKind(const Napi::Value& v, const char* what) {
     if (s == "gzip") return CompressKind::kGzip;
     if (s == "zstd") return CompressKind::kZstd;
   }
-  Fail(v.Env(), "DUMP_BAD_VALUE", std::string("dump: ") + what + " kind must be 'gzip' or 'zstd'");
+  Raise(kBadValue, std::string("dump: ") + what + " kind must be 'gzip' or 'zstd'");
 }
 
-// The bytes of a Uint8Array (a Buffer included); `len` 0 for undefined when `optional`.
-void GetBytes(const Napi::CallbackInfo& info, size_t i, bool optional, const uint8_t** data, size_t* len) {
-  *data = nullptr;
-  *len = 0;
-  if (info.Length() <= i || info[i].IsUndefined()) {
-    if (optional) return;
-  } else if (info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-    Napi::Uint8Array a = info[i].As<Napi::Uint8Array>();
-    *data = a.Data();
-    *len = a.ByteLength();
-    return;
+// The compression level: the kind's default when undefined, else an integer in its range.
+int GetLevel(const Napi::CallbackInfo& info, CompressKind kind) {
+  int level = kind == CompressKind::kGzip ? 6 : 3;
+  if (info.Length() < 2 || info[1].IsUndefined()) return level;
+  double d = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.5;
+  int lo = kind == CompressKind::kGzip ? 0 : ZSTD_minCLevel();
+  int hi = kind == CompressKind::kGzip ? 9 : ZSTD_maxCLevel();
+  if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d < lo || d > hi) {
+    Raise(kBadValue, std::string("dump: ") + KindName(kind) + " level must be an integer in " + std::to_string(lo) +
+                         ".." + std::to_string(hi));
   }
-  Fail(info.Env(), "DUMP_BAD_VALUE", "dump: compression input must be a Uint8Array");
+  return static_cast<int>(d);
+}
+
+// The bytes of argument 0: a Uint8Array, or nothing (undefined) when `optional`.
+ByteView ArgBytes(const Napi::CallbackInfo& info, bool optional) {
+  if (optional && (info.Length() == 0 || info[0].IsUndefined())) return ByteView{nullptr, 0};
+  return Bytes(info[0], kBadValue, "compression input");
 }
 
 std::string Num(uint64_t v) { return std::to_string(v); }
@@ -84,7 +87,7 @@ void Reserve(std::vector<uint8_t>& buf, size_t used, size_t want) {
   buf.resize(std::max(buf.size() * 2, used + want));
 }
 
-Napi::Value Bytes(Napi::Env env, const std::vector<uint8_t>& buf, size_t n) {
+Napi::Value ToBuffer(Napi::Env env, const std::vector<uint8_t>& buf, size_t n) {
   if (n == 0) return Napi::Buffer<uint8_t>::New(env, 0);
   return Napi::Buffer<uint8_t>::Copy(env, buf.data(), n);
 }
@@ -97,44 +100,34 @@ Napi::Value Bytes(Napi::Env env, const std::vector<uint8_t>& buf, size_t n) {
 Napi::Function Compressor::Init(Napi::Env env) {
   return DefineClass(env, "NativeCompressor",
                      {
-                         InstanceMethod<&Compressor::Update>("update"),
-                         InstanceMethod<&Compressor::Finish>("finish"),
-                         InstanceMethod<&Compressor::Close>("close"),
+                         CodedMethod<Compressor, &Compressor::Update>("update"),
+                         CodedMethod<Compressor, &Compressor::Finish>("finish"),
+                         CodedMethod<Compressor, &Compressor::Close>("close"),
                          InstanceAccessor<&Compressor::TotalIn>("totalIn"),
                          InstanceAccessor<&Compressor::TotalOut>("totalOut"),
                      });
 }
 
 Compressor::Compressor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Compressor>(info) {
-  Napi::Env env = info.Env();
-  kind_ = GetKind(info[0], "compressor");
-  int level = kind_ == CompressKind::kGzip ? 6 : 3;
-  if (info.Length() > 1 && !info[1].IsUndefined()) {
-    double d = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.5;
-    int lo = kind_ == CompressKind::kGzip ? 0 : ZSTD_minCLevel();
-    int hi = kind_ == CompressKind::kGzip ? 9 : ZSTD_maxCLevel();
-    if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d < lo || d > hi) {
-      Fail(env, "DUMP_BAD_VALUE",
-           std::string("dump: ") + KindName(kind_) + " level must be an integer in " + std::to_string(lo) + ".." +
-               std::to_string(hi));
+  Coded(info.Env(), [&] {
+    kind_ = GetKind(info[0], "compressor");
+    int level = GetLevel(info, kind_);
+    if (kind_ == CompressKind::kGzip) {
+      int r = deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+      if (r != Z_OK) Raise(kCorrupt, "dump: deflateInit2 failed (" + std::to_string(r) + ")");
+      zInit_ = true;
+      return;
     }
-    level = static_cast<int>(d);
-  }
-  if (kind_ == CompressKind::kGzip) {
-    int r = deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-    if (r != Z_OK) Fail(env, "DUMP_COMPRESS", "dump: deflateInit2 failed (" + std::to_string(r) + ")");
-    zInit_ = true;
-  } else {
     cctx_ = ZSTD_createCCtx();
-    if (cctx_ == nullptr) Fail(env, "DUMP_COMPRESS", "dump: ZSTD_createCCtx failed");
+    if (cctx_ == nullptr) Raise(kCorrupt, "dump: ZSTD_createCCtx failed");
     size_t r1 = ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
     size_t r2 = ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
     if (ZSTD_isError(r1) || ZSTD_isError(r2)) {
       std::string why = ZSTD_getErrorName(ZSTD_isError(r1) ? r1 : r2);
       Release();
-      Fail(env, "DUMP_COMPRESS", "dump: cannot set up the zstd compressor (" + why + ")");
+      Raise(kCorrupt, "dump: cannot set up the zstd compressor (" + why + ")");
     }
-  }
+  });
 }
 
 Compressor::~Compressor() { Release(); }
@@ -147,75 +140,80 @@ void Compressor::Release() {
   std::vector<uint8_t>().swap(out_);
 }
 
-void Compressor::CheckOpen(Napi::Env env, const char* op) const {
+void Compressor::CheckOpen(const char* op) const {
   if (state_ == State::kOpen) return;
   const char* why = state_ == State::kFinished ? "finished" : state_ == State::kFailed ? "failed" : "closed";
-  Fail(env, "DUMP_COMPRESS", std::string("dump: ") + KindName(kind_) + " compressor " + op + " after it " + why);
+  Raise(kCorrupt, std::string("dump: ") + KindName(kind_) + " compressor " + op + " after it " + why);
 }
 
-void Compressor::Failed(Napi::Env env, const std::string& what) {
+void Compressor::Failed(const std::string& what) {
   state_ = State::kFailed;
   Release();
-  Fail(env, "DUMP_COMPRESS", std::string("dump: ") + KindName(kind_) + " compression failed (" + what + ")");
+  Raise(kCorrupt, std::string("dump: ") + KindName(kind_) + " compression failed (" + what + ")");
 }
 
 Napi::Value Compressor::Run(Napi::Env env, const uint8_t* in, size_t len, bool end) {
-  size_t used = 0;
-  if (kind_ == CompressKind::kGzip) {
-    size_t pos = 0;
-    do {
-      size_t slice = std::min(len - pos, kMaxSlice);
-      bool last = pos + slice == len;
-      int flush = end && last ? Z_FINISH : Z_NO_FLUSH;
-      z_.next_in = const_cast<Bytef*>(in == nullptr ? nullptr : in + pos);
-      z_.avail_in = static_cast<uInt>(slice);
-      int r;
-      do {
-        Reserve(out_, used, kMinSpace);
-        size_t room = std::min(out_.size() - used, kMaxSlice);
-        z_.next_out = out_.data() + used;
-        z_.avail_out = static_cast<uInt>(room);
-        r = deflate(&z_, flush);
-        if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-          Failed(env, "deflate returned " + std::to_string(r) + (z_.msg != nullptr ? std::string(": ") + z_.msg : ""));
-        }
-        used += room - z_.avail_out;
-      } while (flush == Z_FINISH ? r != Z_STREAM_END : z_.avail_out == 0);
-      pos += slice;
-    } while (pos < len);
-  } else {
-    ZSTD_inBuffer ib{in, len, 0};
-    ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
-    for (;;) {
-      Reserve(out_, used, kMinSpace);
-      ZSTD_outBuffer ob{out_.data() + used, out_.size() - used, 0};
-      size_t r = ZSTD_compressStream2(cctx_, &ob, &ib, mode);
-      if (ZSTD_isError(r)) Failed(env, ZSTD_getErrorName(r));
-      used += ob.pos;
-      // e_end: 0 once the frame (epilogue and checksum included) is flushed; e_continue: done
-      // when all input is consumed (what it keeps buffered comes out with later calls).
-      if (end ? r == 0 : (ib.pos == ib.size && ob.pos < ob.size)) break;
-    }
-  }
+  size_t used = kind_ == CompressKind::kGzip ? RunGzip(in, len, end) : RunZstd(in, len, end);
   totalIn_ += len;
   totalOut_ += used;
-  return Bytes(env, out_, used);
+  return ToBuffer(env, out_, used);
+}
+
+// deflate in slices of at most 1 GiB (zlib counts in uInt); returns the bytes now in out_.
+size_t Compressor::RunGzip(const uint8_t* in, size_t len, bool end) {
+  size_t used = 0;
+  size_t pos = 0;
+  do {
+    size_t slice = std::min(len - pos, kMaxSlice);
+    bool last = pos + slice == len;
+    int flush = end && last ? Z_FINISH : Z_NO_FLUSH;
+    z_.next_in = const_cast<Bytef*>(in == nullptr ? nullptr : in + pos);
+    z_.avail_in = static_cast<uInt>(slice);
+    int r;
+    do {
+      Reserve(out_, used, kMinSpace);
+      size_t room = std::min(out_.size() - used, kMaxSlice);
+      z_.next_out = out_.data() + used;
+      z_.avail_out = static_cast<uInt>(room);
+      r = deflate(&z_, flush);
+      if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+        Failed("deflate returned " + std::to_string(r) + (z_.msg != nullptr ? std::string(": ") + z_.msg : ""));
+      }
+      used += room - z_.avail_out;
+    } while (flush == Z_FINISH ? r != Z_STREAM_END : z_.avail_out == 0);
+    pos += slice;
+  } while (pos < len);
+  return used;
+}
+
+size_t Compressor::RunZstd(const uint8_t* in, size_t len, bool end) {
+  size_t used = 0;
+  ZSTD_inBuffer ib{in, len, 0};
+  ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
+  for (;;) {
+    Reserve(out_, used, kMinSpace);
+    ZSTD_outBuffer ob{out_.data() + used, out_.size() - used, 0};
+    size_t r = ZSTD_compressStream2(cctx_, &ob, &ib, mode);
+    if (ZSTD_isError(r)) Failed(ZSTD_getErrorName(r));
+    used += ob.pos;
+    // e_end: 0 once the frame (epilogue and checksum included) is flushed; e_continue: done
+    // when all input is consumed (what it keeps buffered comes out with later calls).
+    if (end ? r == 0 : (ib.pos == ib.size && ob.pos < ob.size)) break;
+  }
+  return used;
 }
 
 Napi::Value Compressor::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckOpen(env, "update()");
-  const uint8_t* data;
-  size_t len;
-  GetBytes(info, 0, false, &data, &len);
-  if (len == 0) return Napi::Buffer<uint8_t>::New(env, 0);
-  return Run(env, data, len, false);
+  CheckOpen("update()");
+  ByteView in = ArgBytes(info, false);
+  if (in.size == 0) return Napi::Buffer<uint8_t>::New(env, 0);
+  return Run(env, in.data, in.size, false);
 }
 
 Napi::Value Compressor::Finish(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CheckOpen(env, "finish()");
-  Napi::Value out = Run(env, nullptr, 0, true);
+  CheckOpen("finish()");
+  Napi::Value out = Run(info.Env(), nullptr, 0, true);
   state_ = State::kFinished;
   Release();
   return out;
@@ -227,8 +225,8 @@ Napi::Value Compressor::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Compressor::TotalIn(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), totalIn_); }
-Napi::Value Compressor::TotalOut(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), totalOut_); }
+Napi::Value Compressor::TotalIn(const Napi::CallbackInfo& info) { return Big(info.Env(), totalIn_); }
+Napi::Value Compressor::TotalOut(const Napi::CallbackInfo& info) { return Big(info.Env(), totalOut_); }
 
 // ---------------------------------------------------------------------------------------------
 // Decompressor
@@ -236,9 +234,9 @@ Napi::Value Compressor::TotalOut(const Napi::CallbackInfo& info) { return Napi::
 Napi::Function Decompressor::Init(Napi::Env env) {
   return DefineClass(env, "NativeDecompressor",
                      {
-                         InstanceMethod<&Decompressor::Update>("update"),
-                         InstanceMethod<&Decompressor::Finish>("finish"),
-                         InstanceMethod<&Decompressor::Close>("close"),
+                         CodedMethod<Decompressor, &Decompressor::Update>("update"),
+                         CodedMethod<Decompressor, &Decompressor::Finish>("finish"),
+                         CodedMethod<Decompressor, &Decompressor::Close>("close"),
                          InstanceAccessor<&Decompressor::TotalIn>("totalIn"),
                          InstanceAccessor<&Decompressor::TotalOut>("totalOut"),
                          InstanceAccessor<&Decompressor::Pending>("pending"),
@@ -248,31 +246,22 @@ Napi::Function Decompressor::Init(Napi::Env env) {
 }
 
 Decompressor::Decompressor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Decompressor>(info) {
-  Napi::Env env = info.Env();
-  kind_ = GetKind(info[0], "decompressor");
-  if (info.Length() < 2 || !info[1].IsObject()) Fail(env, "DUMP_BAD_VALUE", "dump: decompressor options missing");
-  Napi::Object o = info[1].As<Napi::Object>();
-  Napi::Value mc = o.Get("maxChunk");
-  double d = mc.IsNumber() ? mc.As<Napi::Number>().DoubleValue() : 0;
-  if (!(d >= 1 && d <= static_cast<double>(kMaxChunkLimit)) || d != static_cast<double>(static_cast<int64_t>(d))) {
-    Fail(env, "DUMP_BAD_VALUE", "dump: decompressor maxChunk must be an integer in 1..2^30");
-  }
-  maxChunk_ = static_cast<size_t>(d);
-  Napi::Value mt = o.Get("maxTotal");
-  if (!mt.IsUndefined()) {
-    bool lossless = false;
-    if (!mt.IsBigInt()) Fail(env, "DUMP_BAD_VALUE", "dump: decompressor maxTotal must be a bigint");
-    maxTotal_ = mt.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) Fail(env, "DUMP_BAD_VALUE", "dump: decompressor maxTotal is not a u64");
-  }
-  if (kind_ == CompressKind::kGzip) {
-    int r = inflateInit2(&z_, 15 + 32);
-    if (r != Z_OK) Fail(env, "DUMP_COMPRESS", "dump: inflateInit2 failed (" + std::to_string(r) + ")");
-    zInit_ = true;
-  } else {
-    dctx_ = ZSTD_createDCtx();
-    if (dctx_ == nullptr) Fail(env, "DUMP_COMPRESS", "dump: ZSTD_createDCtx failed");
-  }
+  Coded(info.Env(), [&] {
+    kind_ = GetKind(info[0], "decompressor");
+    Options o(info[1], kBadValue, "decompressor options");
+    uint64_t maxChunk = o.U64("maxChunk", kMaxChunkLimit);
+    if (maxChunk == 0) Raise(kBadValue, "dump: decompressor maxChunk must be an integer in 1..2^30");
+    maxChunk_ = static_cast<size_t>(maxChunk);
+    maxTotal_ = o.OptU64("maxTotal").value_or(UINT64_MAX);
+    if (kind_ == CompressKind::kGzip) {
+      int r = inflateInit2(&z_, 15 + 32);
+      if (r != Z_OK) Raise(kCorrupt, "dump: inflateInit2 failed (" + std::to_string(r) + ")");
+      zInit_ = true;
+    } else {
+      dctx_ = ZSTD_createDCtx();
+      if (dctx_ == nullptr) Raise(kCorrupt, "dump: ZSTD_createDCtx failed");
+    }
+  });
 }
 
 Decompressor::~Decompressor() { Release(); }
@@ -288,44 +277,60 @@ void Decompressor::Release() {
   outputFull_ = false;
 }
 
-void Decompressor::Failed(Napi::Env env, const char* code, const std::string& what) {
+void Decompressor::Failed(const char* code, const std::string& what) {
   state_ = State::kFailed;
   Release();
-  Fail(env, code, std::string("dump: ") + KindName(kind_) + " stream " + what);
+  Raise(code, std::string("dump: ") + KindName(kind_) + " stream " + what);
+}
+
+void Decompressor::CheckState(const char* op, bool finishing) const {
+  if (state_ == State::kOpen || (finishing && state_ == State::kFinishing)) return;
+  const char* after = state_ == State::kFailed ? "a failure" : state_ == State::kClosed ? "close()" : "finish()";
+  Raise(kCorrupt, std::string("dump: ") + KindName(kind_) + " decompressor " + op + " after " + after);
 }
 
 Napi::Value Decompressor::Step(Napi::Env env, const uint8_t* in, size_t len) {
-  const uint8_t* src;
-  size_t avail;
-  bool fromHeld = heldPos_ < held_.size();
-  if (fromHeld) {
-    if (len > 0) {
-      held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(heldPos_));
-      heldPos_ = 0;
-      held_.insert(held_.end(), in, in + len);
-    }
-    src = held_.data() + heldPos_;
-    avail = held_.size() - heldPos_;
-  } else {
-    src = in;
-    avail = len;
+  Input input = TakeInput(in, len);
+  size_t pos = 0;
+  size_t produced = Decode(input.src, input.avail, &pos);
+  KeepInput(input, pos);
+  return ToBuffer(env, out_, produced);
+}
+
+// Held input first: new bytes are appended to what an earlier step could not consume.
+Decompressor::Input Decompressor::TakeInput(const uint8_t* in, size_t len) {
+  if (heldPos_ >= held_.size()) return Input{in, len, false};
+  if (len > 0) {
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(heldPos_));
+    heldPos_ = 0;
+    held_.insert(held_.end(), in, in + len);
   }
+  return Input{held_.data() + heldPos_, held_.size() - heldPos_, true};
+}
+
+// Keeps what the step did not consume (the caller's buffer may be reused after it returns).
+void Decompressor::KeepInput(const Input& input, size_t pos) {
+  if (input.fromHeld) {
+    heldPos_ += pos;
+    if (heldPos_ == held_.size()) {
+      held_.clear();
+      heldPos_ = 0;
+    }
+  } else if (pos < input.avail) {
+    held_.assign(input.src + pos, input.src + input.avail);
+    heldPos_ = 0;
+  }
+}
+
+// Decodes [src, src+avail) into out_ until the output cap, the end of input, or the trailer;
+// `*pos` is what was consumed. Returns the bytes produced.
+size_t Decompressor::Decode(const uint8_t* src, size_t avail, size_t* posOut) {
   size_t pos = 0;
   size_t produced = 0;
   outputFull_ = false;
   for (;;) {
     if (trailer_) {
-      const uint8_t* nz = std::find_if(src + pos, src + avail, [](uint8_t b) { return b != 0; });
-      size_t zeros = static_cast<size_t>(nz - (src + pos));
-      trailingZeros_ += zeros;
-      totalIn_ += zeros;
-      pos += zeros;
-      if (pos < avail) {
-        Failed(env, "DUMP_COMPRESS",
-               "is corrupt: non-zero byte at input offset " + Num(totalIn_) + " after the end of the stream (" +
-                   Num(frames_) + (kind_ == CompressKind::kGzip ? " member(s)" : " frame(s)") + " and " +
-                   Num(trailingZeros_) + " zero bytes of padding)");
-      }
+      ScanTrailer(src, avail, &pos);
       break;
     }
     if (produced == maxChunk_) {
@@ -341,104 +346,97 @@ Napi::Value Decompressor::Step(Napi::Env env, const uint8_t* in, size_t len) {
       inflateReset(&z_);
       needReset_ = false;
     }
-    if (out_.size() == produced) out_.resize(std::min(maxChunk_, std::max(kMinSpace, out_.size() * 2)));
-    size_t room = std::min(out_.size() - produced, kMaxSlice);
-    uint64_t allowance = maxTotal_ - totalOut_;  // totalOut_ <= maxTotal_ always holds here
-    if (allowance < room) room = static_cast<size_t>(allowance) + 1;  // one byte over proves the excess
+    size_t room = Room(produced);
     size_t slice = std::min(avail - pos, kMaxSlice);
-    size_t consumed;
-    size_t made;
-    bool ended = false;
-    if (kind_ == CompressKind::kGzip) {
-      z_.next_in = const_cast<Bytef*>(slice == 0 ? nullptr : src + pos);
-      z_.avail_in = static_cast<uInt>(slice);
-      z_.next_out = out_.data() + produced;
-      z_.avail_out = static_cast<uInt>(room);
-      int r = inflate(&z_, Z_NO_FLUSH);
-      consumed = slice - z_.avail_in;
-      made = room - z_.avail_out;
-      if (r == Z_STREAM_END) {
-        ended = true;
-      } else if (r == Z_DATA_ERROR || r == Z_NEED_DICT || r == Z_STREAM_ERROR) {
-        Failed(env, "DUMP_COMPRESS",
-               "is corrupt near input offset " + Num(totalIn_ + consumed) + " (" +
-                   (z_.msg != nullptr ? z_.msg : r == Z_NEED_DICT ? "needs a preset dictionary" : "zlib error") + ")");
-      } else if (r == Z_MEM_ERROR) {
-        Failed(env, "DUMP_COMPRESS", "cannot be decoded: zlib is out of memory");
-      }  // Z_OK, Z_BUF_ERROR (no progress possible): go on
-    } else {
-      ZSTD_inBuffer ib{slice == 0 ? nullptr : src + pos, slice, 0};
-      ZSTD_outBuffer ob{out_.data() + produced, room, 0};
-      size_t r = ZSTD_decompressStream(dctx_, &ob, &ib);
-      if (ZSTD_isError(r)) {
-        Failed(env, "DUMP_COMPRESS",
-               "is corrupt near input offset " + Num(totalIn_ + ib.pos) + " (" + ZSTD_getErrorName(r) + ")");
-      }
-      consumed = ib.pos;
-      made = ob.pos;
-      ended = r == 0;
-    }
-    pos += consumed;
-    produced += made;
-    totalIn_ += consumed;
-    totalOut_ += made;
-    if (totalOut_ > maxTotal_) {
-      Failed(env, "DUMP_TOO_LARGE", "decodes to more than the limit of " + Num(maxTotal_) + " bytes");
-    }
-    if (ended) {
+    const uint8_t* at = slice == 0 ? nullptr : src + pos;
+    Decoded d = kind_ == CompressKind::kGzip ? StepGzip(at, slice, out_.data() + produced, room)
+                                             : StepZstd(at, slice, out_.data() + produced, room);
+    pos += d.consumed;
+    produced += d.made;
+    totalIn_ += d.consumed;
+    totalOut_ += d.made;
+    if (totalOut_ > maxTotal_) Failed("DUMP_TOO_LARGE", "decodes to more than the limit of " + Num(maxTotal_) + " bytes");
+    if (d.ended) {
       frames_++;
       boundary_ = true;
       needReset_ = kind_ == CompressKind::kGzip;
       continue;
     }
-    if (consumed > 0 || made > 0) boundary_ = false;
-    if (made == room) continue;  // output full: more may be waiting
-    if (pos == avail) break;     // everything consumed and flushed
-    if (consumed == 0 && made == 0) Failed(env, "DUMP_COMPRESS", "cannot be decoded: the decoder made no progress");
+    if (d.consumed > 0 || d.made > 0) boundary_ = false;
+    if (d.made == room) continue;  // output full: more may be waiting
+    if (pos == avail) break;       // everything consumed and flushed
+    if (d.consumed == 0 && d.made == 0) Failed(kCorrupt, "cannot be decoded: the decoder made no progress");
   }
-  if (fromHeld) {
-    heldPos_ += pos;
-    if (heldPos_ == held_.size()) {
-      held_.clear();
-      heldPos_ = 0;
-    }
-  } else if (pos < avail) {
-    held_.assign(src + pos, src + avail);
-    heldPos_ = 0;
+  *posOut = pos;
+  return produced;
+}
+
+// After the last member/frame only zero bytes (the kernel's block padding) may follow.
+void Decompressor::ScanTrailer(const uint8_t* src, size_t avail, size_t* pos) {
+  const uint8_t* nz = std::find_if(src + *pos, src + avail, [](uint8_t b) { return b != 0; });
+  size_t zeros = static_cast<size_t>(nz - (src + *pos));
+  trailingZeros_ += zeros;
+  totalIn_ += zeros;
+  *pos += zeros;
+  if (*pos < avail) {
+    Failed(kCorrupt, "is corrupt: non-zero byte at input offset " + Num(totalIn_) + " after the end of the stream (" +
+                         Num(frames_) + (kind_ == CompressKind::kGzip ? " member(s)" : " frame(s)") + " and " +
+                         Num(trailingZeros_) + " zero bytes of padding)");
   }
-  return Bytes(env, out_, produced);
+}
+
+// Output room for the next decoder call: grows out_ up to maxChunk_, and asks at most one byte
+// past maxTotal_ (that byte proves the excess).
+size_t Decompressor::Room(size_t produced) {
+  if (out_.size() == produced) out_.resize(std::min(maxChunk_, std::max(kMinSpace, out_.size() * 2)));
+  size_t room = std::min(out_.size() - produced, kMaxSlice);
+  uint64_t allowance = maxTotal_ - totalOut_;  // totalOut_ <= maxTotal_ always holds here
+  if (allowance < room) room = static_cast<size_t>(allowance) + 1;
+  return room;
+}
+
+Decompressor::Decoded Decompressor::StepGzip(const uint8_t* in, size_t len, uint8_t* out, size_t room) {
+  z_.next_in = const_cast<Bytef*>(in);
+  z_.avail_in = static_cast<uInt>(len);
+  z_.next_out = out;
+  z_.avail_out = static_cast<uInt>(room);
+  int r = inflate(&z_, Z_NO_FLUSH);
+  Decoded d{len - z_.avail_in, room - z_.avail_out, r == Z_STREAM_END};
+  if (r == Z_DATA_ERROR || r == Z_NEED_DICT || r == Z_STREAM_ERROR) {
+    Failed(kCorrupt, "is corrupt near input offset " + Num(totalIn_ + d.consumed) + " (" +
+                         (z_.msg != nullptr ? z_.msg : r == Z_NEED_DICT ? "needs a preset dictionary" : "zlib error") +
+                         ")");
+  }
+  if (r == Z_MEM_ERROR) Failed(kCorrupt, "cannot be decoded: zlib is out of memory");
+  return d;  // Z_OK, Z_STREAM_END, Z_BUF_ERROR (no progress possible: the loop decides)
+}
+
+Decompressor::Decoded Decompressor::StepZstd(const uint8_t* in, size_t len, uint8_t* out, size_t room) {
+  ZSTD_inBuffer ib{in, len, 0};
+  ZSTD_outBuffer ob{out, room, 0};
+  size_t r = ZSTD_decompressStream(dctx_, &ob, &ib);
+  if (ZSTD_isError(r)) {
+    Failed(kCorrupt, "is corrupt near input offset " + Num(totalIn_ + ib.pos) + " (" + ZSTD_getErrorName(r) + ")");
+  }
+  return Decoded{ib.pos, ob.pos, r == 0};
 }
 
 Napi::Value Decompressor::Update(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (state_ != State::kOpen) {
-    Fail(env, "DUMP_COMPRESS", std::string("dump: ") + KindName(kind_) + " decompressor update() after " +
-                                   (state_ == State::kFailed   ? "a failure"
-                                    : state_ == State::kClosed ? "close()"
-                                                               : "finish()"));
-  }
-  const uint8_t* data;
-  size_t len;
-  GetBytes(info, 0, true, &data, &len);
-  return Step(env, data, len);
+  CheckState("update()", false);
+  ByteView in = ArgBytes(info, true);
+  return Step(info.Env(), in.data, in.size);
 }
 
 Napi::Value Decompressor::Finish(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (state_ != State::kOpen && state_ != State::kFinishing) {
-    Fail(env, "DUMP_COMPRESS", std::string("dump: ") + KindName(kind_) + " decompressor finish() after " +
-                                   (state_ == State::kFailed   ? "a failure"
-                                    : state_ == State::kClosed ? "close()"
-                                                               : "finish()"));
-  }
+  CheckState("finish()", true);
   state_ = State::kFinishing;
-  Napi::Value out = Step(env, nullptr, 0);
+  Napi::Value out = Step(info.Env(), nullptr, 0);
   if (pending()) return out;  // more output: the caller calls finish() again
   if (!trailer_ && !(boundary_ && frames_ > 0)) {
-    if (totalIn_ == 0) Failed(env, "DUMP_TRUNCATED", "is empty");
-    Failed(env, "DUMP_TRUNCATED",
-           "is truncated: it ends inside a " + std::string(kind_ == CompressKind::kGzip ? "member" : "frame") +
-               " after " + Num(totalIn_) + " input bytes (" + Num(totalOut_) + " bytes decoded)");
+    if (totalIn_ == 0) Failed("DUMP_TRUNCATED", "is empty");
+    Failed("DUMP_TRUNCATED", "is truncated: it ends inside a " +
+                                 std::string(kind_ == CompressKind::kGzip ? "member" : "frame") + " after " +
+                                 Num(totalIn_) + " input bytes (" + Num(totalOut_) + " bytes decoded)");
   }
   state_ = State::kFinished;
   Release();
@@ -451,14 +449,12 @@ Napi::Value Decompressor::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Decompressor::TotalIn(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), totalIn_); }
-Napi::Value Decompressor::TotalOut(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), totalOut_); }
+Napi::Value Decompressor::TotalIn(const Napi::CallbackInfo& info) { return Big(info.Env(), totalIn_); }
+Napi::Value Decompressor::TotalOut(const Napi::CallbackInfo& info) { return Big(info.Env(), totalOut_); }
 Napi::Value Decompressor::Pending(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), pending()); }
 Napi::Value Decompressor::Frames(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(frames_));
 }
-Napi::Value Decompressor::TrailingZeros(const Napi::CallbackInfo& info) {
-  return Napi::BigInt::New(info.Env(), trailingZeros_);
-}
+Napi::Value Decompressor::TrailingZeros(const Napi::CallbackInfo& info) { return Big(info.Env(), trailingZeros_); }
 
 }  // namespace kboot

@@ -29,8 +29,10 @@ class Compressor : public Napi::ObjectWrap<Compressor> {
   Napi::Value TotalOut(const Napi::CallbackInfo& info);
   // Compresses [in, in+len) (and ends the stream when `end`); returns the output produced.
   Napi::Value Run(Napi::Env env, const uint8_t* in, size_t len, bool end);
-  void CheckOpen(Napi::Env env, const char* op) const;
-  [[noreturn]] void Failed(Napi::Env env, const std::string& what);
+  size_t RunGzip(const uint8_t* in, size_t len, bool end);
+  size_t RunZstd(const uint8_t* in, size_t len, bool end);
+  void CheckOpen(const char* op) const;
+  [[noreturn]] void Failed(const std::string& what);
   void Release();
 
   CompressKind kind_;
@@ -59,10 +61,30 @@ class Decompressor : public Napi::ObjectWrap<Decompressor> {
   Napi::Value Pending(const Napi::CallbackInfo& info);
   Napi::Value Frames(const Napi::CallbackInfo& info);
   Napi::Value TrailingZeros(const Napi::CallbackInfo& info);
+  // The input of one step: held bytes (with `in` appended) or `in` itself.
+  struct Input {
+    const uint8_t* src;
+    size_t avail;
+    bool fromHeld;
+  };
+  // What one call of the library decoder did.
+  struct Decoded {
+    size_t consumed;
+    size_t made;
+    bool ended;  // a member/frame ended
+  };
   // Decodes held input, then [in, in+len); returns at most maxChunk_ bytes of output.
   Napi::Value Step(Napi::Env env, const uint8_t* in, size_t len);
+  Input TakeInput(const uint8_t* in, size_t len);
+  void KeepInput(const Input& input, size_t pos);
+  size_t Decode(const uint8_t* src, size_t avail, size_t* pos);
+  void ScanTrailer(const uint8_t* src, size_t avail, size_t* pos);
+  size_t Room(size_t produced);
+  Decoded StepGzip(const uint8_t* in, size_t len, uint8_t* out, size_t room);
+  Decoded StepZstd(const uint8_t* in, size_t len, uint8_t* out, size_t room);
   bool pending() const { return heldPos_ < held_.size() || outputFull_; }
-  [[noreturn]] void Failed(Napi::Env env, const char* code, const std::string& what);
+  void CheckState(const char* op, bool finishing) const;
+  [[noreturn]] void Failed(const char* code, const std::string& what);
   void Release();
 
   CompressKind kind_;

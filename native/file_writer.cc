@@ -9,38 +9,37 @@
 // coded DUMP_IO error at construction, and the caller falls back to synchronous writes.
 #include "file_writer.h"
 
-#include <cerrno>
-#include <cstring>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "convert.h"
 
 namespace kboot {
 
 Napi::Function FileWriter::Init(Napi::Env env) {
   return DefineClass(env, "NativeFileWriter",
                      {
-                         InstanceMethod<&FileWriter::Write>("write"),
-                         InstanceMethod<&FileWriter::Finish>("finish"),
-                         InstanceMethod<&FileWriter::Abort>("abort"),
+                         CodedMethod<FileWriter, &FileWriter::Write>("write"),
+                         CodedMethod<FileWriter, &FileWriter::Finish>("finish"),
+                         CodedMethod<FileWriter, &FileWriter::Abort>("abort"),
                      });
 }
 
 FileWriter::FileWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileWriter>(info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::Error e = Napi::Error::New(env, "dump: FileWriter(fd, queueBytes)");
-    e.Set("kbootCode", Napi::String::New(env, "DUMP_BAD_VALUE"));
-    throw e;
-  }
-  fd_ = info[0].As<Napi::Number>().Int32Value();
-  limit_ = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
-  if (limit_ < (1u << 20)) limit_ = 1u << 20;
-  try {
-    thread_ = std::thread([this] { Run(); });
-  } catch (const std::exception& ex) {  // no thread to be had: the caller writes synchronously
-    Napi::Error e = Napi::Error::New(env, std::string("dump: cannot start the writer thread: ") + ex.what());
-    e.Set("kbootCode", Napi::String::New(env, "DUMP_IO"));
-    throw e;
-  }
+  Coded(info.Env(), [&] {
+    fd_ = static_cast<int>(U64(info[0], "DUMP_BAD_VALUE", "FileWriter fd", INT_MAX));
+    limit_ = std::max<uint64_t>(U64(info[1], "DUMP_BAD_VALUE", "FileWriter queueBytes"), 1u << 20);
+    try {
+      thread_ = std::thread([this] { Run(); });
+    } catch (const std::exception& ex) {  // no thread to be had: the caller writes synchronously
+      Raise("DUMP_IO", std::string("dump: cannot start the writer thread: ") + ex.what());
+    }
+  });
 }
 
 // Garbage-collected without finish()/abort(): drop what is queued (the fd may already be
@@ -108,9 +107,8 @@ void FileWriter::Stop() {
 
 [[noreturn]] void FileWriter::ThrowError(Napi::Env env) {
   const char* name = strerrorname_np(errno_);
-  Napi::Error e = Napi::Error::New(env, std::string("dump: write at offset ") + std::to_string(errorPos_) +
-                                            " failed: " + strerror(errno_));
-  e.Set("kbootCode", Napi::String::New(env, "DUMP_IO"));
+  Napi::Error e = JsError(env, CodedError("DUMP_IO", "dump: write at offset " + std::to_string(errorPos_) +
+                                                         " failed: " + strerror(errno_)));
   e.Set("code", Napi::String::New(env, name != nullptr ? name : "EIO"));
   e.Set("position", Napi::Number::New(env, static_cast<double>(errorPos_)));
   throw e;
@@ -118,32 +116,25 @@ void FileWriter::Stop() {
 
 Napi::Value FileWriter::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray() || !info[1].IsNumber()) {
-    Napi::Error e = Napi::Error::New(env, "dump: write(bytes, position)");
-    e.Set("kbootCode", Napi::String::New(env, "DUMP_BAD_VALUE"));
-    throw e;
-  }
-  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-  const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  ByteView bytes = Bytes(info[0], "DUMP_BAD_VALUE", "write bytes", true);
+  uint64_t position = U64(info[1], "DUMP_BAD_VALUE", "write position");
   std::unique_lock<std::mutex> lk(mu_);
   if (closed_) {
     lk.unlock();
-    Napi::Error e = Napi::Error::New(env, "dump: write after finish() or abort()");
-    e.Set("kbootCode", Napi::String::New(env, "DUMP_BAD_VALUE"));
-    throw e;
+    Raise("DUMP_BAD_VALUE", "dump: write after finish() or abort()");
   }
   cv_.wait(lk, [this] { return errno_ != 0 || queued_ < limit_; });
   if (errno_ != 0) {
     lk.unlock();
     ThrowError(env);
   }
-  Piece p{static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()), {}};
+  Piece p{position, {}};
   if (!free_.empty()) {
     p.bytes = std::move(free_.back());
     free_.pop_back();
   }
   lk.unlock();
-  p.bytes.assign(data, data + ta.ByteLength());  // into a reused buffer's capacity when it fits
+  p.bytes.assign(bytes.data, bytes.data + bytes.size);  // into a reused buffer's capacity when it fits
   lk.lock();
   queued_ += p.bytes.size();
   queue_.push_back(std::move(p));

@@ -1,11 +1,11 @@
-// Native guest RAM (see guest_ram.cc for the contract).
+// The JS binding of guest RAM (see guest_ram.cc); the memory itself is guest_memory.h.
 #pragma once
 
 #include <napi.h>
 
-#include <cstdint>
-#include <string>
-#include <vector>
+#include <memory>
+
+#include "guest_memory.h"
 
 namespace kboot {
 
@@ -13,28 +13,8 @@ class GuestRam : public Napi::ObjectWrap<GuestRam> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit GuestRam(const Napi::CallbackInfo& info);
-  ~GuestRam() override;
 
-  struct Region {
-    uint64_t base;
-    uint64_t size;
-    uint8_t* host;
-  };
-  struct Chunk {
-    uint8_t* host;
-    uint64_t len;
-  };
-  [[noreturn]] static void Fail(Napi::Env env, const char* code, const std::string& msg);
-  // Host chunks backing [addr, addr+len); throws GUEST_RANGE if any byte is not RAM.
-  std::vector<Chunk> Resolve(Napi::Env env, uint64_t addr, uint64_t len, const char* op) const;
-  const std::vector<Region>& regions() const { return regions_; }
-  // Pin/Unpin: another native object (the CPU) maps these host pages; close() then defers
-  // the munmap until the last pin is released, exactly as it does for live views.
-  void Pin() { views_++; }
-  void Unpin() {
-    if (views_ > 0 && --views_ == 0 && closed_) ReleaseAll();
-  }
-  bool closed() const { return closed_; }
+  const std::shared_ptr<GuestMemory>& memory() const { return memory_; }
 
  private:
   Napi::Value Read(const Napi::CallbackInfo& info);
@@ -49,11 +29,8 @@ class GuestRam : public Napi::ObjectWrap<GuestRam> {
   Napi::Value PageDigestsAt(const Napi::CallbackInfo& info);
   Napi::Value ResidentBytes(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
-  void ReleaseAll();
 
-  std::vector<Region> regions_;
-  bool closed_ = false;
-  uint64_t views_ = 0;
+  std::shared_ptr<GuestMemory> memory_;  // shared with views and the CPU that map it
 };
 
 }  // namespace kboot

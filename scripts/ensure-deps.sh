@@ -7,7 +7,8 @@ set -euo pipefail
 # aarch64 and gdb-multiarch: independent decoders the tests check our output with;
 # libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces;
 # mandoc: `mandoc -T lint man/kboot.8` (test/unit/cli/man.test.ts); chromium (/usr/bin/chromium):
-# a headless browser (with a font) that renders the compare chart (test/external/svg-chromium.test.ts).
+# a headless browser (with a font) that renders the compare chart (test/external/svg-chromium.test.ts);
+# universal-ctags: finds C++ functions and their ends for `make lint` (scripts/check-function-length.mjs).
 packages=(
   libunicorn-dev
   libzstd-dev
@@ -20,6 +21,7 @@ packages=(
   mandoc
   chromium
   fonts-dejavu-core
+  universal-ctags
   "$@"
 )
 

@@ -2,12 +2,12 @@
  * The machine's console log, assembled from the bytes the UART transmitted.
  *
  * Contract: the CPU's UART (a 16550 at an I/O port on amd64, a PL011 at an MMIO base on arm64;
- * native/cpu.cc collects the transmitted bytes) hands its bytes to `ConsoleLog.append` in
+ * native/cpu_engine.cc collects the transmitted bytes) hands its bytes to `ConsoleLog.append` in
  * order. The log decodes them as UTF-8 across chunk boundaries (invalid sequences become
  * U+FFFD), ends a line at LF, drops the CR of CR LF and a lone CR, and keeps the unterminated
  * tail in `partial`. It keeps at most `maxBytes` of text (oldest lines go first) and counts
  * the bytes it had to drop (including those the native side dropped) in `dropped`.
- * The register facts of both UARTs are in native/cpu.cc (16550D data sheet, ARM DDI 0183).
+ * The register facts of both UARTs are in native/cpu_engine.cc (16550D data sheet, ARM DDI 0183).
  */
 
 /** Which UART a machine has and where (machine profile `uart`). */
