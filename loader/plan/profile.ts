@@ -203,15 +203,15 @@ export function parseProfile(text: string, source: string): MachineProfile {
     }
     return v;
   };
-  const rng = (r: RawRange, path: string): PhysRange => {
-    const base = num(r.base, `${path}/base`);
-    const sz = num(r.size, `${path}/size`);
+  const checked = (base: bigint, sz: bigint, path: string): PhysRange => {
     if (base + sz > 1n << 64n) {
       problems.push({ path, message: `range ${hex(base)} + ${hex(sz)} passes 2^64` });
       return { start: 0n as PhysAddr, size: 0n as Size };
     }
     return range(base as PhysAddr, sz as Size);
   };
+  const rng = (r: RawRange, path: string): PhysRange =>
+    checked(num(r.base, `${path}/base`), num(r.size, `${path}/size`), path);
 
   const ram = raw.ram.map((r, i) => rng(r, `/ram/${i}`)).sort((a, b) => (a.start < b.start ? -1 : 1));
   ram.forEach((r, i) => {
@@ -293,10 +293,13 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (raw.gic !== undefined) {
     const g = raw.gic;
     const tables: DeviceTable[] = [
-      { kind: 'lpi-conf', range: range(num(g.lpiConfTable, '/gic/lpiConfTable') as PhysAddr, LPI_CONFTAB_SIZE) },
+      {
+        kind: 'lpi-conf',
+        range: checked(num(g.lpiConfTable, '/gic/lpiConfTable'), LPI_CONFTAB_SIZE, '/gic/lpiConfTable'),
+      },
       ...g.lpiPendTables.map((p, i): DeviceTable => ({
         kind: 'lpi-pend',
-        range: range(num(p, `/gic/lpiPendTables/${i}`) as PhysAddr, LPI_PENDTAB_SIZE),
+        range: checked(num(p, `/gic/lpiPendTables/${i}`), LPI_PENDTAB_SIZE, `/gic/lpiPendTables/${i}`),
       })),
       ...g.itsTables.map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: rng(t, `/gic/itsTables/${i}`) })),
     ];

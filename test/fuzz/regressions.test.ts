@@ -4,6 +4,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { packagePath } from '../../loader/paths.js';
+import { ConfigCode } from '../../loader/errors.js';
+import { parseProfile } from '../../loader/plan/profile.js';
 import { DumpCode } from '../../dump/errors.js';
 import { openMinidump } from '../../dump/reader.js';
 import { throwsCode } from '../helpers/errors.js';
@@ -21,3 +23,26 @@ t.test('a minidump whose pmapsize is not a multiple of 8: KVA reads are DUMP_NOT
   t.equal(past?.details['why'], 'outside the page-table section', 'the partial entry is not');
   t.end();
 });
+
+t.test(
+  'a profile whose LPI configuration table starts 4 KiB below 2^64: CONFIG_INVALID naming it, not an AddrError',
+  (t) => {
+    // was: AddrError ADDR_OVERFLOW "range 0xfffffffffffff000 + 0x10000 passes 2^64" out of parseProfile
+    const text = fixture('profile-lpi-table-past-2-64.json').toString('utf8');
+    const e = throwsCode(t, () => parseProfile(text, 'board.json'), ConfigCode.Invalid);
+    const problems = (e?.details['problems'] ?? []) as { path: string }[];
+    t.ok(
+      problems.some((p) => p.path === '/gic/lpiConfTable'),
+      'the problem names /gic/lpiConfTable',
+    );
+    const pend = JSON.parse(text) as { gic: { lpiConfTable: string; lpiPendTables: string[] } };
+    pend.gic.lpiConfTable = '0x40000000';
+    pend.gic.lpiPendTables[0] = '0xfffffffffffff000';
+    const e2 = throwsCode(t, () => parseProfile(JSON.stringify(pend), 'board.json'), ConfigCode.Invalid);
+    t.ok(
+      ((e2?.details['problems'] ?? []) as { path: string }[]).some((p) => p.path === '/gic/lpiPendTables/0'),
+      'a pending table there is named too',
+    );
+    t.end();
+  },
+);
