@@ -39,7 +39,8 @@
  * names one of the files being read (a loop) is skipped as FreeBSD does, with a warning, or
  * refused with CONFIG_INCLUDE_LOOP under `includeLoops: 'error'`. Nesting deeper than
  * `maxDepth` is CONFIG_INCLUDE_DEPTH; more files, bytes or line length than the limits is
- * CONFIG_TOO_LARGE.
+ * CONFIG_TOO_LARGE, and so is a value whose `$` expansion passes `maxValueLength` (or all
+ * values together `maxEnvLength`): variables that expand each other double with each line.
  *
  * Environment: a variable set twice keeps its first position and its last value (env_setenv
  * replaces in place). `loader_conf_files` never enters the environment (config.lua's
@@ -157,6 +158,13 @@ export interface LoaderConfLimits {
   readonly maxFiles: number;
   /** Deepest include nesting (the top file is depth 0); default 16. */
   readonly maxDepth: number;
+  /**
+   * Longest environment value after `$` expansion; default 64 KiB (the longest line): values
+   * that expand each other would otherwise double with every line.
+   */
+  readonly maxValueLength: number;
+  /** Most characters in all environment values together; default 1 MiB. */
+  readonly maxEnvLength: number;
 }
 
 /** Default limits. */
@@ -165,6 +173,8 @@ export const DEFAULT_LOADER_CONF_LIMITS: LoaderConfLimits = Object.freeze({
   maxLineLength: 1 << 16,
   maxFiles: 256,
   maxDepth: 16,
+  maxValueLength: 1 << 16,
+  maxEnvLength: 1 << 20,
 });
 
 /** Options of parseLoaderConf. */
@@ -433,6 +443,27 @@ export function parseLoaderConf(text: string, file: string, opts: LoaderConfOpti
     }
   };
 
+  let envLength = 0;
+  /** The expanded value's length is known before it is built: refuse it (and the total) past the limits. */
+  const checkExpansion = (name: string, at: ConfSource, pieces: readonly string[]): void => {
+    const length = pieces.reduce((n, p) => n + p.length, 0);
+    const total = envLength - (env.get(name)?.value.length ?? 0) + length;
+    const details = { file: at.file, line: at.line, name, length, total };
+    if (length > limits.maxValueLength) {
+      throw tooLarge(
+        `${at.file}:${at.line}: ${name} expands to ${hex(length)} chars (limit ${hex(limits.maxValueLength)})`,
+        { ...details, limit: limits.maxValueLength },
+      );
+    }
+    if (total > limits.maxEnvLength) {
+      throw tooLarge(
+        `${at.file}:${at.line}: the environment grows to ${hex(total)} chars with ${name} (limit ${hex(limits.maxEnvLength)})`,
+        { ...details, limit: limits.maxEnvLength },
+      );
+    }
+    if (name !== CONF_FILES) envLength = total;
+  };
+
   const evaluate = (lines: readonly ConfLine[]): ConfSetting | undefined => {
     let confFiles: ConfSetting | undefined;
     for (const l of lines) {
@@ -450,7 +481,9 @@ export function parseLoaderConf(text: string, file: string, opts: LoaderConfOpti
           execs.push({ command: l.command, source: l.source });
           break;
         case 'env': {
-          const value = l.parts.map((p) => (p.kind === 'text' ? p.text : getenv(p.name))).join('');
+          const pieces = l.parts.map((p) => (p.kind === 'text' ? p.text : getenv(p.name)));
+          checkExpansion(l.name, l.source, pieces);
+          const value = pieces.join('');
           if (l.name === CONF_FILES) {
             confFiles = { value, source: l.source };
             break;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { packagePath } from '../../loader/paths.js';
 import { ConfigCode } from '../../loader/errors.js';
 import { parseProfile } from '../../loader/plan/profile.js';
+import { parseLoaderConf } from '../../loader/preload/index.js';
 import { DumpCode } from '../../dump/errors.js';
 import { openMinidump } from '../../dump/reader.js';
 import { throwsCode } from '../helpers/errors.js';
@@ -42,6 +43,24 @@ t.test(
     t.ok(
       ((e2?.details['problems'] ?? []) as { path: string }[]).some((p) => p.path === '/gic/lpiPendTables/0'),
       'a pending table there is named too',
+    );
+    t.end();
+  },
+);
+
+t.test(
+  'loader.conf variables that expand each other: CONFIG_TOO_LARGE at the line, not 1.5 GiB and a RangeError',
+  (t) => {
+    // was: RangeError "Invalid string length" after building strings of 2^28 characters (issue 11 item 3)
+    const text = fixture('loader-conf-expansion-bomb.conf').toString('utf8');
+    const e = throwsCode(t, () => parseLoaderConf(text, '/boot/loader.conf'), ConfigCode.TooLarge);
+    t.match(e?.details, { file: '/boot/loader.conf', line: 18, name: 'v17', length: 0x2_0000, limit: 0x1_0000 });
+    const wide = [`v0="${'x'.repeat(0xf000)}"`, ...Array.from({ length: 19 }, (_, i) => `v${i + 1}="$v0"`)].join('\n');
+    const all = throwsCode(t, () => parseLoaderConf(wide, '/boot/loader.conf'), ConfigCode.TooLarge);
+    t.match(all?.details, { line: 18, name: 'v17', limit: 0x10_0000 }, 'all values together are bounded too');
+    t.doesNotThrow(
+      () => parseLoaderConf(wide, '/boot/loader.conf', { limits: { maxEnvLength: 1 << 21 } }),
+      'within the limits',
     );
     t.end();
   },
