@@ -9,7 +9,7 @@
  * chance), and never below 0.05: see each target's `floor`.
  */
 import type { FuzzGroup, FuzzTarget } from './lib/target.js';
-import { gzipTarget, zstdTarget } from './targets/compress.js';
+import { decompressFileTarget, gzipTarget, zstdTarget } from './targets/compress.js';
 import { journalTarget, loaderConfTarget, numbersTarget, profileTarget } from './targets/config.js';
 import {
   boundsTarget,
@@ -62,6 +62,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   boundsTarget,
   gzipTarget,
   zstdTarget,
+  decompressFileTarget,
 ];
 
 /** A target by name, the runner's self-tests (targets/self-test.ts) included. */

@@ -6,12 +6,17 @@
  * checks (gzip CRC32 + ISIZE; zstd XXH64 when the frame has its checksum flag) mean it decodes
  * to the original data — once per complete member/frame the mutations kept or duplicated.
  * Seeds: page-like data (zero runs, incompressible runs, text) compressed at several levels.
+ * `decompress-file` runs the same streams through decompressFile (`kboot dump inspect` of a
+ * .gz/.zst): whatever happens, no temporary file is left behind and no output on failure.
  */
 import fc from 'fast-check';
-import { compressChunks, decompressChunks } from '../../../dump/compress.js';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compressChunks, decompressChunks, decompressFile } from '../../../dump/compress.js';
 import { DumpError } from '../../../dump/errors.js';
 import { pattern } from '../../unit/loader/elf/fixtures.js';
 import { bytesTarget } from '../lib/build.js';
+import { scratchDir } from '../lib/scratch.js';
 import { invariant, type FuzzTarget } from '../lib/target.js';
 
 /** The data every seed holds. */
@@ -111,3 +116,38 @@ function decompressTarget(kind: 'gzip' | 'zstd'): FuzzTarget {
 
 export const gzipTarget = decompressTarget('gzip');
 export const zstdTarget = decompressTarget('zstd');
+
+/** decompressFile on a file holding the input: the output exists exactly when it decoded, nothing else is left. */
+function decodeFile(b: Uint8Array): unknown {
+  const dir = scratchDir();
+  const src = join(dir, 'vmcore.0.zst');
+  const dst = join(dir, 'vmcore.0');
+  writeFileSync(src, b);
+  let ok = false;
+  try {
+    const r = decompressFile(src, dst, { maxBytes: BigInt(4 * PLAIN.length), maxChunk: 4096 });
+    ok = true;
+    return { kind: r.kind, bytesOut: r.bytesOut };
+  } finally {
+    const left = readdirSync(dir).filter((f) => f.startsWith('vmcore.0') && f !== 'vmcore.0.zst');
+    invariant(left.length === (ok ? 1 : 0), `left behind: ${left.join(', ') || 'no output'}`);
+    rmSync(dst, { force: true });
+  }
+}
+
+export const decompressFileTarget: FuzzTarget = bytesTarget({
+  name: 'decompress-file',
+  group: 'compress',
+  entry: 'decompressFile (a .gz or .zst dump file to a new file, bounded; nothing left behind on failure)',
+  errors: [DumpError],
+  floor: 0.065,
+  tapRuns: 1000,
+  native: true,
+  seeds: () => (['gzip', 'zstd'] as const).map((k) => Buffer.concat([...compressChunks(k, [PLAIN])])),
+  decode: decodeFile,
+  keepHead: 16,
+  extra: (ctx) => [
+    { weight: 1, arbitrary: validVariants('gzip', ctx.seeds) },
+    { weight: 1, arbitrary: validVariants('zstd', ctx.seeds) },
+  ],
+});
