@@ -65,3 +65,43 @@ t.test(
     t.end();
   },
 );
+
+t.test(
+  'a profile whose GIC distributor overlaps the redistributors: CONFIG_INVALID, not an FdtError from the machine DTB',
+  (t) => {
+    // was: HandoffError FDT_BAD_RANGE "machine address map: ranges overlap" when the profile was used (hostFirmware)
+    const text = fixture('profile-gic-windows-overlap.json').toString('utf8');
+    const e = throwsCode(t, () => parseProfile(text, 'board.json'), ConfigCode.Invalid);
+    t.match(e?.details['problems'], [
+      { path: '/gic/redistributor', message: /GIC distributor and GIC redistributors overlap/ },
+    ]);
+    const edit = (f: (g: Record<string, string>, p: Record<string, unknown>) => void): string => {
+      const p = JSON.parse(text) as Record<string, unknown> & { gic: Record<string, string> };
+      p.gic['distributor'] = '0x08000000';
+      f(p.gic, p);
+      return JSON.stringify(p);
+    };
+    t.doesNotThrow(
+      () =>
+        parseProfile(
+          edit(() => undefined),
+          'board.json',
+        ),
+      'apart, it is fine',
+    );
+    const cases: [string, (g: Record<string, string>, p: Record<string, unknown>) => void, string][] = [
+      ['past 2^64', (g) => (g['its'] = '0xfffffffffffff000'), '/gic/its'],
+      ['too small for the CPUs', (g) => (g['redistributorSize'] = '0x20000'), '/gic/redistributorSize'],
+      ['in RAM', (g) => (g['its'] = '0x40200000'), '/gic/its'],
+      ['the UART on the ITS', (_g, p) => (p['uart'] = { kind: 'pl011', base: '0x08080000', size: '0x1000' }), '/uart'],
+    ];
+    for (const [what, f, path] of cases) {
+      const x = throwsCode(t, () => parseProfile(edit(f), 'board.json'), ConfigCode.Invalid, what);
+      t.ok(
+        ((x?.details['problems'] ?? []) as { path: string }[]).some((p) => p.path === path),
+        `${what}: ${path} named`,
+      );
+    }
+    t.end();
+  },
+);
