@@ -5,6 +5,9 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { packagePath } from '../../loader/paths.js';
 import { ConfigCode } from '../../loader/errors.js';
+import { findNode, parseFdt } from '../../loader/handoff/fdt.js';
+import { hostFirmware } from '../../loader/plan/firmware.js';
+import { buildMemoryMap } from '../../loader/plan/memory-map.js';
 import { parseProfile } from '../../loader/plan/profile.js';
 import { parseLoaderConf } from '../../loader/preload/index.js';
 import { DumpCode } from '../../dump/errors.js';
@@ -105,3 +108,18 @@ t.test(
     t.end();
   },
 );
+
+t.test('a reserved range named with characters a DTB node cannot hold: the host DTB names it with `-`', (t) => {
+  // was: HandoffError FDT_BAD_NAME building the host DTB of an arm64 FDT profile (any "ACPI tables" or "fw/x" name)
+  const p = parseProfile(fixture('profile-reserved-name-not-a-node-name.json').toString('utf8'), 'board.json');
+  t.equal(p.reserved[0]?.name, '../schemas/machine.schema.json', 'the profile keeps its label');
+  const fw = hostFirmware(p, buildMemoryMap(p));
+  t.equal(fw.kind, 'fdt');
+  const rm = fw.kind === 'fdt' ? findNode(parseFdt(fw.bytes), '/reserved-memory') : undefined;
+  t.same(
+    rm?.children.map((c) => c.name),
+    ['..-schemas-machine.schema.json@40000000'],
+    'dtc-valid node name',
+  );
+  t.end();
+});
