@@ -14,6 +14,8 @@ import { CliError, ConfigError } from '../../../loader/errors.js';
 import { encodeKenv } from '../../../loader/handoff/kenv.js';
 import { HandoffError } from '../../../loader/handoff/errors.js';
 import { packagePath } from '../../../loader/paths.js';
+import { hostFirmware } from '../../../loader/plan/firmware.js';
+import { buildMemoryMap } from '../../../loader/plan/memory-map.js';
 import { builtinProfileNames, parseProfile } from '../../../loader/plan/profile.js';
 import {
   moduleCandidates,
@@ -31,7 +33,7 @@ import { invariant, NotDecoded, type FuzzCase, type FuzzTarget } from '../lib/ta
 export const profileTarget: FuzzTarget = textTarget({
   name: 'profile',
   group: 'config',
-  entry: 'parseProfile (JSON, schemas/machine.schema.json, the semantic rules)',
+  entry: 'parseProfile (JSON, schemas/machine.schema.json, the semantic rules) + buildMemoryMap + hostFirmware',
   errors: [ConfigError],
   floor: 0.05,
   tapRuns: 6000,
@@ -39,7 +41,10 @@ export const profileTarget: FuzzTarget = textTarget({
   seeds: () => builtinProfileNames().map((n) => readFileSync(packagePath('profiles', `${n}.json`), 'utf8')),
   decode: (text) => {
     const p = parseProfile(text, 'fuzz.json');
-    return { arch: p.arch, ram: p.ram.length, reserved: p.reserved.length };
+    // what every command does next with a profile: its memory map and the firmware's map of it
+    const map = buildMemoryMap(p);
+    const fw = hostFirmware(p, map);
+    return { arch: p.arch, ram: p.ram.length, entries: map.entries.length, firmware: fw.kind };
   },
   tokens: ['"', ',', ':', '{', '}', '[', ']', '0x', '0', 'f', 'G', 'M', 'K', ' ', '\n', '-', 'null', '1e9'],
 });

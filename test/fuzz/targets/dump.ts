@@ -15,7 +15,7 @@ import { openElfDump, planElfDump } from '../../../dump/elfdump.js';
 import { DumpError } from '../../../dump/errors.js';
 import { openDumpFile } from '../../../dump/file.js';
 import { decodeKernelDumpHeader, encodeKernelDumpHeader } from '../../../dump/kerneldumpheader.js';
-import { Amd64MinidumpHdr, KernelDumpHeader } from '../../../dump/layout.js';
+import { Amd64MinidumpHdr, AMD64_PTE, ARM64_PTE, KernelDumpHeader } from '../../../dump/layout.js';
 import { planMinidump, type MinidumpSource } from '../../../dump/minidump.js';
 import { minidumpMsgbuf, openDump, type OpenedDump } from '../../../dump/open.js';
 import { openMinidump, type Minidump } from '../../../dump/reader.js';
@@ -80,9 +80,27 @@ function source(arch: Arch, mem: Uint8Array): MinidumpSource {
 
 const concat = (parts: Iterable<Uint8Array>): Uint8Array => Buffer.concat([...parts]);
 
-/** A minidump of the synthetic memory, per arch. */
+/**
+ * A minidump of the synthetic memory, per arch, with kernel mappings written into its
+ * page-table section (and, on amd64, into a dumped page-table page), so KVA reads walk
+ * real entries: amd64 PDE 0 -> a page table at PA 0x10000 mapping dumped pages, PDE 1 a 2 MiB
+ * page at PA 0; arm64 L3 entries 0..7 -> dumped pages from PA 0x10000.
+ */
 export function minidumpSeed(arch: Arch): Uint8Array {
-  return concat(planMinidump(source(arch, memory())).chunks());
+  const b = new Uint8Array(concat(planMinidump(source(arch, memory())).chunks()));
+  const d = openMinidump(b);
+  const dv = new DataView(b.buffer);
+  const pmap = d.offsets.pmap;
+  if (arch === 'amd64') {
+    dv.setBigUint64(pmap, 0x10000n | AMD64_PTE.PG_V, true);
+    dv.setBigUint64(pmap + 8, AMD64_PTE.PG_V | AMD64_PTE.PG_PS, true);
+    const pt = d.paToOffset(0x10000n);
+    for (let i = 0; i < 7; i++) dv.setBigUint64(pt + 8 * i, (0x11000n + BigInt(i) * 0x1000n) | AMD64_PTE.PG_V, true);
+  } else {
+    for (let i = 0; i < 8; i++)
+      dv.setBigUint64(pmap + 8 * i, (0x10000n + BigInt(i) * 0x1000n) | ARM64_PTE.L3_PAGE, true);
+  }
+  return b;
 }
 
 function elfDumpSeed(arch: Arch): Uint8Array {
@@ -174,6 +192,8 @@ export const kdhTarget: FuzzTarget = bytesTarget({
 const KVAS = (arch: Arch): bigint[] => [
   DMAP[arch][0] + 0x10_000n,
   KERN[arch] + 0x1000n,
+  KERN[arch] + 0x5ff8n,
+  KERN[arch] + 0x21_0000n,
   DMAP[arch][0],
   0n,
   (1n << 64n) - 8n,
@@ -200,12 +220,19 @@ function exerciseReads(d: Pick<Minidump, 'readPa' | 'readKva'>, arch: Arch, page
   return ok;
 }
 
-/** The minidump header (amd64's and arm64's share their first fields) and dump_avail's first pairs. */
+/** The minidump header (amd64's and arm64's share their first fields), dump_avail's first pairs, the first page-table entries. */
 function minidumpFields(b: Uint8Array): Field[] {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const msgbufsize = b.length >= 32 ? dv.getUint32(28, true) : 0;
-  const availAt = 0x1000 + Math.ceil(msgbufsize / 0x1000) * 0x1000;
-  return [...layoutFields(Amd64MinidumpHdr, 0, b.length), ...words(availAt, Math.min(availAt + 64, b.length))];
+  const u32 = (at: number): number => (at + 4 <= b.length ? dv.getUint32(at, true) : 0);
+  const page = (n: number): number => Math.ceil(n / 0x1000) * 0x1000;
+  const availAt = 0x1000 + page(u32(28));
+  const pmapAt = availAt + page(u32(64)) + page(u32(32));
+  const entries = Array.from({ length: 8 }, (_, i): Field => ({ at: pmapAt + 8 * i, width: 8 }));
+  return [
+    ...layoutFields(Amd64MinidumpHdr, 0, b.length),
+    ...words(availAt, Math.min(availAt + 64, b.length)),
+    ...entries.filter((f) => f.at + 8 <= b.length),
+  ];
 }
 
 export const minidumpTarget: FuzzTarget = bytesTarget({
