@@ -20,6 +20,7 @@ import {
   minidumpTarget,
 } from './targets/dump.js';
 import { elfTarget, embeddedTarget, embedTarget } from './targets/elf.js';
+import { planTarget } from './targets/plan.js';
 import {
   efiFbTarget,
   efiMapTarget,
@@ -39,6 +40,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   elfTarget,
   embeddedTarget,
   embedTarget,
+  planTarget,
   profileTarget,
   loaderConfTarget,
   journalTarget,
