@@ -202,7 +202,8 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
   const notMapped = (va: bigint, why: string): DumpError =>
     new DumpError(DumpCode.NotMapped, `dump: KVA ${hex(va)} is not mapped (${why})`, { va, why });
   const pmapEntry = (idx: bigint, va: bigint): bigint => {
-    if (idx < 0n || idx >= BigInt(pmap.length / 8)) throw notMapped(va, 'outside the page-table section');
+    // whole entries only: a pmapsize that is not a multiple of 8 leaves a partial one at the end
+    if (idx < 0n || idx >= BigInt(Math.floor(pmap.length / 8))) throw notMapped(va, 'outside the page-table section');
     return pmapDv.getBigUint64(Number(idx) * 8, true);
   };
 

@@ -79,12 +79,21 @@ function smapType(e: FirmwareMapEntry): number {
   }
 }
 
+/**
+ * A profile label ("ACPI tables", "fw/secure") as a device-tree node name: characters a node
+ * name cannot hold (Devicetree Specification v0.4 §2.2.1: letters, digits and `,._+-`)
+ * become `-`.
+ */
+export function fdtNodeName(label: string): string {
+  return label.replace(/[^A-Za-z0-9,._+-]/g, '-');
+}
+
 /** The device tree an FDT machine's firmware hands the host. */
 export function machineFdt(profile: MachineProfile, map: MemoryMap): Fdt {
   const ram: readonly PhysRange[] = map.ram;
   const reservedInRam = profile.reserved.flatMap((r) =>
     intersectAll([r.range], ram).map((x) => ({
-      name: r.name,
+      name: fdtNodeName(r.name),
       start: x.start as bigint,
       size: x.size as bigint,
       noMap: true,

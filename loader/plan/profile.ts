@@ -32,6 +32,7 @@ import {
 } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
+import { GICV3_SIZE } from '../handoff/fdt-machine.js';
 import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
 import { readInputFile, readInputText } from '../io/input.js';
 import { packagePath } from '../paths.js';
@@ -187,6 +188,52 @@ interface RawProfile {
   hostKernel: { loadAddress: string; size: string; boothowto?: number; kenv?: string[] };
 }
 
+/**
+ * The MMIO windows the arm64 machine maps — the GICv3 distributor, redistributors and ITS
+ * (GICV3_SIZE) and a PL011 — as buildMachineFdt lays them out: each non-empty and below
+ * 2^64, the redistributors large enough for the CPUs, disjoint from each other and from RAM.
+ */
+function deviceWindowProblems(
+  cpus: number,
+  ram: readonly PhysRange[],
+  gic: GicProfile | undefined,
+  uart: { readonly kind: 'ns16550' | 'pl011'; readonly base: bigint; readonly size: bigint },
+): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const windows: { name: string; path: string; start: bigint; size: bigint }[] = [];
+  if (gic !== undefined) {
+    const need = GICV3_SIZE.REDISTRIBUTOR_PER_CPU * BigInt(cpus);
+    if (gic.redistributorSize < need) {
+      out.push({
+        path: '/gic/redistributorSize',
+        message: `redistributor region ${hex(gic.redistributorSize)} is too small for ${cpus} CPUs (${hex(need)})`,
+      });
+    }
+    windows.push(
+      { name: 'GIC distributor', path: '/gic/distributor', start: gic.distributor, size: GICV3_SIZE.DISTRIBUTOR },
+      { name: 'GIC redistributors', path: '/gic/redistributor', start: gic.redistributor, size: gic.redistributorSize },
+      { name: 'GIC ITS', path: '/gic/its', start: gic.its, size: GICV3_SIZE.ITS },
+    );
+  }
+  if (uart.kind === 'pl011') windows.push({ name: 'PL011 UART', path: '/uart', start: uart.base, size: uart.size });
+  const placed: { name: string; range: PhysRange }[] = [];
+  for (const w of windows) {
+    if (w.size === 0n || w.start + w.size > 1n << 64n) {
+      out.push({ path: w.path, message: `${w.name} ${hex(w.start)} + ${hex(w.size)} is empty or passes 2^64` });
+      continue;
+    }
+    const r = range(w.start as PhysAddr, w.size as Size);
+    if (ram.some((x) => overlaps(x, r)))
+      out.push({ path: w.path, message: `${w.name} ${formatRange(r)} overlaps RAM` });
+    for (const o of placed) {
+      if (overlaps(o.range, r))
+        out.push({ path: w.path, message: `${o.name} and ${w.name} overlap at ${formatRange(r)}` });
+    }
+    placed.push({ name: w.name, range: r });
+  }
+  return out;
+}
+
 /** Parses and validates a profile; see the module contract. */
 export function parseProfile(text: string, source: string): MachineProfile {
   let json: unknown;
@@ -220,15 +267,15 @@ export function parseProfile(text: string, source: string): MachineProfile {
     }
     return v;
   };
-  const rng = (r: RawRange, path: string): PhysRange => {
-    const base = num(r.base, `${path}/base`);
-    const sz = num(r.size, `${path}/size`);
+  const checked = (base: bigint, sz: bigint, path: string): PhysRange => {
     if (base + sz > 1n << 64n) {
       problems.push({ path, message: `range ${hex(base)} + ${hex(sz)} passes 2^64` });
       return { start: 0n as PhysAddr, size: 0n as Size };
     }
     return range(base as PhysAddr, sz as Size);
   };
+  const rng = (r: RawRange, path: string): PhysRange =>
+    checked(num(r.base, `${path}/base`), num(r.size, `${path}/size`), path);
 
   const ram = raw.ram.map((r, i) => rng(r, `/ram/${i}`)).sort((a, b) => (a.start < b.start ? -1 : 1));
   ram.forEach((r, i) => {
@@ -310,10 +357,13 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (raw.gic !== undefined) {
     const g = raw.gic;
     const tables: DeviceTable[] = [
-      { kind: 'lpi-conf', range: range(num(g.lpiConfTable, '/gic/lpiConfTable') as PhysAddr, LPI_CONFTAB_SIZE) },
+      {
+        kind: 'lpi-conf',
+        range: checked(num(g.lpiConfTable, '/gic/lpiConfTable'), LPI_CONFTAB_SIZE, '/gic/lpiConfTable'),
+      },
       ...g.lpiPendTables.map((p, i): DeviceTable => ({
         kind: 'lpi-pend',
-        range: range(num(p, `/gic/lpiPendTables/${i}`) as PhysAddr, LPI_PENDTAB_SIZE),
+        range: checked(num(p, `/gic/lpiPendTables/${i}`), LPI_PENDTAB_SIZE, `/gic/lpiPendTables/${i}`),
       })),
       ...g.itsTables.map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: rng(t, `/gic/itsTables/${i}`) })),
     ];
@@ -360,6 +410,12 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (framebuffer !== undefined && raw.firmware !== 'efi') {
     problems.push({ path: '/framebuffer', message: 'an EFI framebuffer needs EFI firmware' });
   }
+  const uart = {
+    kind: raw.uart.kind,
+    base: num(raw.uart.base, '/uart/base'),
+    size: (raw.uart.size === undefined ? 8n : num(raw.uart.size, '/uart/size')) as Size,
+  };
+  problems.push(...deviceWindowProblems(raw.cpus, ram, gic, uart));
 
   if (problems.length > 0) {
     throw new ConfigError(
@@ -378,11 +434,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
     ram,
     reserved,
     mmio,
-    uart: {
-      kind: raw.uart.kind,
-      base: num(raw.uart.base, '/uart/base'),
-      size: (raw.uart.size === undefined ? 8n : num(raw.uart.size, '/uart/size')) as Size,
-    },
+    uart,
     gic,
     framebuffer,
     hostKernel: { range: hostRange, boothowto: hk.boothowto ?? 0, kenv },

@@ -1,0 +1,79 @@
+/**
+ * Every parser kboot has, as a fuzz target (lib/target.ts): what `npm run fuzz` runs
+ * (test/fuzz/run.ts) and what the tap suite runs at a small count (test/fuzz/<group>.test.ts).
+ * A new parser gets a target here — a file in targets/ and one line below — and is then
+ * covered by both.
+ *
+ * Floors (the share of inputs that must decode) were chosen from a 100,000-run measurement
+ * of each target, at about half of what it reached (so a small tap count does not miss by
+ * chance), and never below 0.05: see each target's `floor`.
+ */
+import type { FuzzGroup, FuzzTarget } from './lib/target.js';
+import { decompressFileTarget, gzipTarget, zstdTarget } from './targets/compress.js';
+import { journalTarget, loaderConfTarget, numbersTarget, profileTarget } from './targets/config.js';
+import {
+  boundsTarget,
+  dumpFileTarget,
+  dumpOpenTarget,
+  elfDumpTarget,
+  kdhTarget,
+  minidumpTarget,
+} from './targets/dump.js';
+import { elfTarget, embeddedTarget, embedTarget } from './targets/elf.js';
+import { planTarget } from './targets/plan.js';
+import {
+  efiFbTarget,
+  efiMapTarget,
+  fdtTarget,
+  hostHandoffTarget,
+  kenvTarget,
+  kexecTarget,
+  modinfoTarget,
+  paramsTarget,
+  probeReportTarget,
+  rescueEfiMapTarget,
+  smapTarget,
+} from './targets/handoff.js';
+import { SELF_TEST_TARGETS } from './targets/self-test.js';
+
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [
+  elfTarget,
+  embeddedTarget,
+  embedTarget,
+  planTarget,
+  profileTarget,
+  loaderConfTarget,
+  journalTarget,
+  numbersTarget,
+  fdtTarget,
+  modinfoTarget,
+  kenvTarget,
+  efiMapTarget,
+  rescueEfiMapTarget,
+  smapTarget,
+  efiFbTarget,
+  paramsTarget,
+  hostHandoffTarget,
+  probeReportTarget,
+  kexecTarget,
+  kdhTarget,
+  minidumpTarget,
+  elfDumpTarget,
+  dumpOpenTarget,
+  dumpFileTarget,
+  boundsTarget,
+  gzipTarget,
+  zstdTarget,
+  decompressFileTarget,
+];
+
+/** A target by name, the runner's self-tests (targets/self-test.ts) included. */
+export function fuzzTarget(name: string): FuzzTarget | undefined {
+  return [...FUZZ_TARGETS, ...SELF_TEST_TARGETS].find((t) => t.name === name);
+}
+
+export { SELF_TEST_TARGETS };
+
+export function targetsOf(group: FuzzGroup): FuzzTarget[] {
+  return FUZZ_TARGETS.filter((t) => t.group === group);
+}
