@@ -32,7 +32,9 @@ import { fileRef, loadJournal, replay, saveJournal, type Journal, type JournalAc
 import type { CliIo } from '../io.js';
 import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
 import { progressReporter, summaryLine } from '../../dump/progress.js';
-import { crashDump, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
+import { recoveryLines, recoveryWarnings } from '../../dump/recover.js';
+import { outputDirectory } from '../../loader/io/output.js';
+import { crashDumpAsync, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
 import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
 import { globalOptions, requestExitStatus } from '../run.js';
 
@@ -77,6 +79,16 @@ function withSession<T>(journal: Journal, f: (s: HostSession) => T): T {
   const s = replay(journal);
   try {
     return f(s);
+  } finally {
+    s.close();
+  }
+}
+
+/** withSession for work that lets the event loop turn (a dump: progress, signals). */
+async function withSessionAsync<T>(journal: Journal, f: (s: HostSession) => Promise<T>): Promise<T> {
+  const s = replay(journal);
+  try {
+    return await f(s);
   } finally {
     s.close();
   }
@@ -280,7 +292,7 @@ export function registerHost(program: Command, io: CliIo): void {
       .option('--fault <name...>', `faults during the dump: ${DUMP_FAULTS.join(', ')}`)
       .option('--no-progress', 'no progress bar or 10% lines'),
   ).action(
-    (
+    async (
       opts: {
         at?: string;
         dumpDir?: string;
@@ -314,13 +326,12 @@ export function registerHost(program: Command, io: CliIo): void {
       if (!dumping && (opts.format !== undefined || opts.compress !== undefined || faults.length > 0))
         throw new CliError(CliCode.Usage, 'cli: --format, --compress and --fault need --dump-dir or --dump-device', {});
       const journal = journalOrFail(stateDir(cmd, io));
-      if (opts.dumpDir !== undefined && !existsSync(resolve(io.cwd, opts.dumpDir))) {
-        // savecore(8) too wants the crash directory to exist; say so before the host panics
-        throw new CliError(CliCode.Io, `cli: the dump directory ${opts.dumpDir} does not exist`, {
-          dir: opts.dumpDir,
-        });
-      }
-      const out = withSession(journal, (s) => {
+      // savecore(8) too wants the crash directory to exist; say so before the host panics
+      const dumpDir =
+        opts.dumpDir === undefined
+          ? undefined
+          : outputDirectory(opts.dumpDir, { what: 'dump directory', create: false, cwd: io.cwd });
+      const out = await withSessionAsync(journal, async (s) => {
         if (opts.at !== undefined) {
           const to = phaseOf(opts.at, s.phase);
           if (HOST_PHASES.indexOf(to) < HOST_PHASES.indexOf(s.phase)) {
@@ -346,8 +357,8 @@ export function registerHost(program: Command, io: CliIo): void {
             write: io.err,
             enabled: opts.progress !== false && !g.json,
           });
-          dump = crashDump(s, {
-            ...(opts.dumpDir === undefined ? {} : { dir: resolve(io.cwd, opts.dumpDir) }),
+          dump = await crashDumpAsync(s, {
+            ...(dumpDir === undefined ? {} : { dir: dumpDir }),
             ...(opts.dumpDevice === undefined ? {} : { deviceImage: resolve(io.cwd, opts.dumpDevice) }),
             format,
             compression,
@@ -360,6 +371,7 @@ export function registerHost(program: Command, io: CliIo): void {
         return { outcome: o, dump };
       });
       const d = out.dump;
+      for (const w of dumpWarnings(io, d)) io.err(`kboot: warning: ${w}\n`);
       if (g.json) {
         io.out(
           `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d) }), null, 2)}\n`,
@@ -400,6 +412,24 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
           bytesIn: d.save.bytesIn,
           bytesOut: d.save.bytesOut,
           ms: Math.round(d.save.ms),
+          warnings: d.save.warnings,
+          ...(d.save.recovery === undefined
+            ? {}
+            : {
+                recovery: {
+                  recovered: d.save.recovery.recovered.map((r) => ({
+                    n: r.n,
+                    info: r.info,
+                    ...(r.vmcore === undefined ? {} : { vmcore: r.vmcore }),
+                    ...(r.keptAs === undefined ? {} : { keptAs: r.keptAs }),
+                    bytes: r.bytes,
+                    reason: r.reason,
+                  })),
+                  removed: d.save.recovery.removed,
+                  kept: d.save.recovery.kept,
+                  ignored: d.save.recovery.ignored,
+                },
+              }),
         }),
     ...(d.device === undefined ? {} : { device: d.device }),
     changedPages: d.watch.changed.map((c) => ({ pa: hex(c.pa), when: c.when })),
@@ -407,12 +437,23 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
   };
 }
 
+/** Paths as the user would type them: relative to the working directory when inside it. */
+function shownPath(io: CliIo, p: string): string {
+  const r = relative(io.cwd, p);
+  return r.startsWith('..') || isAbsolute(r) ? p : r;
+}
+
+/** What the user should know about the dump directory (stderr, one line each). */
+function dumpWarnings(io: CliIo, d: CrashDumpResult | undefined): string[] {
+  const save = d?.save;
+  if (save === undefined) return [];
+  const shown = (p: string): string => shownPath(io, p);
+  return [...(save.recovery === undefined ? [] : recoveryWarnings(save.recovery, shown)), ...save.warnings];
+}
+
 function printDump(io: CliIo, d: CrashDumpResult): void {
-  // paths as the user would type them: relative to the working directory when inside it
-  const shown = (p: string): string => {
-    const r = relative(io.cwd, p);
-    return r.startsWith('..') || isAbsolute(r) ? p : r;
-  };
+  const shown = (p: string): string => shownPath(io, p);
+  if (d.save?.recovery !== undefined) for (const l of recoveryLines(d.save.recovery, shown)) io.out(`${l}\n`);
   if (d.save !== undefined) {
     io.out(
       `${summaryLine({ file: shown(d.save.vmcore), bytesIn: d.save.bytesIn, bytesOut: d.save.bytesOut, pages: d.pages, ms: d.save.ms, status: d.save.status })}\n`,

@@ -370,14 +370,15 @@ t.test('usage errors exit 2; unreadable input exits 1', async (t) => {
   const c = await run(['dump', 'inspect', gz]);
   t.equal(c.code, Exit.Failure);
   t.match(c.err, /^kboot: dump: .*\n$/, 'a broken gzip file is a dump error');
-  t.same(await errorCode(['dump', 'inspect', join(dir, 'nope')]), { code: Exit.Failure, error: 'CLI_IO' });
-  t.same(await errorCode(['dump', 'inspect', dir]), { code: Exit.Failure, error: 'CLI_IO' });
+  t.same(await errorCode(['dump', 'inspect', join(dir, 'nope')]), { code: Exit.Failure, error: 'IO_NOT_FOUND' });
+  t.same(await errorCode(['dump', 'inspect', dir]), { code: Exit.Failure, error: 'IO_NOT_REGULAR' });
   t.same(validateJson('dump-read', { extra: 1 }).length > 0, true);
 });
 
 t.test('the schemas hold the read report together', (t) => {
   const base: DumpReadReport = {
     file: 'vmcore.0',
+    compression: 'none',
     format: 'minidump',
     arch: 'amd64',
     container: 'raw',

@@ -285,9 +285,10 @@ t.test('info.N claims the slot exclusively; a dangling info.last is replaced', (
   const racing: SavecoreFs = {
     ...NODE_FS,
     // another saver creates info.0 between our directory listing and our claim
-    openSync(p, flags, mode) {
-      if (p.endsWith('/info.0') && flags === 'wx' && !existsSync(p)) writeFileSync(p, 'the other saver');
-      return NODE_FS.openSync(p, flags, mode);
+    readdirSync(p) {
+      const names = NODE_FS.readdirSync(p);
+      if (!existsSync(join(p, 'info.0'))) writeFileSync(join(p, 'info.0'), 'the other saver');
+      return names;
     },
   };
   const r = saveDump({ dir, facts, size: 4096n, chunks: pages(1), fs: racing });
