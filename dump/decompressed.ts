@@ -21,8 +21,8 @@
  *  - the scratch file (mode 0600, an unpredictable name, created O_EXCL|O_NOFOLLOW in
  *    `tmpDir`, default os.tmpdir()) is unlinked as soon as it is open: nothing is left behind
  *    by close(), an error, Ctrl-C or even SIGKILL;
- *  - `onProgress(done, total)` is called while decoding once a fill has taken more than
- *    `progressAfterMs` (default 1000);
+ *  - `onProgress(done, total)` is called as each fill decodes (the CLI draws a bar for fills
+ *    that last more than a second: dump/progress.ts progressReporter `delayMs`);
  *  - errors: DumpError (DUMP_COMPRESS, DUMP_TRUNCATED, DUMP_BAD_MAGIC, DUMP_TOO_LARGE, ...) and
  *    IoError (the scratch file). A stream that ends early gives a shorter file: reads past
  *    its end are short, so readers report DUMP_TRUNCATED.
@@ -51,9 +51,8 @@ export interface DecodeOptions {
   readonly tmpDir?: string;
   /** Largest decompressed dump (default 1 TiB). */
   readonly maxBytes?: bigint;
-  /** Called while decoding once a fill took more than `progressAfterMs`. */
+  /** Called while decoding: bytes done and to do in the current fill (each fill starts at 0). */
   readonly onProgress?: (done: bigint, total: bigint) => void;
-  readonly progressAfterMs?: number;
   /** Free bytes of a directory (default statfs; tests). */
   readonly freeBytes?: (dir: string) => bigint;
   /** The dump's name in messages (default "the compressed dump"). */
@@ -145,14 +144,13 @@ class Decoder {
     this.tmpDir = opts.tmpDir ?? tmpdir();
     const max = opts.maxBytes ?? MAX_DECOMPRESSED;
     this.limit = Number(max < BigInt(Number.MAX_SAFE_INTEGER) ? max : BigInt(Number.MAX_SAFE_INTEGER));
-    this.out = decompressChunks(kind, compressedInput(source));
+    this.out = decompressChunks(kind, compressedInput(source), { maxChunk: 1 << 20 });
   }
 
   /** Decodes until `end` bytes are available (or the stream ends), yielding per output piece. */
   *fill(end: number): Steps<void> {
     const target = Math.min(end, this.limit);
-    const started = performance.now();
-    const after = this.opts.progressAfterMs ?? 1000;
+    const from = this.decoded;
     try {
       while (this.decoded < target && !this.ended) {
         const r = this.out.next();
@@ -163,9 +161,7 @@ class Decoder {
         const b = this.decoded + r.value.length > this.limit ? r.value.subarray(0, this.limit - this.decoded) : r.value;
         this.store(b, target);
         if (this.decoded >= this.limit) this.ended = true;
-        if (this.opts.onProgress !== undefined && performance.now() - started >= after) {
-          this.opts.onProgress(BigInt(this.decoded), BigInt(target));
-        }
+        this.opts.onProgress?.(BigInt(this.decoded - from), BigInt(target - from));
         yield;
       }
     } finally {
@@ -205,6 +201,17 @@ class Decoder {
       );
     }
     this.budget -= BigInt(n);
+  }
+
+  /** From now on nothing past `size` is decoded (or read: a piece decoded beyond it is dropped). */
+  bound(size: number): void {
+    this.limit = size;
+    if (this.decoded >= size) {
+      this.decoded = size;
+      this.ended = true;
+      ftruncateSync(this.wfd, size);
+      this.fileLen = size;
+    }
   }
 
   private settle(): void {
@@ -300,7 +307,8 @@ export function* openDecodedSteps(source: DumpFile, kind: CompressedKind, opts: 
   let ok = false;
   try {
     const { size, metadataEnd } = yield* measure(d, what);
-    d.limit = size;
+    tooLarge(d, what, BigInt(size));
+    d.bound(size);
     yield* d.fill(metadataEnd);
     ok = true;
     let open = true;

@@ -238,7 +238,7 @@ export function* openDumpFileSteps(path: string, opts: DecodeOptions & { readonl
     if (kind === 'none') {
       return { path, compression: 'none', size: f.size, read: (o, n) => f.read(o, n), decompress, close: closeAll };
     }
-    const d = yield* openDecodedSteps(f, kind, { ...opts, what: path });
+    const d = yield* openDecodedSteps(f, kind, { ...opts, what: opts.what ?? path });
     decoded.push(d);
     return {
       path,

@@ -89,6 +89,8 @@ export interface SaveDumpOptions {
   readonly device?: string;
   /** Recover killed writers' dumps first (default true). */
   readonly recover?: boolean;
+  /** Told the described partial dump when a signal interrupted the steps (before the process exits). */
+  readonly onInterrupted?: (r: SaveDumpResult) => void;
   readonly fs?: SavecoreFs;
 }
 
@@ -136,7 +138,8 @@ export function boundsOf(dir: string): { readonly n: number; readonly warning?: 
   } catch (e) {
     if (e instanceof IoError && e.code === IoCode.NotFound) return { n: 0 };
     const why = e instanceof Error ? e.message : String(e);
-    return { n: 0, warning: `${why}; using 0 as savecore does, and replacing it` };
+    const replaced = e instanceof IoError && e.details['kind'] === 'directory' ? '' : ' (a regular file replaces it)';
+    return { n: 0, warning: `${why}; using 0 as savecore does${replaced}` };
   }
   if (text.trim() === '') return { n: 0, warning: `the bounds file in ${dir} is empty; using 0` };
   const n = Number.parseInt(text.slice(0, 5), 10);
@@ -434,12 +437,13 @@ interface Run {
   readonly started: number;
   readonly infoFor: (n: number, status: 'good' | 'bad', dumplength: bigint, reason?: string) => string;
   bytesIn: bigint;
+  readonly recovery?: DumpDirRecovery;
   /** Set once the dump is described (by the last step, or by an interruption). */
   result?: SaveDumpResult;
 }
 
 /** The start: warnings, recovery, room, bounds, the claimed slot and bounds = N + 1. */
-function begin(opts: SaveDumpOptions): { run: Run; slot: Slot; recovery?: DumpDirRecovery } {
+function begin(opts: SaveDumpOptions): { run: Run; slot: Slot } {
   const fs = opts.fs ?? NODE_FS;
   const dir = opts.dir;
   const compression = opts.compression ?? 'none';
@@ -474,13 +478,22 @@ function begin(opts: SaveDumpOptions): { run: Run; slot: Slot; recovery?: DumpDi
   } catch (e) {
     warnings.push(`cannot write the bounds file of ${dir} (${e instanceof Error ? e.message : String(e)})`); // savecore's writebounds warns
   }
-  const run: Run = { opts, fs, compression, warnings, started: performance.now(), infoFor, bytesIn: 0n };
-  return { run, slot, ...(recovery === undefined ? {} : { recovery }) };
+  const run: Run = {
+    opts,
+    fs,
+    compression,
+    warnings,
+    started: performance.now(),
+    infoFor,
+    bytesIn: 0n,
+    ...(recovery === undefined ? {} : { recovery }),
+  };
+  return { run, slot };
 }
 
 /** Saves a dump stream as savecore does (see the module contract), as steps. */
 export function* saveDumpSteps(opts: SaveDumpOptions): Steps<SaveDumpResult> {
-  const { run, slot, recovery } = begin(opts);
+  const { run, slot } = begin(opts);
   const { fs, compression } = run;
   const vmcoreName = `vmcore.${slot.n}${compressionSuffix(compression)}`;
   let target: DumpTarget;
@@ -507,13 +520,15 @@ export function* saveDumpSteps(opts: SaveDumpOptions): Steps<SaveDumpResult> {
     } catch {
       // described below with what reached the file
     }
-    run.result ??= end(run, slot, target, vmcoreName, new DumpError(DumpCode.Io, 'dump: kboot was interrupted by a signal', {}));
+    if (run.result !== undefined) return;
+    run.result = end(run, slot, target, vmcoreName, new DumpError(DumpCode.Io, 'dump: kboot was interrupted by a signal', {}));
+    opts.onInterrupted?.(run.result);
   });
   try {
     const counted = function* (): Generator<Uint8Array, void, undefined> {
       for (const c of opts.chunks) {
+        run.bytesIn += BigInt(c.length); // read from the source (the consumer takes it at once)
         yield c;
-        run.bytesIn += BigInt(c.length);
       }
     };
     const failure = yield* pump(counted(), compression, g);
@@ -551,6 +566,7 @@ function end(run: Run, slot: Slot, target: DumpTarget, vmcoreName: string, failu
     bytesOut: target.bytesOut,
     compression,
     warnings: run.warnings,
+    ...(run.recovery === undefined ? {} : { recovery: run.recovery }),
   };
   try {
     if (streamError !== undefined) {

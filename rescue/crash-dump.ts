@@ -49,6 +49,10 @@ export interface CrashDumpOptions {
   readonly onProgress?: (bytesIn: bigint, total: bigint) => void;
   readonly panicstring?: string;
   readonly dumptime?: bigint;
+  /** Recover killed writers' dumps in `dir` first (default true; dump/recover.ts). */
+  readonly recover?: boolean;
+  /** Told the described partial dump when a signal interrupts an async dump (dump/savecore.ts). */
+  readonly onInterrupted?: (r: SaveDumpResult) => void;
   readonly fs?: SavecoreFs;
 }
 
@@ -172,6 +176,8 @@ export function* crashDumpSteps(s: HostSession, opts: CrashDumpOptions): Steps<C
     size: stream.size,
     chunks: progress(),
     compression: opts.compression ?? 'none',
+    ...(opts.recover === undefined ? {} : { recover: opts.recover }),
+    ...(opts.onInterrupted === undefined ? {} : { onInterrupted: opts.onInterrupted }),
     fs,
   });
   return { ...base, save, watch: stream.report() };

@@ -447,7 +447,13 @@ async function withDump<T>(
   const full = resolve(io.cwd, file);
   await recoverBeside(io, full);
   const [mod, { openDumpFileAsync }] = await Promise.all([import('../../dump/open.js'), import('../../dump/file.js')]);
-  const progress = progressReporter({ label: `${basename(file)}: decompressing`, tty: io.isTty, write: io.err, enabled: !json });
+  const progress = progressReporter({
+    label: `${basename(file)}: decompressing`,
+    tty: io.isTty,
+    write: io.err,
+    enabled: !json,
+    delayMs: 1000, // only work that takes more than a second shows a bar
+  });
   // vmcore.N.gz / .zst (savecore -z, kboot panic --compress): decoded on demand, bounded
   const df = await openDumpFileAsync(full, { what: file, onProgress: progress.onProgress });
   try {

@@ -32,7 +32,7 @@ import { fileRef, loadJournal, replay, saveJournal, type Journal, type JournalAc
 import type { CliIo } from '../io.js';
 import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
 import { progressReporter, summaryLine } from '../../dump/progress.js';
-import { recoveryLines, recoveryWarnings } from '../../dump/recover.js';
+import { recoverDumpDirectory, recoveryLines, recoveryWarnings, type DumpDirRecovery } from '../../dump/recover.js';
 import { outputDirectory } from '../../loader/io/output.js';
 import { crashDumpAsync, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
 import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
@@ -331,6 +331,8 @@ export function registerHost(program: Command, io: CliIo): void {
         opts.dumpDir === undefined
           ? undefined
           : outputDirectory(opts.dumpDir, { what: 'dump directory', create: false, cwd: io.cwd });
+      // what killed runs left there, said at once (a run killed in turn has said it already)
+      const recovery = dumpDir === undefined ? undefined : reportRecovery(io, g.json, recoverDumpDirectory(dumpDir));
       const out = await withSessionAsync(journal, async (s) => {
         if (opts.at !== undefined) {
           const to = phaseOf(opts.at, s.phase);
@@ -358,7 +360,13 @@ export function registerHost(program: Command, io: CliIo): void {
             enabled: opts.progress !== false && !g.json,
           });
           dump = await crashDumpAsync(s, {
-            ...(dumpDir === undefined ? {} : { dir: dumpDir }),
+            ...(dumpDir === undefined ? {} : { dir: dumpDir, recover: false }),
+            onInterrupted: (r) => {
+              progress.end();
+              io.err(
+                `kboot: interrupted: the part written (${r.bytesOut} bytes) is kept as ${shownPath(io, r.vmcore)}, described in ${shownPath(io, r.info)}\n`,
+              );
+            },
             ...(opts.dumpDevice === undefined ? {} : { deviceImage: resolve(io.cwd, opts.dumpDevice) }),
             format,
             compression,
@@ -371,10 +379,10 @@ export function registerHost(program: Command, io: CliIo): void {
         return { outcome: o, dump };
       });
       const d = out.dump;
-      for (const w of dumpWarnings(io, d)) io.err(`kboot: warning: ${w}\n`);
+      for (const w of dumpWarnings(d)) io.err(`kboot: warning: ${w}\n`);
       if (g.json) {
         io.out(
-          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d) }), null, 2)}\n`,
+          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d, recovery) }), null, 2)}\n`,
         );
       } else if (d !== undefined) {
         printDump(io, d);
@@ -394,8 +402,16 @@ function probeJson(p: NonNullable<PanicOutcome['probe']>): Record<string, unknow
   };
 }
 
+/** Prints what a recovery did (stdout; with --json only in the final object) and its warnings (stderr). */
+function reportRecovery(io: CliIo, json: boolean, r: DumpDirRecovery): DumpDirRecovery {
+  const shown = (p: string): string => shownPath(io, p);
+  if (!json) for (const l of recoveryLines(r, shown)) io.out(`${l}\n`);
+  for (const w of recoveryWarnings(r, shown)) io.err(`kboot: warning: ${w}\n`);
+  return r;
+}
+
 /** The dump part of `kboot panic --json`. */
-function dumpJson(d: CrashDumpResult): Record<string, unknown> {
+function dumpJson(d: CrashDumpResult, recovery: DumpDirRecovery | undefined): Record<string, unknown> {
   return {
     format: d.format,
     size: d.size,
@@ -413,11 +429,11 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
           bytesOut: d.save.bytesOut,
           ms: Math.round(d.save.ms),
           warnings: d.save.warnings,
-          ...(d.save.recovery === undefined
+          ...(recovery === undefined
             ? {}
             : {
                 recovery: {
-                  recovered: d.save.recovery.recovered.map((r) => ({
+                  recovered: recovery.recovered.map((r) => ({
                     n: r.n,
                     info: r.info,
                     ...(r.vmcore === undefined ? {} : { vmcore: r.vmcore }),
@@ -425,9 +441,9 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
                     bytes: r.bytes,
                     reason: r.reason,
                   })),
-                  removed: d.save.recovery.removed,
-                  kept: d.save.recovery.kept,
-                  ignored: d.save.recovery.ignored,
+                  removed: recovery.removed,
+                  kept: recovery.kept,
+                  ignored: recovery.ignored,
                 },
               }),
         }),
@@ -444,16 +460,12 @@ function shownPath(io: CliIo, p: string): string {
 }
 
 /** What the user should know about the dump directory (stderr, one line each). */
-function dumpWarnings(io: CliIo, d: CrashDumpResult | undefined): string[] {
-  const save = d?.save;
-  if (save === undefined) return [];
-  const shown = (p: string): string => shownPath(io, p);
-  return [...(save.recovery === undefined ? [] : recoveryWarnings(save.recovery, shown)), ...save.warnings];
+function dumpWarnings(d: CrashDumpResult | undefined): readonly string[] {
+  return d?.save?.warnings ?? [];
 }
 
 function printDump(io: CliIo, d: CrashDumpResult): void {
   const shown = (p: string): string => shownPath(io, p);
-  if (d.save?.recovery !== undefined) for (const l of recoveryLines(d.save.recovery, shown)) io.out(`${l}\n`);
   if (d.save !== undefined) {
     io.out(
       `${summaryLine({ file: shown(d.save.vmcore), bytesIn: d.save.bytesIn, bytesOut: d.save.bytesOut, pages: d.pages, ms: d.save.ms, status: d.save.status })}\n`,
