@@ -93,7 +93,7 @@ function statfsFree(dir: string): bigint {
 
 /** The compressed bytes of `source` in 1 MiB reads. */
 export function* compressedInput(source: DumpFile): Generator<Uint8Array, void, undefined> {
-  for (let pos = 0; pos < source.size; ) {
+  for (let pos = 0; pos < source.size;) {
     const b = source.read(pos, Math.min(READ_BYTES, source.size - pos));
     if (b.length === 0) return;
     pos += b.length;
@@ -225,7 +225,7 @@ class Decoder {
   readDecoded(off: number, len: number): Uint8Array {
     const n = Math.max(0, Math.min(len, this.decoded - off));
     const b = new Uint8Array(n);
-    for (let got = 0; got < n; ) {
+    for (let got = 0; got < n;) {
       const r = readSync(this.rfd, b, got, n - got, off + got);
       if (r === 0) break;
       got += r;
@@ -300,7 +300,11 @@ function tooLarge(d: Decoder, what: string, size: bigint): void {
 }
 
 /** Opens a compressed dump for random access (see the module contract), as steps. */
-export function* openDecodedSteps(source: DumpFile, kind: CompressedKind, opts: DecodeOptions = {}): Steps<DecodedDump> {
+export function* openDecodedSteps(
+  source: DumpFile,
+  kind: CompressedKind,
+  opts: DecodeOptions = {},
+): Steps<DecodedDump> {
   const what = opts.what ?? 'the compressed dump';
   const { wfd, rfd } = scratchFile(opts.tmpDir ?? tmpdir());
   const d = new Decoder(source, kind, opts, wfd, rfd);
@@ -349,6 +353,10 @@ export function openDecoded(source: DumpFile, kind: CompressedKind, opts: Decode
 }
 
 /** openDecodedSteps with the event loop turning (progress, signals). */
-export function openDecodedAsync(source: DumpFile, kind: CompressedKind, opts: DecodeOptions = {}): Promise<DecodedDump> {
+export function openDecodedAsync(
+  source: DumpFile,
+  kind: CompressedKind,
+  opts: DecodeOptions = {},
+): Promise<DecodedDump> {
   return runStepsAsync(openDecodedSteps(source, kind, opts));
 }

@@ -17,8 +17,21 @@ import { dirname } from 'node:path';
 import { IoError } from '../loader/errors.js';
 import { errnoOf, openInputFile } from '../loader/io/input.js';
 import { createTemp, writeAll, type TempFile } from '../loader/io/output.js';
-import { decompressChunks, detectCompression, type DecompressOptions, type DecompressStats, type DumpCompression } from './compress.js';
-import { compressedInput, openDecoded, openDecodedSteps, type CompressedKind, type DecodedDump, type DecodeOptions } from './decompressed.js';
+import {
+  decompressChunks,
+  detectCompression,
+  type DecompressOptions,
+  type DecompressStats,
+  type DumpCompression,
+} from './compress.js';
+import {
+  compressedInput,
+  openDecoded,
+  openDecodedSteps,
+  type CompressedKind,
+  type DecodedDump,
+  type DecodeOptions,
+} from './decompressed.js';
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
 import { runSteps, runStepsAsync, type Steps } from './steps.js';
@@ -221,7 +234,10 @@ export interface DumpInputFile extends DumpFile {
  * `decompress` serves the compressed payload of a dump-device image the same way (openDump
  * uses it). `close()` releases everything.
  */
-export function* openDumpFileSteps(path: string, opts: DecodeOptions & { readonly cwd?: string } = {}): Steps<DumpInputFile> {
+export function* openDumpFileSteps(
+  path: string,
+  opts: DecodeOptions & { readonly cwd?: string } = {},
+): Steps<DumpInputFile> {
   const f = openInputFile(path, { what: 'dump', ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) });
   const decoded: DecodedDump[] = [];
   const closeAll = (): void => {

@@ -20,7 +20,17 @@
  * ever deleted. It never throws: what it cannot do becomes a warning. Without the kboot
  * addon (no flock) it changes nothing and says so.
  */
-import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  unlinkSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { errnoOf } from '../loader/io/input.js';
 import { classifyName, lockFile, locksSupported, writeSmallFile, type TempNameInfo } from './crashdir.js';
@@ -140,7 +150,10 @@ export function recoverDumpDirectory(dir: string, opts: RecoverOptions = {}): Du
     .sort((a, b) => a - b);
   if (slots.length === 0 && temps.length === 0) return result(work);
   if (!locksSupported()) {
-    return { ...result(work), warnings: ['without the kboot addon (flock) killed dumps cannot be told from running ones: nothing recovered'] };
+    return {
+      ...result(work),
+      warnings: ['without the kboot addon (flock) killed dumps cannot be told from running ones: nothing recovered'],
+    };
   }
   for (const t of temps) {
     if (t.kind !== 'last' && !isRegularNoFollow(join(dir, t.name))) {
@@ -222,7 +235,8 @@ function recoverSlot(w: Work, n: number): void {
 /** Names the chosen partial dump of slot n and rewrites info.N (the locks are held by the caller). */
 function adoptSlot(w: Work, n: number, text: string, candidates: readonly { t: TempNameInfo; size: number }[]): void {
   const compression = parseInfoText(text)?.compression;
-  const suffix = compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : compression === 'none' ? '' : undefined;
+  const suffix =
+    compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : compression === 'none' ? '' : undefined;
   const ranked = [...candidates].sort(
     (a, b) =>
       Number(b.t.final === `vmcore.${n}${suffix ?? ''}`) - Number(a.t.final === `vmcore.${n}${suffix ?? ''}`) ||
@@ -231,7 +245,10 @@ function adoptSlot(w: Work, n: number, text: string, candidates: readonly { t: T
   const chosen = ranked[0];
   for (const c of ranked.slice(1)) {
     w.handled.add(c.t.name);
-    w.kept.push({ path: join(w.dir, c.t.name), why: `another partial dump of slot ${n}; vmcore.${n} is the larger one` });
+    w.kept.push({
+      path: join(w.dir, c.t.name),
+      why: `another partial dump of slot ${n}; vmcore.${n} is the larger one`,
+    });
   }
   const infoPath = join(w.dir, `info.${n}`);
   const named = ['', '.gz', '.zst'].map((s) => `vmcore.${n}${s}`).find((x) => w.names.has(x));
@@ -251,7 +268,9 @@ function adoptSlot(w: Work, n: number, text: string, candidates: readonly { t: T
     } catch (e) {
       keptAs = tmp;
       vmcore = tmp;
-      w.warnings.push(`the partial dump of slot ${n} stays ${chosen.t.name}: it cannot be named ${chosen.t.final} (${errnoOf(e)})`);
+      w.warnings.push(
+        `the partial dump of slot ${n} stays ${chosen.t.name}: it cannot be named ${chosen.t.final} (${errnoOf(e)})`,
+      );
     }
     reason = `the writer was killed after writing ${bytes} bytes (${formatBytes(bytes)}); kboot named the part written ${basename(vmcore)} afterwards`;
   } else if (named !== undefined) {
@@ -277,7 +296,11 @@ function adoptSlot(w: Work, n: number, text: string, candidates: readonly { t: T
 function orphanedDump(w: Work, t: TempNameInfo): void {
   const path = join(w.dir, t.name);
   if (t.style === 'pid') {
-    if (!pidAlive(t.pid ?? 0)) w.kept.push({ path, why: `its writer (pid ${t.pid ?? 0}) is gone; info.${t.n ?? 0} does not say the dump was in progress` });
+    if (!pidAlive(t.pid ?? 0))
+      w.kept.push({
+        path,
+        why: `its writer (pid ${t.pid ?? 0}) is gone; info.${t.n ?? 0} does not say the dump was in progress`,
+      });
     return;
   }
   const f = openRegular(path);
@@ -345,11 +368,16 @@ export function recoveryLines(r: DumpDirRecovery, shown: (path: string) => strin
   const out: string[] = [];
   for (const d of r.recovered) {
     const where =
-      d.vmcore === undefined ? 'no dump file was left' : `${shown(d.vmcore)} holds ${d.bytes} bytes (${formatBytes(d.bytes)})`;
+      d.vmcore === undefined
+        ? 'no dump file was left'
+        : `${shown(d.vmcore)} holds ${d.bytes} bytes (${formatBytes(d.bytes)})`;
     out.push(`recovered a killed dump: ${shown(d.info)} marked incomplete (the writer was killed); ${where}`);
   }
   for (const k of r.kept) out.push(`left in place: ${shown(k.path)}: ${k.why}`);
-  if (r.removed.length > 0) out.push(`removed ${r.removed.length} stale temporar${r.removed.length === 1 ? 'y' : 'ies'}: ${r.removed.map(shown).join(', ')}`);
+  if (r.removed.length > 0)
+    out.push(
+      `removed ${r.removed.length} stale temporar${r.removed.length === 1 ? 'y' : 'ies'}: ${r.removed.map(shown).join(', ')}`,
+    );
   return out;
 }
 

@@ -171,7 +171,7 @@ interface Slot {
 /** Rewrites info.N in place through its open descriptor (no new blocks on a full disk). */
 function rewriteInPlace(fs: SavecoreFs, slot: Slot, text: string): void {
   const b = Buffer.from(text, 'utf8');
-  for (let off = 0; off < b.length; ) off += fs.writeSync(slot.fd, b, off, b.length - off, off);
+  for (let off = 0; off < b.length;) off += fs.writeSync(slot.fd, b, off, b.length - off, off);
   fs.ftruncateSync(slot.fd, b.length);
   fs.fsyncSync(slot.fd);
 }
@@ -304,7 +304,7 @@ function openTarget(fs: SavecoreFs, dir: string, vmcoreName: string): DumpTarget
       ? backgroundWriter(fd, vmcore)
       : {
           write: (b, position) => {
-            for (let off = 0; off < b.length; ) off += fs.writeSync(fd, b, off, b.length - off, position + off);
+            for (let off = 0; off < b.length;) off += fs.writeSync(fd, b, off, b.length - off, position + off);
           },
           finish: () => undefined,
           abort: () => undefined,
@@ -370,7 +370,14 @@ function replaceLink(fs: SavecoreFs, dir: string, target: string, name: string, 
 }
 
 /** savecore's symlinks_remove + the new links: the newest good dump's .last links. */
-function pointLastLinks(fs: SavecoreFs, dir: string, n: number, vmcoreName: string, c: DumpCompression, warnings: string[]): void {
+function pointLastLinks(
+  fs: SavecoreFs,
+  dir: string,
+  n: number,
+  vmcoreName: string,
+  c: DumpCompression,
+  warnings: string[],
+): void {
   const keep = `vmcore.last${compressionSuffix(c)}`;
   for (const old of ['vmcore.last', 'vmcore.last.gz', 'vmcore.last.zst']) {
     if (old === keep) continue;
@@ -508,10 +515,7 @@ export function* saveDumpSteps(opts: SaveDumpOptions): Steps<SaveDumpResult> {
     }
     throw ioError('creating', join(opts.dir, vmcoreName), e);
   }
-  const g = createGatherer(
-    (b) => target.write(b),
-    compression === 'none' ? (len) => target.skip(len) : undefined,
-  );
+  const g = createGatherer((b) => target.write(b), compression === 'none' ? (len) => target.skip(len) : undefined);
   // Interrupted (SIGINT, SIGTERM, SIGHUP) between two steps: the part written is named and
   // described, as for a failed write, before the process exits.
   const stop = onInterrupt(() => {
@@ -521,7 +525,13 @@ export function* saveDumpSteps(opts: SaveDumpOptions): Steps<SaveDumpResult> {
       // described below with what reached the file
     }
     if (run.result !== undefined) return;
-    run.result = end(run, slot, target, vmcoreName, new DumpError(DumpCode.Io, 'dump: kboot was interrupted by a signal', {}));
+    run.result = end(
+      run,
+      slot,
+      target,
+      vmcoreName,
+      new DumpError(DumpCode.Io, 'dump: kboot was interrupted by a signal', {}),
+    );
     opts.onInterrupted?.(run.result);
   });
   try {
@@ -546,10 +556,14 @@ function end(run: Run, slot: Slot, target: DumpTarget, vmcoreName: string, failu
   const finishError = target.finish();
   streamError ??= finishError;
   if (streamError === undefined && run.bytesIn !== opts.size) {
-    streamError = new DumpError(DumpCode.Truncated, `dump: the stream ended after ${run.bytesIn} of ${opts.size} bytes`, {
-      bytesIn: run.bytesIn,
-      size: opts.size,
-    });
+    streamError = new DumpError(
+      DumpCode.Truncated,
+      `dump: the stream ended after ${run.bytesIn} of ${opts.size} bytes`,
+      {
+        bytesIn: run.bytesIn,
+        size: opts.size,
+      },
+    );
   }
   try {
     target.name();
@@ -573,7 +587,12 @@ function end(run: Run, slot: Slot, target: DumpTarget, vmcoreName: string, failu
       const failed =
         streamError instanceof DumpError
           ? streamError
-          : new DumpError(DumpCode.Io, `dump: writing ${target.vmcore} failed: ${String(streamError)}`, { path: target.vmcore }, { cause: streamError });
+          : new DumpError(
+              DumpCode.Io,
+              `dump: writing ${target.vmcore} failed: ${String(streamError)}`,
+              { path: target.vmcore },
+              { cause: streamError },
+            );
       const reason = `${failed.message} (${run.bytesIn} of ${opts.size} bytes streamed, ${target.bytesOut} written)`;
       try {
         rewriteInPlace(fs, slot, run.infoFor(slot.n, 'bad', target.bytesOut, reason));
@@ -646,7 +665,7 @@ export function* writeDeviceImageSteps(
     });
     let pos = BigInt(BLOCKSIZE);
     const put = (b: Uint8Array, at: bigint): void => {
-      for (let off = 0; off < b.length; ) off += fs.writeSync(file, b, off, b.length - off, Number(at) + off);
+      for (let off = 0; off < b.length;) off += fs.writeSync(file, b, off, b.length - off, Number(at) + off);
     };
     put(new Uint8Array(BLOCKSIZE), 0n); // the leading header goes here once the length is known
     const g = createGatherer(

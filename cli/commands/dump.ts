@@ -240,7 +240,6 @@ export function dumpInspectReport(
     { name: 'pages', offset: r.offsets.sparse, size: r.pages * ps },
   ].map((s) => ({ name: s.name, offset: hex(base + s.offset), size: hex(s.size) }));
   const mb = msgbufOf?.(d);
-  const lines = mb === undefined ? [] : msgbufLines(mb.text);
   return {
     ...common,
     minidump: {
@@ -264,27 +263,23 @@ export function dumpInspectReport(
     },
     dumpedPages: r.pages,
     dumpedBytes: hex(BigInt(r.pages) * BigInt(ps)),
-    msgbuf:
-      mb === undefined
+    msgbuf: mb === undefined ? null : msgbufReport(mb, maxLines),
+  };
+}
+
+/** The msgbuf part of an inspect report: where it lies and its first lines. */
+function msgbufReport(mb: MsgbufText, maxLines: number): NonNullable<DumpInspectReport['msgbuf']> {
+  const lines = msgbufLines(mb.text);
+  return {
+    offset: hex(mb.offset),
+    size: hex(mb.size),
+    struct:
+      mb.struct === undefined
         ? null
-        : {
-            offset: hex(mb.offset),
-            size: hex(mb.size),
-            struct:
-              mb.struct === undefined
-                ? null
-                : {
-                    offset: hex(mb.struct.offset),
-                    msgSize: mb.struct.msgSize,
-                    wseq: mb.struct.wseq,
-                    rseq: mb.struct.rseq,
-                  },
-            textBytes: new TextEncoder().encode(mb.text).length,
-            lineCount: lines.length,
-            lines: lines
-              .slice(0, maxLines)
-              .map((l) => (l.length > MSGBUF_LINES.width ? l.slice(0, MSGBUF_LINES.width) : l)),
-          },
+        : { offset: hex(mb.struct.offset), msgSize: mb.struct.msgSize, wseq: mb.struct.wseq, rseq: mb.struct.rseq },
+    textBytes: new TextEncoder().encode(mb.text).length,
+    lineCount: lines.length,
+    lines: lines.slice(0, maxLines).map((l) => (l.length > MSGBUF_LINES.width ? l.slice(0, MSGBUF_LINES.width) : l)),
   };
 }
 
@@ -296,7 +291,9 @@ export function formatDumpInspect(r: DumpInspectReport): string {
   const kib = (h: string): string => formatBytes(BigInt(h));
   L.push(r.file);
   const packed = r.compression === 'none' ? '' : `, ${r.compression}-compressed: offsets are in the decompressed dump`;
-  L.push(`  file         ${r.fileSize} bytes (${hex(r.fileSize)})${r.container === 'raw' && packed !== '' ? ' decompressed' : ''}`);
+  L.push(
+    `  file         ${r.fileSize} bytes (${hex(r.fileSize)})${r.container === 'raw' && packed !== '' ? ' decompressed' : ''}`,
+  );
   L.push(
     `  format       ${r.format === 'minidump' ? 'minidump' : 'ELF full dump'} (${r.arch}), ${r.container === 'raw' ? 'raw file' : 'dump-device image'}, ${hex(r.pageSize)}-byte pages${packed}`,
   );
@@ -438,12 +435,7 @@ interface DumpAtHand {
 }
 
 /** Opens `file` (relative to the io's cwd), runs `f` on the dump and closes it. */
-async function withDump<T>(
-  io: CliIo,
-  file: string,
-  json: boolean,
-  f: (at: DumpAtHand) => T | Promise<T>,
-): Promise<T> {
+async function withDump<T>(io: CliIo, file: string, json: boolean, f: (at: DumpAtHand) => T | Promise<T>): Promise<T> {
   const full = resolve(io.cwd, file);
   await recoverBeside(io, full);
   const [mod, { openDumpFileAsync }] = await Promise.all([import('../../dump/open.js'), import('../../dump/file.js')]);
@@ -517,7 +509,7 @@ export function registerDump(program: Command, io: CliIo): void {
         const ps = BigInt(d.pageSize);
         const pages: { va?: string; pa: string; offset: string; len: number }[] = [];
         let furthest = 0;
-        for (let done = 0; done < opts.len; ) {
+        for (let done = 0; done < opts.len;) {
           const a = start + BigInt(done);
           const n = Math.min(Number(ps - (a % ps)), opts.len - done);
           const pa = kind === 'kva' ? d.kvaToPa(a) : a;

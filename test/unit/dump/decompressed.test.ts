@@ -36,7 +36,11 @@ t.test('a 12 GiB stream of zeros: refused after its first piece, quickly, nothin
   const bomb = zstdRleFrame(12n * GiB);
   t.ok(bomb.length < 400_000, `${bomb.length} bytes of zstd`);
   const started = performance.now();
-  const e = throwsCode(t, () => openDecoded(bytesFile(bomb), 'zstd', { tmpDir: scratch, what: 'bomb.zst' }), DumpCode.BadMagic);
+  const e = throwsCode(
+    t,
+    () => openDecoded(bytesFile(bomb), 'zstd', { tmpDir: scratch, what: 'bomb.zst' }),
+    DumpCode.BadMagic,
+  );
   t.match(e?.message, /bomb\.zst decompresses to something that is not a crash dump/);
   t.ok(performance.now() - started < 2000, 'well under a second or two');
   t.same(readdirSync(scratch), [], 'no scratch file');
@@ -56,7 +60,11 @@ t.test('a minidump followed by 4 GiB of zeros: decoded only as far as its header
   t.same(readdirSync(scratch), [], 'the scratch file has no name');
   const md = openDump(d);
   const pa = BigInt(SMALL_DUMPED[3] ?? 0) * 0x1000n + 0x10n;
-  t.same(Buffer.from(md.readPa(pa, 32)), Buffer.from(mem.subarray(Number(pa), Number(pa) + 32)), 'the bytes of a dumped page');
+  t.same(
+    Buffer.from(md.readPa(pa, 32)),
+    Buffer.from(mem.subarray(Number(pa), Number(pa) + 32)),
+    'the bytes of a dumped page',
+  );
   await d.prefetch(Number.MAX_SAFE_INTEGER);
   t.equal(d.decoded, bytes.length, 'never past the dump: the 4 GiB after it are not decoded');
   t.same(Buffer.from(d.read(0, bytes.length)), bytes, 'the whole dump, byte for byte');
@@ -85,7 +93,11 @@ t.test('limits: maxBytes, free space of the temporary directory', NATIVE, (t) =>
   const scratch = fresh('scratch');
   const { bytes } = smallMinidump();
   const packed = zstd(bytes);
-  throwsCode(t, () => openDecoded(bytesFile(packed), 'zstd', { tmpDir: scratch, maxBytes: 100_000n }), DumpCode.TooLarge);
+  throwsCode(
+    t,
+    () => openDecoded(bytesFile(packed), 'zstd', { tmpDir: scratch, maxBytes: 100_000n }),
+    DumpCode.TooLarge,
+  );
   let asked = 0;
   const e = throwsCode(
     t,
@@ -138,7 +150,12 @@ t.test('openDumpFile: raw, zstd, gzip, and a compressed dump-device image', NATI
     f.close();
   }
   t.equal(openDumpFile(join(dir, 'vmcore.0.zst')).compression, 'zstd');
-  throwsCode(t, () => openDump(new Uint8Array(deviceImageBytes(dir))), DumpCode.Compressed, 'bytes without a decompressor');
+  throwsCode(
+    t,
+    () => openDump(new Uint8Array(deviceImageBytes(dir))),
+    DumpCode.Compressed,
+    'bytes without a decompressor',
+  );
 });
 
 /** The compressed device image's bytes, for openDump without openDumpFile. */
@@ -160,6 +177,9 @@ t.test('the RLE bomb is a valid zstd stream to the system zstd', (t) => {
   }
   t.equal(r.status, 0);
   t.equal(r.stdout.length, 3 << 20);
-  t.ok(r.stdout.every((b: number) => b === 9), 'every byte 9');
+  t.ok(
+    r.stdout.every((b: number) => b === 9),
+    'every byte 9',
+  );
   t.end();
 });

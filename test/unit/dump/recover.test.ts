@@ -24,7 +24,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classifyName, lockFile } from '../../../dump/crashdir.js';
-import { describeIncomplete, IN_PROGRESS, infoText, parityOf, parseInfoText, type DumpFacts } from '../../../dump/info.js';
+import {
+  describeIncomplete,
+  IN_PROGRESS,
+  infoText,
+  parityOf,
+  parseInfoText,
+  type DumpFacts,
+} from '../../../dump/info.js';
 import { recoverDumpDirectory, recoveryLines, recoveryWarnings } from '../../../dump/recover.js';
 import { saveDumpSteps } from '../../../dump/savecore.js';
 import { nativeAvailable } from '../../../machine/native.js';
@@ -33,7 +40,8 @@ const NATIVE = nativeAvailable() ? {} : { skip: 'the native addon (flock) is not
 const facts: DumpFacts = {
   arch: 'amd64',
   hostname: 'crashed',
-  versionstring: 'FreeBSD 15.0-CURRENT #0: Mon Jan  1 00:00:00 UTC 2024\n    root@build:/usr/obj/usr/src/amd64.amd64/sys/GENERIC\n',
+  versionstring:
+    'FreeBSD 15.0-CURRENT #0: Mon Jan  1 00:00:00 UTC 2024\n    root@build:/usr/obj/usr/src/amd64.amd64/sys/GENERIC\n',
   panicstring: 'page fault',
   dumptime: 1_800_000_000n,
 };
@@ -42,7 +50,16 @@ t.teardown(() => rmSync(root, { recursive: true, force: true }));
 const fresh = (name: string): string => mkdtempSync(join(root, `${name}-`));
 const hex32 = (c: string): string => c.repeat(32);
 const inProgress = (n: number, c: 'none' | 'gzip' | 'zstd' = 'none'): string =>
-  infoText({ device: '/dev/dumper', facts, dumplength: 1n << 30n, compression: c, parity: parityOf(facts, 1n << 30n, c), bounds: n, status: 'bad', reason: IN_PROGRESS });
+  infoText({
+    device: '/dev/dumper',
+    facts,
+    dumplength: 1n << 30n,
+    compression: c,
+    parity: parityOf(facts, 1n << 30n, c),
+    bounds: n,
+    status: 'bad',
+    reason: IN_PROGRESS,
+  });
 /** A PID that ran and is gone. */
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
@@ -62,19 +79,34 @@ t.test('info.N round-trips; describeIncomplete keeps the facts and recomputes th
   t.equal(q?.status, 'bad');
   t.equal(q?.reason, 'the writer was killed');
   t.equal(parseInfoText('hand-written notes\n'), undefined);
-  t.match(describeIncomplete('Dump Status: good\nnotes\n', 'why', 1n), /notes\n {2}Dump Status: bad\n {2}Incomplete: why\n$/);
+  t.match(
+    describeIncomplete('Dump Status: good\nnotes\n', 'why', 1n),
+    /notes\n {2}Dump Status: bad\n {2}Incomplete: why\n$/,
+  );
   t.end();
 });
 
-t.test('temporary names: this version\'s and older ones', (t) => {
-  t.match(classifyName(`.vmcore.3.zst.${hex32('a')}.tmp`), { kind: 'vmcore', n: 3, style: 'random', final: 'vmcore.3.zst' });
+t.test("temporary names: this version's and older ones", (t) => {
+  t.match(classifyName(`.vmcore.3.zst.${hex32('a')}.tmp`), {
+    kind: 'vmcore',
+    n: 3,
+    style: 'random',
+    final: 'vmcore.3.zst',
+  });
   t.match(classifyName(`.bounds.${hex32('b')}.tmp`), { kind: 'bounds', style: 'random' });
   t.match(classifyName(`.info.12.${hex32('c')}.tmp`), { kind: 'info', n: 12 });
   t.match(classifyName(`.vmcore.last.gz.${hex32('d')}.tmp`), { kind: 'last' });
   t.match(classifyName('.vmcore.0.tmp-4242'), { kind: 'vmcore', n: 0, style: 'pid', pid: 4242 });
   t.match(classifyName('bounds.tmp-77'), { kind: 'bounds', pid: 77 });
   t.match(classifyName('info.5.tmp-77'), { kind: 'info', n: 5 });
-  for (const other of ['vmcore.0', '.vmcore.0.tmp', 'bounds.tmp-x', 'vmcore.0.tmp-5', '.info.5.tmp-7', `.notes.${hex32('e')}.tmp`]) {
+  for (const other of [
+    'vmcore.0',
+    '.vmcore.0.tmp',
+    'bounds.tmp-x',
+    'vmcore.0.tmp-5',
+    '.info.5.tmp-7',
+    `.notes.${hex32('e')}.tmp`,
+  ]) {
     t.equal(classifyName(other), undefined, other);
   }
   t.end();
@@ -106,7 +138,10 @@ t.test('a killed writer: the partial dump is named vmcore.N and info.N says so',
   t.same(r.removed, [join(dir, `.bounds.${hex32('2')}.tmp`)], 'the stale bounds temporary');
   t.same(readdirSync(dir).sort(), ['bounds', 'info.0', 'info.1', 'vmcore.0.zst']);
   const lines = recoveryLines(r, (p) => p.slice(dir.length + 1));
-  t.match(lines[0], /^recovered a killed dump: info\.0 marked incomplete \(the writer was killed\); vmcore\.0\.zst holds 70000 bytes/);
+  t.match(
+    lines[0],
+    /^recovered a killed dump: info\.0 marked incomplete \(the writer was killed\); vmcore\.0\.zst holds 70000 bytes/,
+  );
   t.equal(recoverDumpDirectory(dir).recovered.length, 0, 'a second run finds nothing more');
   t.end();
 });
@@ -136,14 +171,21 @@ t.test('live writers are left alone: a suspended saveDump, a held lock, a runnin
   writeFileSync(join(dir, `.vmcore.6.tmp-${process.pid}`), 'older kboot, still running');
   writeFileSync(join(dir, `bounds.tmp-${process.pid}`), '7\n');
   const r2 = recoverDumpDirectory(dir);
-  t.same(r2.recovered.map((x) => x.n), [5], 'info.5 once released; info.6 belongs to a running PID');
+  t.same(
+    r2.recovered.map((x) => x.n),
+    [5],
+    'info.5 once released; info.6 belongs to a running PID',
+  );
   t.ok(existsSync(join(dir, `.vmcore.6.tmp-${process.pid}`)) && existsSync(join(dir, `bounds.tmp-${process.pid}`)));
   const dead = deadPid();
   writeFileSync(join(dir, 'info.7'), inProgress(7));
   writeFileSync(join(dir, `.vmcore.7.tmp-${dead}`), 'older kboot, killed');
   writeFileSync(join(dir, `bounds.tmp-${dead}`), '8\n');
   const r3 = recoverDumpDirectory(dir);
-  t.same(r3.recovered.map((x) => [x.n, x.bytes]), [[7, 19n]]);
+  t.same(
+    r3.recovered.map((x) => [x.n, x.bytes]),
+    [[7, 19n]],
+  );
   t.equal(readFileSync(join(dir, 'vmcore.7'), 'utf8'), 'older kboot, killed');
   t.same(r3.removed, [join(dir, `bounds.tmp-${dead}`)]);
   t.end();
@@ -165,14 +207,25 @@ t.test('planted names are never followed, removed or adopted; orphans without a 
   const r = recoverDumpDirectory(dir);
   t.equal(readFileSync(victim, 'utf8'), 'precious', 'the victim is untouched');
   t.equal(r.ignored.length, 4, 'four planted links reported');
-  t.ok(r.ignored.every((p) => lstatSync(p).isSymbolicLink()), 'and left in place');
+  t.ok(
+    r.ignored.every((p) => lstatSync(p).isSymbolicLink()),
+    'and left in place',
+  );
   t.ok(
     recoveryWarnings(r).some((w) => /^4 entries .* named like kboot temporaries are not kboot's/.test(w)),
     'one warning line names them',
   );
-  t.same(r.kept.map((k) => k.path), [join(dir, `.vmcore.3.${hex32('4')}.tmp`)], 'an orphan with no info.N: kept, named');
+  t.same(
+    r.kept.map((k) => k.path),
+    [join(dir, `.vmcore.3.${hex32('4')}.tmp`)],
+    'an orphan with no info.N: kept, named',
+  );
   const four = r.recovered.find((x) => x.n === 4);
-  t.equal(four?.keptAs, join(dir, `.vmcore.4.${hex32('5')}.tmp`), 'vmcore.4 exists: the part stays under its temporary name');
+  t.equal(
+    four?.keptAs,
+    join(dir, `.vmcore.4.${hex32('5')}.tmp`),
+    'vmcore.4 exists: the part stays under its temporary name',
+  );
   t.equal(readFileSync(join(dir, 'vmcore.4'), 'utf8'), 'already here');
   t.match(readFileSync(join(dir, 'info.0'), 'utf8'), /killed before it wrote any of the dump/);
   t.end();

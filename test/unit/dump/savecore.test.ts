@@ -344,8 +344,13 @@ t.test('a bounds that is not a regular file: a warning, never a hang or a stale 
     t.equal(r.n, 0, `${kind}: slot 0, as savecore's getbounds`);
     t.ok(r.warnings.length > 0, `${kind}: warned`);
     t.match(readFileSync(r.info, 'utf8'), /Dump Status: good\n$/, `${kind}: info.0 describes a saved dump`);
-    if (kind === 'directory') t.ok(statSync(bounds).isDirectory(), 'a directory cannot be replaced (a warning says so)');
-    else t.ok(lstatSync(bounds).isFile() && readFileSync(bounds, 'utf8') === '1\n', `${kind}: replaced by a regular bounds`);
+    if (kind === 'directory')
+      t.ok(statSync(bounds).isDirectory(), 'a directory cannot be replaced (a warning says so)');
+    else
+      t.ok(
+        lstatSync(bounds).isFile() && readFileSync(bounds, 'utf8') === '1\n',
+        `${kind}: replaced by a regular bounds`,
+      );
   }
   t.end();
 });
@@ -368,7 +373,10 @@ t.test('symlinks planted under old temporary names in a mode-1777 directory: the
   t.ok(lstatSync(join(dir, 'bounds')).isFile(), 'bounds is a regular file');
   t.equal(readFileSync(join(dir, 'bounds'), 'utf8'), `${r.n + 1}\n`);
   t.equal(readlinkSync(join(dir, 'vmcore.last')), `vmcore.${r.n}`);
-  t.ok(r.warnings.some((w) => /writable by every user/.test(w)), 'a directory others can write is warned about');
+  t.ok(
+    r.warnings.some((w) => /writable by every user/.test(w)),
+    'a directory others can write is warned about',
+  );
   t.equal(r.recovery?.ignored.length, 1200, 'the planted links are reported, not followed');
   const left = readdirSync(dir).filter((x) => x.includes('.tmp'));
   t.equal(left.length, 1200, 'the planted links are still there');
@@ -391,7 +399,10 @@ t.test('an interruption between two steps names and describes the part written',
   const size = statSync(join(dir, 'vmcore.0')).size;
   t.ok(size >= 4 << 20 && size < 16 << 20, `vmcore.0 holds the part written (${size} bytes)`);
   t.equal(BigInt(size), told?.bytesOut);
-  t.match(readFileSync(join(dir, 'info.0'), 'utf8'), new RegExp(`Dump Length: ${size}\\n[\\s\\S]*Dump Status: bad\\n {2}Incomplete: dump: kboot was interrupted`));
+  t.match(
+    readFileSync(join(dir, 'info.0'), 'utf8'),
+    new RegExp(`Dump Length: ${size}\\n[\\s\\S]*Dump Status: bad\\n {2}Incomplete: dump: kboot was interrupted`),
+  );
   t.same(
     readdirSync(dir).filter((n) => n.startsWith('.')),
     [],
