@@ -471,7 +471,7 @@ export function registerDump(program: Command, io: CliIo): void {
   dump
     .command('inspect')
     .description('show what a dump is: format, headers, sections, dump_avail, dumped pages and the msgbuf')
-    .argument('<file>', 'the dump (vmcore, or an image of a dump device)')
+    .argument('<file>', 'the dump (vmcore, vmcore.N.gz or .zst, or an image of a dump device)')
     .addOption(
       new Option('--msgbuf-lines <n>', `msgbuf lines to show (default ${MSGBUF_LINES.default})`).argParser(parseLines),
     )
@@ -486,7 +486,7 @@ export function registerDump(program: Command, io: CliIo): void {
   dump
     .command('read')
     .description('print memory of a dump at a kernel virtual address or a physical address')
-    .argument('<file>', 'the dump (vmcore, or an image of a dump device)')
+    .argument('<file>', 'the dump (vmcore, vmcore.N.gz or .zst, or an image of a dump device)')
     .addOption(
       new Option('--kva <addr>', 'kernel virtual address (through the dumped page tables)')
         .argParser(parseNumber('the address'))
