@@ -28,6 +28,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packagePath } from '../../loader/paths.js';
+import { validateJson } from '../../loader/schema.js';
 import { buildProbeKernel } from '../../loader/probe/index.js';
 import { nativeAvailable } from '../../machine/native.js';
 import { compressChunks } from '../../dump/compress.js';
