@@ -18,7 +18,8 @@
  * minute); leaves anything that is not kboot's (a symbolic link or special file with a
  * temporary's name: planted, never followed) and reports it. Nothing holding dump bytes is
  * ever deleted. It never throws: what it cannot do becomes a warning. Without the kboot
- * addon (no flock) it changes nothing and says so.
+ * addon (no flock) it changes nothing and says so. `looksLikeCrashDirectory(dir)` tells a
+ * crash directory (a `bounds` or an info.N in it) from any other place a dump may lie.
  */
 import {
   closeSync,
@@ -119,6 +120,15 @@ interface Work {
   readonly staleMs: number;
   /** Temporaries already dealt with (adopted, kept or left to a live writer). */
   readonly handled: Set<string>;
+}
+
+/** True when `dir` holds a `bounds` or an info.N: a crash directory (not any directory a dump was copied to). */
+export function looksLikeCrashDirectory(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((n) => n === 'bounds' || /^info\.\d{1,9}$/.test(n));
+  } catch {
+    return false;
+  }
 }
 
 /** Finds and recovers what killed writers left in `dir`; see the module contract. */

@@ -419,7 +419,9 @@ function shownPath(io: CliIo, p: string): string {
 
 /** Recovers what killed `kboot panic --dump-dir` runs left beside the dump, and says so on stderr. */
 async function recoverBeside(io: CliIo, full: string): Promise<void> {
-  const { recoverDumpDirectory, recoveryLines, recoveryWarnings } = await import('../../dump/recover.js');
+  const { looksLikeCrashDirectory, recoverDumpDirectory, recoveryLines, recoveryWarnings } =
+    await import('../../dump/recover.js');
+  if (!looksLikeCrashDirectory(dirname(full))) return;
   const r = recoverDumpDirectory(dirname(full));
   const shown = (p: string): string => shownPath(io, p);
   for (const l of recoveryLines(r, shown)) io.err(`${l}\n`);
