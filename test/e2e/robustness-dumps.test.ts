@@ -252,6 +252,7 @@ t.test(
     const out = JSON.parse(last.stdout) as {
       dump: { n: number; recovery: { recovered: { n: number; vmcore: string }[] } };
     };
+    t.same(validateJson('panic', out), [], 'the --json output (with its recovery) is schema-valid');
     t.same(
       out.dump.recovery.recovered.map((x) => x.n),
       [19],
