@@ -9,23 +9,19 @@
  *  - `compressChunks(kind, chunks)` is a lazy generator: 'none' yields every input chunk as is
  *    (zero copy); 'gzip' (level 6) / 'zstd' (level 3, content checksum) yield one stream in
  *    non-empty pieces; `opts.stats` counts bytes in and out as it goes.
- *  - `decompressChunks` / `decompressFile` decode with bounded memory: at most `maxChunk` bytes
+ *  - `decompressChunks` decodes with bounded memory: at most `maxChunk` bytes
  *    of output are held per step whatever the ratio, and at most `maxBytes` in all.
  *    Concatenated members/frames decode as one stream; zero padding after a complete stream is
  *    accepted (a copy of whole dump blocks ends in the padding of the last one, kern_shutdown.c).
- *    `decompressFile` writes through writeDumpFile: mode 0600, a temporary name, never over an
- *    existing file.
+ *    Files are decoded by dump/decompressed.ts (on demand) and dump/file.ts decompressFile.
  *  - Only DumpError escapes (errors thrown by a caller's chunk iterable pass through as they are):
  *    DUMP_COMPRESS (corrupt stream, garbage after it, codec failure, addon missing),
  *    DUMP_TRUNCATED (the stream ends inside a member/frame, or is empty), DUMP_TOO_LARGE (more
- *    than maxBytes), DUMP_BAD_MAGIC (decompressFile: neither gzip nor zstd), DUMP_BAD_VALUE
- *    (a bad kind, level or limit), DUMP_IO (files).
+ *    than maxBytes), DUMP_BAD_VALUE (a bad kind, level or limit).
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { KbootError, type ErrorDetails } from '../loader/errors.js';
 import { loadCompression, type NativeCompressionKind } from '../machine/native.js';
 import { DumpCode, DumpError, type DumpErrorCode } from './errors.js';
-import { writeDumpFile } from './file.js';
 import { KerneldumpComp, type KerneldumpCompression } from './layout.js';
 
 /** How a dump is compressed. */
@@ -61,17 +57,11 @@ export interface DecompressOptions {
   readonly stats?: DecompressStats;
 }
 
-/** What decompressFile did. */
-export interface DecompressResult extends DecompressStats {
-  readonly kind: Exclude<DumpCompression, 'none'>;
-}
-
 /** Input is fed to the codec in slices of this size, so one output piece stays small. */
 const SLICE_BYTES = 4 << 20;
 /** Chunks under 1/16 of this are copied together before they reach the codec. */
 const GATHER_BYTES = 1 << 20;
 const DEFAULT_MAX_CHUNK = 4 << 20;
-const READ_BYTES = 1 << 20;
 
 /** The savecore file suffix: vmcore.N, vmcore.N.gz, vmcore.N.zst. */
 export function compressionSuffix(kind: DumpCompression): '' | '.gz' | '.zst' {
@@ -234,71 +224,6 @@ export function* decompressChunks(
   }
 }
 
-/**
- * Decompresses the gzip or zstd file `srcPath` (format from its magic) into `dstPath`, which
- * must not exist; written 0600 under a temporary name, fsync'd, then linked (dump/file.ts).
- */
-export function decompressFile(
-  srcPath: string,
-  dstPath: string,
-  opts: Omit<DecompressOptions, 'stats'> = {},
-): DecompressResult {
-  const details = { src: srcPath, dst: dstPath };
-  if (existsSync(dstPath)) {
-    throw new DumpError(DumpCode.Io, `dump: ${dstPath} already exists (not overwritten)`, details);
-  }
-  let fd: number;
-  try {
-    fd = openSync(srcPath, 'r');
-  } catch (e) {
-    throw new DumpError(DumpCode.Io, `dump: cannot open ${srcPath} (${errnoOf(e)})`, details, { cause: e });
-  }
-  try {
-    const buf = Buffer.allocUnsafe(READ_BYTES);
-    const read = (): Uint8Array => {
-      try {
-        return buf.subarray(0, readSync(fd, buf, 0, buf.length, null));
-      } catch (e) {
-        throw new DumpError(DumpCode.Io, `dump: reading ${srcPath} failed (${errnoOf(e)})`, details, { cause: e });
-      }
-    };
-    // Enough bytes to tell the formats apart (a read may return fewer than asked).
-    let first = read();
-    while (first.length > 0 && first.length < 4) {
-      const more = Buffer.from(first); // `first` is a view of `buf`, which the next read reuses
-      const next = read();
-      if (next.length === 0) break;
-      first = Buffer.concat([more, next]);
-    }
-    if (first.length === 0) throw new DumpError(DumpCode.Truncated, `dump: ${srcPath} is empty`, details);
-    const kind = detectCompression(first);
-    if (kind === 'none') {
-      throw new DumpError(
-        DumpCode.BadMagic,
-        `dump: ${srcPath} is neither gzip (1f 8b) nor zstd (28 b5 2f fd): it starts ${hex(first.subarray(0, 4))}`,
-        details,
-      );
-    }
-    function* input(): Generator<Uint8Array, void, undefined> {
-      // Each chunk is consumed (or copied by the decoder) before the next read reuses `buf`.
-      yield first;
-      for (let b = read(); b.length > 0; b = read()) yield b;
-    }
-    const stats: DecompressStats = { bytesIn: 0n, bytesOut: 0n, frames: 0, trailingZeros: 0n };
-    try {
-      writeDumpFile(dstPath, decompressChunks(kind, input(), { ...opts, stats }));
-    } catch (e) {
-      if (e instanceof DumpError && e.code !== DumpCode.Io) {
-        throw new DumpError(e.code, `${e.message} (in ${srcPath})`, { ...e.details, ...details }, { cause: e });
-      }
-      throw e;
-    }
-    return { kind, ...stats };
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function codecKind(kind: DumpCompression): NativeCompressionKind {
   if (kind === 'gzip' || kind === 'zstd') return kind;
   return badKind(kind);
@@ -329,13 +254,4 @@ function viaAddon<T>(kind: NativeCompressionKind, details: ErrorDetails, fn: () 
       cause: e,
     });
   }
-}
-
-function errnoOf(e: unknown): string {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : String(e);
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 }

@@ -1,16 +1,40 @@
 /**
- * Dump files on disk (ARCHITECTURE.md "Nothing is lost"): written 0600 under a temporary
- * name, fsync'd, then linked to the final name so an existing dump is never overwritten; opened for
- * random access as a `DumpFile` for reader.ts. Effects only; formats live elsewhere
- * (savecore writes vmcore files the same way: sbin/savecore/savecore.c).
+ * Dump files on disk (ARCHITECTURE.md "Nothing is lost"): written 0600 under an unpredictable
+ * temporary name created O_EXCL|O_NOFOLLOW (loader/io/output.ts), fsync'd, then linked to the
+ * final name so an existing dump is never overwritten; opened for random access as a
+ * `DumpFile` for reader.ts, compressed or not (`openDumpFile`). Effects only; formats live
+ * elsewhere (savecore writes vmcore files the same way: sbin/savecore/savecore.c).
  *
  * Contract: `writeDumpFile(path, chunks)` returns the bytes written, or throws
  * DumpError(DUMP_IO) (an existing `path` included) leaving no temporary file behind.
+ * `openDumpFile(path)` (and its async and step forms) opens a dump as `openDumpFileSteps`
+ * describes; IoError for a file that cannot be opened or is not a regular file.
+ * `decompressFile(src, dst)` decodes a whole gzip/zstd file into a new file (mode 0600, never
+ * replacing), bounded by `maxBytes`.
  */
-import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { IoError } from '../loader/errors.js';
+import { errnoOf, openInputFile } from '../loader/io/input.js';
+import { createTemp, writeAll, type TempFile } from '../loader/io/output.js';
+import {
+  decompressChunks,
+  detectCompression,
+  type DecompressOptions,
+  type DecompressStats,
+  type DumpCompression,
+} from './compress.js';
+import {
+  compressedInput,
+  openDecoded,
+  openDecodedSteps,
+  type CompressedKind,
+  type DecodedDump,
+  type DecodeOptions,
+} from './decompressed.js';
 import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
+import { runSteps, runStepsAsync, type Steps } from './steps.js';
 import { isZeroChunk } from './zero.js';
 import { openFileWriter } from '../machine/native.js';
 
@@ -18,59 +42,90 @@ import { openFileWriter } from '../machine/native.js';
 const GATHER_BYTES = 1 << 20;
 
 export function writeDumpFile(path: string, chunks: Iterable<Uint8Array>): bigint {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  let fd: number | undefined;
-  let total = 0n;
+  let tmp: TempFile;
   try {
-    fd = openSync(tmp, 'wx', 0o600);
-    const file = fd;
-    total = gatherWrites(chunks, (b) => {
-      let off = 0;
-      while (off < b.length) off += writeSync(file, b, off, b.length - off);
-    });
-    fsyncSync(fd); // on disk before it has its final name
-    const f = fd;
-    fd = undefined;
-    closeSync(f);
-    linkSync(tmp, path);
+    tmp = createTemp(path, 0o600, 'dump file');
+  } catch (e) {
+    throw dumpIo(path, e);
+  }
+  try {
+    const fd = tmp.fd;
+    const total = gatherWrites(chunks, (b) => writeAll(fd, b));
+    tmp.commit(path, { sync: true }); // on disk before it has its final name; never replacing
     syncDirectory(dirname(path)); // and the name itself survives a crash
     return total;
   } catch (e) {
-    if (e instanceof DumpError) throw e;
-    throw new DumpError(
-      DumpCode.Io,
-      `dump: writing ${path} failed (${String((e as { code?: unknown }).code ?? 'error')})`,
-      { path },
-      { cause: e },
-    );
+    throw dumpIo(path, e);
   } finally {
-    try {
-      if (fd !== undefined) closeSync(fd);
-    } catch {
-      // the write already failed; that error is the one reported
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
+    tmp.discard(); // nothing when committed
   }
 }
 
+function dumpIo(path: string, e: unknown): DumpError {
+  if (e instanceof DumpError) return e;
+  const reason = e instanceof IoError ? String(e.details['reason'] ?? e.code) : errnoOf(e);
+  return new DumpError(DumpCode.Io, `dump: writing ${path} failed (${reason})`, { path, reason }, { cause: e });
+}
+
+/** Gathers a chunk stream into large writes; see `createGatherer`. */
+export interface Gatherer {
+  /** Takes the next chunk of the stream (may write). */
+  push(c: Uint8Array): void;
+  /** Writes what is gathered. */
+  flush(): void;
+  /** Bytes pushed so far. */
+  readonly total: bigint;
+}
+
 /**
- * Feeds `chunks` to `writeAll` in order, gathering small chunks (single scattered pages) into
- * 1 MiB writes — a write per page would cost a system call each — and passing large ones
- * straight through (zero copy). With `skip`, known-zero chunks (dump/zero.ts) become holes.
- * When `chunks` throws, the gathered bytes are written first. Returns the bytes passed.
+ * The incremental form of `gatherWrites`: small chunks (single scattered pages) are copied
+ * together into 1 MiB writes — a write per page would cost a system call each — and large
+ * ones pass straight through (zero copy); with `skip`, known-zero chunks (dump/zero.ts) become
+ * holes. The stream's order is kept.
+ */
+export function createGatherer(writeAll: (b: Uint8Array) => void, skip?: (len: number) => void): Gatherer {
+  const buf = new Uint8Array(GATHER_BYTES);
+  let used = 0;
+  let total = 0n;
+  const flush = (): void => {
+    if (used === 0) return;
+    const n = used;
+    used = 0;
+    writeAll(buf.subarray(0, n));
+  };
+  return {
+    get total() {
+      return total;
+    },
+    flush,
+    push(c: Uint8Array): void {
+      total += BigInt(c.length);
+      if (skip !== undefined && isZeroChunk(c)) {
+        flush();
+        skip(c.length); // a hole: known zeros (dump/zero.ts)
+        return;
+      }
+      const direct = c.length >= GATHER_BYTES / 4;
+      if (direct || c.length > buf.length - used) flush(); // keep the stream in order
+      if (direct) writeAll(c);
+      else {
+        buf.set(c, used);
+        used += c.length;
+      }
+    },
+  };
+}
+
+/**
+ * Feeds `chunks` to `writeAll` in order through a `createGatherer`. When `chunks` throws, the
+ * gathered bytes are written first. Returns the bytes passed.
  */
 export function gatherWrites(
   chunks: Iterable<Uint8Array>,
   writeAll: (b: Uint8Array) => void,
   skip?: (len: number) => void,
 ): bigint {
-  const buf = new Uint8Array(GATHER_BYTES);
-  let used = 0;
-  let total = 0n;
+  const g = createGatherer(writeAll, skip);
   const it = chunks[Symbol.iterator]();
   for (;;) {
     let r: IteratorResult<Uint8Array>;
@@ -79,34 +134,17 @@ export function gatherWrites(
     } catch (e) {
       // the source failed (a second panic): what it gave before still goes out
       try {
-        if (used > 0) writeAll(buf.subarray(0, used));
+        g.flush();
       } catch {
         // the source's failure is the one reported
       }
       throw e;
     }
     if (r.done === true) break;
-    const c = r.value;
-    total += BigInt(c.length);
-    if (skip !== undefined && isZeroChunk(c)) {
-      if (used > 0) writeAll(buf.subarray(0, used));
-      used = 0;
-      skip(c.length); // a hole: known zeros (dump/zero.ts)
-      continue;
-    }
-    const direct = c.length >= GATHER_BYTES / 4;
-    if (direct || c.length > buf.length - used) {
-      if (used > 0) writeAll(buf.subarray(0, used)); // keep the stream in order
-      used = 0;
-    }
-    if (direct) writeAll(c);
-    else {
-      buf.set(c, used);
-      used += c.length;
-    }
+    g.push(r.value);
   }
-  if (used > 0) writeAll(buf.subarray(0, used));
-  return total;
+  g.flush();
+  return g.total;
 }
 
 /** Positional writes to an open file, possibly in the background; `finish` waits for them. */
@@ -179,35 +217,113 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** Opens a dump file for random access; `close()` releases it. */
-export function openDumpFile(path: string): DumpFile & { close(): void } {
-  let fd: number | undefined;
-  let size: number;
-  try {
-    fd = openSync(path, 'r');
-    size = fstatSync(fd).size;
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    throw new DumpError(DumpCode.Io, `dump: cannot open ${path}`, { path }, { cause: e });
-  }
-  const file = fd;
-  return {
-    size,
-    read(offset, len) {
-      const b = new Uint8Array(Math.max(0, Math.min(len, size - offset)));
-      let got = 0;
-      while (got < b.length) {
-        let n: number;
-        try {
-          n = readSync(file, b, got, b.length - got, offset + got);
-        } catch (e) {
-          throw new DumpError(DumpCode.Io, `dump: reading ${path} failed`, { path, offset }, { cause: e });
-        }
-        if (n === 0) break;
-        got += n;
-      }
-      return b.subarray(0, got);
-    },
-    close: () => closeSync(file),
+/** A dump file opened for reading (raw, or decompressed on demand). */
+export interface DumpInputFile extends DumpFile {
+  /** The path as given. */
+  readonly path: string;
+  /** How the file as a whole is compressed ('none': read as it is). */
+  readonly compression: DumpCompression;
+  close(): void;
+}
+
+/**
+ * Opens a dump for random access: a regular file only (loader/io/input.ts: a FIFO, device or
+ * directory is IO_NOT_REGULAR, never blocking), read in place when raw; a gzip/zstd file
+ * (vmcore.N.gz / .zst) is decoded on demand into a private scratch file, bounded by its own
+ * headers and the temporary directory's free space (dump/decompressed.ts). The file's
+ * `decompress` serves the compressed payload of a dump-device image the same way (openDump
+ * uses it). `close()` releases everything.
+ */
+export function* openDumpFileSteps(
+  path: string,
+  opts: DecodeOptions & { readonly cwd?: string } = {},
+): Steps<DumpInputFile> {
+  const f = openInputFile(path, { what: 'dump', ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }) });
+  const decoded: DecodedDump[] = [];
+  const closeAll = (): void => {
+    for (const d of decoded.splice(0)) d.close();
+    f.close();
   };
+  try {
+    const decompress = (region: DumpFile, kind: CompressedKind): DumpFile => {
+      const d = openDecoded(region, kind, { ...opts, what: `the ${kind} dump inside ${path}` });
+      decoded.push(d);
+      return d;
+    };
+    const kind = detectCompression(f.read(0, 4));
+    if (kind === 'none') {
+      return { path, compression: 'none', size: f.size, read: (o, n) => f.read(o, n), decompress, close: closeAll };
+    }
+    const d = yield* openDecodedSteps(f, kind, { ...opts, what: opts.what ?? path });
+    decoded.push(d);
+    return {
+      path,
+      compression: kind,
+      size: d.size,
+      read: (o, n) => d.read(o, n),
+      prefetch: (end) => d.prefetch(end),
+      decompress,
+      close: closeAll,
+    };
+  } catch (e) {
+    closeAll();
+    throw e;
+  }
+}
+
+/** openDumpFileSteps at once (the library's synchronous form). */
+export function openDumpFile(path: string, opts: DecodeOptions & { readonly cwd?: string } = {}): DumpInputFile {
+  return runSteps(openDumpFileSteps(path, opts));
+}
+
+/** openDumpFileSteps with the event loop turning (progress drawn, signals handled). */
+export function openDumpFileAsync(
+  path: string,
+  opts: DecodeOptions & { readonly cwd?: string } = {},
+): Promise<DumpInputFile> {
+  return runStepsAsync(openDumpFileSteps(path, opts));
+}
+
+/** What decompressFile did. */
+export interface DecompressResult extends DecompressStats {
+  readonly kind: CompressedKind;
+}
+
+/**
+ * Decompresses the gzip or zstd file `srcPath` (format from its magic) into `dstPath`, which
+ * must not exist: written 0600 under an unpredictable temporary name, fsync'd, then linked
+ * (dump/file.ts writeDumpFile). `maxBytes` bounds the output (DUMP_TOO_LARGE).
+ */
+export function decompressFile(
+  srcPath: string,
+  dstPath: string,
+  opts: Omit<DecompressOptions, 'stats'> = {},
+): DecompressResult {
+  const details = { src: srcPath, dst: dstPath };
+  const src = openInputFile(srcPath, { what: 'compressed file' });
+  try {
+    const first = src.read(0, 4);
+    if (first.length === 0) throw new DumpError(DumpCode.Truncated, `dump: ${srcPath} is empty`, details);
+    const kind = detectCompression(first);
+    if (kind === 'none') {
+      const shown = Array.from(first, (x) => x.toString(16).padStart(2, '0')).join(' ');
+      throw new DumpError(
+        DumpCode.BadMagic,
+        `dump: ${srcPath} is neither gzip (1f 8b) nor zstd (28 b5 2f fd): it starts ${shown}`,
+        details,
+      );
+    }
+    const stats: DecompressStats = { bytesIn: 0n, bytesOut: 0n, frames: 0, trailingZeros: 0n };
+    try {
+      writeDumpFile(dstPath, decompressChunks(kind, compressedInput(src), { ...opts, stats }));
+    } catch (e) {
+      if (e instanceof DumpError && e.code !== DumpCode.Io) {
+        throw new DumpError(e.code, `${e.message} (in ${srcPath})`, { ...e.details, ...details }, { cause: e });
+      }
+      throw e;
+    }
+    return { kind, ...stats };
+  } finally {
+    src.close();
+  }
 }

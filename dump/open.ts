@@ -14,8 +14,12 @@
  * the smallest power of two from 512 bytes to 64 KiB where a header magic sits), then the leading one at
  * lasthd - dumpextent - sectorsize - dumpkeysize; both must decode (magic, version, parity)
  * and be byte-identical; the dump is the `dumplength` bytes after the leading header and the
- * key. gzip/zstd data (`compressedKind`, or the header's compression) is DUMP_COMPRESSED until
- * decompression is wired; an encrypted dump (dumpkeysize > 0) is DUMP_BAD_HEADER.
+ * key. A device image whose header says gzip/zstd (`panic --dump-device X --compress`, a
+ * kernel's compressed dump) is read through the file's `decompress` (dump/file.ts
+ * openDumpFile gives one; dump/decompressed.ts): `compressedPayload` names the codec and file
+ * offsets are then offsets in the decompressed dump. Without `decompress`, and for a gzip/zstd
+ * file handed over as it is, DUMP_COMPRESSED (open it with openDumpFile). An encrypted dump
+ * (dumpkeysize > 0) is DUMP_BAD_HEADER.
  * `minidumpMsgbuf(d)` reads the MSGBUF section as dmesg(8) does (struct msgbuf at its end,
  * sys/sys/msgbuf.h; unwrapped at msg_wseq, NULs skipped). Only DumpError escapes.
  */
@@ -68,6 +72,10 @@ interface OpenedBase {
   readKva(kva: bigint, len: number): Uint8Array;
   /** Offset in the opened file of the byte holding `pa` (DUMP_NOT_DUMPED when the dump lacks it). */
   paToFileOffset(pa: bigint): number;
+  /** Offset in `inner` (the dump itself) of the byte holding `pa`. */
+  paToDumpOffset(pa: bigint): number;
+  /** The codec of a compressed dump-device payload (decompressed to read it). */
+  readonly compressedPayload?: CompressedKind;
 }
 
 export interface OpenedMinidump extends OpenedBase {
@@ -95,16 +103,20 @@ const kdhMagicAt = (b: Uint8Array): string | undefined =>
   [KDH.MAGIC, KDH.TEXT_MAGIC, KDH.CLEARED_MAGIC].find((m) => startsWith(b, `${m}\0`));
 
 function compressedError(kind: CompressedKind, where: string): DumpError {
-  return new DumpError(DumpCode.Compressed, `dump: compressed dump: decompress first (${kind}${where})`, {
-    compression: kind,
-  });
+  return new DumpError(
+    DumpCode.Compressed,
+    `dump: compressed dump: decompress first (${kind}${where}; dump/file.ts openDumpFile reads it)`,
+    { compression: kind },
+  );
 }
 
 /** A DumpFile over [base, base + size) of `f`. */
 function subFile(f: DumpFile, base: number, size: number): DumpFile {
+  const prefetch = f.prefetch;
   return {
     size,
     read: (o, n) => (o >= size ? new Uint8Array(0) : f.read(base + o, Math.min(n, size - o))),
+    ...(prefetch === undefined ? {} : { prefetch: (end: number) => prefetch(base + Math.min(end, size)) }),
   };
 }
 
@@ -153,12 +165,14 @@ interface Placement {
   readonly base: number;
   readonly kdh?: DecodedKernelDumpHeader;
   readonly device?: DeviceLayout;
+  readonly compressedPayload?: CompressedKind;
 }
 
 function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement): OpenedDump {
   const extra = {
     ...(at.kdh === undefined ? {} : { kdh: at.kdh }),
     ...(at.device === undefined ? {} : { device: at.device }),
+    ...(at.compressedPayload === undefined ? {} : { compressedPayload: at.compressedPayload }),
   };
   if (format === 'minidump') {
     const r = openMinidump(file);
@@ -176,6 +190,7 @@ function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement): O
       kvaToPa: (kva) => r.kvaToPa(kva),
       readKva: (kva, len) => r.readKva(kva, len),
       paToFileOffset: (pa) => at.base + r.paToOffset(pa),
+      paToDumpOffset: (pa) => r.paToOffset(pa),
     };
   }
   const r = openElfDump(file);
@@ -185,6 +200,13 @@ function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement): O
     // openElfDump has checked it; kept so the union never describes a non-core file
     throw new DumpError(DumpCode.BadHeader, 'dump: not an ELF core file', { type: eh.type });
   }
+  const dumpOffset = (pa: bigint): number => {
+    const s = r.segments.find((x) => pa >= x.pa && pa < x.pa + x.size);
+    if (s === undefined) {
+      throw new DumpError(DumpCode.NotDumped, `dump: physical address ${hex(pa)} is not in the dump`, { pa });
+    }
+    return Number(s.offset + (pa - s.pa));
+  };
   const noKva = (kva: bigint): DumpError =>
     new DumpError(
       DumpCode.NoKva,
@@ -208,13 +230,8 @@ function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement): O
     readKva: (kva) => {
       throw noKva(kva);
     },
-    paToFileOffset: (pa) => {
-      const s = r.segments.find((x) => pa >= x.pa && pa < x.pa + x.size);
-      if (s === undefined) {
-        throw new DumpError(DumpCode.NotDumped, `dump: physical address ${hex(pa)} is not in the dump`, { pa });
-      }
-      return at.base + Number(s.offset + (pa - s.pa));
-    },
+    paToFileOffset: (pa) => at.base + dumpOffset(pa),
+    paToDumpOffset: (pa) => dumpOffset(pa),
   };
 }
 
@@ -299,7 +316,6 @@ function openDevice(f: DumpFile, sectorSize: number): OpenedDump {
   const dumpOffset = leading + sectorSize + last.dumpkeysize;
   const dumpLength = Number(last.dumplength);
   const device: DeviceLayout = { sectorSize, leadingOffset: leading, trailingOffset: lasthd, dumpOffset, dumpLength };
-  if (last.compression !== 'NONE') throw compressedError(last.compression === 'GZIP' ? 'gzip' : 'zstd', ' in the dump');
   if (last.dumpkeysize > 0) {
     throw new DumpError(
       DumpCode.BadHeader,
@@ -307,8 +323,12 @@ function openDevice(f: DumpFile, sectorSize: number): OpenedDump {
       { dumpkeysize: last.dumpkeysize },
     );
   }
-  const inner = subFile(f, dumpOffset, dumpLength);
-  const format = classify(readExact(inner, 0, Math.min(dumpLength, 32), 'the dump'), 'the dump');
+  const payload = subFile(f, dumpOffset, dumpLength);
+  const codec: CompressedKind | undefined =
+    last.compression === 'NONE' ? undefined : last.compression === 'GZIP' ? 'gzip' : 'zstd';
+  if (codec !== undefined && f.decompress === undefined) throw compressedError(codec, ' in the dump');
+  const inner = codec === undefined || f.decompress === undefined ? payload : f.decompress(payload, codec);
+  const format = classify(readExact(inner, 0, Math.min(inner.size, 32), 'the dump'), 'the dump');
   if (format === 'unknown') {
     throw new DumpError(
       DumpCode.BadMagic,
@@ -316,7 +336,14 @@ function openDevice(f: DumpFile, sectorSize: number): OpenedDump {
       { dumpOffset },
     );
   }
-  return openInner(inner, format, { fileSize: f.size, container: 'device', base: dumpOffset, kdh: last, device });
+  return openInner(inner, format, {
+    fileSize: f.size,
+    container: 'device',
+    base: codec === undefined ? dumpOffset : 0,
+    kdh: last,
+    device,
+    ...(codec === undefined ? {} : { compressedPayload: codec }),
+  });
 }
 
 /** The message buffer of a minidump, as dmesg -M would show it. */

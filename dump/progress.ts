@@ -94,20 +94,34 @@ export function createProgress(opts: ProgressOptions): Progress {
 
 /**
  * An `onProgress(done, total)` callback that draws a `createProgress` bar, created on the
- * first call (when the total is known), and `end()` to close its line; `enabled: false`
- * draws nothing.
+ * first call (when the total is known) and again when the total changes (a new piece of
+ * work), and `end()` to close its line; `enabled: false` draws nothing; with `delayMs`, a bar
+ * draws nothing until it has existed that long (work that ends sooner shows no bar).
  */
 export function progressReporter(opts: {
   readonly label: string;
   readonly tty: boolean;
   readonly write: (text: string) => void;
   readonly enabled?: boolean;
+  readonly delayMs?: number;
+  readonly now?: () => number;
 }): { onProgress(done: bigint, total: bigint): void; end(): void } {
+  const now = opts.now ?? (() => performance.now());
   let bar: Progress | undefined;
+  let total: bigint | undefined;
+  let created = 0;
+  const write = (text: string): void => {
+    if (now() - created >= (opts.delayMs ?? 0)) opts.write(text);
+  };
   return {
-    onProgress(done, total) {
+    onProgress(done, t) {
       if (opts.enabled === false) return;
-      bar ??= createProgress({ label: opts.label, total, tty: opts.tty, write: opts.write });
+      if (bar === undefined || t !== total) {
+        bar?.end();
+        created = now();
+        total = t;
+        bar = createProgress({ label: opts.label, total: t, tty: opts.tty, write, now });
+      }
       bar.update(done);
     },
     end: () => bar?.end(),

@@ -9,11 +9,14 @@
  * DMAP; arm64: the DMAP, else the pmap section), `readPa`/`readKva` across pages. Versions,
  * as libkvm reads them: amd64 v1 (pmap = one PTE per 4 KiB page from kernbase), v2 (one PDE
  * per 2 MiB), v3 (+ dump_avail); arm64 v1, v2 (+ dump_avail), v3 (+ flags: 4 KiB or 16 KiB
- * pages). Any other version is DUMP_BAD_VERSION. Only DumpError escapes (fuzz contract).
+ * pages). Any other version is DUMP_BAD_VERSION. Only DumpError escapes (fuzz contract), and
+ * the KbootErrors of the DumpFile's own reads (a lazily decompressed file, dump/decompressed.ts).
+ * `minidumpLayout(file)` is the header part alone: where each section lies.
  */
 import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import type { OutOfBoundsInfo } from '../loader/bytes/index.js';
+import { KbootError } from '../loader/errors.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
 import { dumpAvailPairs, paToBit, popcount8, setBitPas } from './dumpavail.js';
@@ -23,6 +26,14 @@ import type { MinidumpHeader } from './minidump.js';
 export interface DumpFile {
   readonly size: number;
   read(offset: number, len: number): Uint8Array;
+  /**
+   * Optional: a DumpFile of the decompressed bytes of a gzip/zstd `region` of this file (the
+   * payload of a compressed dump-device image); files opened by dump/file.ts openDumpFile have
+   * it, and dump/open.ts openDump uses it.
+   */
+  readonly decompress?: (region: DumpFile, kind: 'gzip' | 'zstd') => DumpFile;
+  /** Optional: makes bytes [0, end) ready for reading, letting the event loop turn (decoded files). */
+  readonly prefetch?: (end: number) => Promise<void>;
 }
 
 /** A DumpFile over bytes in memory. */
@@ -87,6 +98,7 @@ export function readExact(f: DumpFile, off: number, len: number, what: string): 
   try {
     b = f.read(off, len);
   } catch (e) {
+    if (e instanceof KbootError) throw e; // the file's own failure (a decompressed file: no room, a corrupt stream)
     throw new DumpError(
       DumpCode.Io,
       `dump: reading ${what} at ${hex(off)} failed`,
@@ -109,8 +121,23 @@ export function readExact(f: DumpFile, off: number, len: number, what: string): 
   return b;
 }
 
-/** Opens a minidump (see the module contract). */
-export function openMinidump(input: DumpFile | Uint8Array): Minidump {
+/** Where a minidump's sections lie, from its header page alone (libkvm's offsets). */
+export interface MinidumpLayout {
+  readonly arch: Arch;
+  readonly header: MinidumpHeader;
+  readonly pageSize: number;
+  readonly dumpAvail: number;
+  readonly bitmap: number;
+  readonly pmap: number;
+  /** The first data page. */
+  readonly sparse: number;
+}
+
+/**
+ * Decodes the minidump header at the start of `f` (magic, version, arm64 page-size flag) and
+ * lays out its sections; DumpError otherwise.
+ */
+export function minidumpLayout(input: DumpFile | Uint8Array): MinidumpLayout {
   const f = input instanceof Uint8Array ? bytesFile(input) : input;
   const head = readExact(f, 0, Math.min(f.size, Arm64MinidumpHdr.size), 'the minidump header');
   const magic = new TextDecoder('latin1').decode(head.subarray(0, 24)).replace(/\0[\s\S]*$/, '');
@@ -150,12 +177,25 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
     });
   }
   const ps = arch === 'arm64' && psFlag === MINIDUMP.FLAG_PS_16K ? MINIDUMP.PAGE_16K : MINIDUMP.PAGE_4K;
-  const psN = BigInt(ps);
   const round = (x: number): number => Math.ceil(x / ps) * ps;
   const daOff = ps + round(header.msgbufsize);
   const bitmapOff = daOff + round(header.dumpavailsize);
   const pmapOff = bitmapOff + round(header.bitmapsize);
   const sparseOff = pmapOff + round(header.pmapsize);
+  return { arch, header, pageSize: ps, dumpAvail: daOff, bitmap: bitmapOff, pmap: pmapOff, sparse: sparseOff };
+}
+
+/** Opens a minidump (see the module contract). */
+export function openMinidump(input: DumpFile | Uint8Array): Minidump {
+  const f = input instanceof Uint8Array ? bytesFile(input) : input;
+  const layout = minidumpLayout(f);
+  const { arch, header } = layout;
+  const ps = layout.pageSize;
+  const psN = BigInt(ps);
+  const daOff = layout.dumpAvail;
+  const bitmapOff = layout.bitmap;
+  const pmapOff = layout.pmap;
+  const sparseOff = layout.sparse;
 
   const dumpAvail: (readonly [bigint, bigint])[] =
     header.dumpavailsize > 0

@@ -16,7 +16,7 @@ import { errnoOf } from '../loader/io/input.js';
 import { loadNative } from './native.js';
 
 /** How long a command waits for another one by default. */
-export const DEFAULT_LOCK_WAIT_MS = 30_000;
+export const DEFAULT_LOCK_WAIT_MS = 60_000;
 
 /** Options of withDirectoryLock. */
 export interface DirectoryLockOptions {

@@ -10,6 +10,9 @@
  * was saved (`save`, incomplete on a write error or a second panic), what the dumper saw
  * change (`watch`) and the stream's facts. The host's memory is only read; with no device
  * fault it is unchanged by the dump (test/e2e/crash-dump.test.ts proves it).
+ * `crashDumpAsync` is the same with the event loop turning between chunks (dump/steps.ts), so
+ * a progress line is drawn and SIGINT/SIGTERM name and describe the part written before the
+ * process ends (dump/savecore.ts).
  */
 import type { PhysAddr } from '../loader/addr.js';
 import { CliCode, CliError } from '../loader/errors.js';
@@ -17,12 +20,13 @@ import type { DumpCompression } from '../dump/compress.js';
 import { DumpCode, DumpError } from '../dump/errors.js';
 import {
   NODE_FS,
-  saveDump,
-  writeDeviceImage,
+  saveDumpSteps,
+  writeDeviceImageSteps,
   type DumpFacts,
   type SaveDumpResult,
   type SavecoreFs,
 } from '../dump/savecore.js';
+import { runSteps, runStepsAsync, type Steps } from '../dump/steps.js';
 import { busMaster, type DeviceWriter } from '../machine/devices/dma.js';
 import type { HostSession } from '../machine/session.js';
 import { modelVersionString } from '../machine/host/model.js';
@@ -45,6 +49,10 @@ export interface CrashDumpOptions {
   readonly onProgress?: (bytesIn: bigint, total: bigint) => void;
   readonly panicstring?: string;
   readonly dumptime?: bigint;
+  /** Recover killed writers' dumps in `dir` first (default true; dump/recover.ts). */
+  readonly recover?: boolean;
+  /** Told the described partial dump when a signal interrupts an async dump (dump/savecore.ts). */
+  readonly onInterrupted?: (r: SaveDumpResult) => void;
   readonly fs?: SavecoreFs;
 }
 
@@ -116,6 +124,16 @@ export function hostDumpFacts(s: HostSession, panicstring: string, dumptime: big
 
 /** Streams the rescued host's dump (see the module contract). */
 export function crashDump(s: HostSession, opts: CrashDumpOptions): CrashDumpResult {
+  return runSteps(crashDumpSteps(s, opts));
+}
+
+/** crashDump with the event loop turning between chunks (progress, signals). */
+export function crashDumpAsync(s: HostSession, opts: CrashDumpOptions): Promise<CrashDumpResult> {
+  return runStepsAsync(crashDumpSteps(s, opts));
+}
+
+/** crashDump as steps (dump/steps.ts). */
+export function* crashDumpSteps(s: HostSession, opts: CrashDumpOptions): Steps<CrashDumpResult> {
   const armed = s.armed;
   if (armed === undefined || s.lastPanic?.rescued !== true) {
     throw new DumpError(DumpCode.BadParams, 'dump: no rescue kernel was entered: there is no /dev/dumper to read', {
@@ -149,15 +167,17 @@ export function crashDump(s: HostSession, opts: CrashDumpOptions): CrashDumpResu
   };
   const base = { format: stream.format, size: stream.size, pages: stream.pages, stream };
   if (opts.deviceImage !== undefined) {
-    const d = writeDeviceImage(opts.deviceImage, facts, progress(), opts.compression ?? 'none', fs);
+    const d = yield* writeDeviceImageSteps(opts.deviceImage, facts, progress(), opts.compression ?? 'none', fs);
     return { ...base, device: { path: opts.deviceImage, ...d }, watch: stream.report() };
   }
-  const save = saveDump({
+  const save = yield* saveDumpSteps({
     dir: opts.dir as string,
     facts,
     size: stream.size,
     chunks: progress(),
     compression: opts.compression ?? 'none',
+    ...(opts.recover === undefined ? {} : { recover: opts.recover }),
+    ...(opts.onInterrupted === undefined ? {} : { onInterrupted: opts.onInterrupted }),
     fs,
   });
   return { ...base, save, watch: stream.report() };

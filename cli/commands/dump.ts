@@ -4,32 +4,35 @@
  * its memory, read as libkvm and savecore(8) read them (lib/libkvm/kvm_minidump_*.c,
  * sbin/savecore/savecore.c printheader).
  *
- * Contract: the file is opened for random access (never read whole) with dump/open.ts
- * `openDump`: a raw amd64/arm64 minidump, an ELF full dump or a dump-device image between
- * kerneldumpheaders; a gzip/zstd file (vmcore.N.gz / .zst) is first decompressed into a private
- * temporary file, removed afterwards. `inspect` prints the format, arch and container, the minidump header
+ * Contract: the file is opened for random access (never read whole) with dump/file.ts
+ * `openDumpFileAsync` (a regular file only: a FIFO, device or directory is IO_NOT_REGULAR, a
+ * missing file IO_NOT_FOUND) and dump/open.ts `openDump`: a raw amd64/arm64 minidump, an ELF
+ * full dump or a dump-device image between kerneldumpheaders; a gzip/zstd file (vmcore.N.gz /
+ * .zst) or the compressed payload of a dump-device image is decoded on demand into a nameless
+ * scratch file, never past the size the dump's own headers give nor past the temporary
+ * directory's free space (dump/decompressed.ts), with a progress line on stderr when it takes
+ * more than a second; `compression` in the reports says so, and offsets are then those of the
+ * decompressed dump. Before opening, what killed `kboot panic --dump-dir` runs left in the
+ * file's directory is recovered and reported on stderr (dump/recover.ts). `inspect` prints the format, arch and container, the minidump header
  * fields and section offsets (or the ELF program headers), dump_avail, the number of dumped
  * pages, the kerneldumpheader facts with savecore's labels, and the first lines of the
  * msgbuf; `--json` prints one object valid against schemas/dump-inspect.schema.json. `read`
  * prints `len` bytes at a kernel VA (translated through the dumped page tables) or a PA as
  * `hexdump -C` lines labelled with the address, or with `--json` an object valid against
  * schemas/dump-read.schema.json with the translation of every page touched. ADDR and N are
- * hex (0x…) or decimal; N is 1..1 MiB. A file that cannot be opened is CLI_IO; a bad dump
- * is its DumpError (exit 1); a bad ADDR, N or option combination is a usage error (exit 2).
+ * hex (0x…) or decimal; N is 1..1 MiB. A file that cannot be opened is its IoError; a bad
+ * dump is its DumpError (exit 1); a bad ADDR, N or option combination is a usage error (exit 2).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { hex, U64_LIMIT } from '../../loader/addr.js';
-import { CliCode, CliError } from '../../loader/errors.js';
+import type { DumpCompression } from '../../dump/compress.js';
 import type { DecodedKernelDumpHeader } from '../../dump/kerneldumpheader.js';
-import type { DumpFile } from '../../dump/reader.js';
 import type * as OpenModule from '../../dump/open.js';
 import type { MsgbufText, OpenedDump, OpenedMinidump } from '../../dump/open.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../run.js';
-import { formatBytes } from '../../dump/progress.js';
+import { formatBytes, progressReporter } from '../../dump/progress.js';
 
 /** Largest `dump read --len`. */
 export const MAX_READ_LEN = 1 << 20;
@@ -39,6 +42,8 @@ const MSGBUF_LINES = { default: 10, max: 10_000, width: 240 } as const;
 export interface DumpInspectReport {
   readonly file: string;
   readonly fileSize: number;
+  /** How the dump is stored: the whole file, or a dump-device image's payload (then decompressed). */
+  readonly compression: DumpCompression;
   readonly format: 'minidump' | 'elf';
   readonly arch: string;
   readonly container: 'raw' | 'device';
@@ -111,6 +116,7 @@ export interface DumpInspectReport {
 
 export interface DumpReadReport {
   readonly file: string;
+  readonly compression: DumpCompression;
   readonly format: 'minidump' | 'elf';
   readonly arch: string;
   readonly container: 'raw' | 'device';
@@ -180,11 +186,13 @@ export function dumpInspectReport(
   d: OpenedDump,
   msgbufOf: ((d: OpenedMinidump) => MsgbufText) | undefined,
   maxLines: number,
+  fileCompression: DumpCompression = 'none',
 ): DumpInspectReport {
-  const base = d.device?.dumpOffset ?? 0;
+  const base = d.compressedPayload === undefined ? (d.device?.dumpOffset ?? 0) : 0;
   const common = {
     file,
     fileSize: d.fileSize,
+    compression: d.compressedPayload ?? fileCompression,
     format: d.kind,
     arch: d.arch,
     container: d.container,
@@ -232,7 +240,6 @@ export function dumpInspectReport(
     { name: 'pages', offset: r.offsets.sparse, size: r.pages * ps },
   ].map((s) => ({ name: s.name, offset: hex(base + s.offset), size: hex(s.size) }));
   const mb = msgbufOf?.(d);
-  const lines = mb === undefined ? [] : msgbufLines(mb.text);
   return {
     ...common,
     minidump: {
@@ -256,27 +263,23 @@ export function dumpInspectReport(
     },
     dumpedPages: r.pages,
     dumpedBytes: hex(BigInt(r.pages) * BigInt(ps)),
-    msgbuf:
-      mb === undefined
+    msgbuf: mb === undefined ? null : msgbufReport(mb, maxLines),
+  };
+}
+
+/** The msgbuf part of an inspect report: where it lies and its first lines. */
+function msgbufReport(mb: MsgbufText, maxLines: number): NonNullable<DumpInspectReport['msgbuf']> {
+  const lines = msgbufLines(mb.text);
+  return {
+    offset: hex(mb.offset),
+    size: hex(mb.size),
+    struct:
+      mb.struct === undefined
         ? null
-        : {
-            offset: hex(mb.offset),
-            size: hex(mb.size),
-            struct:
-              mb.struct === undefined
-                ? null
-                : {
-                    offset: hex(mb.struct.offset),
-                    msgSize: mb.struct.msgSize,
-                    wseq: mb.struct.wseq,
-                    rseq: mb.struct.rseq,
-                  },
-            textBytes: new TextEncoder().encode(mb.text).length,
-            lineCount: lines.length,
-            lines: lines
-              .slice(0, maxLines)
-              .map((l) => (l.length > MSGBUF_LINES.width ? l.slice(0, MSGBUF_LINES.width) : l)),
-          },
+        : { offset: hex(mb.struct.offset), msgSize: mb.struct.msgSize, wseq: mb.struct.wseq, rseq: mb.struct.rseq },
+    textBytes: new TextEncoder().encode(mb.text).length,
+    lineCount: lines.length,
+    lines: lines.slice(0, maxLines).map((l) => (l.length > MSGBUF_LINES.width ? l.slice(0, MSGBUF_LINES.width) : l)),
   };
 }
 
@@ -287,9 +290,12 @@ export function formatDumpInspect(r: DumpInspectReport): string {
   const L: string[] = [];
   const kib = (h: string): string => formatBytes(BigInt(h));
   L.push(r.file);
-  L.push(`  file         ${r.fileSize} bytes (${hex(r.fileSize)})`);
+  const packed = r.compression === 'none' ? '' : `, ${r.compression}-compressed: offsets are in the decompressed dump`;
   L.push(
-    `  format       ${r.format === 'minidump' ? 'minidump' : 'ELF full dump'} (${r.arch}), ${r.container === 'raw' ? 'raw file' : 'dump-device image'}, ${hex(r.pageSize)}-byte pages`,
+    `  file         ${r.fileSize} bytes (${hex(r.fileSize)})${r.container === 'raw' && packed !== '' ? ' decompressed' : ''}`,
+  );
+  L.push(
+    `  format       ${r.format === 'minidump' ? 'minidump' : 'ELF full dump'} (${r.arch}), ${r.container === 'raw' ? 'raw file' : 'dump-device image'}, ${hex(r.pageSize)}-byte pages${packed}`,
   );
   if (r.minidump !== null) {
     const m = r.minidump;
@@ -405,43 +411,52 @@ function parseLines(text: string): number {
   return Number(v);
 }
 
-/** Opens `file` (relative to the io's cwd), runs `f` on the dump and closes it. */
-async function withDump<T>(io: CliIo, file: string, f: (d: OpenedDump, mod: typeof OpenModule) => T): Promise<T> {
-  const full = resolve(io.cwd, file);
-  try {
-    if (!statSync(full).isFile()) {
-      throw new CliError(CliCode.Io, `cli: dump ${file} is not a regular file`, { path: full });
-    }
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    const reason = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
-    throw new CliError(CliCode.Io, `cli: cannot read dump ${file} (${reason})`, { path: full, reason }, { cause: e });
-  }
-  const [mod, { openDumpFile }] = await Promise.all([import('../../dump/open.js'), import('../../dump/file.js')]);
-  let df: (DumpFile & { close(): void }) | undefined = openDumpFile(full);
-  let scratch: string | undefined;
-  try {
-    // savecore -z / kboot panic --compress leave vmcore.N.gz / .zst: decompressed to a private
-    // temporary file first (libkvm cannot read them either; crashinfo gunzips the same way).
-    const kind = mod.compressedKind(df.read(0, 4));
-    if (kind !== undefined) {
-      const { decompressFile } = await import('../../dump/compress.js');
-      df.close();
-      df = undefined;
-      scratch = mkdtempSync(join(tmpdir(), 'kboot-decompress-'));
-      const plain = join(scratch, 'vmcore');
-      decompressFile(full, plain, { maxBytes: MAX_DECOMPRESSED });
-      df = openDumpFile(plain);
-    }
-    return f(mod.openDump(df), mod);
-  } finally {
-    df?.close();
-    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
-  }
+/** Paths as the user would type them: relative to the working directory when inside it. */
+function shownPath(io: CliIo, p: string): string {
+  const r = relative(io.cwd, p);
+  return r.startsWith('..') || isAbsolute(r) ? p : r;
 }
 
-/** Largest dump decompressed for reading (a 1 TiB host's full dump). */
-const MAX_DECOMPRESSED = 1n << 40n;
+/** Recovers what killed `kboot panic --dump-dir` runs left beside the dump, and says so on stderr. */
+async function recoverBeside(io: CliIo, full: string): Promise<void> {
+  const { looksLikeCrashDirectory, recoverDumpDirectory, recoveryLines, recoveryWarnings } =
+    await import('../../dump/recover.js');
+  if (!looksLikeCrashDirectory(dirname(full))) return;
+  const r = recoverDumpDirectory(dirname(full));
+  const shown = (p: string): string => shownPath(io, p);
+  for (const l of recoveryLines(r, shown)) io.err(`${l}\n`);
+  for (const w of recoveryWarnings(r, shown)) io.err(`kboot: warning: ${w}\n`);
+}
+
+/** What `withDump` gives the command. */
+interface DumpAtHand {
+  readonly d: OpenedDump;
+  readonly mod: typeof OpenModule;
+  /** How the file as a whole is compressed. */
+  readonly compression: DumpCompression;
+}
+
+/** Opens `file` (relative to the io's cwd), runs `f` on the dump and closes it. */
+async function withDump<T>(io: CliIo, file: string, json: boolean, f: (at: DumpAtHand) => T | Promise<T>): Promise<T> {
+  const full = resolve(io.cwd, file);
+  await recoverBeside(io, full);
+  const [mod, { openDumpFileAsync }] = await Promise.all([import('../../dump/open.js'), import('../../dump/file.js')]);
+  const progress = progressReporter({
+    label: `${basename(file)}: decompressing`,
+    tty: io.isTty,
+    write: io.err,
+    enabled: !json,
+    delayMs: 1000, // only work that takes more than a second shows a bar
+  });
+  // vmcore.N.gz / .zst (savecore -z, kboot panic --compress): decoded on demand, bounded
+  const df = await openDumpFileAsync(full, { what: file, onProgress: progress.onProgress });
+  try {
+    return await f({ d: mod.openDump(df), mod, compression: df.compression });
+  } finally {
+    progress.end();
+    df.close();
+  }
+}
 
 interface ReadOptions {
   kva?: bigint;
@@ -458,14 +473,14 @@ export function registerDump(program: Command, io: CliIo): void {
   dump
     .command('inspect')
     .description('show what a dump is: format, headers, sections, dump_avail, dumped pages and the msgbuf')
-    .argument('<file>', 'the dump (vmcore, or an image of a dump device)')
+    .argument('<file>', 'the dump (vmcore, vmcore.N.gz or .zst, or an image of a dump device)')
     .addOption(
       new Option('--msgbuf-lines <n>', `msgbuf lines to show (default ${MSGBUF_LINES.default})`).argParser(parseLines),
     )
     .action(async (file: string, opts: { msgbufLines?: number }, cmd: Command) => {
       const g = globalOptions(cmd);
-      const report = await withDump(io, file, (d, mod) =>
-        dumpInspectReport(file, d, mod.minidumpMsgbuf, opts.msgbufLines ?? MSGBUF_LINES.default),
+      const report = await withDump(io, file, g.json, ({ d, mod, compression }) =>
+        dumpInspectReport(file, d, mod.minidumpMsgbuf, opts.msgbufLines ?? MSGBUF_LINES.default, compression),
       );
       io.out(g.json ? `${JSON.stringify(report, null, 2)}\n` : formatDumpInspect(report));
     });
@@ -473,7 +488,7 @@ export function registerDump(program: Command, io: CliIo): void {
   dump
     .command('read')
     .description('print memory of a dump at a kernel virtual address or a physical address')
-    .argument('<file>', 'the dump (vmcore, or an image of a dump device)')
+    .argument('<file>', 'the dump (vmcore, vmcore.N.gz or .zst, or an image of a dump device)')
     .addOption(
       new Option('--kva <addr>', 'kernel virtual address (through the dumped page tables)')
         .argParser(parseNumber('the address'))
@@ -492,22 +507,26 @@ export function registerDump(program: Command, io: CliIo): void {
           exitCode: 2,
         });
       }
-      const report = await withDump(io, file, (d): DumpReadReport => {
+      const report = await withDump(io, file, g.json, async ({ d, compression }): Promise<DumpReadReport> => {
         const ps = BigInt(d.pageSize);
         const pages: { va?: string; pa: string; offset: string; len: number }[] = [];
+        let furthest = 0;
         for (let done = 0; done < opts.len;) {
           const a = start + BigInt(done);
           const n = Math.min(Number(ps - (a % ps)), opts.len - done);
           const pa = kind === 'kva' ? d.kvaToPa(a) : a;
           const at = hex(d.paToFileOffset(pa));
+          furthest = Math.max(furthest, d.paToDumpOffset(pa) + n);
           pages.push(
             kind === 'kva' ? { va: hex(a), pa: hex(pa), offset: at, len: n } : { pa: hex(pa), offset: at, len: n },
           );
           done += n;
         }
+        await d.inner.prefetch?.(furthest); // a compressed dump: decoded that far with the event loop turning
         const bytes = kind === 'kva' ? d.readKva(start, opts.len) : d.readPa(start, opts.len);
         return {
           file,
+          compression: d.compressedPayload ?? compression,
           format: d.kind,
           arch: d.arch,
           container: d.container,

@@ -51,7 +51,9 @@ import type { LoadedLoaderConf } from '../../loader/preload/index.js';
 import type { CliIo } from '../io.js';
 import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
 import { progressReporter, summaryLine } from '../../dump/progress.js';
-import { crashDump, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
+import { recoverDumpDirectory, recoveryLines, recoveryWarnings, type DumpDirRecovery } from '../../dump/recover.js';
+import { outputDirectory } from '../../loader/io/output.js';
+import { crashDumpAsync, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
 import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
 import { globalOptions, requestExitStatus } from '../run.js';
 
@@ -134,6 +136,16 @@ function withSession<T>(journal: Journal, f: (s: HostSession) => T): T {
 async function readConfig(configPath: string): Promise<LoadedLoaderConf> {
   const { loadLoaderConf } = await import('../../loader/preload/index.js');
   return loadLoaderConf(configPath);
+}
+
+/** withSession for work that lets the event loop turn (a dump: progress, signals). */
+async function withSessionAsync<T>(journal: Journal, f: (s: HostSession) => Promise<T>): Promise<T> {
+  const s = replay(journal);
+  try {
+    return await f(s);
+  } finally {
+    s.close();
+  }
 }
 
 /** Resolves the rescue kernel a loader.conf preloads (relative to the configuration's directory). */
@@ -352,7 +364,7 @@ export function registerHost(program: Command, io: CliIo): void {
       .option('--fault <name...>', `faults during the dump: ${DUMP_FAULTS.join(', ')}`)
       .option('--no-progress', 'no progress bar or 10% lines'),
   ).action(
-    (
+    async (
       opts: {
         at?: string;
         dumpDir?: string;
@@ -386,13 +398,14 @@ export function registerHost(program: Command, io: CliIo): void {
       if (!dumping && (opts.format !== undefined || opts.compress !== undefined || faults.length > 0))
         throw new CliError(CliCode.Usage, 'cli: --format, --compress and --fault need --dump-dir or --dump-device', {});
       const journal = journalOrFail(existingStateDir(cmd, io));
-      if (opts.dumpDir !== undefined && !existsSync(resolve(io.cwd, opts.dumpDir))) {
-        // savecore(8) too wants the crash directory to exist; say so before the host panics
-        throw new CliError(CliCode.Io, `cli: the dump directory ${opts.dumpDir} does not exist`, {
-          dir: opts.dumpDir,
-        });
-      }
-      const out = withSession(journal, (s) => {
+      // savecore(8) too wants the crash directory to exist; say so before the host panics
+      const dumpDir =
+        opts.dumpDir === undefined
+          ? undefined
+          : outputDirectory(opts.dumpDir, { what: 'dump directory', create: false, cwd: io.cwd });
+      // what killed runs left there, said at once (a run killed in turn has said it already)
+      const recovery = dumpDir === undefined ? undefined : reportRecovery(io, g.json, recoverDumpDirectory(dumpDir));
+      const out = await withSessionAsync(journal, async (s) => {
         if (opts.at !== undefined) {
           const to = phaseOf(opts.at, s.phase);
           if (HOST_PHASES.indexOf(to) < HOST_PHASES.indexOf(s.phase)) {
@@ -418,8 +431,14 @@ export function registerHost(program: Command, io: CliIo): void {
             write: io.err,
             enabled: opts.progress !== false && !g.json,
           });
-          dump = crashDump(s, {
-            ...(opts.dumpDir === undefined ? {} : { dir: resolve(io.cwd, opts.dumpDir) }),
+          dump = await crashDumpAsync(s, {
+            ...(dumpDir === undefined ? {} : { dir: dumpDir, recover: false }),
+            onInterrupted: (r) => {
+              progress.end();
+              io.err(
+                `kboot: interrupted: the part written (${r.bytesOut} bytes) is kept as ${shownPath(io, r.vmcore)}, described in ${shownPath(io, r.info)}\n`,
+              );
+            },
             ...(opts.dumpDevice === undefined ? {} : { deviceImage: resolve(io.cwd, opts.dumpDevice) }),
             format,
             compression,
@@ -432,9 +451,10 @@ export function registerHost(program: Command, io: CliIo): void {
         return { outcome: o, dump };
       });
       const d = out.dump;
+      for (const w of dumpWarnings(d)) io.err(`kboot: warning: ${w}\n`);
       if (g.json) {
         io.out(
-          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d) }), null, 2)}\n`,
+          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d, recovery) }), null, 2)}\n`,
         );
       } else if (d !== undefined) {
         printDump(io, d);
@@ -454,8 +474,16 @@ function probeJson(p: NonNullable<PanicOutcome['probe']>): Record<string, unknow
   };
 }
 
+/** Prints what a recovery did (stdout; with --json only in the final object) and its warnings (stderr). */
+function reportRecovery(io: CliIo, json: boolean, r: DumpDirRecovery): DumpDirRecovery {
+  const shown = (p: string): string => shownPath(io, p);
+  if (!json) for (const l of recoveryLines(r, shown)) io.out(`${l}\n`);
+  for (const w of recoveryWarnings(r, shown)) io.err(`kboot: warning: ${w}\n`);
+  return r;
+}
+
 /** The dump part of `kboot panic --json`. */
-function dumpJson(d: CrashDumpResult): Record<string, unknown> {
+function dumpJson(d: CrashDumpResult, recovery: DumpDirRecovery | undefined): Record<string, unknown> {
   return {
     format: d.format,
     size: d.size,
@@ -472,6 +500,24 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
           bytesIn: d.save.bytesIn,
           bytesOut: d.save.bytesOut,
           ms: Math.round(d.save.ms),
+          warnings: d.save.warnings,
+          ...(recovery === undefined
+            ? {}
+            : {
+                recovery: {
+                  recovered: recovery.recovered.map((r) => ({
+                    n: r.n,
+                    info: r.info,
+                    ...(r.vmcore === undefined ? {} : { vmcore: r.vmcore }),
+                    ...(r.keptAs === undefined ? {} : { keptAs: r.keptAs }),
+                    bytes: r.bytes,
+                    reason: r.reason,
+                  })),
+                  removed: recovery.removed,
+                  kept: recovery.kept,
+                  ignored: recovery.ignored,
+                },
+              }),
         }),
     ...(d.device === undefined ? {} : { device: d.device }),
     changedPages: d.watch.changed.map((c) => ({ pa: hex(c.pa), when: c.when })),
@@ -479,12 +525,19 @@ function dumpJson(d: CrashDumpResult): Record<string, unknown> {
   };
 }
 
+/** Paths as the user would type them: relative to the working directory when inside it. */
+function shownPath(io: CliIo, p: string): string {
+  const r = relative(io.cwd, p);
+  return r.startsWith('..') || isAbsolute(r) ? p : r;
+}
+
+/** What the user should know about the dump directory (stderr, one line each). */
+function dumpWarnings(d: CrashDumpResult | undefined): readonly string[] {
+  return d?.save?.warnings ?? [];
+}
+
 function printDump(io: CliIo, d: CrashDumpResult): void {
-  // paths as the user would type them: relative to the working directory when inside it
-  const shown = (p: string): string => {
-    const r = relative(io.cwd, p);
-    return r.startsWith('..') || isAbsolute(r) ? p : r;
-  };
+  const shown = (p: string): string => shownPath(io, p);
   if (d.save !== undefined) {
     io.out(
       `${summaryLine({ file: shown(d.save.vmcore), bytesIn: d.save.bytesIn, bytesOut: d.save.bytesOut, pages: d.pages, ms: d.save.ms, status: d.save.status })}\n`,

@@ -12,7 +12,8 @@
 import fc from 'fast-check';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compressChunks, decompressChunks, decompressFile } from '../../../dump/compress.js';
+import { compressChunks, decompressChunks } from '../../../dump/compress.js';
+import { decompressFile } from '../../../dump/file.js';
 import { DumpError } from '../../../dump/errors.js';
 import { pattern } from '../../unit/loader/elf/fixtures.js';
 import { bytesTarget } from '../lib/build.js';

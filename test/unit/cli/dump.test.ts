@@ -33,6 +33,8 @@ import { guestMemoryReader } from '../../../dump/source.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import type { DumpInspectReport, DumpReadReport } from '../../../cli/commands/dump.js';
+import { infoText, IN_PROGRESS } from '../../../dump/info.js';
+import { smallMinidump } from '../../helpers/dump-fixtures.js';
 
 const skip = nativeAvailable() ? {} : { skip: 'the native addon is not built' };
 
@@ -345,6 +347,35 @@ t.test('an ELF full dump', skip, async (t) => {
   });
 });
 
+t.test('dump inspect first recovers what a killed panic --dump-dir left beside the dump', skip, async (t) => {
+  const crash = mkdtempSync(join(dir, 'crash-'));
+  const { bytes } = smallMinidump();
+  const facts = { arch: 'amd64', hostname: 'h', versionstring: 'FreeBSD\n', panicstring: 'p', dumptime: 1n } as const;
+  // what a SIGKILL leaves: info.0 "in progress" (its writer's lock gone) and the dump under its temporary name
+  writeFileSync(
+    join(crash, 'info.0'),
+    infoText({
+      device: '/dev/dumper',
+      facts,
+      dumplength: BigInt(bytes.length),
+      compression: 'none',
+      parity: 0,
+      bounds: 0,
+      status: 'bad',
+      reason: IN_PROGRESS,
+    }),
+  );
+  writeFileSync(join(crash, `.vmcore.0.${'ab'.repeat(16)}.tmp`), bytes);
+  const r = await run(['--json', 'dump', 'inspect', join(crash, 'vmcore.0')]);
+  t.equal(r.code, Exit.Ok, r.err);
+  t.match(
+    r.err,
+    /^recovered a killed dump: .*info\.0 marked incomplete \(the writer was killed\); .*vmcore\.0 holds \d+ bytes/,
+  );
+  t.equal((JSON.parse(r.out) as { format: string }).format, 'minidump', 'then the recovered vmcore.0 is inspected');
+  t.match(readFileSync(join(crash, 'info.0'), 'utf8'), /Incomplete: the writer was killed/);
+});
+
 t.test('usage errors exit 2; unreadable input exits 1', async (t) => {
   const small = join(dir, 'junk.bin');
   writeFileSync(small, new Uint8Array(0x1000).fill(0x41));
@@ -370,14 +401,15 @@ t.test('usage errors exit 2; unreadable input exits 1', async (t) => {
   const c = await run(['dump', 'inspect', gz]);
   t.equal(c.code, Exit.Failure);
   t.match(c.err, /^kboot: dump: .*\n$/, 'a broken gzip file is a dump error');
-  t.same(await errorCode(['dump', 'inspect', join(dir, 'nope')]), { code: Exit.Failure, error: 'CLI_IO' });
-  t.same(await errorCode(['dump', 'inspect', dir]), { code: Exit.Failure, error: 'CLI_IO' });
+  t.same(await errorCode(['dump', 'inspect', join(dir, 'nope')]), { code: Exit.Failure, error: 'IO_NOT_FOUND' });
+  t.same(await errorCode(['dump', 'inspect', dir]), { code: Exit.Failure, error: 'IO_NOT_REGULAR' });
   t.same(validateJson('dump-read', { extra: 1 }).length > 0, true);
 });
 
 t.test('the schemas hold the read report together', (t) => {
   const base: DumpReadReport = {
     file: 'vmcore.0',
+    compression: 'none',
     format: 'minidump',
     arch: 'amd64',
     container: 'raw',

@@ -224,7 +224,7 @@ t.test('failing commands print {"error": {...}}', { skip }, async (t) => {
     [['exec', 'notes.txt'], 1, 'ELF_BAD_MAGIC'],
     [['probe-kernel', '--arch', 'mips', '-o', 'x.elf'], Exit.Usage, 'CLI_USAGE'],
     [['status', '--state', 'never-booted'], Exit.Usage, 'CLI_USAGE'],
-    [['panic', '--dump-dir', 'no-such-dir', '--state', 'state-kld-amd64'], 1, 'CLI_IO'],
+    [['panic', '--dump-dir', 'no-such-dir', '--state', 'state-kld-amd64'], 1, 'IO_NOT_FOUND'],
     [['load', '--crash', 'notes.txt', '--state', 'state-kexec-amd64'], 1, 'ELF_BAD_MAGIC'],
   ] as const) {
     const e = await json(t, 'error', exit, ...argv);

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { CliError, CliCode } from '../../../loader/errors.js';
+import { CliError, CliCode, IoCode, IoError } from '../../../loader/errors.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, kbootVersion, runCli } from '../../../cli/run.js';
 import { packageRoot } from '../../../machine/native.js';
@@ -11,7 +11,7 @@ import { validateJson } from '../../../loader/schema.js';
 
 const failing = (program: import('commander').Command): void => {
   program.command('fail-kboot').action(() => {
-    throw new CliError(CliCode.Io, 'cli: nothing to do (x=0x10)', { x: 16n });
+    throw new IoError(IoCode.Read, 'io: nothing to do (x=0x10)', { x: 16n });
   });
   program.command('fail-usage').action(() => {
     throw new CliError(CliCode.Usage, 'cli: --a and --b exclude each other', {});
@@ -35,10 +35,10 @@ t.test('--version and --help exit 0', async (t) => {
 t.test('a KbootError prints one line and exits 1', async (t) => {
   const io = memoryIo();
   t.equal(await runCli(['fail-kboot'], io, failing), Exit.Failure);
-  t.equal(io.stderr(), 'kboot: cli: nothing to do (x=0x10)\n');
+  t.equal(io.stderr(), 'kboot: io: nothing to do (x=0x10)\n');
   const v = memoryIo();
   t.equal(await runCli(['--verbose', 'fail-kboot'], v, failing), Exit.Failure);
-  t.match(v.stderr(), /code: CLI_IO/);
+  t.match(v.stderr(), /code: IO_READ/);
   t.match(v.stderr(), /"x":"0x10"/);
 });
 
@@ -52,8 +52,8 @@ t.test('--json prints the error as JSON', async (t) => {
   const io = memoryIo();
   t.equal(await runCli(['--json', 'fail-kboot'], io, failing), Exit.Failure);
   const parsed = JSON.parse(io.stdout()) as { error: { code: string; domain: string; details: { x: string } } };
-  t.equal(parsed.error.code, 'CLI_IO');
-  t.equal(parsed.error.domain, 'cli');
+  t.equal(parsed.error.code, 'IO_READ');
+  t.equal(parsed.error.domain, 'io');
   t.equal(parsed.error.details.x, '0x10');
 });
 

@@ -23,7 +23,6 @@ import {
   compressChunks,
   compressionSuffix,
   decompressChunks,
-  decompressFile,
   detectCompression,
   DUMP_COMPRESSIONS,
   kerneldumpComp,
@@ -33,6 +32,8 @@ import {
   type DumpCompression,
 } from '../../../dump/compress.js';
 import { DumpCode, DumpError } from '../../../dump/errors.js';
+import { decompressFile } from '../../../dump/file.js';
+import { IoCode } from '../../../loader/errors.js';
 import { nativeAvailable } from '../../../machine/native.js';
 import { throwsCode } from '../../helpers/errors.js';
 
@@ -411,7 +412,7 @@ t.test('decompressFile: 0600, never overwrites, nothing left behind', NATIVE, (t
   throwsCode(t, () => decompressFile(join(dir, 'plain'), join(dir, 'plain.out')), DumpCode.BadMagic, 'not compressed');
   writeFileSync(join(dir, 'empty'), '');
   throwsCode(t, () => decompressFile(join(dir, 'empty'), join(dir, 'empty.out')), DumpCode.Truncated, 'empty');
-  throwsCode(t, () => decompressFile(join(dir, 'missing'), join(dir, 'missing.out')), DumpCode.Io, 'missing');
+  throwsCode(t, () => decompressFile(join(dir, 'missing'), join(dir, 'missing.out')), IoCode.NotFound, 'missing');
   t.same(
     readdirSync(dir)
       .filter((f) => f.endsWith('.out'))
@@ -420,7 +421,7 @@ t.test('decompressFile: 0600, never overwrites, nothing left behind', NATIVE, (t
     'failed runs left no output',
   );
   t.same(
-    readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    readdirSync(dir).filter((f) => f.includes('.tmp')),
     [],
     'and no temporary file',
   );

@@ -1,12 +1,15 @@
 // dump/file.ts: writeDumpFile keeps the stream's order whatever the chunk sizes (small chunks
 // are gathered, large ones written directly), returns the byte count, creates 0600, never
-// overwrites, and leaves no temporary file behind on failure; openDumpFile reads it back.
+// overwrites, and leaves no temporary file behind on failure; openDumpFile reads it back and
+// refuses what is not a regular file (a FIFO, /dev/zero through a symlink, a directory).
 import t from 'tap';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDumpFile, writeDumpFile } from '../../../dump/file.js';
 import { DumpCode } from '../../../dump/errors.js';
+import { IoCode } from '../../../loader/errors.js';
 import { throwsCode } from '../../helpers/errors.js';
 
 t.test('order, size, mode, no overwrite, no leftovers', (t) => {
@@ -33,6 +36,17 @@ t.test('order, size, mode, no overwrite, no leftovers', (t) => {
   }
   throwsCode(t, () => writeDumpFile(join(dir, 'vmcore.1'), failing()), DumpCode.Io);
   t.same(readdirSync(dir).sort(), ['vmcore.0'], 'no partial or temporary file left');
-  throwsCode(t, () => openDumpFile(join(dir, 'missing')), DumpCode.Io);
+  throwsCode(t, () => openDumpFile(join(dir, 'missing')), IoCode.NotFound);
+  t.end();
+});
+
+t.test('openDumpFile opens regular files only, at once (loader/io/input.ts)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kboot-dumpfile-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  symlinkSync('/dev/zero', join(dir, 'zero'));
+  const started = Date.now();
+  for (const p of ['fifo', 'zero', '.']) throwsCode(t, () => openDumpFile(join(dir, p)), IoCode.NotRegular, p);
+  t.ok(Date.now() - started < 1000, 'a FIFO with no writer does not block');
   t.end();
 });

@@ -316,7 +316,7 @@ t.test('compressed and unknown files', (t) => {
     const b = new Uint8Array(4096);
     b.set(head);
     const e = throwsCode(t, () => openDump(b), DumpCode.Compressed, name);
-    t.equal(e?.message, `dump: compressed dump: decompress first (${name})`);
+    t.same(e?.details, { compression: name }, 'the codec in the details');
   }
   throwsCode(t, () => openDump(new Uint8Array(0x2000).fill(0x41)), DumpCode.BadMagic, 'not a dump');
   throwsCode(t, () => openDump(Uint8Array.of(1, 2, 3)), DumpCode.Truncated, 'three bytes');

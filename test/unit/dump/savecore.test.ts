@@ -2,11 +2,17 @@
 // in savecore's printheader form, the incomplete path, and dump-device images whose
 // kerneldumpheaders (leading and trailing) decode with parity 0 — the parity is recomputed
 // here as the XOR of the 128 big-endian words (sbin/savecore kerneldump_parity) rather than
-// with kboot's own decoder. Files are written to a real temporary directory.
+// with kboot's own decoder. Files are written to a real temporary directory. A `bounds` that
+// is a symlink to /dev/zero, a FIFO or a directory costs a warning, never a hang or a stale
+// info; symlinks planted under the old predictable temporary names are never written through;
+// an interruption (the clean-up SIGINT runs) names and describes the part written.
 import t from 'tap';
 import {
+  chmodSync,
   closeSync,
   existsSync,
+  lstatSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -28,11 +34,14 @@ import {
   NODE_FS,
   readBounds,
   saveDump,
+  saveDumpSteps,
   worstCaseBytes,
   writeDeviceImage,
   type DumpFacts,
+  type SaveDumpResult,
   type SavecoreFs,
 } from '../../../dump/savecore.js';
+import { runInterruptCleanupForTest } from '../../../loader/io/cleanup.js';
 import { zeroChunk } from '../../../dump/zero.js';
 import { decodeKernelDumpHeader } from '../../../dump/kerneldumpheader.js';
 import { throwsCode } from '../../helpers/errors.js';
@@ -178,7 +187,7 @@ t.test('a failing write leaves vmcore.N and an info.N saying why', (t) => {
   t.match(info, /Dump Length: 1048576\n/);
   t.match(
     info,
-    /Dump Status: bad\n {2}Incomplete: dump: writing .*ENOSPC.*\(1048576 of 4194304 bytes streamed, 1048576 written\)\n$/,
+    /Dump Status: bad\n {2}Incomplete: dump: writing .*ENOSPC.*\(2097152 of 4194304 bytes streamed, 1048576 written\)\n$/,
   );
   t.same(
     readdirSync(dir).filter((n) => n.includes('tmp')),
@@ -285,9 +294,10 @@ t.test('info.N claims the slot exclusively; a dangling info.last is replaced', (
   const racing: SavecoreFs = {
     ...NODE_FS,
     // another saver creates info.0 between our directory listing and our claim
-    openSync(p, flags, mode) {
-      if (p.endsWith('/info.0') && flags === 'wx' && !existsSync(p)) writeFileSync(p, 'the other saver');
-      return NODE_FS.openSync(p, flags, mode);
+    readdirSync(p) {
+      const names = NODE_FS.readdirSync(p);
+      if (!existsSync(join(p, 'info.0'))) writeFileSync(join(p, 'info.0'), 'the other saver');
+      return names;
     },
   };
   const r = saveDump({ dir, facts, size: 4096n, chunks: pages(1), fs: racing });
@@ -316,5 +326,87 @@ t.test('the background writer: no write after finish or abort, no hang after an 
   throwsCode(t, () => w2.write(new Uint8Array(1), 4096), DumpCode.BadValue, 'a write after finish is refused');
   closeSync(fd2);
   t.equal(statSync(path + '2').size, 4096);
+  t.end();
+});
+
+t.test('a bounds that is not a regular file: a warning, never a hang or a stale info', (t) => {
+  for (const kind of ['symlink to /dev/zero', 'FIFO', 'directory', 'garbage'] as const) {
+    const dir = fresh('bounds-kind');
+    const bounds = join(dir, 'bounds');
+    if (kind === 'symlink to /dev/zero') symlinkSync('/dev/zero', bounds);
+    else if (kind === 'FIFO') execFileSync('mkfifo', [bounds]);
+    else if (kind === 'directory') mkdirSync(bounds);
+    else writeFileSync(bounds, 'not a number\n');
+    const started = performance.now();
+    const r = saveDump({ dir, facts, size: 4096n, chunks: pages(1) });
+    t.ok(performance.now() - started < 2000, `${kind}: at once`);
+    t.equal(r.status, 'good', `${kind}: the dump is saved`);
+    t.equal(r.n, 0, `${kind}: slot 0, as savecore's getbounds`);
+    t.ok(r.warnings.length > 0, `${kind}: warned`);
+    t.match(readFileSync(r.info, 'utf8'), /Dump Status: good\n$/, `${kind}: info.0 describes a saved dump`);
+    if (kind === 'directory')
+      t.ok(statSync(bounds).isDirectory(), 'a directory cannot be replaced (a warning says so)');
+    else
+      t.ok(
+        lstatSync(bounds).isFile() && readFileSync(bounds, 'utf8') === '1\n',
+        `${kind}: replaced by a regular bounds`,
+      );
+  }
+  t.end();
+});
+
+t.test('symlinks planted under old temporary names in a mode-1777 directory: the victim is untouched', (t) => {
+  const dir = fresh('planted');
+  chmodSync(dir, 0o1777);
+  const victim = join(root, 'victim-savecore');
+  writeFileSync(victim, 'root-owned content');
+  const next = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+  for (let pid = next; pid < next + 300; pid++) {
+    for (const n of [`bounds.tmp-${pid}`, `info.0.tmp-${pid}`, `info.1.tmp-${pid}`, `.vmcore.0.tmp-${pid}`]) {
+      symlinkSync(victim, join(dir, n));
+    }
+  }
+  symlinkSync(victim, join(dir, 'vmcore.last')); // a .last link is kboot's to replace: the link, not its target
+  const r = saveDump({ dir, facts, size: 8192n, chunks: pages(2) });
+  t.equal(r.status, 'good');
+  t.equal(readFileSync(victim, 'utf8'), 'root-owned content', 'the victim file is untouched');
+  t.ok(lstatSync(join(dir, 'bounds')).isFile(), 'bounds is a regular file');
+  t.equal(readFileSync(join(dir, 'bounds'), 'utf8'), `${r.n + 1}\n`);
+  t.equal(readlinkSync(join(dir, 'vmcore.last')), `vmcore.${r.n}`);
+  t.ok(
+    r.warnings.some((w) => /writable by every user/.test(w)),
+    'a directory others can write is warned about',
+  );
+  t.equal(r.recovery?.ignored.length, 1200, 'the planted links are reported, not followed');
+  const left = readdirSync(dir).filter((x) => x.includes('.tmp'));
+  t.equal(left.length, 1200, 'the planted links are still there');
+  t.ok(
+    left.every((n) => lstatSync(join(dir, n)).isSymbolicLink()),
+    'and nothing else with a temporary name: no temporary of this run remains',
+  );
+  t.end();
+});
+
+t.test('an interruption between two steps names and describes the part written', (t) => {
+  const dir = fresh('interrupted');
+  const chunks = Array.from({ length: 16 }, (_, i) => new Uint8Array(1 << 20).fill(i + 1));
+  let told: SaveDumpResult | undefined;
+  const steps = saveDumpSteps({ dir, facts, size: 16n << 20n, chunks, onInterrupted: (r) => (told = r) });
+  for (let i = 0; i < 5; i++) steps.next();
+  runInterruptCleanupForTest(); // what SIGINT / SIGTERM run before the process exits
+  t.equal(told?.status, 'incomplete');
+  t.match(told?.reason, /^dump: kboot was interrupted by a signal \(\d+ of 16777216 bytes streamed, \d+ written\)$/);
+  const size = statSync(join(dir, 'vmcore.0')).size;
+  t.ok(size >= 4 << 20 && size < 16 << 20, `vmcore.0 holds the part written (${size} bytes)`);
+  t.equal(BigInt(size), told?.bytesOut);
+  t.match(
+    readFileSync(join(dir, 'info.0'), 'utf8'),
+    new RegExp(`Dump Length: ${size}\\n[\\s\\S]*Dump Status: bad\\n {2}Incomplete: dump: kboot was interrupted`),
+  );
+  t.same(
+    readdirSync(dir).filter((n) => n.startsWith('.')),
+    [],
+    'no temporary left',
+  );
   t.end();
 });
