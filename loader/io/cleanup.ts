@@ -8,8 +8,9 @@
  *  - `onInterrupt(fn)`: a synchronous step to run before the temporaries are removed (for
  *    example, describing a partial dump in its info.N, as a kill leaves it); the returned
  *    function unregisters it;
- *  - after the clean-up the process ends with the signal's conventional status 128 + signo
- *    (the handlers are installed once, on the first registration, and never run twice).
+ *  - after the clean-up the process ends with the signal's conventional status 128 + signo;
+ *    the handlers are installed while something is registered and removed when nothing is,
+ *    so an idle kboot keeps the default action (Ctrl-C ends it at once).
  * A SIGKILL runs nothing: what a killed writer leaves is recovered by the next run
  * (dump/savecore.ts recovery); temporaries have names no other run mistakes for its own.
  */
@@ -17,7 +18,7 @@ import { unlinkSync } from 'node:fs';
 
 const temporaries = new Set<string>();
 const steps = new Set<() => void>();
-let installed = false;
+const handlers = new Map<NodeJS.Signals, () => void>();
 let running = false;
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
@@ -43,14 +44,22 @@ function runCleanup(): void {
 }
 
 function install(): void {
-  if (installed) return;
-  installed = true;
+  if (handlers.size > 0) return;
   for (const [name, number] of Object.entries(SIGNALS)) {
-    process.on(name as NodeJS.Signals, () => {
+    const handler = (): void => {
       runCleanup();
       process.exit(128 + number);
-    });
+    };
+    handlers.set(name as NodeJS.Signals, handler);
+    process.on(name as NodeJS.Signals, handler);
   }
+}
+
+/** With nothing left to clean up, the signals get their default action back (Ctrl-C ends at once). */
+function uninstallWhenIdle(): void {
+  if (temporaries.size > 0 || steps.size > 0 || running) return;
+  for (const [name, handler] of handlers) process.removeListener(name, handler);
+  handlers.clear();
 }
 
 /** Registers a temporary file to remove on interruption. */
@@ -62,6 +71,7 @@ export function registerTemporary(path: string): void {
 /** The temporary got its final name or was removed: nothing to do for it any more. */
 export function forgetTemporary(path: string): void {
   temporaries.delete(path);
+  uninstallWhenIdle();
 }
 
 /** Registers a step to run on interruption (before temporaries are removed); returns its remover. */
@@ -70,6 +80,7 @@ export function onInterrupt(step: () => void): () => void {
   steps.add(step);
   return () => {
     steps.delete(step);
+    uninstallWhenIdle();
   };
 }
 

@@ -122,6 +122,15 @@ t.test('an interruption removes the registered temporaries', (t) => {
   t.end();
 });
 
+t.test('signal handlers exist only while something is registered (Ctrl-C keeps its default otherwise)', (t) => {
+  const before = process.listenerCount('SIGINT');
+  const tmp = createTemp(join(dir, 'handlers'), 0o600);
+  t.equal(process.listenerCount('SIGINT'), before + 1, 'installed with the first temporary');
+  tmp.discard();
+  t.equal(process.listenerCount('SIGINT'), before, 'removed when nothing is left to clean up');
+  t.end();
+});
+
 t.test('writeNewFile: new, refused, replaced (a symlink is replaced, not written through)', (t) => {
   const out = join(dir, 'probe.elf');
   withUmask(0o077, () => writeNewFile(out, Buffer.from('v1'), { replace: false, what: 'probe kernel' }));
