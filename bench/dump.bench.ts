@@ -14,10 +14,10 @@ import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProfile } from '../loader/plan/profile.js';
-import { buildProbeKernel } from '../loader/probe/index.js';
+import { buildProbeKernel } from '../kernels/probe/index.js';
 import { HostSession } from '../machine/session.js';
 import { crashDump } from '../rescue/crash-dump.js';
-import { popcount8 } from '../dump/dumpavail.js';
+import { popcount8 } from '../loader/kernel-abi/dump-avail.js';
 import { compare, medianPairMs, mibPerSec, type Benchmark, type BenchResult } from './harness.js';
 
 const GiB_PAGES = 262_144;

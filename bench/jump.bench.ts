@@ -13,7 +13,7 @@ import { PF } from '../loader/elf/layout.js';
 import { parseElf } from '../loader/elf/reader.js';
 import { writeElf } from '../loader/elf/writer.js';
 import { loadProfile } from '../loader/plan/profile.js';
-import { buildProbeKernel } from '../loader/probe/index.js';
+import { buildProbeKernel } from '../kernels/probe/index.js';
 import { prepareHandOff } from '../machine/exec.js';
 import { runJump } from '../machine/jump.js';
 import { Machine } from '../machine/machine.js';

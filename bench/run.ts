@@ -6,7 +6,7 @@
 import { readdirSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageRoot } from '../machine/native.js';
+import { packageRoot } from '../native/binding.js';
 import type { Benchmark, BenchResult } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -14,18 +14,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
 import { isKbootError, jsonSafe } from '../loader/errors.js';
 import { readInputText } from '../loader/io/input.js';
-import { packageRoot } from '../machine/native.js';
+import { packageRoot } from '../native/binding.js';
 import type { CliIo } from './io.js';
+import { Exit, exitStatusRequested } from './context.js';
+
+export { Exit, globalOptions, requestExitStatus, type GlobalOptions } from './context.js';
 import { registerCommands } from './commands/index.js';
-
-/** Exit statuses. */
-export const Exit = { Ok: 0, Failure: 1, Usage: 2, Bug: 70 } as const;
-
-/** Options every command understands. */
-export interface GlobalOptions {
-  readonly json: boolean;
-  readonly verbose: boolean;
-}
 
 /** kboot's version, from package.json. */
 export function kbootVersion(): string {
@@ -60,24 +54,6 @@ export function buildProgram(io: CliIo, extra?: (program: Command) => void): Com
   return program;
 }
 
-const requested = new WeakMap<Command, number>();
-
-/**
- * Lets an action that printed its full result end with a non-zero status (e.g. `kboot exec`
- * when the jump failed) without turning the result into an error message.
- */
-export function requestExitStatus(cmd: Command, status: number): void {
-  let root = cmd;
-  while (root.parent !== null) root = root.parent;
-  requested.set(root, Math.max(requested.get(root) ?? 0, status));
-}
-
-/** Reads the global options inside an action. */
-export function globalOptions(cmd: Command): GlobalOptions {
-  const o = cmd.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
-  return { json: o.json === true, verbose: o.verbose === true };
-}
-
 /**
  * Runs kboot with `argv` (without `node` and the script); resolves to the exit status.
  * `extra` may register more commands (embedders and tests).
@@ -88,7 +64,7 @@ export async function runCli(argv: readonly string[], io: CliIo, extra?: (progra
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return requested.get(program) ?? Exit.Ok;
+    return exitStatusRequested(program) ?? Exit.Ok;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')

@@ -26,13 +26,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hex, type PhysAddr } from '../loader/addr.js';
 import { parseElf, PF } from '../loader/elf/index.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
-import { probeChecksum } from '../loader/probe/index.js';
+import { probeChecksum } from '../kernels/probe/index.js';
 import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { runJump } from '../machine/jump.js';
 import type { HostSession } from '../machine/session.js';
 import { crashDump } from '../rescue/crash-dump.js';
 import type { FaultResult } from './report.js';
+import { MachineCode, MachineError } from '../machine/errors.js';
 
 /** A directory for one dump, removed after `f` (dumps are as large as the host's dumped memory). */
 export function withDumpDir<T>(parent: string, f: (dir: string) => T): T {

@@ -30,13 +30,12 @@ import { basename, join } from 'node:path';
 import { hex } from '../loader/addr.js';
 import { embedRescue } from '../loader/embed/index.js';
 import { parseElf } from '../loader/elf/index.js';
-import { CliCode, CliError } from '../loader/errors.js';
 import { crashRequestFromPlan } from '../loader/kexec/index.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
-import { probeChecksum } from '../loader/probe/index.js';
+import { probeChecksum } from '../kernels/probe/index.js';
 import { trampolineOps } from '../loader/trampoline/index.js';
 import { isProbeKernel } from '../machine/exec.js';
-import { hostKernelElf } from '../machine/host/host-elf.js';
+import { hostKernelElf } from '../kernels/host-elf.js';
 import { FIRST_USERSPACE_PHASE, HOST_PHASES, type HostPhase } from '../machine/host/timeline.js';
 import { HostSession, STRATEGIES, type Strategy } from '../machine/session.js';
 import { crashDump } from '../rescue/crash-dump.js';
@@ -49,6 +48,7 @@ import {
   type ProfileComparison,
   type StrategyComparison,
 } from './report.js';
+import { CompareCode, CompareError } from './errors.js';
 
 export interface CompareOptions {
   /** The rescue kernel ELF. */
@@ -158,10 +158,14 @@ function mainRun(ctx: Ctx, strategy: Strategy): MainRun {
     const bootMs = now() - t0;
     const armed = s.armed;
     if (armed === undefined) {
-      throw new CliError(CliCode.Usage, `cli: ${strategy} did not arm the rescue kernel on ${ctx.profile.name}`, {
-        strategy,
-        machine: ctx.profile.name,
-      });
+      throw new CompareError(
+        CompareCode.NotArmed,
+        `compare: ${strategy} did not arm the rescue kernel on ${ctx.profile.name}`,
+        {
+          strategy,
+          machine: ctx.profile.name,
+        },
+      );
     }
     // what the boot moved: the loader's copy of the rescue bytes, then rescue_kernel_init's staging
     const initBytes = armed.plan.segments.reduce(
@@ -391,11 +395,11 @@ export function runCompare(opts: CompareOptions): CompareReport {
   const image = parseElf(opts.rescue);
   const wrong = opts.profiles.filter((p) => p.arch !== image.arch);
   if (wrong.length > 0 || opts.profiles.length === 0) {
-    throw new CliError(
-      CliCode.Usage,
+    throw new CompareError(
+      opts.profiles.length === 0 ? CompareCode.NoProfile : CompareCode.ArchMismatch,
       opts.profiles.length === 0
-        ? 'cli: compare needs at least one machine profile'
-        : `cli: ${opts.file} is an ${image.arch} kernel; ${wrong.map((p) => `${p.name} is ${p.arch}`).join(', ')}`,
+        ? 'compare: compare needs at least one machine profile'
+        : `compare: ${opts.file} is an ${image.arch} kernel; ${wrong.map((p) => `${p.name} is ${p.arch}`).join(', ')}`,
       { arch: image.arch, machines: wrong.map((p) => p.name) },
     );
   }

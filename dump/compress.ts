@@ -20,7 +20,7 @@
  *    than maxBytes), DUMP_BAD_VALUE (a bad kind, level or limit).
  */
 import { KbootError, type ErrorDetails } from '../loader/errors.js';
-import { loadCompression, type NativeCompressionKind } from '../machine/native.js';
+import { loadCompression, type NativeCompressionKind } from '../native/binding.js';
 import { DumpCode, DumpError, type DumpErrorCode } from './errors.js';
 import { KerneldumpComp, type KerneldumpCompression } from './layout.js';
 

@@ -23,7 +23,7 @@ import { IoCode, IoError } from '../loader/errors.js';
 import { forgetTemporary, registerTemporary } from '../loader/io/cleanup.js';
 import { openInputFile } from '../loader/io/input.js';
 import { createExclusive, tempName, writeAll, writeError } from '../loader/io/output.js';
-import { loadNative } from '../machine/native.js';
+import { loadNative } from '../native/binding.js';
 
 /** How an flock attempt ended. */
 export type LockResult = 'locked' | 'busy' | 'unsupported';

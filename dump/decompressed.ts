@@ -38,7 +38,7 @@ import { decompressChunks, type DecompressStats } from './compress.js';
 import { DumpCode, DumpError } from './errors.js';
 import { decodeKernelDumpHeader } from './kerneldumpheader.js';
 import { KDH, KernelDumpHeader, MINIDUMP } from './layout.js';
-import { popcount8 } from './dumpavail.js';
+import { popcount8 } from '../loader/kernel-abi/dump-avail.js';
 import { minidumpLayout, type DumpFile } from './reader.js';
 import { runSteps, runStepsAsync, type Steps } from './steps.js';
 

@@ -36,7 +36,7 @@ import { DumpCode, DumpError } from './errors.js';
 import type { DumpFile } from './reader.js';
 import { runSteps, runStepsAsync, type Steps } from './steps.js';
 import { isZeroChunk } from './zero.js';
-import { openFileWriter } from '../machine/native.js';
+import { openFileWriter } from '../native/binding.js';
 
 /** Bytes gathered before a write. */
 const GATHER_BYTES = 1 << 20;

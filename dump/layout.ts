@@ -109,7 +109,7 @@ export const MINIDUMP = {
   PAGE_16K: 0x4000,
   /**
    * Bytes of dump_avail[] the rescue kernel copies: sizeof(dump_avail) = PHYS_AVAIL_COUNT · 8.
-   * 130 entries is the host model's choice (machine/host/layout.ts HOST.DUMP_AVAIL_COUNT). UNVERIFIED per branch.
+   * 130 entries is the host model's choice (loader/kernel-abi/structs.ts HOST.DUMP_AVAIL_COUNT). UNVERIFIED per branch.
    */
   DUMP_AVAIL_BYTES: 130 * 8,
 } as const;

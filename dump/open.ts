@@ -26,7 +26,7 @@
 import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { ELF_MAGIC, ET, Elf64Ehdr } from '../loader/elf/layout.js';
-import { HOST, Msgbuf } from '../machine/host/layout.js';
+import { HOST, Msgbuf } from '../loader/kernel-abi/structs.js';
 import { openElfDump, type ElfDump } from './elfdump.js';
 import { DumpCode, DumpError } from './errors.js';
 import { decodeKernelDumpHeader, type DecodedKernelDumpHeader } from './kerneldumpheader.js';

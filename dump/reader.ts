@@ -19,7 +19,7 @@ import type { OutOfBoundsInfo } from '../loader/bytes/index.js';
 import { KbootError } from '../loader/errors.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
-import { dumpAvailPairs, paToBit, popcount8, setBitPas } from './dumpavail.js';
+import { dumpAvailPairs, paToBit, popcount8, setBitPas } from '../loader/kernel-abi/dump-avail.js';
 import type { MinidumpHeader } from './minidump.js';
 
 /** Random access to a dump's bytes. `read` may return fewer bytes only at the end. */

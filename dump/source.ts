@@ -1,6 +1,6 @@
 /**
  * Reading the dead host's memory for a dump writer (minidump.ts, elfdump.ts): the `readPhys`
- * a dump source needs, over guest RAM (machine/ram.ts).
+ * a dump source needs, over guest RAM (loader/memory/guest-ram.ts).
  *
  * Contract: `guestMemoryReader(ram)(pa, len)` returns the bytes of [pa, pa + len) as a
  * zero-copy view of guest RAM when the range lies in one RAM region (the common case: a run of
@@ -9,7 +9,7 @@
  * as the rescue kernel's dumper reads the host's pages in place).
  */
 import type { PhysAddr } from '../loader/addr.js';
-import type { GuestRam } from '../machine/ram.js';
+import type { GuestRam } from '../loader/memory/guest-ram.js';
 
 export function guestMemoryReader(ram: GuestRam): (pa: bigint, len: number) => Uint8Array {
   return (pa, len) => {

@@ -21,11 +21,13 @@ export type ErrorDomain =
   | 'trampoline'
   | 'kexec'
   | 'config'
+  | 'memory'
   | 'machine'
   | 'native'
   | 'rescue'
   | 'dump'
   | 'io'
+  | 'compare'
   | 'cli';
 
 /** Structured facts about a failure; values are plain data (bigint allowed). */
@@ -99,52 +101,6 @@ export const BytesCode = {
 export class BytesError extends KbootError<CodeOf<typeof BytesCode>> {
   readonly domain = 'bytes';
   override readonly name = 'BytesError';
-}
-
-export const MachineCode = {
-  GuestRange: 'GUEST_RANGE',
-  GuestRegions: 'GUEST_REGIONS',
-  GuestViewTooLarge: 'GUEST_VIEW_TOO_LARGE',
-  GuestAlign: 'GUEST_ALIGN',
-  GuestClosed: 'GUEST_CLOSED',
-  /** The CPU could not be created or set up (arch, UART, long mode / EL1 registers). */
-  CpuSetup: 'CPU_SETUP',
-  /** An unknown register name, a read-only register, or a value the register refuses. */
-  CpuRegister: 'CPU_REGISTER',
-  /** A window, alias or protection the CPU memory map refuses. */
-  CpuMap: 'CPU_MAP',
-  /** Bad run limits, or Unicorn stopped in a way kboot cannot name. */
-  CpuRun: 'CPU_RUN',
-  /** A copy-loop accelerator description that cannot be used. */
-  CpuAccel: 'CPU_ACCEL',
-  /** An operation on a CPU after close(). */
-  CpuClosed: 'CPU_CLOSED',
-  /** A page-table walk that leaves its bounds (bad root, too many entries). */
-  CpuWalk: 'CPU_WALK',
-  /** Shadow mappings that cannot represent the guest's tables in Unicorn 2.0.1. */
-  CpuShadow: 'CPU_SHADOW',
-  /** The host-kernel model cannot be laid out in the profile (host range too small, ...). */
-  HostModel: 'HOST_MODEL',
-  /** A jump (trampoline run) that did not reach the next kernel's entry. */
-  JumpFailed: 'JUMP_FAILED',
-  /** A device model (DMA engine, ITS writer) configured with targets or rates it cannot have. */
-  DeviceConfig: 'DEVICE_CONFIG',
-} as const;
-/** The emulated machine refused an operation (guest RAM access, CPU run, device). */
-export class MachineError extends KbootError<CodeOf<typeof MachineCode>> {
-  readonly domain = 'machine';
-  override readonly name = 'MachineError';
-}
-
-export const NativeCode = {
-  LoadFailed: 'NATIVE_LOAD_FAILED',
-  SystemCall: 'NATIVE_SYSCALL',
-  Internal: 'NATIVE_INTERNAL',
-} as const;
-/** The C++ addon could not be loaded or a system call inside it failed. */
-export class NativeError extends KbootError<CodeOf<typeof NativeCode>> {
-  readonly domain = 'native';
-  override readonly name = 'NativeError';
 }
 
 export const ConfigCode = {
@@ -229,17 +185,6 @@ export const IoCode = {
 export class IoError extends KbootError<CodeOf<typeof IoCode>> {
   readonly domain = 'io';
   override readonly name = 'IoError';
-}
-
-export const CliCode = {
-  Usage: 'CLI_USAGE',
-  /** Superseded by the IO_* codes of IoError; only `kboot dump` and `panic --dump-dir` still raise it. */
-  Io: 'CLI_IO',
-} as const;
-/** A command line that cannot be carried out as written. */
-export class CliError extends KbootError<CodeOf<typeof CliCode>> {
-  readonly domain = 'cli';
-  override readonly name = 'CliError';
 }
 
 /** True for any error kboot raised on purpose (as opposed to a bug). */

@@ -17,8 +17,8 @@
  * level); FreeBSD sys/arm64/include/pte.h (ATTR_* names: AF bit 10, AP bits 7:6, PXN 53, UXN 54).
  */
 import { hex, kva, phys, size, SZ_1G, SZ_2M, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
-import type { GuestRam } from './ram.js';
+import type { GuestRam } from '../loader/memory/guest-ram.js';
+import { MachineCode, MachineError } from './errors.js';
 
 /** Walk parameters: the three registers that define stage-1 translation at EL1. */
 export interface Arm64WalkOptions {

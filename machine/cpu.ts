@@ -40,11 +40,10 @@
  *    natively and registers, flags and `executed` are left exactly as the loop leaves them.
  *    `exact: true` (the CLI's --exact) turns it off.
  *  - The UART's output accumulates in `console` (machine/devices/uart.ts) through `takeConsole()`.
- * Errors: MachineError (CPU_* codes, GUEST_CLOSED) and NativeError, as machine/native.ts maps them.
+ * Errors: MachineError (CPU_* codes, GUEST_CLOSED) and NativeError, as native/binding.ts maps them.
  */
 import { hex, kva, phys, size, SZ_4K, U64_LIMIT, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
 import { walkArm64, type Arm64Walk } from './arm64-walker.js';
 import { ConsoleLog, NS16550_COM1, type UartConfig } from './devices/uart.js';
 import { NativeRam } from './native-ram.js';
@@ -57,9 +56,15 @@ import {
   type NativeMapping,
   type NativeRunResult,
   type NativeTranslation,
-} from './native.js';
-import type { GuestRam, RamRegion } from './ram.js';
+} from '../native/binding.js';
+import type { GuestRam, RamRegion } from '../loader/memory/guest-ram.js';
 import { findRun, walkX86, type X86Walk } from './x86-walker.js';
+import { MachineCode, MachineError, machineErrorFor } from './errors.js';
+
+/** An addon call of the CPU: its CPU_* codes become MachineErrors (native/binding.ts callNative). */
+function cpuCall<T>(fn: () => T, details: Readonly<Record<string, unknown>> = {}): T {
+  return callNative(fn, details, machineErrorFor);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Registers
@@ -684,7 +689,7 @@ export class Cpu {
     const addon = loadNative();
     // NativeRam keeps its addon handle private; the CPU is the one other native user of it.
     const ramHandle: NativeGuestRamHandle = ram['handle'];
-    this.handle = callNative(() => new addon.Cpu(arch, ramHandle, uart === undefined ? {} : { uart }), { arch });
+    this.handle = cpuCall(() => new addon.Cpu(arch, ramHandle, uart === undefined ? {} : { uart }), { arch });
   }
 
   private check(op: string): void {
@@ -701,7 +706,7 @@ export class Cpu {
   reg(name: RegName): bigint {
     this.check('reg');
     this.checkReg(name, MachineCode.CpuRegister);
-    return callNative(() => this.handle.getReg(name), { name });
+    return cpuCall(() => this.handle.getReg(name), { name });
   }
 
   /** Writes a register (CPU_REGISTER for unknown or read-only ones). */
@@ -709,7 +714,7 @@ export class Cpu {
     this.check('setReg');
     this.checkReg(name, MachineCode.CpuRegister);
     checkU64(`value of ${name}`, value, MachineCode.CpuRegister);
-    callNative(() => this.handle.setReg(name, value), { name, value });
+    cpuCall(() => this.handle.setReg(name, value), { name, value });
   }
 
   /**
@@ -737,7 +742,7 @@ export class Cpu {
       });
     }
     this.ram.write(opts.gdtBase, gdt);
-    callNative(
+    cpuCall(
       () =>
         this.handle.setupLongMode({
           gdtBase: opts.gdtBase,
@@ -766,7 +771,7 @@ export class Cpu {
     if (this.arch !== 'arm64') {
       throw new MachineError(MachineCode.CpuSetup, 'machine: setupEl1 is for arm64', { arch: this.arch });
     }
-    callNative(() => this.handle.setupEl1(opts), { sctlr: opts.sctlr, tcr: opts.tcr });
+    cpuCall(() => this.handle.setupEl1(opts), { sctlr: opts.sctlr, tcr: opts.tcr });
   }
 
   /** True when paging (amd64 CR0.PG) or the MMU (arm64 SCTLR_EL1.M) is on. */
@@ -785,7 +790,7 @@ export class Cpu {
     const plan: ShadowPlan = this.ops.pagingOn(this)
       ? this.ops.plan(this, regions, this.ram, this.device)
       : { mode: 'identity', windows: identityWindows(regions), translation: identityWindows(regions), collisions: [] };
-    callNative(
+    cpuCall(
       () => this.handle.setMappings(toNative(chunkWindows(plan.windows)), toNativeTranslation(plan.translation)),
       {
         windows: plan.windows.length,
@@ -798,7 +803,7 @@ export class Cpu {
   /** The Unicorn memory map: windows, the translation it was built from, protected PA ranges. */
   mappings(): CpuMappings {
     this.check('mappings');
-    const m = callNative(() => this.handle.mappings());
+    const m = cpuCall(() => this.handle.mappings());
     return {
       windows: m.windows.map((w) => ({ va: kva(w.va), pa: phys(w.pa), size: size(w.size), device: w.device })),
       translation: m.translation.map((w) => ({ va: kva(w.va), pa: phys(w.pa), size: size(w.size), exec: w.exec })),
@@ -825,20 +830,20 @@ export class Cpu {
   mapAlias(va: KernelVa, pa: PhysAddr, sz: Size): void {
     this.check('mapAlias');
     this.manualOnly('mapAlias');
-    callNative(() => this.handle.mapAlias(va, pa, sz), { va, pa, size: sz });
+    cpuCall(() => this.handle.mapAlias(va, pa, sz), { va, pa, size: sz });
   }
 
   /** Unmaps `[va, va + size)` from the memory map. Only with `shadow: false`. */
   unmapAlias(va: KernelVa, sz: Size): void {
     this.check('unmapAlias');
     this.manualOnly('unmapAlias');
-    callNative(() => this.handle.unmapAlias(va, sz), { va, size: sz });
+    cpuCall(() => this.handle.unmapAlias(va, sz), { va, size: sz });
   }
 
   /** Write-protects (`ro`) or releases (`rw`) a RAM range through every window that maps it. */
   protect(pa: PhysAddr, sz: Size, mode: 'ro' | 'rw'): void {
     this.check('protect');
-    callNative(() => this.handle.protect(pa, sz, mode), { pa, size: sz, mode });
+    cpuCall(() => this.handle.protect(pa, sz, mode), { pa, size: sz, mode });
   }
 
   /** Describes the copy loops to accelerate (replacing earlier ones); ignored with `exact`. */
@@ -893,7 +898,7 @@ export class Cpu {
       });
     }
     this.loops = loops;
-    callNative(() => this.handle.setAccelerators(this.exact ? [] : native), { loops: loops.length });
+    cpuCall(() => this.handle.setAccelerators(this.exact ? [] : native), { loops: loops.length });
   }
 
   /** The copy loops set (even in exact mode, where they are not used). */
@@ -904,7 +909,7 @@ export class Cpu {
   /** New UART bytes since the last call (also appended to `console`). */
   takeConsole(): Uint8Array {
     this.check('takeConsole');
-    const { bytes, dropped } = callNative(() => this.handle.takeConsole());
+    const { bytes, dropped } = cpuCall(() => this.handle.takeConsole());
     this.console.append(bytes, dropped);
     return bytes;
   }
@@ -947,7 +952,7 @@ export class Cpu {
     if (this.shadow) this.syncShadow();
     for (;;) {
       const elapsed = performance.now() - t0;
-      const r: NativeRunResult = callNative(() =>
+      const r: NativeRunResult = cpuCall(() =>
         this.handle.run({
           ...(first && limits.start !== undefined ? { start: limits.start } : {}),
           ...(limits.until !== undefined ? { until: limits.until } : {}),
@@ -1080,7 +1085,7 @@ export class Cpu {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    callNative(() => this.handle.close());
+    cpuCall(() => this.handle.close());
   }
 }
 

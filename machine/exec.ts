@@ -15,19 +15,19 @@
 import { hex, kva, SZ_2M, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import { archInfo, type Arch } from '../loader/arch/index.js';
 import type { ElfImage } from '../loader/elf/image.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
 import { planKexecBoot } from '../loader/plan/kexec-plan.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { findHole, subtract } from '../loader/plan/ranges.js';
 import { planRescue } from '../loader/plan/rescue-plan.js';
-import { PROBE_LABELS, probeChecksum, probeReportVa, type ProbeReport } from '../loader/probe/index.js';
-import { decodeProbeReport, ProbeReportLayout } from '../loader/probe/index.js';
+import { PROBE_LABELS, probeChecksum, probeReportVa, type ProbeReport } from '../kernels/probe/index.js';
+import { decodeProbeReport, ProbeReportLayout } from '../kernels/probe/index.js';
 import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { checkEntryContract, type ContractViolation } from './contract.js';
 import type { RegName, StopReason } from './cpu.js';
 import { panicHost } from './host/panic-host.js';
 import { runJump, unprotectAll, type JumpResult } from './jump.js';
 import { Machine } from './machine.js';
+import { MachineCode, MachineError } from './errors.js';
 
 export type ExecPath = 'kexec' | 'rescue';
 

@@ -8,11 +8,11 @@
  * trampoline it runs are values built by loader/.
  */
 import { hex, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { Cpu } from './cpu.js';
 import type { UartConfig } from './devices/uart.js';
 import { NativeRam } from './native-ram.js';
+import { MemoryError, MemoryCode } from '../loader/memory/errors.js';
 
 export interface MachineOptions {
   /** Disable the native copy accelerator (--exact). */
@@ -60,8 +60,8 @@ export class Machine {
   place(items: readonly Placement[]): void {
     for (const p of items) {
       if (!this.ram.isRam(p.phys, BigInt(p.data.length) as Size)) {
-        throw new MachineError(
-          MachineCode.GuestRange,
+        throw new MemoryError(
+          MemoryCode.GuestRange,
           `machine: "${p.label}" at ${hex(p.phys)} (+${hex(p.data.length)}) is not guest RAM`,
           {
             label: p.label,

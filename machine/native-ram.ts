@@ -1,12 +1,12 @@
 /**
  * NativeRam: guest RAM in the C++ addon, one anonymous mmap(MAP_NORESERVE) per region.
  *
- * Contract: the `GuestRam` contract (machine/ram.ts); a 64 GiB machine costs only the pages
+ * Contract: the `GuestRam` contract (loader/memory/guest-ram.ts); a 64 GiB machine costs only the pages
  * it touches. Bulk operations (copy, fill, equals, non-zero page scan) run natively at
  * memcpy speed; SHA-256 runs in Node's OpenSSL over zero-copy views.
  */
 import { hex, size, type PhysAddr, type Size } from '../loader/addr.js';
-import { callNative, loadNative, type NativeGuestRamHandle } from './native.js';
+import { callNative, loadNative, type NativeGuestRamHandle } from '../native/binding.js';
 import {
   checkFillByte,
   checkRegions,
@@ -16,7 +16,7 @@ import {
   sha256Via,
   type GuestRam,
   type RamRegion,
-} from './ram.js';
+} from '../loader/memory/guest-ram.js';
 
 export class NativeRam implements GuestRam {
   readonly regions: readonly RamRegion[];

@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
 import { formatRange, hex, rangeEnd, type PhysAddr, type PhysRange } from '../loader/addr.js';
 import { normalize, subtract } from '../loader/plan/ranges.js';
-import { MAX_VIEW_BYTES, resolveRange, type GuestRam } from './ram.js';
+import { MAX_VIEW_BYTES, resolveRange, type GuestRam } from '../loader/memory/guest-ram.js';
 
 /** A staged segment to protect. */
 export interface SegmentSpec {

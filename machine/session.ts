@@ -27,7 +27,6 @@ import { createHash } from 'node:crypto';
 import { hex, overlaps, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import { embedRescue } from '../loader/embed/index.js';
 import { parseElf } from '../loader/elf/reader.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
 import {
   AMD64_RESCUE_DUMP_PARAMS_SIZE,
   ARM64_RESCUE_DUMP_PARAMS_SIZE,
@@ -57,7 +56,7 @@ import { checkEntryContract } from './contract.js';
 import { buildMemoryMap } from '../loader/plan/memory-map.js';
 import { findHole, subtract } from '../loader/plan/ranges.js';
 import { archInfo } from '../loader/arch/index.js';
-import { hostKernelElf } from './host/host-elf.js';
+import { hostKernelElf } from '../kernels/host-elf.js';
 import { buildHostModel, dumpParams, installHost, type HostModel } from './host/model.js';
 import { HostTimeline, type HostPhase, type PhaseStep } from './host/timeline.js';
 import { runJump, unprotectAll, type JumpResult } from './jump.js';
@@ -70,8 +69,9 @@ import {
 } from './purgatory.js';
 import { Machine } from './machine.js';
 import { isProbeKernel } from './exec.js';
-import { decodeProbeReport, probeReportVa, ProbeReportLayout, type ProbeReport } from '../loader/probe/index.js';
+import { decodeProbeReport, probeReportVa, ProbeReportLayout, type ProbeReport } from '../kernels/probe/index.js';
 import type { StopReason } from './cpu.js';
+import { MachineCode, MachineError } from './errors.js';
 
 export type Strategy = 'embed' | 'kld' | 'kexec';
 export const STRATEGIES: readonly Strategy[] = ['embed', 'kld', 'kexec'];

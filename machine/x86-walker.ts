@@ -17,8 +17,8 @@
  */
 import { hex, kva, phys, size, SZ_1G, SZ_2M, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../loader/addr.js';
 import { PG_NX, PG_PS, PG_RW, PG_U, PG_V } from '../loader/arch/amd64/layout.js';
-import { MachineCode, MachineError } from '../loader/errors.js';
-import type { GuestRam } from './ram.js';
+import type { GuestRam } from '../loader/memory/guest-ram.js';
+import { MachineCode, MachineError } from './errors.js';
 
 /** Walk parameters. */
 export interface X86WalkOptions {

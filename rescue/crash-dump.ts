@@ -15,7 +15,6 @@
  * process ends (dump/savecore.ts).
  */
 import type { PhysAddr } from '../loader/addr.js';
-import { CliCode, CliError } from '../loader/errors.js';
 import type { DumpCompression } from '../dump/compress.js';
 import { DumpCode, DumpError } from '../dump/errors.js';
 import {
@@ -31,6 +30,7 @@ import { busMaster, type DeviceWriter } from '../machine/devices/dma.js';
 import type { HostSession } from '../machine/session.js';
 import { modelVersionString } from '../machine/host/model.js';
 import { openRescueDumper, type DumpFormat, type DumpWatchReport, type RescueDumpStream } from './dumper.js';
+import { MachineCode, MachineError } from '../machine/errors.js';
 
 /** Faults a dump can be put through (also the compare fault set's dump half). */
 export type DumpFault = 'dma' | 'its' | 'second-panic' | 'full-target';
@@ -78,9 +78,9 @@ export function faultDevices(s: HostSession, faults: readonly DumpFault[]): Devi
   }
   if (faults.includes('its')) {
     if (s.profile.arch !== 'arm64' || s.model.deviceTables.length === 0) {
-      throw new CliError(
-        CliCode.Usage,
-        `cli: the its fault needs an arm64 machine with a GICv3 ITS (${s.profile.name} has none)`,
+      throw new MachineError(
+        MachineCode.DeviceConfig,
+        `machine: the its fault needs an arm64 machine with a GICv3 ITS (${s.profile.name} has none)`,
         {
           machine: s.profile.name,
         },
@@ -141,7 +141,7 @@ export function* crashDumpSteps(s: HostSession, opts: CrashDumpOptions): Steps<C
     });
   }
   if ((opts.dir === undefined) === (opts.deviceImage === undefined)) {
-    throw new CliError(CliCode.Usage, 'cli: give a dump directory or a dump-device image (one of them)', {});
+    throw new DumpError(DumpCode.BadValue, 'dump: give a dump directory or a dump-device image (one of them)', {});
   }
   const faults = opts.faults ?? [];
   const devices = faultDevices(s, faults);

@@ -14,12 +14,13 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { CliCode, CliError, IoCode, IoError } from '../../loader/errors.js';
+import { IoCode, IoError } from '../../loader/errors.js';
 import { readInputFile } from '../../loader/io/input.js';
 import { pathTaken, writeNewFile } from '../../loader/io/output.js';
 import type { MachineProfile } from '../../loader/plan/profile.js';
 import type { CliIo } from '../io.js';
-import { globalOptions } from '../run.js';
+import { globalOptions } from '../context.js';
+import { CliCode, CliError } from '../errors.js';
 
 interface CompareCliOptions {
   machine?: string[];
@@ -81,6 +82,14 @@ export function registerCompare(program: Command, io: CliIo): void {
       ]);
       const arch = parseElf(bytes).arch;
       const profiles = await compareProfiles(opts.machine, arch, io.cwd);
+      const wrong = profiles.filter((p) => p.arch !== arch);
+      if (wrong.length > 0) {
+        throw new CliError(
+          CliCode.Usage,
+          `cli: ${file} is an ${arch} kernel; ${wrong.map((p) => `${p.name} is ${p.arch}`).join(', ')}`,
+          { arch, machines: wrong.map((p) => p.name) },
+        );
+      }
       const report = compare.runCompare({
         rescue: bytes,
         file,

@@ -1,6 +1,6 @@
 /**
  * `kboot demo [--arch amd64|arm64] [--out DIR] [--json]`: the whole job once, every step named
- * on the terminal as it happens — build a probe rescue kernel (loader/probe), boot the arch's
+ * on the terminal as it happens — build a probe rescue kernel (kernels/probe), boot the arch's
  * default machine (amd64-efi / arm64-fdt) with the kexec strategy, arm it as `kboot load
  * --crash` does (kexec_load from userspace), panic the host and run the D47358 hand-off on
  * the CPU, stream the rescue kernel's /dev/dumper into DIR/vmcore.N with progress
@@ -22,11 +22,12 @@ import type { Command } from 'commander';
 import { join, relative } from 'node:path';
 import { hex, type PhysAddr } from '../../loader/addr.js';
 import { ARCHES, type Arch } from '../../loader/arch/index.js';
-import { CliCode, CliError, MachineCode, MachineError } from '../../loader/errors.js';
 import type { CompareReport } from '../../compare/index.js';
 import { outputDirectory, writeNewFile } from '../../loader/io/output.js';
 import type { CliIo } from '../io.js';
-import { globalOptions, requestExitStatus } from '../run.js';
+import { globalOptions, requestExitStatus } from '../context.js';
+import { CliCode, CliError } from '../errors.js';
+import { MachineCode, MachineError } from '../../machine/errors.js';
 
 /** Pages sampled at the panic and read back from the dump. */
 export const DEMO_SAMPLE_PAGES = 100;
@@ -107,14 +108,14 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
     compare,
   ] = await Promise.all([
     import('../../loader/plan/profile.js'),
-    import('../../loader/probe/index.js'),
+    import('../../kernels/probe/index.js'),
     import('../../machine/session.js'),
     import('../../machine/host/timeline.js'),
     import('../../rescue/crash-dump.js'),
     import('../../dump/progress.js'),
     import('../../dump/file.js'),
     import('../../dump/open.js'),
-    import('../../machine/host/prng.js'),
+    import('../../loader/bytes/prng.js'),
     import('../../compare/index.js'),
   ]);
   const profile = loadProfile(defaultProfileName(arch));

@@ -31,7 +31,7 @@ import type { DecodedKernelDumpHeader } from '../../dump/kerneldumpheader.js';
 import type * as OpenModule from '../../dump/open.js';
 import type { MsgbufText, OpenedDump, OpenedMinidump } from '../../dump/open.js';
 import type { CliIo } from '../io.js';
-import { globalOptions } from '../run.js';
+import { globalOptions } from '../context.js';
 import { formatBytes, progressReporter } from '../../dump/progress.js';
 
 /** Largest `dump read --len`. */

@@ -15,7 +15,7 @@ import { hex } from '../../loader/addr.js';
 import { readInputFile } from '../../loader/io/input.js';
 import { writeNewFile } from '../../loader/io/output.js';
 import type { CliIo } from '../io.js';
-import { globalOptions } from '../run.js';
+import { globalOptions } from '../context.js';
 
 interface EmbedOpts {
   host: string;

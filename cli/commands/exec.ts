@@ -11,7 +11,7 @@
  * probe does not complete, or the contract is violated.
  *
  * A probe kernel knows how it expects to be entered (`kboot probe-kernel --mode`, read back by
- * loader/probe probeImageMode): a rescue-mode probe (the default) reads D47358's rescue
+ * kernels/probe probeImageMode): a rescue-mode probe (the default) reads D47358's rescue
  * hand-off, so without --crash it is entered through rescue_kernel_exec all the same, and a
  * note on stderr says so (`pathFrom: "probe-mode"` in --json); a kexec-mode probe given
  * --crash would read a hand-off that is not there, so that is a usage error naming the two
@@ -20,12 +20,13 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
-import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
+import { jsonSafe } from '../../loader/errors.js';
 import type { ExecOutcome } from '../../machine/exec.js';
 import { readInputFile } from '../../loader/io/input.js';
-import type { ProbeMode } from '../../loader/probe/index.js';
+import type { ProbeMode } from '../../kernels/probe/index.js';
 import type { CliIo } from '../io.js';
-import { globalOptions, requestExitStatus } from '../run.js';
+import { globalOptions, requestExitStatus } from '../context.js';
+import { CliCode, CliError } from '../errors.js';
 
 interface ExecOpts {
   machine?: string;
@@ -164,7 +165,7 @@ export function registerExec(program: Command, io: CliIo): void {
           import('../../loader/elf/reader.js'),
           import('../../loader/plan/profile.js'),
           import('../../machine/exec.js'),
-          import('../../loader/probe/index.js'),
+          import('../../kernels/probe/index.js'),
         ],
       );
       const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));

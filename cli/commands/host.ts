@@ -1,6 +1,6 @@
 /**
  * The host's life from boot to panic, one command per step, the state kept in a journal
- * (cli/journal.ts; `--state DIR`, default ./.kboot/):
+ * (machine/journal.ts; `--state DIR`, default ./.kboot/):
  *
  *   kboot boot [--machine M] [--kernel FILE] [--strategy embed|kld|kexec] [--rescue FILE]
  *              [--config loader.conf] [--to PHASE] [--memsize SIZE] [--seed N]
@@ -16,7 +16,7 @@
  * Contract: every command replays the journal on a fresh machine first, so commands in
  * separate processes behave as one run; `boot` starts a new journal. `boot`, `load` and
  * `unload` hold the state directory's flock(2) around the whole read-replay-append-save
- * (cli/journal.ts withJournal; `--wait SECONDS`, then IO_LOCKED), so concurrent commands
+ * (machine/journal.ts withJournal; `--wait SECONDS`, then IO_LOCKED), so concurrent commands
  * are applied one after the other and every action a command reports is journaled; `boot`
  * reads and checks every input before it creates the state directory (0700). `--rescue` is the
  * shorthand for what the strategy needs (embed: the embed step; kld: `rescue_kernel_load`
@@ -29,9 +29,9 @@ import type { Command } from 'commander';
 import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { hex, parseSizeText } from '../../loader/addr.js';
-import { CliCode, CliError, IoCode, IoError, jsonSafe } from '../../loader/errors.js';
+import { IoCode, IoError, jsonSafe } from '../../loader/errors.js';
 import { othersCanWrite } from '../../loader/io/output.js';
-import { DEFAULT_LOCK_WAIT_MS } from '../../machine/dir-lock.js';
+import { DEFAULT_LOCK_WAIT_MS } from '../../native/dir-lock.js';
 import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
 import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.js';
 import {
@@ -46,7 +46,7 @@ import {
   withJournal,
   type Journal,
   type JournalAction,
-} from '../journal.js';
+} from '../../machine/journal.js';
 import type { LoadedLoaderConf } from '../../loader/preload/index.js';
 import type { CliIo } from '../io.js';
 import { DUMP_COMPRESSIONS, type DumpCompression } from '../../dump/compress.js';
@@ -55,7 +55,8 @@ import { recoverDumpDirectory, recoveryLines, recoveryWarnings, type DumpDirReco
 import { outputDirectory } from '../../loader/io/output.js';
 import { crashDumpAsync, DUMP_FAULTS, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
 import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
-import { globalOptions, requestExitStatus } from '../run.js';
+import { globalOptions, requestExitStatus } from '../context.js';
+import { CliCode, CliError } from '../errors.js';
 
 const STRATEGY_NAMES = ['embed', 'kld', 'kexec'] as const;
 
@@ -419,6 +420,13 @@ export function registerHost(program: Command, io: CliIo): void {
             );
           }
           s.advanceTo(to);
+        }
+        if (faults.includes('its') && (s.profile.arch !== 'arm64' || s.model.deviceTables.length === 0)) {
+          throw new CliError(
+            CliCode.Usage,
+            `cli: the its fault needs an arm64 machine with a GICv3 ITS (${s.profile.name} has none)`,
+            { machine: s.profile.name },
+          );
         }
         const o = s.panic();
         if (!g.json) printPanic(io, o, s.log);

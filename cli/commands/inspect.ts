@@ -20,7 +20,7 @@ import type { ElfImage, RescueLint } from '../../loader/elf/index.js';
 import { phdrFlagsText } from '../../loader/elf/constants.js';
 import { readInputFile } from '../../loader/io/input.js';
 import type { CliIo } from '../io.js';
-import { globalOptions } from '../run.js';
+import { globalOptions } from '../context.js';
 
 /** One PT_LOAD as `--json` prints it. */
 export interface InspectSegment {

@@ -13,11 +13,12 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { formatRange, hex, parseSizeText, phys, rangeEnd, type PhysRange, type Size } from '../../loader/addr.js';
-import { CliCode, CliError, jsonSafe } from '../../loader/errors.js';
+import { jsonSafe } from '../../loader/errors.js';
 import type { RescuePlan } from '../../loader/plan/rescue-plan.js';
 import { readInputFile } from '../../loader/io/input.js';
 import type { CliIo } from '../io.js';
-import { globalOptions } from '../run.js';
+import { globalOptions } from '../context.js';
+import { CliCode, CliError } from '../errors.js';
 
 interface PlanOptions {
   crash?: boolean;

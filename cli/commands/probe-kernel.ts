@@ -1,6 +1,6 @@
 /**
  * `kboot probe-kernel --arch amd64|arm64 -o FILE [--mode rescue|kexec] [--uart-base ADDR]
- *  [--force] [--json]`: writes a probe kernel (loader/probe/build.ts) to FILE.
+ *  [--force] [--json]`: writes a probe kernel (kernels/probe/build.ts) to FILE.
  *
  * Contract: builds the ELF in memory and writes it through loader/io/output.ts writeNewFile:
  * an exclusively created temporary with an unpredictable name in FILE's folder, mode 0644,
@@ -16,10 +16,10 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { ARCHES, type Arch } from '../../loader/arch/index.js';
-import { CliCode, CliError } from '../../loader/errors.js';
 import { writeNewFile } from '../../loader/io/output.js';
 import type { CliIo } from '../io.js';
-import { globalOptions } from '../run.js';
+import { globalOptions } from '../context.js';
+import { CliCode, CliError } from '../errors.js';
 
 interface ProbeKernelCliOptions {
   arch: string;
@@ -76,7 +76,7 @@ export function registerProbeKernel(program: Command, io: CliIo): void {
         });
       }
       const { buildProbeKernel, probeEntryVa, probeReportVa, PROBE_REPORT_OFFSET } =
-        await import('../../loader/probe/index.js');
+        await import('../../kernels/probe/index.js');
       const bytes = buildProbeKernel(arch, { mode, ...(uartBase === undefined ? {} : { uartBase }) });
       writeNewFile(resolve(io.cwd, opts.output), bytes, {
         shown: opts.output,

@@ -8,7 +8,7 @@
  * entries 0..511 of a page the pool owns; `pages()` returns every page used, in order.
  */
 import { hex, type PhysAddr } from '../addr.js';
-import { TrampolineCode, TrampolineError } from './trampoline-errors.js';
+import { TrampolineCode, TrampolineError } from './errors.js';
 
 export const PAGE_BYTES = 4096;
 export const ENTRIES = 512;

@@ -25,7 +25,7 @@
 import type { KernelVa, Size } from '../addr.js';
 import { hex } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
-import { RESCUE_KERNEL_OFFSET, RESCUE_RESERV_ALIGN, RESCUE_RESERV_BOUNDARY } from '../rescue-layout.js';
+import { RESCUE_KERNEL_OFFSET, RESCUE_RESERV_ALIGN, RESCUE_RESERV_BOUNDARY } from '../kernel-abi/rescue.js';
 import type { ElfImage, ProgramHeader } from './image.js';
 import { ET, PF, phdrFlagsText } from './constants.js';
 

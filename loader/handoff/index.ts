@@ -10,4 +10,4 @@ export * from './efimap.js';
 export * from './smap.js';
 export * from './efifb.js';
 export * from './params.js';
-export * from './fdt.js';
+export * from './fdt/index.js';

@@ -15,11 +15,12 @@
 import type { PhysRange } from '../addr.js';
 import { EFI_MD_ATTR, EFI_MD_TYPE, encodeEfiMap, type EfiMemoryDescriptor } from '../handoff/efimap.js';
 import { encodeEfiFb } from '../handoff/efifb.js';
-import { buildMachineFdt, writeFdt, type Fdt } from '../handoff/fdt.js';
+import { writeFdt, type Fdt } from '../handoff/fdt/index.js';
 import { encodeSmap, SMAP_TYPE, type BiosSmapEntry } from '../handoff/smap.js';
 import type { FirmwareMapEntry, MemoryMap } from './memory-map.js';
 import type { MachineProfile } from './profile.js';
 import { intersectAll } from './ranges.js';
+import { buildMachineFdt } from './host-fdt.js';
 
 /** Descriptor stride of the firmware kboot models. */
 export const FIRMWARE_EFI_DESCRIPTOR_SIZE = 48;

@@ -32,7 +32,7 @@ import {
 } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
-import { GICV3_SIZE } from '../handoff/fdt-machine.js';
+import { GICV3_SIZE } from './host-fdt.js';
 import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
 import { readInputFile, readInputText } from '../io/input.js';
 import { packagePath } from '../paths.js';

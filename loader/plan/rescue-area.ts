@@ -25,11 +25,11 @@ import { archInfo, type Arch } from '../arch/index.js';
 import { PlanCode, PlanError } from '../errors.js';
 import { encodeRescueEfiMap } from '../handoff/efimap.js';
 import { EFI_FB_SIZE } from '../handoff/efifb.js';
-import { getProp, parseFdt, propU32, writeFdt, type Fdt, type FdtNode } from '../handoff/fdt.js';
+import { getProp, parseFdt, propU32, writeFdt, type Fdt, type FdtNode } from '../handoff/fdt/index.js';
 import { encodeRescueKenv, rescueKenv, type KenvEntry } from '../handoff/kenv.js';
 import { encodeRescueParams, rescueParamsLayout, type RescueKernelParams } from '../handoff/params.js';
 import { rescueSmap } from '../handoff/smap.js';
-import { RESCUE_KERNEL_OFFSET } from '../rescue-layout.js';
+import { RESCUE_KERNEL_OFFSET } from '../kernel-abi/rescue.js';
 import type { HostFirmware } from './firmware.js';
 import type { Segment } from './load-plan.js';
 

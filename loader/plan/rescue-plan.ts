@@ -15,7 +15,7 @@ import { archInfo } from '../arch/index.js';
 import type { ElfImage } from '../elf/image.js';
 import { lintRescueKernel, type RescueLint } from '../elf/rescue-lint.js';
 import { PlanCode, PlanError } from '../errors.js';
-import { RESCUE_DEFAULT_MEMSIZE, RESCUE_KERNEL_OFFSET } from '../rescue-layout.js';
+import { RESCUE_DEFAULT_MEMSIZE, RESCUE_KERNEL_OFFSET } from '../kernel-abi/rescue.js';
 import { hostFirmware, type HostFirmware } from './firmware.js';
 import {
   makeRelocation,

@@ -27,7 +27,7 @@ import {
 } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
 import { PlanCode, PlanError } from '../errors.js';
-import { RESCUE_KERNEL_OFFSET, RESCUE_RESERV_ALIGN, RESCUE_RESERV_BOUNDARY } from '../rescue-layout.js';
+import { RESCUE_KERNEL_OFFSET, RESCUE_RESERV_ALIGN, RESCUE_RESERV_BOUNDARY } from '../kernel-abi/rescue.js';
 import type { MemoryMap } from './memory-map.js';
 import { findHole, normalize, totalSize } from './ranges.js';
 

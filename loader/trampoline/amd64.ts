@@ -34,8 +34,8 @@ import {
 } from '../arch/amd64/layout.js';
 import { kernelTables, loaderTables, rescueExecTables } from '../arch/amd64/paging.js';
 import { PagePool, PAGE_BYTES } from '../arch/page-pool.js';
-import { TrampolineCode } from '../arch/trampoline-errors.js';
-import { X86Asm } from '../asm/index.js';
+import { TrampolineCode } from '../arch/errors.js';
+import { X86Asm } from '../codegen/index.js';
 import {
   checkCodePlacement,
   checkCopies,

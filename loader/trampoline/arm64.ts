@@ -32,8 +32,8 @@ import {
 } from '../arch/arm64/layout.js';
 import { rescueIdentityTables } from '../arch/arm64/paging.js';
 import { PAGE_BYTES } from '../arch/page-pool.js';
-import { TrampolineCode } from '../arch/trampoline-errors.js';
-import { A64Asm } from '../asm/index.js';
+import { TrampolineCode } from '../arch/errors.js';
+import { A64Asm } from '../codegen/index.js';
 import {
   checkCodePlacement,
   checkCopies,

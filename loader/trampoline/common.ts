@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { formatRange, hex, overlaps, type PhysAddr, type PhysRange, type Size } from '../addr.js';
-import { TrampolineCode, TrampolineError } from '../arch/trampoline-errors.js';
+import { TrampolineCode, TrampolineError } from '../arch/errors.js';
 import type { KexecCopy, KexecRebootInput } from './types.js';
 import { TRAMP_COPY_SLOTS } from './layout.js';
 

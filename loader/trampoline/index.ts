@@ -27,7 +27,7 @@
  *    translation tables the CPU walks (hardware may set A/D bits there).
  *  - `code`: PA, run address and labels of the code, for tracing and disassembly.
  * Arch differences live behind `trampolineOps(arch)` (ANCHORS.md house rule 8). Every rejected
- * input is a TrampolineError (loader/arch/trampoline-errors.ts) with its own code. Each side
+ * input is a TrampolineError (loader/trampoline/errors.ts) with its own code. Each side
  * of each jump is specified, item by item and checkably, in contract.md.
  */
 import type { Arch } from '../arch/index.js';
@@ -46,7 +46,7 @@ export type {
   TrampolineKind,
   TrampolineSegment,
 } from './types.js';
-export { TrampolineCode, TrampolineError } from '../arch/trampoline-errors.js';
+export { TrampolineCode, TrampolineError } from '../arch/errors.js';
 export {
   Amd64KexecBlock,
   Amd64TrampData,

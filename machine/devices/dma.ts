@@ -11,8 +11,8 @@
  * seed. Only `targets` are written.
  */
 import { hex, SZ_4K, type PhysAddr } from '../../loader/addr.js';
-import { MachineCode, MachineError } from '../../loader/errors.js';
-import type { GuestRam } from '../ram.js';
+import type { GuestRam } from '../../loader/memory/guest-ram.js';
+import { MachineCode, MachineError } from '../errors.js';
 
 export interface DeviceWriter {
   readonly name: string;

@@ -20,7 +20,7 @@
 import { alignUp, hex, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../../loader/addr.js';
 import { archInfo, type Arch } from '../../loader/arch/index.js';
 import { decodeEfiMap, efiPhysmemType } from '../../loader/handoff/efimap.js';
-import { findNode, getProp, parseFdt, readMemoryRanges, type Fdt } from '../../loader/handoff/fdt.js';
+import { findNode, getProp, parseFdt, readMemoryRanges, type Fdt } from '../../loader/handoff/fdt/index.js';
 import { decodeKenv, encodeKenv, type KenvEntry } from '../../loader/handoff/kenv.js';
 import {
   decodeModinfo,
@@ -34,7 +34,7 @@ import {
   type PreloadedModule,
 } from '../../loader/handoff/modinfo.js';
 import { decodeSmap, SMAP_TYPE } from '../../loader/handoff/smap.js';
-import { propReg, asCellCount, addressCells, sizeCells } from '../../loader/handoff/fdt-props.js';
+import { propReg, asCellCount, addressCells, sizeCells } from '../../loader/handoff/fdt/props.js';
 import type { HostFirmware } from '../../loader/plan/firmware.js';
 import { loaderMetadata, metadataAddress, metadataToPhys } from '../../loader/plan/kexec-plan.js';
 import { normalize, subtract } from '../../loader/plan/ranges.js';

@@ -51,7 +51,7 @@ import { intersectAll, normalize, subtract } from '../../loader/plan/ranges.js';
 import type { HostKernelState } from '../../loader/trampoline/types.js';
 import type { Machine, Placement } from '../machine.js';
 import type { RescueDumpParams } from '../../loader/handoff/params.js';
-import { dumpAvailPages, paToBit } from '../../dump/dumpavail.js';
+import { dumpAvailPages, paToBit } from '../../loader/kernel-abi/dump-avail.js';
 import { HostCode, HostError } from './errors.js';
 import {
   decodeHostHandoff,
@@ -62,8 +62,8 @@ import {
   type HostView,
   type PreloadInput,
 } from './handoff.js';
-import { DumpAvailPair, HOST, Msgbuf, MODEL_KERNEL } from './layout.js';
-import { pageBytes, SeededRandom } from './prng.js';
+import { DumpAvailPair, HOST, Msgbuf, MODEL_KERNEL } from '../../loader/kernel-abi/structs.js';
+import { pageBytes, SeededRandom } from '../../loader/bytes/prng.js';
 import { mapRun, TABLE_FORMATS } from './tables.js';
 
 const PAGE = 0x1000n;

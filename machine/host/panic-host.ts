@@ -18,10 +18,10 @@ import { kernelTables } from '../../loader/arch/amd64/paging.js';
 import { kernelBlockTables } from '../../loader/arch/arm64/paging.js';
 import { archInfo, type Arch } from '../../loader/arch/index.js';
 import { PagePool } from '../../loader/arch/page-pool.js';
-import { MachineCode, MachineError } from '../../loader/errors.js';
 import type { MachineProfile } from '../../loader/plan/profile.js';
 import type { HostKernelState } from '../../loader/trampoline/index.js';
 import type { Placement } from '../machine.js';
+import { MachineCode, MachineError } from '../errors.js';
 
 const MiB = 1n << 20n;
 const PAGE = 0x1000n;

@@ -3,13 +3,14 @@
 // mode (shadow: false), where protection must follow aliases added later.
 import t from 'tap';
 import { kva, phys, size } from '../../loader/addr.js';
-import { MachineCode } from '../../loader/errors.js';
 import { Cpu, COPY_LOOPS, type CopyLoop } from '../../machine/cpu.js';
 import { NativeRam } from '../../machine/native-ram.js';
-import { ArrayRam } from '../../machine/ram.js';
+import { ArrayRam } from '../../loader/memory/guest-ram.js';
 import { throwsCode } from '../helpers/errors.js';
 import { AMD64, amd64Machine, arm64Machine, cpuTestOptions, K4 } from '../unit/machine/machines.js';
 import { readU64 } from '../unit/machine/tables.js';
+import { MachineCode } from '../../machine/errors.js';
+import { MemoryCode } from '../../loader/memory/errors.js';
 
 const OPTS = cpuTestOptions('amd64');
 const OPTS_ARM = cpuTestOptions('arm64');
@@ -159,13 +160,13 @@ t.test('CPU_CLOSED and GUEST_CLOSED: the RAM stays mapped while the CPU lives', 
   const m = amd64Machine();
   m.load(AMD64.code, 'hlt');
   m.ram.close();
-  throwsCode(t, () => m.cpu.run({ start: AMD64.code, ...LIMITS }), MachineCode.GuestClosed, 'run on closed RAM');
+  throwsCode(t, () => m.cpu.run({ start: AMD64.code, ...LIMITS }), MemoryCode.GuestClosed, 'run on closed RAM');
   m.cpu.close();
   m.cpu.close(); // idempotent
   throwsCode(t, () => m.cpu.run({ start: AMD64.code, ...LIMITS }), MachineCode.CpuClosed, 'run after close');
   throwsCode(t, () => m.cpu.reg('rax'), MachineCode.CpuClosed, 'reg after close');
   const ram = new NativeRam(REGION);
   ram.close();
-  throwsCode(t, () => new Cpu('amd64', ram), MachineCode.GuestClosed, 'CPU on closed RAM');
+  throwsCode(t, () => new Cpu('amd64', ram), MemoryCode.GuestClosed, 'CPU on closed RAM');
   t.end();
 });

@@ -1,15 +1,16 @@
 // The addon's argument errors (native/convert.h): every entry point answers a value of the
 // wrong type with an error carrying its method's `kbootCode` - the one u64 converter (bigint
 // or safe integer, bounded), Str/Obj/Bytes, the option readers - never a bare TypeError that
-// machine/native.ts could only call NATIVE_INTERNAL, and never a crash. The addon is called
+// native/binding.ts could only call NATIVE_INTERNAL, and never a crash. The addon is called
 // directly here (the TS layer validates first, so these errors are otherwise unreachable);
 // the last test shows `callNative` mapping such a code to its KbootError.
 import { closeSync, openSync } from 'node:fs';
 import { devNull } from 'node:os';
 import t from 'tap';
-import { MachineCode, NativeCode } from '../../loader/errors.js';
-import { callNative, loadNative, nativeAvailable } from '../../machine/native.js';
+import { callNative, loadNative, nativeAvailable } from '../../native/binding.js';
 import { throwsCode } from '../helpers/errors.js';
+import { NativeCode } from '../../native/errors.js';
+import { MemoryCode } from '../../loader/memory/errors.js';
 
 const NATIVE = nativeAvailable() ? {} : { skip: 'native addon not built' };
 
@@ -109,7 +110,7 @@ t.test('compression, the file writer, flock', NATIVE, (t) => {
 t.test('callNative maps the codes to KbootErrors', NATIVE, (t) => {
   const addon = loadNative();
   const ram = new addon.GuestRam([{ base: 0x1000n, size: 0x1000n }]);
-  throwsCode(t, () => callNative(() => ram.read(-1n, 1n)), MachineCode.GuestRange);
+  throwsCode(t, () => callNative(() => ram.read(-1n, 1n)), MemoryCode.GuestRange);
   throwsCode(t, () => callNative(() => addon.flock(bad('3'), 'exclusive')), NativeCode.Internal);
   ram.close();
   t.end();

@@ -3,11 +3,11 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { phys, size, SZ_1G, SZ_4K, type PhysAddr } from '../../loader/addr.js';
-import { MachineCode } from '../../loader/errors.js';
-import { ArrayRam, type GuestRam, type RamRegion } from '../../machine/ram.js';
+import { ArrayRam, type GuestRam, type RamRegion } from '../../loader/memory/guest-ram.js';
 import { NativeRam } from '../../machine/native-ram.js';
-import { loadNative } from '../../machine/native.js';
+import { loadNative } from '../../native/binding.js';
 import { throwsCode } from '../helpers/errors.js';
+import { MemoryCode } from '../../loader/memory/errors.js';
 
 const P = (n: number | bigint): PhysAddr => phys(n);
 const S = size;
@@ -39,16 +39,16 @@ for (const impl of impls) {
       throwsCode(
         t,
         () => impl.make([{ base: P(0x1000), size: S(0x800) }]),
-        MachineCode.GuestRegions,
+        MemoryCode.GuestRegions,
         'size not 4 KiB aligned',
       );
       throwsCode(
         t,
         () => impl.make([{ base: P(0x800), size: S(0x1000) }]),
-        MachineCode.GuestRegions,
+        MemoryCode.GuestRegions,
         'base not aligned',
       );
-      throwsCode(t, () => impl.make([{ base: P(0), size: S(0) }]), MachineCode.GuestRegions, 'empty region');
+      throwsCode(t, () => impl.make([{ base: P(0), size: S(0) }]), MemoryCode.GuestRegions, 'empty region');
       throwsCode(
         t,
         () =>
@@ -56,7 +56,7 @@ for (const impl of impls) {
             { base: P(0), size: S(0x2000) },
             { base: P(0x1000), size: S(0x1000) },
           ]),
-        MachineCode.GuestRegions,
+        MemoryCode.GuestRegions,
         'overlapping regions',
       );
       t.end();
@@ -82,15 +82,15 @@ for (const impl of impls) {
       ram.write(P(0xf000), data); // 0x1000 in region 0, 0x1000 in region 1
       t.ok(Buffer.from(ram.read(P(0xf000), 0x2000)).equals(data), 'read back across the boundary');
       t.equal(ram.sha256(P(0xf000), S(0x2000)), sha(data), 'sha256 across regions = node crypto');
-      throwsCode(t, () => ram.view(P(0xf000), 0x2000), MachineCode.GuestRange, 'a view may not cross regions');
-      throwsCode(t, () => ram.read(P(0x17000), 0x2000), MachineCode.GuestRange, 'read into the hole');
+      throwsCode(t, () => ram.view(P(0xf000), 0x2000), MemoryCode.GuestRange, 'a view may not cross regions');
+      throwsCode(t, () => ram.read(P(0x17000), 0x2000), MemoryCode.GuestRange, 'read into the hole');
       throwsCode(
         t,
         () => ram.write(P(0x17fff), new Uint8Array(0x8002)),
-        MachineCode.GuestRange,
+        MemoryCode.GuestRange,
         'write across the hole',
       );
-      throwsCode(t, () => ram.copy(P(0), P(0x17000), S(0x9000)), MachineCode.GuestRange, 'copy source spans the hole');
+      throwsCode(t, () => ram.copy(P(0), P(0x17000), S(0x9000)), MemoryCode.GuestRange, 'copy source spans the hole');
       t.ok(ram.isRam(P(0), S(0x18000)));
       t.notOk(ram.isRam(P(0), S(0x18001)));
       t.end();
@@ -100,28 +100,28 @@ for (const impl of impls) {
       const ram = impl.make(REGIONS);
       ram.fill(P(0x2f000), S(0x1000), 0xaa);
       const before = ram.sha256(P(0x20000), S(0x10000));
-      const e1 = throwsCode(t, () => ram.read(P(0x1ffff), 2), MachineCode.GuestRange, 'starts before a region');
+      const e1 = throwsCode(t, () => ram.read(P(0x1ffff), 2), MemoryCode.GuestRange, 'starts before a region');
       t.equal(e1?.details['addr'], 0x1ffffn, 'details carry the address');
       t.match(e1?.message ?? '', /0x1ffff/, 'the message names the address in hex');
-      throwsCode(t, () => ram.write(P(0x2ffff), Uint8Array.of(1, 2)), MachineCode.GuestRange, 'ends past a region');
-      throwsCode(t, () => ram.fill(P(0x2f000), S(0x1001), 0), MachineCode.GuestRange, 'fill past the end');
+      throwsCode(t, () => ram.write(P(0x2ffff), Uint8Array.of(1, 2)), MemoryCode.GuestRange, 'ends past a region');
+      throwsCode(t, () => ram.fill(P(0x2f000), S(0x1001), 0), MemoryCode.GuestRange, 'fill past the end');
       throwsCode(
         t,
         () => ram.copy(P(0x2f000), P(0), S(0x1001)),
-        MachineCode.GuestRange,
+        MemoryCode.GuestRange,
         'copy destination past the end',
       );
-      throwsCode(t, () => ram.read(P(0x40000), 1), MachineCode.GuestRange, 'entirely outside');
-      throwsCode(t, () => ram.read(P(0xffff_ffff_ffff_fff0n), 0x20), MachineCode.GuestRange, 'wraps past 2^64');
-      throwsCode(t, () => ram.equals(P(0x2fff0), new Uint8Array(0x20)), MachineCode.GuestRange, 'equals past the end');
-      throwsCode(t, () => ram.sha256(P(0x2fff0), S(0x20)), MachineCode.GuestRange, 'sha256 past the end');
-      throwsCode(t, () => ram.nonZeroPages(P(0x2f000), S(0x2000)), MachineCode.GuestRange, 'scan past the end');
+      throwsCode(t, () => ram.read(P(0x40000), 1), MemoryCode.GuestRange, 'entirely outside');
+      throwsCode(t, () => ram.read(P(0xffff_ffff_ffff_fff0n), 0x20), MemoryCode.GuestRange, 'wraps past 2^64');
+      throwsCode(t, () => ram.equals(P(0x2fff0), new Uint8Array(0x20)), MemoryCode.GuestRange, 'equals past the end');
+      throwsCode(t, () => ram.sha256(P(0x2fff0), S(0x20)), MemoryCode.GuestRange, 'sha256 past the end');
+      throwsCode(t, () => ram.nonZeroPages(P(0x2f000), S(0x2000)), MemoryCode.GuestRange, 'scan past the end');
       t.equal(ram.read(P(0x30000), 0).length, 0, 'length 0 at the very end of a region is valid');
       t.equal(ram.read(P(0x18000), 0).length, 0, 'length 0 at the end of a run is valid');
-      throwsCode(t, () => ram.read(P(0x19000), 0), MachineCode.GuestRange, 'length 0 inside a hole is not');
-      throwsCode(t, () => ram.read(P(0), -1), MachineCode.GuestRange, 'negative length');
-      throwsCode(t, () => ram.read(P(0), Number(SZ_1G) + 1), MachineCode.GuestViewTooLarge, 'read window over 1 GiB');
-      throwsCode(t, () => ram.fill(P(0), S(1), 256), MachineCode.GuestRange, 'fill byte out of range');
+      throwsCode(t, () => ram.read(P(0x19000), 0), MemoryCode.GuestRange, 'length 0 inside a hole is not');
+      throwsCode(t, () => ram.read(P(0), -1), MemoryCode.GuestRange, 'negative length');
+      throwsCode(t, () => ram.read(P(0), Number(SZ_1G) + 1), MemoryCode.GuestViewTooLarge, 'read window over 1 GiB');
+      throwsCode(t, () => ram.fill(P(0), S(1), 256), MemoryCode.GuestRange, 'fill byte out of range');
       t.equal(ram.sha256(P(0x20000), S(0x10000)), before, 'nothing changed');
       t.end();
     });
@@ -171,12 +171,7 @@ for (const impl of impls) {
       t.same([...span], [0]);
       ram.write(P(0x10000), Uint8Array.of(9));
       t.same([...ram.nonZeroPages(P(0xf000), S(0x2000))], [0b10], 'scan across adjacent regions');
-      throwsCode(
-        t,
-        () => ram.nonZeroPages(P(0x20800), S(0x1000)),
-        MachineCode.GuestAlign,
-        'start must be page aligned',
-      );
+      throwsCode(t, () => ram.nonZeroPages(P(0x20800), S(0x1000)), MemoryCode.GuestAlign, 'start must be page aligned');
       t.end();
     });
 
@@ -201,8 +196,8 @@ for (const impl of impls) {
       }
       const zero = ram.pageDigests(P(0x20000), S(0x1000));
       t.same([...zero], [...new ArrayRam([{ base: P(0), size: S(0x1000) }]).pageDigests(P(0), S(0x1000))]);
-      throwsCode(t, () => ram.pageDigests(P(0x20800), S(0x1000)), MachineCode.GuestAlign, 'page aligned start');
-      throwsCode(t, () => ram.pageDigests(P(0x17000), S(0x2000)), MachineCode.GuestRange, 'across the hole');
+      throwsCode(t, () => ram.pageDigests(P(0x20800), S(0x1000)), MemoryCode.GuestAlign, 'page aligned start');
+      throwsCode(t, () => ram.pageDigests(P(0x17000), S(0x2000)), MemoryCode.GuestRange, 'across the hole');
       t.end();
     });
 
@@ -225,17 +220,17 @@ for (const impl of impls) {
         [...ram.pageDigests(P(0x21000), S(0x1000))],
         'pageDigestsAt = pageDigests',
       );
-      throwsCode(t, () => ram.gatherPages(BigUint64Array.from([0x18000n])), MachineCode.GuestRange, 'a hole');
-      throwsCode(t, () => ram.gatherPages(BigUint64Array.from([0x1800n])), MachineCode.GuestAlign, 'unaligned');
-      throwsCode(t, () => ram.pageDigestsAt(BigUint64Array.from([0x30000n])), MachineCode.GuestRange, 'past the end');
-      throwsCode(t, () => ram.gatherPages(pas, new Uint32Array(3)), MachineCode.GuestRange, 'digest space');
+      throwsCode(t, () => ram.gatherPages(BigUint64Array.from([0x18000n])), MemoryCode.GuestRange, 'a hole');
+      throwsCode(t, () => ram.gatherPages(BigUint64Array.from([0x1800n])), MemoryCode.GuestAlign, 'unaligned');
+      throwsCode(t, () => ram.pageDigestsAt(BigUint64Array.from([0x30000n])), MemoryCode.GuestRange, 'past the end');
+      throwsCode(t, () => ram.gatherPages(pas, new Uint32Array(3)), MemoryCode.GuestRange, 'digest space');
       t.end();
     });
 
     t.test('close releases the RAM', (t) => {
       const ram = impl.make(REGIONS);
       ram.close();
-      throwsCode(t, () => ram.read(P(0), 1), MachineCode.GuestClosed);
+      throwsCode(t, () => ram.read(P(0), 1), MemoryCode.GuestClosed);
       t.end();
     });
   });
@@ -254,7 +249,7 @@ t.test('NativeRam: a 64 GiB machine costs only the pages it touches', (t) => {
   const after = ram.residentBytes();
   t.ok(after >= before + 5n * SZ_4K, `touched pages are resident (${after} bytes)`);
   t.ok(after < 64n << 20n, `residentBytes() ${after} is under 64 MiB`);
-  throwsCode(t, () => ram.read(P(3n * SZ_1G), 1), MachineCode.GuestRange, 'the hole at 2-4 GiB is not RAM');
+  throwsCode(t, () => ram.read(P(3n * SZ_1G), 1), MemoryCode.GuestRange, 'the hole at 2-4 GiB is not RAM');
   ram.close();
   t.end();
 });
@@ -265,7 +260,7 @@ t.test('NativeRam: views keep the mapping alive after close()', (t) => {
   v.set([1, 2, 3, 4]);
   ram.close();
   t.same([...v], [1, 2, 3, 4], 'the view is still readable');
-  throwsCode(t, () => ram.view(P(0), 1), MachineCode.GuestClosed);
+  throwsCode(t, () => ram.view(P(0), 1), MemoryCode.GuestClosed);
   t.end();
 });
 

@@ -14,7 +14,7 @@ import { Exit, runCli } from '../../cli/run.js';
 import { openDumpFile } from '../../dump/file.js';
 import { openDump } from '../../dump/open.js';
 import { validateJson } from '../../loader/schema.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 const tmp = mkdtempSync(join(tmpdir(), 'kboot-demo-'));

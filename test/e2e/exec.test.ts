@@ -8,14 +8,14 @@ import { archInfo } from '../../loader/arch/index.js';
 import { parseElf } from '../../loader/elf/reader.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
 import { planRescue } from '../../loader/plan/rescue-plan.js';
-import { buildProbeKernel, probeChecksum } from '../../loader/probe/index.js';
+import { buildProbeKernel, probeChecksum } from '../../kernels/probe/index.js';
 import type { Trampoline } from '../../loader/trampoline/index.js';
 import { checkEntryContract } from '../../machine/contract.js';
 import type { RegName } from '../../machine/cpu.js';
 import { execKernel, prepareHandOff, type ExecPath } from '../../machine/exec.js';
 import { runJump } from '../../machine/jump.js';
 import { Machine } from '../../machine/machine.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { makeRescueKernel } from '../helpers/kernels.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';

@@ -19,14 +19,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadJournal, type Journal } from '../../cli/journal.js';
+import { loadJournal, type Journal } from '../../machine/journal.js';
 import { memoryIo } from '../../cli/io.js';
 import { Exit, runCli } from '../../cli/run.js';
 import { packagePath } from '../../loader/paths.js';
-import { buildProbeKernel } from '../../loader/probe/index.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { validateJson } from '../../loader/schema.js';
-import { withDirectoryLock } from '../../machine/dir-lock.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { withDirectoryLock } from '../../native/dir-lock.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { runBounded } from '../helpers/spawn-kboot.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';

@@ -13,9 +13,9 @@ import { decodeRescueParams } from '../../loader/handoff/params.js';
 import { decodeKenv, RESCUE_KENV_FIRST } from '../../loader/handoff/kenv.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
 import { planRescue } from '../../loader/plan/rescue-plan.js';
-import { buildProbeKernel, PROBE_FOLLOW_BYTES, type ProbeFirmwareKind } from '../../loader/probe/index.js';
+import { buildProbeKernel, PROBE_FOLLOW_BYTES, type ProbeFirmwareKind } from '../../kernels/probe/index.js';
 import { execKernel } from '../../machine/exec.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 

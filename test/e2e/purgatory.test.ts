@@ -10,9 +10,9 @@ import t from 'tap';
 import { formatRange, phys, rangeEnd, size, type PhysRange } from '../../loader/addr.js';
 import { AMD64_RESCUE_DUMP_PARAMS_SIZE, ARM64_RESCUE_DUMP_PARAMS_SIZE } from '../../loader/handoff/params.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
-import { buildProbeKernel } from '../../loader/probe/index.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { dumpParams } from '../../machine/host/model.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { isProtected } from '../../machine/purgatory.js';
 import { HostSession, STRATEGIES, type Strategy } from '../../machine/session.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { memoryIo } from '../../cli/io.js';
 import { runCli } from '../../cli/run.js';
 import { packagePath } from '../../loader/paths.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 
 interface Step {
   readonly argv: readonly string[];

@@ -23,9 +23,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packagePath } from '../../loader/paths.js';
-import { buildProbeKernel } from '../../loader/probe/index.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { validateJson } from '../../loader/schema.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { runBounded, type BoundedRun } from '../helpers/spawn-kboot.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';

@@ -10,11 +10,11 @@ import {
   decodeProbeReport,
   PROBE_REPORT_OFFSET,
   ProbeReportLayout,
-} from '../../loader/probe/index.js';
+} from '../../kernels/probe/index.js';
 import { prepareHandOff } from '../../machine/exec.js';
 import { runJump, unprotectAll } from '../../machine/jump.js';
 import { Machine } from '../../machine/machine.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 const MiB = 1n << 20n;

@@ -8,10 +8,10 @@ import { phys } from '../../loader/addr.js';
 import { archInfo } from '../../loader/arch/index.js';
 import { decodeRescueParams } from '../../loader/handoff/params.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
-import { buildProbeKernel } from '../../loader/probe/index.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { dumpParams } from '../../machine/host/model.js';
 import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { HostSession, STRATEGIES, type Strategy } from '../../machine/session.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';

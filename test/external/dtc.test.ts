@@ -18,15 +18,15 @@ import {
   FdtHeader,
   addMemReserve,
   addReservedMemory,
-  buildMachineFdt,
   parseFdt,
   readMemoryRanges,
   rewriteMemoryReg,
   writeFdt,
   type Fdt,
   type FdtNode,
-} from '../../loader/handoff/fdt.js';
+} from '../../loader/handoff/fdt/index.js';
 import { MACHINE, arbFdt, goodFdt, machineFdt, plain } from '../unit/loader/handoff/fdt-fixtures.js';
+import { buildMachineFdt } from '../../loader/plan/host-fdt.js';
 
 interface Run {
   status: number | null;

@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import type { PhysAddr } from '../../loader/addr.js';
 import { loadProfile } from '../../loader/plan/profile.js';
 import { Machine } from '../../machine/machine.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { buildHostModel, installHost } from '../../machine/host/model.js';
 import { planElfDump } from '../../dump/elfdump.js';
 import { writeDumpFile } from '../../dump/file.js';
 import { guestMemoryReader } from '../../dump/source.js';
-import { buildProbeKernel } from '../../loader/probe/index.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { HostSession } from '../../machine/session.js';
 import { crashDump } from '../../rescue/crash-dump.js';
 

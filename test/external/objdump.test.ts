@@ -6,7 +6,7 @@
 //    -m aarch64`, the same way (objdump's `// ...` comments dropped);
 //  - property tests: a few hundred random register/immediate/displacement choices per
 //    ISA for the common forms, all in one objdump run per sample;
-//  - the probe kernels' text (loader/probe) disassembled by the same tools: the report
+//  - the probe kernels' text (kernels/probe) disassembled by the same tools: the report
 //    stores hit the report page, and the key instructions (halt, UART output, the checksum
 //    loop, the hand-off copy) are there; in rescue mode every load from struct
 //    rescue_kernel_params uses the offset rescueParamsLayout (loader/handoff/params.ts)
@@ -33,7 +33,7 @@ import {
   type Reg64,
   type X86Cond,
   type XReg,
-} from '../../loader/asm/index.js';
+} from '../../loader/codegen/index.js';
 import { parseElf, PF, segmentBytes } from '../../loader/elf/index.js';
 import { rescueParamsLayout } from '../../loader/handoff/params.js';
 import {
@@ -46,7 +46,7 @@ import {
   PROBE_FOLLOW_START,
   PROBE_GPR_NAMES,
   ProbeReportLayout,
-} from '../../loader/probe/index.js';
+} from '../../kernels/probe/index.js';
 
 const X86_OBJDUMP = 'objdump';
 const A64_OBJDUMP = 'aarch64-linux-gnu-objdump';

@@ -13,9 +13,9 @@ import { pathToFileURL } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { memoryIo } from '../../cli/io.js';
 import { Exit, runCli } from '../../cli/run.js';
-import { buildProbeKernel } from '../../loader/probe/index.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { HOST_PHASES } from '../../machine/host/timeline.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);

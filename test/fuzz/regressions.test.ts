@@ -5,7 +5,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { packagePath } from '../../loader/paths.js';
 import { ConfigCode } from '../../loader/errors.js';
-import { findNode, parseFdt } from '../../loader/handoff/fdt.js';
+import { findNode, parseFdt } from '../../loader/handoff/fdt/index.js';
 import { hostFirmware } from '../../loader/plan/firmware.js';
 import { buildMemoryMap } from '../../loader/plan/memory-map.js';
 import { parseProfile } from '../../loader/plan/profile.js';

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { readInputFile } from '../../loader/io/input.js';
 import { outputDirectory, writeNewFile } from '../../loader/io/output.js';
-import { nativeAvailable } from '../../machine/native.js';
+import { nativeAvailable } from '../../native/binding.js';
 import { classify, histogram, type Escape, type FuzzResult } from './lib/engine.js';
 import type { FuzzTarget } from './lib/target.js';
 import { FUZZ_TARGETS, fuzzTarget, SELF_TEST_TARGETS } from './registry.js';

@@ -21,7 +21,7 @@
  */
 import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
 import { PagePool } from '../page-pool.js';
-import { TrampolineCode, TrampolineError } from '../trampoline-errors.js';
+import { TrampolineCode, TrampolineError } from '../errors.js';
 import { KERNBASE, NBPDP, NBPDR, PAGE_SIZE, PG_FRAME, PG_NX, PG_PS, PG_RW, PG_V } from './layout.js';
 
 /** Accessed and dirty bits (sys/amd64/include/pmap.h X86_PG_A, X86_PG_M). */

@@ -14,7 +14,7 @@
  */
 import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
 import { PagePool } from '../page-pool.js';
-import { TrampolineCode, TrampolineError } from '../trampoline-errors.js';
+import { TrampolineCode, TrampolineError } from '../errors.js';
 import {
   ARM64_ADDR_MASK,
   ATTR_DEFAULT,

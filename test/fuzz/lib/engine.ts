@@ -13,7 +13,7 @@
  */
 import fc from 'fast-check';
 import { KbootError } from '../../../loader/errors.js';
-import { fnv1a64 } from '../../../loader/probe/checksum.js';
+import { fnv1a64 } from '../../../kernels/probe/checksum.js';
 import type { FuzzCase, FuzzTarget, PreparedTarget } from './target.js';
 
 export interface Escape {

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { randomInt } from 'node:crypto';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { targetsOf } from '../registry.js';
 import { runTarget } from './engine.js';
 import type { FuzzGroup } from './target.js';

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSizeText } from '../../../loader/addr.js';
-import { CliError, ConfigError } from '../../../loader/errors.js';
+import { ConfigError } from '../../../loader/errors.js';
 import { encodeKenv } from '../../../loader/handoff/kenv.js';
 import { HandoffError } from '../../../loader/handoff/errors.js';
 import { packagePath } from '../../../loader/paths.js';
@@ -23,12 +23,13 @@ import {
   preloadDecisions,
   type ConfResolver,
 } from '../../../loader/preload/index.js';
-import { JOURNAL_FILE, loadJournal } from '../../../cli/journal.js';
+import { JOURNAL_FILE, loadJournal } from '../../../machine/journal.js';
 import { parseSeed } from '../../../cli/commands/compare.js';
 import { bytesCase, packParts, textTarget, unpackParts } from '../lib/build.js';
 import { mutatedText, tokenEdits } from '../lib/mutate.js';
 import { scratchDir } from '../lib/scratch.js';
 import { invariant, NotDecoded, type FuzzCase, type FuzzTarget } from '../lib/target.js';
+import { CliError } from '../../../cli/errors.js';
 
 export const profileTarget: FuzzTarget = textTarget({
   name: 'profile',

@@ -20,7 +20,7 @@ import { planMinidump, type MinidumpSource } from '../../../dump/minidump.js';
 import { minidumpMsgbuf, openDump, type OpenedDump } from '../../../dump/open.js';
 import { openMinidump, type Minidump } from '../../../dump/reader.js';
 import { readBounds } from '../../../dump/savecore.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { bytesTarget } from '../lib/build.js';
 import { elfFields } from './elf.js';
 import { layoutFields, words } from '../lib/fields.js';

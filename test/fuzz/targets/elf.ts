@@ -21,7 +21,7 @@ import {
   writeElf,
 } from '../../../loader/elf/index.js';
 import { EmbedError, embedRescue, extractEmbeddedRescue } from '../../../loader/embed/index.js';
-import { buildProbeKernel } from '../../../loader/probe/index.js';
+import { buildProbeKernel } from '../../../kernels/probe/index.js';
 import { formatInspect, inspectReport } from '../../../cli/commands/inspect.js';
 import { makeRescueKernel } from '../../helpers/kernels.js';
 import { freebsdKernelSpec, pattern } from '../../unit/loader/elf/fixtures.js';

@@ -29,7 +29,7 @@ import {
   rewriteMemoryReg,
   writeFdt,
   type Fdt,
-} from '../../../loader/handoff/fdt.js';
+} from '../../../loader/handoff/fdt/index.js';
 import { decodeKenv, encodeKenv } from '../../../loader/handoff/kenv.js';
 import {
   decodeModinfo,
@@ -67,7 +67,7 @@ import {
   probeEntryVa,
   ProbeError,
   ProbeReportLayout,
-} from '../../../loader/probe/index.js';
+} from '../../../kernels/probe/index.js';
 import { decodeHostHandoff, encodeHostHandoff, placementReader } from '../../../machine/host/handoff.js';
 import { HostError } from '../../../machine/host/errors.js';
 import { goodFdt, machineFdt, plain, arbFdt } from '../../unit/loader/handoff/fdt-fixtures.js';

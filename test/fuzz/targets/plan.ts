@@ -14,7 +14,7 @@ import { ConfigError, PlanError } from '../../../loader/errors.js';
 import { packagePath } from '../../../loader/paths.js';
 import { parseProfile } from '../../../loader/plan/profile.js';
 import { planRescue } from '../../../loader/plan/rescue-plan.js';
-import { buildProbeKernel } from '../../../loader/probe/index.js';
+import { buildProbeKernel } from '../../../kernels/probe/index.js';
 import { planReport } from '../../../cli/commands/plan.js';
 import { makeRescueKernel } from '../../helpers/kernels.js';
 import { bytesCase, bytesTarget, packParts, unpackParts } from '../lib/build.js';

@@ -34,7 +34,7 @@ import {
 import { DumpCode, DumpError } from '../../../dump/errors.js';
 import { decompressFile } from '../../../dump/file.js';
 import { IoCode } from '../../../loader/errors.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { throwsCode } from '../../helpers/errors.js';
 
 const PAGE = 4096;

@@ -20,7 +20,7 @@ import { openDump } from '../../../dump/open.js';
 import { bytesFile, minidumpLayout } from '../../../dump/reader.js';
 import { writeDeviceImage } from '../../../dump/savecore.js';
 import { IoCode } from '../../../loader/errors.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { SMALL_DUMPED, smallMinidump, zstdRleFrame } from '../../helpers/dump-fixtures.js';
 import { throwsCode } from '../../helpers/errors.js';
 

@@ -12,7 +12,7 @@ import { archInfo } from '../../../loader/arch/index.js';
 import type { PhysAddr } from '../../../loader/addr.js';
 import { loadProfile } from '../../../loader/plan/profile.js';
 import { Machine } from '../../../machine/machine.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { buildHostModel, dumpParams, installHost } from '../../../machine/host/model.js';
 import { planMinidump } from '../../../dump/minidump.js';
 import { openMinidump } from '../../../dump/reader.js';

@@ -34,7 +34,7 @@ import {
 } from '../../../dump/info.js';
 import { recoverDumpDirectory, recoveryLines, recoveryWarnings } from '../../../dump/recover.js';
 import { saveDumpSteps } from '../../../dump/savecore.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 
 const NATIVE = nativeAvailable() ? {} : { skip: 'the native addon (flock) is not built' };
 const facts: DumpFacts = {

@@ -3,7 +3,7 @@
 // regions (where a view cannot exist: ArrayRam.view refuses to cross a region boundary).
 import t from 'tap';
 import { phys, size } from '../../../loader/addr.js';
-import { ArrayRam } from '../../../machine/ram.js';
+import { ArrayRam } from '../../../loader/memory/guest-ram.js';
 import { guestMemoryReader } from '../../../dump/source.js';
 
 t.test('view inside a region, copy across regions', (t) => {

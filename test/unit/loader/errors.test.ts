@@ -1,29 +1,22 @@
 // KbootError: stable codes, structured details, cause chaining, JSON-safe output.
 import t from 'tap';
-import {
-  AddrError,
-  AddrCode,
-  jsonSafe,
-  KbootError,
-  MachineError,
-  MachineCode,
-  isKbootError,
-} from '../../../loader/errors.js';
+import { AddrError, AddrCode, jsonSafe, KbootError, isKbootError } from '../../../loader/errors.js';
+import { MemoryError, MemoryCode } from '../../../loader/memory/errors.js';
 
 t.test('codes, details, cause, domain', (t) => {
   const cause = new Error('root');
-  const e = new MachineError(MachineCode.GuestRange, 'machine: x', { addr: 0x1000n }, { cause });
+  const e = new MemoryError(MemoryCode.GuestRange, 'machine: x', { addr: 0x1000n }, { cause });
   t.ok(e instanceof KbootError);
   t.ok(e instanceof Error);
   t.ok(isKbootError(e));
   t.notOk(isKbootError(new Error('plain')));
   t.equal(e.code, 'GUEST_RANGE');
-  t.equal(e.domain, 'machine');
-  t.equal(e.name, 'MachineError');
+  t.equal(e.domain, 'memory');
+  t.equal(e.name, 'MemoryError');
   t.equal(e.cause, cause);
   t.same(e.toJSON(), {
-    name: 'MachineError',
-    domain: 'machine',
+    name: 'MemoryError',
+    domain: 'memory',
     code: 'GUEST_RANGE',
     message: 'machine: x',
     details: { addr: '0x1000' },

@@ -4,12 +4,12 @@ import t from 'tap';
 import fc from 'fast-check';
 import { phys, size } from '../../../loader/addr.js';
 import { KERNBASE } from '../../../loader/arch/arm64/layout.js';
-import { MachineCode } from '../../../loader/errors.js';
 import { walkArm64, type Arm64Run } from '../../../machine/arm64-walker.js';
-import { ArrayRam } from '../../../machine/ram.js';
+import { ArrayRam } from '../../../loader/memory/guest-ram.js';
 import { findRun } from '../../../machine/x86-walker.js';
 import { throwsCode } from '../../helpers/errors.js';
 import { Arm64Tables, TEST_TCR } from './tables.js';
+import { MachineCode } from '../../../machine/errors.js';
 
 const K4 = 0x1000n;
 const M2 = 0x20_0000n;

@@ -10,7 +10,7 @@
 import { phys, size } from '../../../loader/addr.js';
 import { Cpu, type CpuOptions } from '../../../machine/cpu.js';
 import { NativeRam } from '../../../machine/native-ram.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { asmMissing, assembleWithSymbols, type Assembled } from './asm.js';
 import { Arm64Tables, TEST_MAIR, TEST_SCTLR_MMU, TEST_TCR, X86Tables } from './tables.js';
 

@@ -4,7 +4,6 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { phys, size } from '../../../loader/addr.js';
-import { MachineCode } from '../../../loader/errors.js';
 import {
   describeChange,
   isProtected,
@@ -12,8 +11,9 @@ import {
   refusalReason,
   verifySegments,
 } from '../../../machine/purgatory.js';
-import { ArrayRam } from '../../../machine/ram.js';
+import { ArrayRam } from '../../../loader/memory/guest-ram.js';
 import { throwsCode } from '../../helpers/errors.js';
+import { MemoryCode } from '../../../loader/memory/errors.js';
 
 const BASE = 0x10_0000n;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -168,7 +168,7 @@ t.test('staged bytes: zero past their end (kexec memsz); not kept when RAM diffe
 
 t.test('a segment that is not guest RAM is GUEST_RANGE; an empty one hashes nothing', (t) => {
   const ram = fresh();
-  throwsCode(t, () => recordSegments(ram, [{ label: 'x', range: range(0x3f_f000n, 0x2000n) }]), MachineCode.GuestRange);
+  throwsCode(t, () => recordSegments(ram, [{ label: 'x', range: range(0x3f_f000n, 0x2000n) }]), MemoryCode.GuestRange);
   const d = recordSegments(ram, [{ label: 'empty', range: range(BASE, 0n) }]);
   t.equal(d.segments[0]?.sha256, sha(new Uint8Array(0)));
   t.same(verifySegments(ram, d), { ok: true });

@@ -4,13 +4,13 @@ import t from 'tap';
 import { phys, size } from '../../../loader/addr.js';
 import { KERNBASE as KERNBASE_AMD64 } from '../../../loader/arch/amd64/layout.js';
 import { KERNBASE as KERNBASE_ARM64 } from '../../../loader/arch/arm64/layout.js';
-import { MachineCode } from '../../../loader/errors.js';
 import { walkArm64 } from '../../../machine/arm64-walker.js';
 import { MAX_SHADOW_WINDOWS, planAmd64Shadow, planArm64Shadow } from '../../../machine/cpu.js';
-import { ArrayRam, type RamRegion } from '../../../machine/ram.js';
+import { ArrayRam, type RamRegion } from '../../../loader/memory/guest-ram.js';
 import { walkX86 } from '../../../machine/x86-walker.js';
 import { throwsCode } from '../../helpers/errors.js';
 import { Arm64Tables, TEST_TCR, X86Tables } from './tables.js';
+import { MachineCode } from '../../../machine/errors.js';
 
 const K4 = 0x1000n;
 const M2 = 0x20_0000n;

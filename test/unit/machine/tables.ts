@@ -4,7 +4,7 @@
  * (Intel SDM vol. 3A §4.5; ARM ARM D8.3), so walker tests compare two separate readings.
  */
 import { phys, size, type PhysAddr } from '../../../loader/addr.js';
-import type { GuestRam } from '../../../machine/ram.js';
+import type { GuestRam } from '../../../loader/memory/guest-ram.js';
 
 const K4 = 0x1000n;
 const M2 = 0x20_0000n;

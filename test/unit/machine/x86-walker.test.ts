@@ -4,11 +4,11 @@ import t from 'tap';
 import fc from 'fast-check';
 import { phys, size } from '../../../loader/addr.js';
 import { KERNBASE } from '../../../loader/arch/amd64/layout.js';
-import { MachineCode } from '../../../loader/errors.js';
-import { ArrayRam } from '../../../machine/ram.js';
+import { ArrayRam } from '../../../loader/memory/guest-ram.js';
 import { findRun, walkX86, type X86Run } from '../../../machine/x86-walker.js';
 import { throwsCode } from '../../helpers/errors.js';
 import { X86Tables } from './tables.js';
+import { MachineCode } from '../../../machine/errors.js';
 
 const K4 = 0x1000n;
 const M2 = 0x20_0000n;

@@ -13,7 +13,7 @@ import { DumpCode } from '../../../dump/errors.js';
 import { busMaster } from '../../../machine/devices/dma.js';
 import { buildHostModel, dumpParams, installHost } from '../../../machine/host/model.js';
 import { Machine } from '../../../machine/machine.js';
-import { nativeAvailable } from '../../../machine/native.js';
+import { nativeAvailable } from '../../../native/binding.js';
 import { openRescueDumper } from '../../../rescue/dumper.js';
 import { throwsCode } from '../../helpers/errors.js';
 

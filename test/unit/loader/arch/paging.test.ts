@@ -5,7 +5,7 @@ import type { KernelVa, PhysAddr, Size } from '../../../../loader/addr.js';
 import { loaderTables, rescueExecTables } from '../../../../loader/arch/amd64/paging.js';
 import { rescueIdentityTables } from '../../../../loader/arch/arm64/paging.js';
 import { PagePool } from '../../../../loader/arch/page-pool.js';
-import { TrampolineCode } from '../../../../loader/arch/trampoline-errors.js';
+import { TrampolineCode } from '../../../../loader/arch/errors.js';
 import { throwsCode } from '../../../helpers/errors.js';
 
 type Pages = Map<bigint, BigUint64Array>;

@@ -19,7 +19,7 @@ import {
   u64Value,
   writeFdt,
   type Fdt,
-} from '../../../../loader/handoff/fdt.js';
+} from '../../../../loader/handoff/fdt/index.js';
 import { FdtCode, HandoffError } from '../../../../loader/handoff/errors.js';
 import { throwsCode } from '../../../helpers/errors.js';
 import { asm, getU32, plain, rawBlob, withBytes, withU32 } from './fdt-fixtures.js';

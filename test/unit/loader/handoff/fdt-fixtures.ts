@@ -2,7 +2,6 @@
 // random-tree generators for fast-check, and a comparable plain form of a tree.
 import fc from 'fast-check';
 import {
-  buildMachineFdt,
   makeNode,
   makeProp,
   stringValue,
@@ -11,8 +10,8 @@ import {
   emptyValue,
   type Fdt,
   type FdtNode,
-  type MachineFdtDescription,
-} from '../../../../loader/handoff/fdt.js';
+} from '../../../../loader/handoff/fdt/index.js';
+import { buildMachineFdt, type MachineFdtDescription } from '../../../../loader/plan/host-fdt.js';
 
 /** A small tree with every kind of value, a memory node and one reservation entry. */
 export function goodFdt(): Fdt {

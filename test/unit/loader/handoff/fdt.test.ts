@@ -10,9 +10,7 @@ import {
   addMemReserve,
   addReservedMemory,
   addressCells,
-  buildMachineFdt,
   cellsValue,
-  cpuMpidr,
   emptyValue,
   findNode,
   getProp,
@@ -38,12 +36,12 @@ import {
   u64Value,
   unitName,
   writeFdt,
-  PHANDLE,
   type Fdt,
-} from '../../../../loader/handoff/fdt.js';
+} from '../../../../loader/handoff/fdt/index.js';
 import { FdtCode } from '../../../../loader/handoff/errors.js';
 import { throwsCode } from '../../../helpers/errors.js';
 import { MACHINE, arbFdt, asm, getU32, goodFdt, machineFdt, plain, rawBlob } from './fdt-fixtures.js';
+import { buildMachineFdt, cpuMpidr, PHANDLE } from '../../../../loader/plan/host-fdt.js';
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

@@ -3,7 +3,7 @@ import t from 'tap';
 import { parseElf } from '../../../../loader/elf/reader.js';
 import { PlanCode } from '../../../../loader/errors.js';
 import { decodeEfiMap } from '../../../../loader/handoff/efimap.js';
-import { parseFdt } from '../../../../loader/handoff/fdt.js';
+import { parseFdt } from '../../../../loader/handoff/fdt/index.js';
 import { decodeKenv } from '../../../../loader/handoff/kenv.js';
 import {
   decodeModinfo,

@@ -11,7 +11,7 @@ import { writeElf } from '../../../../loader/elf/writer.js';
 import { parseElf } from '../../../../loader/elf/reader.js';
 import { PlanCode } from '../../../../loader/errors.js';
 import { decodeEfiMap, efiPhysmemType } from '../../../../loader/handoff/efimap.js';
-import { findNode, getProp, parseFdt, propReg } from '../../../../loader/handoff/fdt.js';
+import { findNode, getProp, parseFdt, propReg } from '../../../../loader/handoff/fdt/index.js';
 import { decodeKenv, rescueKenv } from '../../../../loader/handoff/kenv.js';
 import { decodeRescueParams } from '../../../../loader/handoff/params.js';
 import { decodeSmap } from '../../../../loader/handoff/smap.js';

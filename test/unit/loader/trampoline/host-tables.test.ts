@@ -6,7 +6,7 @@ import type { KernelVa, PhysAddr, Size } from '../../../../loader/addr.js';
 import { kernelTables } from '../../../../loader/arch/amd64/paging.js';
 import { kernelBlockTables, KERNEL_BLOCK_ATTRS } from '../../../../loader/arch/arm64/paging.js';
 import { PagePool } from '../../../../loader/arch/page-pool.js';
-import { TrampolineCode } from '../../../../loader/arch/trampoline-errors.js';
+import { TrampolineCode } from '../../../../loader/arch/errors.js';
 import { throwsCode } from '../../../helpers/errors.js';
 import { MiB, pagesOf, walkA64, walkX86 } from './fixtures.js';
 

@@ -6,7 +6,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import type { KernelVa, PhysAddr, PhysRange, Size } from '../../../../loader/addr.js';
-import { TrampolineCode, TrampolineError } from '../../../../loader/arch/trampoline-errors.js';
+import { TrampolineCode, TrampolineError } from '../../../../loader/arch/errors.js';
 import {
   Amd64KexecBlock,
   Amd64TrampData,

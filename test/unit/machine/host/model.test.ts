@@ -3,7 +3,7 @@
 // declared struct msgbuf layout, dump_avail decoded from RAM, the bitmap walked bit by bit
 // with the dump_avail numbering of sys/vm/vm_dumpset.h, and seeded pages recomputed.
 import t from 'tap';
-import { bitToPa } from '../../../../dump/dumpavail.js';
+import { bitToPa } from '../../../../loader/kernel-abi/dump-avail.js';
 import { createHash } from 'node:crypto';
 import { rangeEnd, type PhysAddr, type PhysRange, type Size } from '../../../../loader/addr.js';
 import { archInfo } from '../../../../loader/arch/index.js';
@@ -12,14 +12,14 @@ import { parseElf } from '../../../../loader/elf/index.js';
 import { builtinProfileNames, loadProfile, type MachineProfile } from '../../../../loader/plan/profile.js';
 import { normalize, subtract } from '../../../../loader/plan/ranges.js';
 import { Machine } from '../../../../machine/machine.js';
-import { nativeAvailable } from '../../../../machine/native.js';
+import { nativeAvailable } from '../../../../native/binding.js';
 import { walkArm64 } from '../../../../machine/arm64-walker.js';
 import { findRun, walkX86 } from '../../../../machine/x86-walker.js';
 import { HostCode } from '../../../../machine/host/errors.js';
 import { dumpAvailFrom, hostFromHandoff } from '../../../../machine/host/handoff.js';
-import { DumpAvailPair, HOST, Msgbuf } from '../../../../machine/host/layout.js';
+import { DumpAvailPair, HOST, Msgbuf } from '../../../../loader/kernel-abi/structs.js';
 import { buildHostModel, dumpParams, installHost, isDumped, type HostModel } from '../../../../machine/host/model.js';
-import { pageBytes } from '../../../../machine/host/prng.js';
+import { pageBytes } from '../../../../loader/bytes/prng.js';
 import { throwsCode } from '../../../helpers/errors.js';
 import { makeRescueKernel } from '../../../helpers/kernels.js';
 
