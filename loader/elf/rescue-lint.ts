@@ -23,7 +23,7 @@
  *    boundary (RESCUE_RESERV_BOUNDARY, §8.2).
  */
 import type { KernelVa, Size } from '../addr.js';
-import { hex } from '../addr.js';
+import { hex, size } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
 import { RESCUE_KERNEL_OFFSET, RESCUE_RESERV_ALIGN, RESCUE_RESERV_BOUNDARY } from '../kernel-abi/rescue.js';
 import type { ElfImage, ProgramHeader } from './image.js';
@@ -189,7 +189,6 @@ function checkReservationSize(
   for (const p of image.loadSegments) if (p.offset + p.memsz > memEnd) memEnd = p.offset + p.memsz;
   const fileSize = BigInt(image.fileSize);
   const biggest = memEnd > fileSize ? memEnd : fileSize;
-  // Plain bigint: a hostile memsz may carry the footprint past 2^64, and the lint never throws.
   const footprint = ((biggest + page - 1n) / page) * page;
   if (RESCUE_KERNEL_OFFSET + footprint > RESCUE_RESERV_BOUNDARY) {
     report(
@@ -198,7 +197,8 @@ function checkReservationSize(
       { footprint, fileSize, memEnd, boundary: RESCUE_RESERV_BOUNDARY },
     );
   }
-  return { fileSize: fileSize as Size, memEnd: memEnd as Size, footprint: footprint as Size };
+  // memEnd and footprint stay unchecked casts: a hostile p_memsz may carry them past 2^64, and the lint never throws
+  return { fileSize: size(image.fileSize), memEnd: memEnd as Size, footprint: footprint as Size };
 }
 
 /** Lowest PT_LOAD vaddr to the highest PT_LOAD end; empty at KERNSTART without PT_LOADs. */

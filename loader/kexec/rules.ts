@@ -58,7 +58,7 @@
  * ENOMEM, EOPNOTSUPP/ENOSYS from machine_kexec_prepare, and LSM errors are not modelled
  * beyond what `state.freePages` expresses.
  */
-import { formatRange, hex, U64_LIMIT, U64_MAX, type PhysAddr, type PhysRange, type Size } from '../addr.js';
+import { formatRange, hex, phys, size, U64_LIMIT, U64_MAX, type PhysAddr, type PhysRange, type Size } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
 import {
   ERRNO,
@@ -209,9 +209,9 @@ function withLoaded(state: KexecState, slot: 'normal' | 'crash', image: KexecIma
   return Object.freeze({ ...state, loaded: Object.freeze(loaded) });
 }
 
-/** Snapshot of the first `bufsz` bytes (the caller checked they exist). */
+/** Snapshot of the first `bufsz` bytes (the caller checked they exist; 'argument' checked the u64s). */
 function loadedSegment(s: KexecSegmentRequest): LoadedSegment {
-  return Object.freeze({ mem: s.mem as PhysAddr, memsz: s.memsz as Size, data: s.buf.slice(0, Number(s.bufsz)) });
+  return Object.freeze({ mem: phys(s.mem), memsz: size(s.memsz), data: s.buf.slice(0, Number(s.bufsz)) });
 }
 
 function checkUserspace(state: KexecState): KexecError | undefined {
@@ -321,10 +321,10 @@ function runSteps(steps: readonly LoadStep[], c: LoadContext): KexecOutcome {
   }
   const image: KexecImage = Object.freeze({
     kind: c.slot,
-    entry: c.req.entry as PhysAddr,
+    entry: phys(c.req.entry),
     flags: c.req.flags,
     segments: Object.freeze(c.segs.map(loadedSegment)),
-    ...(c.controlPage === undefined ? {} : { controlPage: c.controlPage as PhysAddr }),
+    ...(c.controlPage === undefined ? {} : { controlPage: phys(c.controlPage) }),
   });
   const state = withLoaded(c.failState, c.slot, image);
   return { ok: true, state, action: 'loaded', slot: c.slot, image, warnings: c.warnings };
