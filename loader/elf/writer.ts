@@ -144,6 +144,9 @@ function bad(message: string, details: Record<string, unknown>, cause?: unknown)
   return new ElfError(ElfCode.BadWriteSpec, `elf: ${message}`, details, cause === undefined ? undefined : { cause });
 }
 
+/** The bytes of a section that owns none (shared: nothing writes into it). */
+const NO_BYTES = new Uint8Array(0);
+
 const roundUp = (v: bigint, a: bigint): bigint => (a <= 1n ? v : ((v + a - 1n) / a) * a);
 const isPow2 = (v: bigint): boolean => v > 0n && (v & (v - 1n)) === 0n;
 
@@ -634,7 +637,7 @@ function normalizeSection(s: ElfSectionSpec, i: number, segs: readonly PlacedSeg
       throw bad(`${where} is SHT_NOBITS and cannot own data (${hex(data.length)} bytes)`, { name: s.name });
     return { ...common, data: undefined, offset: 0n, size: s.size ?? 0n };
   }
-  const bytes = data ?? new Uint8Array(0);
+  const bytes = data ?? NO_BYTES;
   return { ...common, data: bytes, offset: 0n, size: BigInt(bytes.length) };
 }
 
