@@ -26,7 +26,7 @@ import {
   type Segment,
 } from './load-plan.js';
 import { buildMemoryMap } from './memory-map.js';
-import type { MachineProfile } from './profile.js';
+import type { DeviceTable, MachineProfile } from './profile.js';
 import { normalize, subtract } from './ranges.js';
 import { buildRescueArea, type RescueArea } from './rescue-area.js';
 import { memsizeFromKenv, placeReservation, reservationSize } from './reservation.js';
@@ -134,24 +134,7 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
     rescueReadOnly: subtract(map.ram, [region, ...tables.map((t) => t.range), ...runtime]),
     untouchable: normalize([...tables.map((t) => t.range), ...runtime]),
   };
-  const warnings: PlanWarning[] = [];
-  if (!profile.hostKernel.kenv.some(([k, v]) => k === 'debug.rescue_minidump' && v !== '0' && v !== '')) {
-    warnings.push({
-      code: 'RESCUE_NOT_ENABLED',
-      message:
-        'the host kenv does not set debug.rescue_minidump=1: rescue_kernel_init will not reserve anything at boot (embed and KLD strategies)',
-    });
-  }
-  if (tables.length > 0) {
-    warnings.push({
-      code: 'ITS_TABLES_LIVE',
-      message: `${tables.length} GICv3 LPI/ITS tables stay live after the panic (${tables
-        .map((t) => `${t.kind} ${formatRange(t.range)}`)
-        .join(
-          ', ',
-        )}); the reservation avoids them, but the D47358 rescue kernel is not told about them (no FW_HANDLE, no reserved-memory for them) and panics in gicv3_its if LPIs are still enabled`,
-    });
-  }
+  const warnings = planWarnings(profile, tables);
   const plan: RescuePlan = {
     arch,
     profileName: profile.name,
@@ -174,4 +157,27 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
   };
   validatePlan(plan);
   return plan;
+}
+
+/** What the user must know about a plan that stands: rescue not enabled in the kenv, live ITS tables. */
+function planWarnings(profile: MachineProfile, tables: readonly DeviceTable[]): PlanWarning[] {
+  const warnings: PlanWarning[] = [];
+  if (!profile.hostKernel.kenv.some(([k, v]) => k === 'debug.rescue_minidump' && v !== '0' && v !== '')) {
+    warnings.push({
+      code: 'RESCUE_NOT_ENABLED',
+      message:
+        'the host kenv does not set debug.rescue_minidump=1: rescue_kernel_init will not reserve anything at boot (embed and KLD strategies)',
+    });
+  }
+  if (tables.length > 0) {
+    warnings.push({
+      code: 'ITS_TABLES_LIVE',
+      message: `${tables.length} GICv3 LPI/ITS tables stay live after the panic (${tables
+        .map((t) => `${t.kind} ${formatRange(t.range)}`)
+        .join(
+          ', ',
+        )}); the reservation avoids them, but the D47358 rescue kernel is not told about them (no FW_HANDLE, no reserved-memory for them) and panics in gicv3_its if LPIs are still enabled`,
+    });
+  }
+  return warnings;
 }
