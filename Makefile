@@ -50,12 +50,14 @@ test: build
 typecheck: deps
 	@$(NPM_BIN)/tsc -p tsconfig.json --noEmit
 
-# ESLint and Prettier for the TypeScript; no C++ function over 100 lines (universal-ctags).
+# ESLint and Prettier for the TypeScript; no C++ function over 100 lines (universal-ctags); the
+# address-brand cast budget (scripts/count-casts.mjs).
 lint: deps
 	@$(NPM_BIN)/depcruise $(wildcard loader native kernels machine dump rescue compare scenario cli) bench test --config .dependency-cruiser.cjs --output-type err
 	@$(NPM_BIN)/eslint .
 	@$(NPM_BIN)/prettier --check . --log-level=warn
 	@node scripts/check-function-length.mjs --max 100
+	@node scripts/count-casts.mjs --quiet
 
 format: deps
 	@$(NPM_BIN)/prettier --write . --log-level=warn

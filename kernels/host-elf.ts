@@ -4,9 +4,9 @@
  * (file offset = VA − KERNSTART), seeded text and data, BSS, and a .symtab with the
  * symbols a kernel image has (btext, etext, edata, end). Deterministic for arch + seed.
  */
-import type { KernelVa, Size } from '../loader/addr.js';
+import { add, size, SZ_4K } from '../loader/addr.js';
 import { archInfo, type Arch } from '../loader/arch/index.js';
-import { PF, STT } from '../loader/elf/layout.js';
+import { ElfOsAbi, PF, STT } from '../loader/elf/layout.js';
 import { writeElf } from '../loader/elf/writer.js';
 import { SeededRandom } from '../loader/bytes/prng.js';
 
@@ -22,14 +22,14 @@ export function hostKernelElf(arch: Arch, seed: bigint | number): Uint8Array {
     for (let i = 0; i < n; i += 8) new DataView(b.buffer).setBigUint64(i, rnd.next64(), true);
     return b;
   };
-  const textVa = (ks + 0x1000n) as KernelVa;
-  const dataVa = (textVa + BigInt(HOST_ELF.text)) as KernelVa;
-  const end = (dataVa + BigInt(HOST_ELF.data + HOST_ELF.bss)) as KernelVa;
+  const textVa = add(ks, SZ_4K);
+  const dataVa = add(textVa, size(HOST_ELF.text));
+  const end = add(dataVa, size(HOST_ELF.data + HOST_ELF.bss));
   return writeElf({
     arch,
     type: 'exec',
     entry: textVa,
-    osabi: 9,
+    osabi: ElfOsAbi.FREEBSD,
     layout: { linearBase: ks },
     segments: [
       { type: 'load', flags: PF.R | PF.X, vaddr: textVa, data: bytes(HOST_ELF.text) },
@@ -38,13 +38,13 @@ export function hostKernelElf(arch: Arch, seed: bigint | number): Uint8Array {
         flags: PF.R | PF.W,
         vaddr: dataVa,
         data: bytes(HOST_ELF.data),
-        memsz: BigInt(HOST_ELF.data + HOST_ELF.bss) as Size,
+        memsz: size(HOST_ELF.data + HOST_ELF.bss),
       },
     ],
     symbols: [
       { name: 'btext', value: textVa, type: STT.FUNC },
       { name: 'etext', value: dataVa },
-      { name: 'edata', value: (dataVa + BigInt(HOST_ELF.data)) as KernelVa },
+      { name: 'edata', value: add(dataVa, size(HOST_ELF.data)) },
       { name: 'end', value: end },
     ],
   });

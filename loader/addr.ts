@@ -21,6 +21,13 @@ export type PhysAddr = Branded<'PhysAddr'>;
 export type KernelVa = Branded<'KernelVa'>;
 /** A byte count or offset. */
 export type Size = Branded<'Size'>;
+/**
+ * An address as FreeBSD's preload metadata carries it (MODINFO_ADDR, MODINFOMD_ENVP,
+ * MODINFOMD_KERNEND, modulep): on amd64 an offset from KERNBASE (the kernel adds KERNBASE,
+ * preload_bootstrap_relocate), on arm64 a kernel VA (`ArchInfo.metadataAddressing`). A fourth
+ * space, made only by loader/plan/kexec-plan.ts `metadataAddress` (which knows the arch).
+ */
+export type MetadataAddr = Branded<'MetadataAddr'>;
 /** Any of the three address-like quantities. */
 export type AddrLike = PhysAddr | KernelVa | Size;
 
@@ -195,9 +202,22 @@ export function rangeFromEnd<A extends PhysAddr | KernelVa>(start: A, endExclusi
   return { start, size: (endExclusive - start) as Size };
 }
 
-/** Exclusive end of a range, as a plain bigint (it may be 2^64). */
-export function rangeEnd(r: AddrRange<PhysAddr | KernelVa>): bigint {
-  return r.start + r.size;
+declare const endOf: unique symbol;
+/**
+ * The exclusive end of a range of space `A`: an integer in [0, 2^64]. It may be 2^64, one past
+ * the last address, so it is not an `A`; compare it with addresses of `A`, and use `endAddr`
+ * for the end as an address.
+ */
+export type RangeEnd<A extends PhysAddr | KernelVa> = bigint & { readonly [endOf]: A };
+
+/** Exclusive end of a range (it may be 2^64). */
+export function rangeEnd<A extends PhysAddr | KernelVa>(r: AddrRange<A>): RangeEnd<A> {
+  return (r.start + r.size) as RangeEnd<A>;
+}
+
+/** The exclusive end of a range as an address of its space; ADDR_OVERFLOW when it is 2^64. */
+export function endAddr<A extends PhysAddr | KernelVa>(r: AddrRange<A>): A {
+  return add(r.start, r.size);
 }
 
 /** True for a zero-length range. */

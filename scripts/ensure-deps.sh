@@ -6,10 +6,21 @@ set -euo pipefail
 # libunicorn-dev: the CPU emulator the addon links; device-tree-compiler, binutils for
 # aarch64 and gdb-multiarch: independent decoders the tests check our output with;
 # libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces;
-# mandoc: `mandoc -T lint man/kboot.8` (test/unit/cli/man.test.ts); chromium (/usr/bin/chromium):
+# mandoc: `mandoc -T lint man/kboot.8` (test/e2e/cli/man.test.ts); chromium (/usr/bin/chromium):
 # a headless browser (with a font) that renders the compare chart (test/external/svg-chromium.test.ts);
-# universal-ctags: finds C++ functions and their ends for `make lint` (scripts/check-function-length.mjs).
+# universal-ctags: finds C++ functions and their ends for `make lint` (scripts/check-function-length.mjs);
+# gcc, g++, make: the addon build (node-gyp) and the tests that compile C against system headers
+# (linux-libc-dev: <linux/kexec.h>); zstd, gzip: the CLIs that check our compressed dumps. Every
+# tool a test requires is in test/helpers/tools.ts TOOLS with its package; under CI=true a
+# missing one fails the run.
 packages=(
+  gcc
+  g++
+  make
+  libc6-dev
+  linux-libc-dev
+  zstd
+  gzip
   libunicorn-dev
   libzstd-dev
   zlib1g-dev

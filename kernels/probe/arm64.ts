@@ -50,7 +50,7 @@ import {
   PROBE_MODE_VALUE,
   PROBE_SYS_NAMES,
   PROBE_VERSION,
-  ProbeReportLayout as R,
+  ProbeReportLayout as ReportLayout,
   type ProbeMode,
 } from './layout.js';
 import { PROBE_LABELS, placeImageLabels, probeMessage, type ProbeCodeOptions } from './common.js';
@@ -58,21 +58,52 @@ import { PROBE_LABELS, placeImageLabels, probeMessage, type ProbeCodeOptions } f
 /** The report base register from step 1 on. */
 const REPORT: XReg = 'x0';
 
+/** A report field (plus `extra` bytes) as a memory operand off the report register. */
+const rep = (off: number, extra = 0): { base: XReg; offset: number } => ({ base: REPORT, offset: off + extra });
+/** The report slot of general register x`i` (31: SP). */
+const gpr = (i: number): { base: XReg; offset: number } => rep(ReportLayout.offsets.gpr, 8 * i);
+
+/** Stores the cumulative PROBE_FLAG bits. */
+function storeFlags(a: A64Asm, bits: number): void {
+  a.movz('w1', bits);
+  a.str('w1', rep(ReportLayout.offsets.flags));
+}
+
 /** Emits the arm64 probe, from `_start` (file offset PROBE_TEXT_OFFSET) to `_edata`; the caller finishes it. */
 export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   const a = new A64Asm();
   placeImageLabels(a);
-  const at = (off: number, extra = 0): { base: XReg; offset: number } => ({ base: REPORT, offset: off + extra });
-  const flags = (bits: number): void => {
-    a.movz('w1', bits);
-    a.str('w1', at(R.offsets.flags));
-  };
   a.label(PROBE_LABELS.start);
+  saveEntryState(a, opts);
+  let done = PROBE_FLAG.REGS;
+  storeFlags(a, done);
+  mmuOff(a);
+  // 2. the boot argument
+  a.ldr('x1', gpr(0));
+  a.str('x1', rep(ReportLayout.offsets.bootArgs, 0));
+  a.str('xzr', rep(ReportLayout.offsets.bootArgs, 8));
+  storeFlags(a, (done |= PROBE_FLAG.BOOT_ARGS));
+  copyHandoff(a, opts.mode);
+  storeFlags(a, (done |= PROBE_FLAG.HANDOFF));
+  followParams(a, opts.mode);
+  storeFlags(a, (done |= PROBE_FLAG.PARAMS));
+  checksumImage(a);
+  storeFlags(a, (done |= PROBE_FLAG.CHECKSUM));
+  printConsoleLine(a, opts.uartBase);
+  storeFlags(a, (done |= PROBE_FLAG.UART));
+  cleanAndHalt(a);
+  a.label(PROBE_LABELS.message);
+  a.asciz(probeMessage('arm64', opts.mode));
+  a.label(PROBE_LABELS.hexDigits);
+  a.bytes(new TextEncoder().encode('0123456789abcdef'));
+  a.label(PROBE_LABELS.edata);
+  return a;
+}
 
-  // 1. registers, exactly as they arrived (x0 through TPIDR_EL1)
+/** Step 1: registers exactly as they arrived (x0 through TPIDR_EL1), system registers, the report header. */
+function saveEntryState(a: A64Asm, opts: ProbeCodeOptions): void {
   a.msr('tpidr_el1', 'x0');
   a.adr(REPORT, PROBE_LABELS.report);
-  const gpr = (i: number): { base: XReg; offset: number } => at(R.offsets.gpr, 8 * i);
   a.str('x1', gpr(1));
   for (let i = 2; i < 30; i += 2) a.stp(`x${i}`, `x${i + 1}`, gpr(i));
   a.str('x30', gpr(30));
@@ -81,47 +112,45 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.mov('x1', 'sp');
   a.str('x1', gpr(31));
   a.adr('x1', PROBE_LABELS.start);
-  a.str('x1', at(R.offsets.entryPc));
+  a.str('x1', rep(ReportLayout.offsets.entryPc));
   PROBE_SYS_NAMES.arm64.forEach((name, i) => {
     a.mrs('x1', name);
-    a.str('x1', at(R.offsets.sys, 8 * i));
+    a.str('x1', rep(ReportLayout.offsets.sys, 8 * i));
   });
   a.mrs('x1', 'ttbr0_el1');
   a.movImm64('x2', ARM64_TTBR_BADDR_MASK);
   a.and('x1', 'x1', 'x2');
-  a.str('x1', at(R.offsets.ptRoot));
+  a.str('x1', rep(ReportLayout.offsets.ptRoot));
   a.movImm64('x1', PROBE_MAGIC);
-  a.str('x1', at(R.offsets.magic));
+  a.str('x1', rep(ReportLayout.offsets.magic));
   a.movImm('w1', PROBE_VERSION);
-  a.str('w1', at(R.offsets.version));
+  a.str('w1', rep(ReportLayout.offsets.version));
   a.movImm('w1', EM_AARCH64);
-  a.str('w1', at(R.offsets.machine));
+  a.str('w1', rep(ReportLayout.offsets.machine));
   a.movImm('w1', PROBE_MODE_VALUE[opts.mode]);
-  a.str('w1', at(R.offsets.mode));
+  a.str('w1', rep(ReportLayout.offsets.mode));
   a.movImm64('x1', opts.uartBase);
-  a.str('x1', at(R.offsets.uartBase));
-  let done = PROBE_FLAG.REGS;
-  flags(done);
+  a.str('x1', rep(ReportLayout.offsets.uartBase));
+}
 
-  // As locore's _start does: turn the MMU off (it is off already, or on with an identity map
-  // of where we run, so the next fetch lands at the same address); from here on every access
-  // is physical, which also reaches the UART the rescue identity map does not cover.
+/**
+ * As locore's _start does: turn the MMU off (it is off already, or on with an identity map
+ * of where we run, so the next fetch lands at the same address); from here on every access
+ * is physical, which also reaches the UART the rescue identity map does not cover.
+ */
+function mmuOff(a: A64Asm): void {
   a.dsb('sy');
   a.mrs('x1', 'sctlr_el1');
   a.movImm64('x2', ~1n & 0xffff_ffff_ffff_ffffn);
   a.and('x1', 'x1', 'x2');
   a.msr('sctlr_el1', 'x1');
   a.isb();
+}
 
-  // 2. the boot argument
-  a.ldr('x1', gpr(0));
-  a.str('x1', at(R.offsets.bootArgs, 0));
-  a.str('xzr', at(R.offsets.bootArgs, 8));
-  flags((done |= PROBE_FLAG.BOOT_ARGS));
-
-  // 3. the hand-off, addressed from the probe's own load address
+/** Step 3: the hand-off, addressed from the probe's own load address. */
+function copyHandoff(a: A64Asm, mode: ProbeMode): void {
   a.adr('x2', PROBE_LABELS.fileStart);
-  if (opts.mode === 'rescue') {
+  if (mode === 'rescue') {
     a.subImm('x1', 'x2', Number(RESCUE_KERNEL_OFFSET)); // rescue_pa = load PA - 2 MiB (§10.3)
   } else {
     a.ldr('x1', gpr(0));
@@ -129,25 +158,22 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
     a.sub('x1', 'x1', 'x3'); // modulep - KERNBASE
     a.add('x1', 'x1', 'x2'); // + load PA
   }
-  a.str('x1', at(R.offsets.handoffAddr));
-  a.addImm('x3', REPORT, R.offsets.handoff);
+  a.str('x1', rep(ReportLayout.offsets.handoffAddr));
+  a.addImm('x3', REPORT, ReportLayout.offsets.handoff);
   a.movz('x4', PROBE_HANDOFF_BYTES / 8);
   a.label('copy');
   a.ldr('x5', { base: 'x1', offset: 8, mode: 'post' });
   a.str('x5', { base: 'x3', offset: 8, mode: 'post' });
   a.subsImm('x4', 'x4', 1);
   a.bcond('ne', 'copy');
-  flags((done |= PROBE_FLAG.HANDOFF));
+}
 
-  // 3b. the params, and the kenv and firmware map they point to (rescue mode)
-  followParams(a, opts.mode);
-  flags((done |= PROBE_FLAG.PARAMS));
-
-  // 4. FNV-1a 64 over [_start, _edata)
+/** Step 4: FNV-1a 64 over [_start, _edata); leaves the hash in x3. */
+function checksumImage(a: A64Asm): void {
   a.adr('x1', PROBE_LABELS.start);
   a.adr('x2', PROBE_LABELS.edata);
-  a.str('x1', at(R.offsets.checksumStart));
-  a.str('x2', at(R.offsets.checksumEnd));
+  a.str('x1', rep(ReportLayout.offsets.checksumStart));
+  a.str('x2', rep(ReportLayout.offsets.checksumEnd));
   a.movImm64('x3', FNV1A64.offsetBasis);
   a.movImm64('x4', FNV1A64.prime);
   a.label('sum');
@@ -158,11 +184,12 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.mul('x3', 'x3', 'x4');
   a.b('sum');
   a.label('sum_done');
-  a.str('x3', at(R.offsets.checksum));
-  flags((done |= PROBE_FLAG.CHECKSUM));
+  a.str('x3', rep(ReportLayout.offsets.checksum));
+}
 
-  // 5. the console line: message, 16 hex digits of the checksum, newline
-  a.movImm64('x1', opts.uartBase);
+/** Step 5: the console line: message, 16 hex digits of the checksum (x3), newline. */
+function printConsoleLine(a: A64Asm, uartBase: bigint): void {
+  a.movImm64('x1', uartBase);
   a.adr('x2', PROBE_LABELS.message);
   a.label('puts');
   a.ldrb('w5', { base: 'x2', offset: 1, mode: 'post' });
@@ -182,11 +209,12 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.bcond('ne', 'hex');
   a.movz('w5', 0x0a);
   a.strb('w5', { base: 'x1' });
-  flags((done |= PROBE_FLAG.UART));
+}
 
-  // 6. make the report visible to whoever reads RAM, then halt for good
+/** Step 6: make the report visible to whoever reads RAM (DC CIVAC, DSB SY), then halt for good. */
+function cleanAndHalt(a: A64Asm): void {
   a.mov('x1', REPORT);
-  a.movz('x2', Math.ceil(R.size / ARM64_CLEAN_STEP));
+  a.movz('x2', Math.ceil(ReportLayout.size / ARM64_CLEAN_STEP));
   a.label('clean');
   a.dc('civac', 'x1');
   a.addImm('x1', 'x1', ARM64_CLEAN_STEP);
@@ -196,13 +224,6 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   a.label('halt');
   a.wfi();
   a.b('halt');
-
-  a.label(PROBE_LABELS.message);
-  a.asciz(probeMessage('arm64', opts.mode));
-  a.label(PROBE_LABELS.hexDigits);
-  a.bytes(new TextEncoder().encode('0123456789abcdef'));
-  a.label(PROBE_LABELS.edata);
-  return a;
 }
 
 /** Params base register during step 3b (a PA: the MMU is off). */
@@ -213,9 +234,8 @@ const PARAMS: XReg = 'x6';
  * kenv and the firmware map (see the module contract). Uses x1..x7; x0 stays the report.
  */
 function followParams(a: A64Asm, mode: ProbeMode): void {
-  const rep = (off: number): { base: XReg; offset: number } => ({ base: REPORT, offset: off });
   a.addImm('x3', REPORT, PROBE_FOLLOW_START);
-  a.movz('x4', (R.size - PROBE_FOLLOW_START) / 8);
+  a.movz('x4', (ReportLayout.size - PROBE_FOLLOW_START) / 8);
   a.label('zero');
   a.str('xzr', { base: 'x3', offset: 8, mode: 'post' });
   a.subsImm('x4', 'x4', 1);
@@ -226,7 +246,7 @@ function followParams(a: A64Asm, mode: ProbeMode): void {
   a.adr('x2', PROBE_LABELS.fileStart);
   a.subImm(PARAMS, 'x2', Number(RESCUE_KERNEL_OFFSET)); // rescue_pa = load PA - 2 MiB (§10.3)
   a.mov('x1', PARAMS);
-  a.addImm('x3', REPORT, R.offsets.params);
+  a.addImm('x3', REPORT, ReportLayout.offsets.params);
   a.movz('x4', P.size / 8);
   a.label('params_copy');
   a.ldr('x5', { base: 'x1', offset: 8, mode: 'post' });
@@ -234,14 +254,14 @@ function followParams(a: A64Asm, mode: ProbeMode): void {
   a.subsImm('x4', 'x4', 1);
   a.bcond('ne', 'params_copy');
   a.movz('w1', P.size);
-  a.str('w1', rep(R.offsets.paramsLen));
+  a.str('w1', rep(ReportLayout.offsets.paramsLen));
 
   // the kenv: PA kp_kenvstart
   a.ldr('x1', at(P.offsets.kpKenvstart));
   a.ldr('x4', at(P.offsets.kpKenvlen));
-  a.str('x1', rep(R.offsets.kenvAddr));
-  a.addImm('x3', REPORT, R.offsets.kenv);
-  copyCapped(a, 'kenv', R.offsets.kenvLen);
+  a.str('x1', rep(ReportLayout.offsets.kenvAddr));
+  a.addImm('x3', REPORT, ReportLayout.offsets.kenv);
+  copyCapped(a, 'kenv', ReportLayout.offsets.kenvLen);
 
   // the firmware map: the first source with a non-zero start
   for (const src of PROBE_FIRMWARE_SOURCES.arm64) {
@@ -252,10 +272,10 @@ function followParams(a: A64Asm, mode: ProbeMode): void {
   }
   a.movz('w7', PROBE_FIRMWARE_KIND.none);
   a.label('fw_found');
-  a.str('w7', rep(R.offsets.firmwareKind));
-  a.str('x1', rep(R.offsets.firmwareAddr));
-  a.addImm('x3', REPORT, R.offsets.firmware);
-  copyCapped(a, 'fw', R.offsets.firmwareLen);
+  a.str('w7', rep(ReportLayout.offsets.firmwareKind));
+  a.str('x1', rep(ReportLayout.offsets.firmwareAddr));
+  a.addImm('x3', REPORT, ReportLayout.offsets.firmware);
+  copyCapped(a, 'fw', ReportLayout.offsets.firmwareLen);
 }
 
 /**

@@ -15,7 +15,7 @@
  * same bytes.
  */
 import assert from 'node:assert/strict';
-import { hex, type KernelVa, type Size } from '../../loader/addr.js';
+import { add, hex, size, type KernelVa } from '../../loader/addr.js';
 import { ARCHES, archInfo, type Arch } from '../../loader/arch/index.js';
 import type { Assembler } from '../../loader/codegen/index.js';
 import { ElfOsAbi, PF, SHF, STT, writeElf } from '../../loader/elf/index.js';
@@ -50,12 +50,12 @@ const GENERATORS: { readonly [A in Arch]: (o: ProbeCodeOptions) => Assembler } =
 
 /** VA of the probe's entry point `_start`. */
 export function probeEntryVa(arch: Arch): KernelVa {
-  return (archInfo(arch).kernstart + BigInt(PROBE_TEXT_OFFSET)) as KernelVa;
+  return add(archInfo(arch).kernstart, size(PROBE_TEXT_OFFSET));
 }
 
 /** VA of the probe's report (its PA is the load PA + PROBE_REPORT_OFFSET). */
 export function probeReportVa(arch: Arch): KernelVa {
-  return (archInfo(arch).kernstart + BigInt(PROBE_REPORT_OFFSET)) as KernelVa;
+  return add(archInfo(arch).kernstart, size(PROBE_REPORT_OFFSET));
 }
 
 function badOption(what: string, details: Record<string, unknown>): ProbeError {
@@ -92,7 +92,7 @@ export function buildProbeKernel(arch: Arch, opts: ProbeKernelOptions = {}): Uin
   const info = archInfo(arch);
   const textVa = probeEntryVa(arch);
   const reportVa = probeReportVa(arch);
-  const textSize = BigInt(code.bytes.length) as Size;
+  const textSize = size(code.bytes.length);
   return writeElf({
     arch,
     type: 'exec',
@@ -118,7 +118,7 @@ export function buildProbeKernel(arch: Arch, opts: ProbeKernelOptions = {}): Uin
         addr: textVa,
         inSegment: 0,
         size: textSize,
-        addralign: 16n as Size,
+        addralign: size(16n),
       },
       {
         name: '.bss',
@@ -132,15 +132,15 @@ export function buildProbeKernel(arch: Arch, opts: ProbeKernelOptions = {}): Uin
     ],
     symbols: [
       { name: PROBE_LABELS.start, value: textVa, size: textSize, type: STT.FUNC, shndx: 1 },
-      { name: PROBE_LABELS.edata, value: (textVa + textSize) as KernelVa, shndx: 1 },
+      { name: PROBE_LABELS.edata, value: add(textVa, textSize), shndx: 1 },
       {
         name: PROBE_LABELS.report,
         value: reportVa,
-        size: BigInt(ProbeReportLayout.size) as Size,
+        size: size(ProbeReportLayout.size),
         type: STT.OBJECT,
         shndx: 2,
       },
-      { name: '_end', value: (reportVa + PROBE_REPORT_AREA) as KernelVa, shndx: 2 },
+      { name: '_end', value: add(reportVa, PROBE_REPORT_AREA), shndx: 2 },
     ],
   });
 }

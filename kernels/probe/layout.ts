@@ -20,7 +20,7 @@
  * the whole `struct rescue_kernel_params`, and the first PROBE_FOLLOW_BYTES of the kenv and of
  * the firmware map its pointers name (PROBE_FIRMWARE_SOURCES), each capped at its *len field.
  */
-import type { Size } from '../../loader/addr.js';
+import { size } from '../../loader/addr.js';
 import { defineLayout, u32, u64, u64array, bytes } from '../../loader/bytes/index.js';
 import type { Arch } from '../../loader/arch/index.js';
 import {
@@ -34,7 +34,7 @@ export const PROBE_TEXT_OFFSET = 0x1000;
 /** File offset (= offset from KERNSTART and from the load PA) of the report page. */
 export const PROBE_REPORT_OFFSET = 0x3000;
 /** Bytes of the report area (one page of BSS). */
-export const PROBE_REPORT_AREA = 0x1000n as Size;
+export const PROBE_REPORT_AREA = size(0x1000n);
 /** Most bytes of code and constants the text segment may hold. */
 export const PROBE_TEXT_MAX = PROBE_REPORT_OFFSET - PROBE_TEXT_OFFSET;
 /** Bytes of the hand-off the probe copies into its report. */

@@ -7,10 +7,11 @@
  * is exhausted (D47358 panics "rescue: ran out of bootstrap PTPs"); `set`/`get` index
  * entries 0..511 of a page the pool owns; `pages()` returns every page used, in order.
  */
-import { hex, type PhysAddr } from '../addr.js';
+import { add, hex, size, SZ_4K, toNumber, type PhysAddr } from '../addr.js';
 import { TrampolineCode, TrampolineError } from './errors.js';
 
-export const PAGE_BYTES = 4096;
+/** The bytes of one page-table page (SZ_4K as a number, for buffer lengths). */
+export const PAGE_BYTES = toNumber(SZ_4K);
 export const ENTRIES = 512;
 
 export class PagePool {
@@ -38,17 +39,22 @@ export class PagePool {
       );
     }
     this.tables.push(new BigUint64Array(ENTRIES));
-    return (this.base + BigInt((this.tables.length - 1) * PAGE_BYTES)) as PhysAddr;
+    return this.pageAt(this.tables.length - 1);
   }
 
   /** True when `pa` is a page of this pool that has been handed out. */
   owns(pa: bigint): boolean {
     const off = pa - this.base;
-    return off >= 0n && off % BigInt(PAGE_BYTES) === 0n && off / BigInt(PAGE_BYTES) < BigInt(this.tables.length);
+    return off >= 0n && off % SZ_4K === 0n && off / SZ_4K < BigInt(this.tables.length);
+  }
+
+  /** The address of page `i` of the pool. */
+  private pageAt(i: number): PhysAddr {
+    return add(this.base, size(BigInt(i) * SZ_4K));
   }
 
   private table(pa: bigint): BigUint64Array {
-    const t = this.owns(pa) ? this.tables[Number((pa - this.base) / BigInt(PAGE_BYTES))] : undefined;
+    const t = this.owns(pa) ? this.tables[Number((pa - this.base) / SZ_4K)] : undefined;
     if (t === undefined) throw new Error(`page ${hex(pa)} is not a page of this pool`);
     return t;
   }
@@ -64,7 +70,7 @@ export class PagePool {
   /** Every page handed out: its address and bytes. */
   pages(): { readonly pa: PhysAddr; readonly bytes: Uint8Array }[] {
     return this.tables.map((t, i) => ({
-      pa: (this.base + BigInt(i * PAGE_BYTES)) as PhysAddr,
+      pa: this.pageAt(i),
       bytes: new Uint8Array(t.buffer.slice(0)),
     }));
   }

@@ -69,6 +69,7 @@ export const pad = (len: number, o: FieldOpts = {}): Field<PadName, never> =>
   mk(`_pad${padCounter++}` as PadName, 'pad', len, 1, o);
 
 type AnyField = Field<string, unknown>;
+const utf8 = new TextDecoder('utf-8');
 type ValueOf<F> = F extends Field<string, infer V> ? V : never;
 
 /** The decoded value of a layout: one property per non-padding field. */
@@ -108,20 +109,8 @@ export function defineLayout<const F extends readonly AnyField[]>(
   opts: { readonly size: number; readonly endian?: Endian },
 ): Layout<F> {
   const endian = opts.endian ?? 'le';
-  const offsets: Record<string, number> = {};
-  let off = 0;
-  const seen = new Set<string>();
-  for (const f of fields) {
-    assert(!seen.has(f.name), `layout ${name}: duplicate field ${f.name}`);
-    seen.add(f.name);
-    if (f.at !== undefined)
-      assert.equal(off, f.at, `layout ${name}: field ${f.name} is at ${off}, declared at ${f.at}`);
-    if (f.kind !== 'pad') offsets[f.name] = off;
-    off += f.size;
-  }
-  assert.equal(off, opts.size, `layout ${name}: fields add up to ${off} bytes, declared size ${opts.size}`);
-  const size = off;
-  const fieldEndian = (f: AnyField): boolean => (f.endian ?? endian) === 'le';
+  const offsets = fieldOffsets(name, fields, opts.size);
+  const size = opts.size;
 
   function encodeInto(target: Uint8Array, at: number, values: LayoutValues<F>): void {
     if (!Number.isSafeInteger(at) || at < 0 || at + size > target.length) {
@@ -139,72 +128,7 @@ export function defineLayout<const F extends readonly AnyField[]>(
     const vals = values as Readonly<Record<string, unknown>>;
     let o = at;
     for (const f of fields) {
-      const what = `${name}.${f.name}`;
-      const v = vals[f.name];
-      const le = fieldEndian(f);
-      switch (f.kind) {
-        case 'u8':
-          dv.setUint8(o, checkUint(v as number, 8, what));
-          break;
-        case 'u16':
-          dv.setUint16(o, checkUint(v as number, 16, what), le);
-          break;
-        case 'u32':
-          dv.setUint32(o, checkUint(v as number, 32, what), le);
-          break;
-        case 'u64':
-          dv.setBigUint64(o, checkU64(v as bigint, what), le);
-          break;
-        case 'bytes': {
-          const b = v as Uint8Array;
-          if (b.length > f.size) {
-            throw new BytesError(BytesCode.ValueRange, `bytes: ${what} is ${b.length} bytes, field holds ${f.size}`, {
-              field: what,
-              length: b.length,
-              max: f.size,
-            });
-          }
-          target.fill(0, o, o + f.size);
-          target.set(b, o);
-          break;
-        }
-        case 'cstring': {
-          const enc = new TextEncoder().encode(v as string);
-          if (enc.length > f.size || enc.includes(0)) {
-            throw new BytesError(
-              BytesCode.BadString,
-              `bytes: ${what} does not fit in char[${f.size}] (${JSON.stringify(v)})`,
-              {
-                field: what,
-                value: v,
-                max: f.size,
-              },
-            );
-          }
-          target.fill(0, o, o + f.size);
-          target.set(enc, o);
-          break;
-        }
-        case 'u32array':
-        case 'u64array': {
-          const arr = v as readonly (number | bigint)[];
-          if (arr.length !== f.count) {
-            throw new BytesError(BytesCode.ValueRange, `bytes: ${what} needs ${f.count} elements, got ${arr.length}`, {
-              field: what,
-              count: arr.length,
-              expected: f.count,
-            });
-          }
-          arr.forEach((e, i) => {
-            if (f.kind === 'u32array') dv.setUint32(o + 4 * i, checkUint(e as number, 32, `${what}[${i}]`), le);
-            else dv.setBigUint64(o + 8 * i, checkU64(e as bigint, `${what}[${i}]`), le);
-          });
-          break;
-        }
-        case 'pad':
-          target.fill(0, o, o + f.size);
-          break;
-      }
+      encodeField(target, dv, o, f, vals[f.name], `${name}.${f.name}`, (f.endian ?? endian) === 'le');
       o += f.size;
     }
   }
@@ -216,38 +140,7 @@ export function defineLayout<const F extends readonly AnyField[]>(
     const out: Record<string, unknown> = {};
     let o = at;
     for (const f of fields) {
-      const le = fieldEndian(f);
-      switch (f.kind) {
-        case 'u8':
-          out[f.name] = dv.getUint8(o);
-          break;
-        case 'u16':
-          out[f.name] = dv.getUint16(o, le);
-          break;
-        case 'u32':
-          out[f.name] = dv.getUint32(o, le);
-          break;
-        case 'u64':
-          out[f.name] = dv.getBigUint64(o, le);
-          break;
-        case 'bytes':
-          out[f.name] = src.slice(o, o + f.size);
-          break;
-        case 'cstring': {
-          const field = src.subarray(o, o + f.size);
-          const nul = field.indexOf(0);
-          out[f.name] = new TextDecoder('utf-8').decode(nul < 0 ? field : field.subarray(0, nul));
-          break;
-        }
-        case 'u32array':
-          out[f.name] = Array.from({ length: f.count }, (_, i) => dv.getUint32(o + 4 * i, le));
-          break;
-        case 'u64array':
-          out[f.name] = Array.from({ length: f.count }, (_, i) => dv.getBigUint64(o + 8 * i, le));
-          break;
-        case 'pad':
-          break;
-      }
+      if (f.kind !== 'pad') out[f.name] = decodeField(src, dv, o, f, (f.endian ?? endian) === 'le');
       o += f.size;
     }
     return out as LayoutValues<F>;
@@ -267,4 +160,133 @@ export function defineLayout<const F extends readonly AnyField[]>(
     encodeInto,
     decode,
   };
+}
+
+/** Each named field's offset; asserts unique names, every `at`, and the declared size. */
+function fieldOffsets(name: string, fields: readonly AnyField[], declaredSize: number): Record<string, number> {
+  const offsets: Record<string, number> = {};
+  let off = 0;
+  const seen = new Set<string>();
+  for (const f of fields) {
+    assert(!seen.has(f.name), `layout ${name}: duplicate field ${f.name}`);
+    seen.add(f.name);
+    if (f.at !== undefined)
+      assert.equal(off, f.at, `layout ${name}: field ${f.name} is at ${off}, declared at ${f.at}`);
+    if (f.kind !== 'pad') offsets[f.name] = off;
+    off += f.size;
+  }
+  assert.equal(off, declaredSize, `layout ${name}: fields add up to ${off} bytes, declared size ${declaredSize}`);
+  return offsets;
+}
+
+/** Writes one field's value at `o`, range-checked (BYTES_VALUE_RANGE, BYTES_BAD_STRING). */
+function encodeField(
+  target: Uint8Array,
+  dv: DataView,
+  o: number,
+  f: AnyField,
+  v: unknown,
+  what: string,
+  le: boolean,
+): void {
+  switch (f.kind) {
+    case 'u8':
+      dv.setUint8(o, checkUint(v as number, 8, what));
+      break;
+    case 'u16':
+      dv.setUint16(o, checkUint(v as number, 16, what), le);
+      break;
+    case 'u32':
+      dv.setUint32(o, checkUint(v as number, 32, what), le);
+      break;
+    case 'u64':
+      dv.setBigUint64(o, checkU64(v as bigint, what), le);
+      break;
+    case 'bytes':
+      encodeBytes(target, o, f, v as Uint8Array, what);
+      break;
+    case 'cstring':
+      encodeCstring(target, o, f, v as string, what);
+      break;
+    case 'u32array':
+    case 'u64array':
+      encodeArray(dv, o, f, v as readonly (number | bigint)[], what, le);
+      break;
+    case 'pad':
+      target.fill(0, o, o + f.size);
+      break;
+  }
+}
+
+function encodeBytes(target: Uint8Array, o: number, f: AnyField, b: Uint8Array, what: string): void {
+  if (b.length > f.size) {
+    throw new BytesError(BytesCode.ValueRange, `bytes: ${what} is ${b.length} bytes, field holds ${f.size}`, {
+      field: what,
+      length: b.length,
+      max: f.size,
+    });
+  }
+  target.fill(0, o, o + f.size);
+  target.set(b, o);
+}
+
+function encodeCstring(target: Uint8Array, o: number, f: AnyField, v: string, what: string): void {
+  const enc = new TextEncoder().encode(v);
+  if (enc.length > f.size || enc.includes(0)) {
+    throw new BytesError(BytesCode.BadString, `bytes: ${what} does not fit in char[${f.size}] (${JSON.stringify(v)})`, {
+      field: what,
+      value: v,
+      max: f.size,
+    });
+  }
+  target.fill(0, o, o + f.size);
+  target.set(enc, o);
+}
+
+function encodeArray(
+  dv: DataView,
+  o: number,
+  f: AnyField,
+  arr: readonly (number | bigint)[],
+  what: string,
+  le: boolean,
+): void {
+  if (arr.length !== f.count) {
+    throw new BytesError(BytesCode.ValueRange, `bytes: ${what} needs ${f.count} elements, got ${arr.length}`, {
+      field: what,
+      count: arr.length,
+      expected: f.count,
+    });
+  }
+  arr.forEach((e, i) => {
+    if (f.kind === 'u32array') dv.setUint32(o + 4 * i, checkUint(e as number, 32, `${what}[${i}]`), le);
+    else dv.setBigUint64(o + 8 * i, checkU64(e as bigint, `${what}[${i}]`), le);
+  });
+}
+
+/** Reads one (non-padding) field at `o`; the caller has checked the struct lies inside `src`. */
+function decodeField(src: Uint8Array, dv: DataView, o: number, f: AnyField, le: boolean): unknown {
+  switch (f.kind) {
+    case 'u8':
+      return dv.getUint8(o);
+    case 'u16':
+      return dv.getUint16(o, le);
+    case 'u32':
+      return dv.getUint32(o, le);
+    case 'u64':
+      return dv.getBigUint64(o, le);
+    case 'bytes':
+      return src.slice(o, o + f.size);
+    case 'cstring': {
+      const field = src.subarray(o, o + f.size);
+      const nul = field.indexOf(0);
+      return utf8.decode(nul < 0 ? field : field.subarray(0, nul));
+    }
+    case 'u32array':
+      return Array.from({ length: f.count }, (_, i) => dv.getUint32(o + 4 * i, le));
+    case 'u64array':
+      return Array.from({ length: f.count }, (_, i) => dv.getBigUint64(o + 8 * i, le));
+    case 'pad':
+      return undefined;
+  }
 }

@@ -5,6 +5,8 @@
  * for every other seeded choice. Nothing here comes from FreeBSD; the generator is
  * splitmix64 (Steele, Lea, Flood 2014), written from its published description.
  */
+import { SZ_4K, toNumber } from '../addr.js';
+
 const MASK64 = (1n << 64n) - 1n;
 const GAMMA = 0x9e37_79b9_7f4a_7c15n;
 
@@ -32,8 +34,8 @@ export class SeededRandom {
   }
 }
 
-/** Bytes of one page. */
-export const PAGE_BYTES = 4096;
+/** Bytes of one page (SZ_4K as a number). */
+export const PAGE_BYTES = toNumber(SZ_4K);
 
 /**
  * The 4096 bytes of the page at `pa` for `seed`: a 32-bit xorshift stream seeded from

@@ -110,6 +110,17 @@ function strAt(table: Uint8Array, off: number, what: string): string {
   return utf8.decode(table.subarray(off, nul));
 }
 
+/** The decoded ELF header as the reader uses it: `Elf64Ehdr` values. */
+type Ehdr = ReturnType<typeof Elf64Ehdr.decode>;
+
+/** Counts that section header 0 may extend (PN_XNUM, e_shnum 0, SHN_XINDEX). */
+interface HeaderCounts {
+  readonly needShdrs: boolean;
+  readonly shnum: bigint;
+  readonly phnum: bigint;
+  readonly shstrndx: number;
+}
+
 /**
  * Parses an ELF64 file. See the module contract; `limits` override `DEFAULT_ELF_LIMITS`.
  */
@@ -117,8 +128,41 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
   const lim: ElfLimits = { ...DEFAULT_ELF_LIMITS, ...limits };
   const fileSize = bytes.length;
   const fileLen = BigInt(fileSize);
+  readIdent(bytes);
+  const { eh, arch, type } = readEhdr(bytes);
+  const counts = readHeaderCounts(bytes, eh, fileLen);
+  const phdrs = readPhdrs(bytes, eh, counts.phnum, lim, fileLen);
+  const loadSegments = sortedLoadSegments(phdrs, type, counts.phnum);
+  const entry = checkEntry(eh, type, loadSegments);
+  const sections = counts.needShdrs ? readSections(bytes, eh.shoff, counts.shnum, counts.shstrndx, lim, fileLen) : [];
+  const { symtab, symbolSource } = chooseSymbolTable(bytes, sections, lim);
+  const notes = readNotes(bytes, phdrs, sections, lim);
+  let symbols: readonly ElfSymbol[] | undefined;
+  return Object.freeze({
+    arch,
+    machine: eh.machine,
+    type,
+    osabi: eh.osabi,
+    flags: eh.flags,
+    entry,
+    phdrs: Object.freeze(phdrs),
+    loadSegments: Object.freeze(loadSegments),
+    sections: Object.freeze(sections),
+    get symbols(): readonly ElfSymbol[] {
+      symbols ??= Object.freeze(symtab.decode());
+      return symbols;
+    },
+    symbolCount: symtab.count,
+    symbolSource,
+    notes: Object.freeze(notes),
+    fileSize,
+    bytes,
+  });
+}
 
-  // --- e_ident -----------------------------------------------------------------------
+/** e_ident: the magic (checked on as many bytes as the file has), EI_CLASS, EI_DATA, EI_VERSION. */
+function readIdent(bytes: Uint8Array): void {
+  const fileSize = bytes.length;
   for (let i = 0; i < ELF_MAGIC.length && i < fileSize; i++) {
     if (bytes[i] !== ELF_MAGIC[i]) {
       throw fail(
@@ -167,8 +211,15 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
       },
     );
   }
+}
 
-  // --- Elf64_Ehdr --------------------------------------------------------------------
+/** Elf64_Ehdr after e_ident: e_version, e_machine (the arch), e_type, e_ehsize. */
+function readEhdr(bytes: Uint8Array): {
+  eh: Ehdr;
+  arch: NonNullable<ReturnType<typeof archForElfMachine>>;
+  type: ElfType;
+} {
+  const fileSize = bytes.length;
   if (fileSize < Elf64Ehdr.size) {
     throw fail(
       ElfCode.Truncated,
@@ -219,8 +270,11 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
       },
     );
   }
+  return { eh, arch, type };
+}
 
-  // --- section header 0 first: it may hold extended counts -----------------------------
+/** Section header 0 is read first: it may hold the extended e_shnum, e_shstrndx and e_phnum. */
+function readHeaderCounts(bytes: Uint8Array, eh: Ehdr, fileLen: bigint): HeaderCounts {
   const needShdrs = eh.shoff !== 0n || eh.shnum !== 0;
   if (needShdrs && eh.shentsize !== Elf64Shdr.size) {
     throw fail(
@@ -240,11 +294,11 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
     if (eh.shoff === 0n || !inFile(eh.shoff, BigInt(Elf64Shdr.size), fileLen)) {
       throw fail(
         ElfCode.ShdrOutOfFile,
-        `section headers lie outside the file (e_shoff ${hex(eh.shoff)}, file size ${hex(fileSize)})`,
+        `section headers lie outside the file (e_shoff ${hex(eh.shoff)}, file size ${hex(fileLen)})`,
         {
           shoff: eh.shoff,
           shnum: eh.shnum,
-          fileSize,
+          fileSize: Number(fileLen),
         },
       );
     }
@@ -253,8 +307,11 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
     if (eh.shstrndx === SHN.XINDEX) shstrndx = sh0.link;
     if (eh.phnum === PN_XNUM) phnum = BigInt(sh0.info);
   }
+  return { needShdrs, shnum, phnum, shstrndx };
+}
 
-  // --- program headers ---------------------------------------------------------------
+/** The program header table: bounded by `maxPhdrs`, inside the file, each entry checked. */
+function readPhdrs(bytes: Uint8Array, eh: Ehdr, phnum: bigint, lim: ElfLimits, fileLen: bigint): ProgramHeader[] {
   if (phnum > BigInt(lim.maxPhdrs)) {
     throw fail(ElfCode.TooManyPhdrs, `too many program headers (${hex(phnum)}, limit ${hex(lim.maxPhdrs)})`, {
       phnum,
@@ -275,11 +332,11 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
   if (phnum > 0n && !inFile(eh.phoff, phnum * BigInt(Elf64Phdr.size), fileLen)) {
     throw fail(
       ElfCode.PhdrOutOfFile,
-      `program headers lie outside the file (e_phoff ${hex(eh.phoff)}, e_phnum ${hex(phnum)}, entry size ${hex(Elf64Phdr.size)}, file size ${hex(fileSize)})`,
+      `program headers lie outside the file (e_phoff ${hex(eh.phoff)}, e_phnum ${hex(phnum)}, entry size ${hex(Elf64Phdr.size)}, file size ${hex(fileLen)})`,
       {
         phoff: eh.phoff,
         phnum,
-        fileSize,
+        fileSize: Number(fileLen),
       },
     );
   }
@@ -300,7 +357,11 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
     checkPhdr(ph, fileLen);
     phdrs.push(ph);
   }
+  return phdrs;
+}
 
+/** The PT_LOAD segments by address, checked for overlap; an executable or library needs one. */
+function sortedLoadSegments(phdrs: readonly ProgramHeader[], type: ElfType, phnum: bigint): ProgramHeader[] {
   const loadSegments = phdrs
     .filter((p) => p.type === PT.LOAD)
     .sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : a.index - b.index));
@@ -315,8 +376,11 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
       },
     );
   }
+  return loadSegments;
+}
 
-  // --- entry ---------------------------------------------------------------------------
+/** e_entry (none for a library or core with 0); outside a core it must lie in an executable PT_LOAD. */
+function checkEntry(eh: Ehdr, type: ElfType, loadSegments: readonly ProgramHeader[]): KernelVa | undefined {
   const entry = eh.entry === 0n && type !== 'exec' ? undefined : (eh.entry as KernelVa);
   if (entry !== undefined && type !== 'core') {
     const inText = loadSegments.some((s) => (s.flags & PF.X) !== 0 && entry >= s.vaddr && entry - s.vaddr < s.memsz);
@@ -327,11 +391,15 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
       });
     }
   }
+  return entry;
+}
 
-  // --- sections ------------------------------------------------------------------------
-  const sections = needShdrs ? readSections(bytes, eh.shoff, shnum, shstrndx, lim, fileLen) : [];
-
-  // --- symbols -------------------------------------------------------------------------
+/** SHT_SYMTAB when there is one, else SHT_DYNSYM, else none; decoded lazily. */
+function chooseSymbolTable(
+  bytes: Uint8Array,
+  sections: readonly ElfSection[],
+  lim: ElfLimits,
+): { symtab: { count: number; decode: () => ElfSymbol[] }; symbolSource: ElfImage['symbolSource'] } {
   let symSec = sections.find((s) => s.type === SHT.SYMTAB);
   let symbolSource: ElfImage['symbolSource'] = 'symtab';
   if (symSec === undefined) {
@@ -340,31 +408,7 @@ export function parseElf(bytes: Uint8Array, limits: Partial<ElfLimits> = {}): El
   }
   const symtab =
     symSec === undefined ? { count: 0, decode: (): ElfSymbol[] => [] } : readSymbols(bytes, symSec, sections, lim);
-  let symbols: readonly ElfSymbol[] | undefined;
-
-  // --- notes ---------------------------------------------------------------------------
-  const notes = readNotes(bytes, phdrs, sections, lim);
-
-  return Object.freeze({
-    arch,
-    machine: eh.machine,
-    type,
-    osabi: eh.osabi,
-    flags: eh.flags,
-    entry,
-    phdrs: Object.freeze(phdrs),
-    loadSegments: Object.freeze(loadSegments),
-    sections: Object.freeze(sections),
-    get symbols(): readonly ElfSymbol[] {
-      symbols ??= Object.freeze(symtab.decode());
-      return symbols;
-    },
-    symbolCount: symtab.count,
-    symbolSource,
-    notes: Object.freeze(notes),
-    fileSize,
-    bytes,
-  });
+  return { symtab, symbolSource };
 }
 
 function checkPhdr(p: ProgramHeader, fileLen: bigint): void {

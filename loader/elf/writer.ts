@@ -144,6 +144,9 @@ function bad(message: string, details: Record<string, unknown>, cause?: unknown)
   return new ElfError(ElfCode.BadWriteSpec, `elf: ${message}`, details, cause === undefined ? undefined : { cause });
 }
 
+/** The bytes of a section that owns none (shared: nothing writes into it). */
+const NO_BYTES = new Uint8Array(0);
+
 const roundUp = (v: bigint, a: bigint): bigint => (a <= 1n ? v : ((v + a - 1n) / a) * a);
 const isPow2 = (v: bigint): boolean => v > 0n && (v & (v - 1n)) === 0n;
 
@@ -209,22 +212,77 @@ interface PlacedSection {
   readonly entsize: bigint;
 }
 
+/** Where everything goes: the result of `layoutElf`, the input of `encodeElf`. */
+interface ElfLayout {
+  readonly elfMachine: number;
+  readonly segs: readonly PlacedSegment[];
+  /** End of the ELF and program headers. */
+  readonly headersEnd: bigint;
+  /** Every section header, index 0 first, with its data's file offset. */
+  readonly sections: readonly PlacedSection[];
+  /** sh_name of each section in .shstrtab. */
+  readonly nameOffsets: readonly number[];
+  readonly shnum: number;
+  readonly shstrndx: number;
+  readonly shoff: bigint;
+  /** The file size. */
+  readonly total: bigint;
+}
+
+/** How many section headers there are and which one is .shstrtab. */
+interface SectionCounts {
+  readonly needSh0: boolean;
+  readonly hasSections: boolean;
+  readonly wantSymbols: boolean;
+  readonly shnum: number;
+  readonly shstrndx: number;
+}
+
 /** Writes an ELF64 file; see the module contract. */
 export function writeElf(spec: ElfWriteSpec): Uint8Array {
+  return encodeElf(spec, layoutElf(spec));
+}
+
+/** Places segments, sections and section headers (file offsets and sizes); no bytes yet. */
+function layoutElf(spec: ElfWriteSpec): ElfLayout {
   const info = archInfo(spec.arch);
   const segs = spec.segments.map((s, i) => normalizeSegment(s, i, info.pageSize));
-  const phnum = segs.length;
+  const counts = sectionCounts(spec, segs.length);
+  const headersEnd = BigInt(Elf64Ehdr.size + segs.length * Elf64Phdr.size);
+  const segmentsEnd = placeSegments(spec, segs, headersEnd);
+  const { sections, nameOffsets } = listSections(spec, segs, counts);
+  let end = segmentsEnd;
+  for (const s of sections) {
+    if (s.data === undefined) continue;
+    end = roundUp(end, s.addralign > 0n ? s.addralign : 1n);
+    s.offset = end;
+    end += BigInt(s.data.length);
+  }
+  const shoff = counts.shnum > 0 ? roundUp(end, 8n) : 0n;
+  const total = counts.shnum > 0 ? shoff + BigInt(counts.shnum * Elf64Shdr.size) : end;
+  if (total > MAX_IN_MEMORY) {
+    throw bad(`file too large to build in memory (${hex(total)} bytes, limit ${hex(MAX_IN_MEMORY)})`, { size: total });
+  }
+  const { shnum, shstrndx } = counts;
+  return { elfMachine: info.elfMachine, segs, headersEnd, sections, nameOffsets, shnum, shstrndx, shoff, total };
+}
 
-  // Section list (without offsets yet), so the header size and counts are known.
-  const userSections = spec.sections ?? [];
+/** Section 0 exists for sections or extended numbering; then the user's, .symtab/.strtab, .shstrtab. */
+function sectionCounts(spec: ElfWriteSpec, phnum: number): SectionCounts {
+  const userCount = spec.sections?.length ?? 0;
   const wantSymbols = spec.symbols !== undefined;
-  const hasSections = userSections.length > 0 || wantSymbols;
+  const hasSections = userCount > 0 || wantSymbols;
   const needSh0 = hasSections || phnum >= PN_XNUM;
-  const shnum = !needSh0 ? 0 : 1 + userSections.length + (wantSymbols ? 2 : 0) + (hasSections ? 1 : 0);
+  const shnum = !needSh0 ? 0 : 1 + userCount + (wantSymbols ? 2 : 0) + (hasSections ? 1 : 0);
   const shstrndx = hasSections ? shnum - 1 : 0;
+  return { needSh0, hasSections, wantSymbols, shnum, shstrndx };
+}
 
-  // --- segments --------------------------------------------------------------------------
-  const headersEnd = BigInt(Elf64Ehdr.size + phnum * Elf64Phdr.size);
+/**
+ * Gives every segment its file offset: explicit ones first, then the linear layout's PT_LOADs,
+ * then the rest packed after all of them. Returns the end of the segment bytes.
+ */
+function placeSegments(spec: ElfWriteSpec, segs: readonly PlacedSegment[], headersEnd: bigint): bigint {
   const layout = spec.layout ?? 'packed';
   let cursor = headersEnd;
   const fixed: PlacedSegment[] = [];
@@ -260,132 +318,116 @@ export function writeElf(spec: ElfWriteSpec): Uint8Array {
     s.offset = cursor;
     cursor += BigInt(s.data.length);
   }
-  segs.forEach((s, i) => {
-    if (s.type === PT.LOAD && s.align > 1n && (s.vaddr - s.offset) % s.align !== 0n) {
-      throw bad(
-        `segment #${i} file offset and address differ modulo its alignment (p_offset ${hex(s.offset)}, p_vaddr ${hex(s.vaddr)}, p_align ${hex(s.align)})`,
-        {
-          index: i,
-          offset: s.offset,
-          vaddr: s.vaddr,
-          align: s.align,
-        },
-      );
-    }
-  });
+  segs.forEach((s, i) => checkSegmentCongruence(s, i));
+  return cursor;
+}
 
-  // --- sections --------------------------------------------------------------------------
+/** A PT_LOAD's file offset and address must agree modulo its alignment (what loaders map). */
+function checkSegmentCongruence(s: PlacedSegment, i: number): void {
+  if (s.type === PT.LOAD && s.align > 1n && (s.vaddr - s.offset) % s.align !== 0n) {
+    throw bad(
+      `segment #${i} file offset and address differ modulo its alignment (p_offset ${hex(s.offset)}, p_vaddr ${hex(s.vaddr)}, p_align ${hex(s.align)})`,
+      {
+        index: i,
+        offset: s.offset,
+        vaddr: s.vaddr,
+        align: s.align,
+      },
+    );
+  }
+}
+
+/** Every section in index order, the string tables filled in, and each name's .shstrtab offset. */
+function listSections(
+  spec: ElfWriteSpec,
+  segs: readonly PlacedSegment[],
+  counts: SectionCounts,
+): { sections: PlacedSection[]; nameOffsets: number[] } {
+  const { needSh0, hasSections, wantSymbols, shnum, shstrndx } = counts;
   const sections: PlacedSection[] = [];
-  if (needSh0) sections.push(nullSection(phnum, shnum, shstrndx));
-  userSections.forEach((s, i) => sections.push(normalizeSection(s, i, segs)));
+  if (needSh0) sections.push(nullSection(segs.length, shnum, shstrndx));
+  (spec.sections ?? []).forEach((s, i) => sections.push(normalizeSection(s, i, segs)));
   const shstr = new StringTable();
   let symtabIndex = -1;
   let strtab: StringTable | undefined;
   if (wantSymbols) {
-    strtab = new StringTable();
-    const syms = [...(spec.symbols ?? [])];
-    const locals = syms.filter((s) => (s.bind ?? STB.GLOBAL) === STB.LOCAL);
-    const globals = syms.filter((s) => (s.bind ?? STB.GLOBAL) !== STB.LOCAL);
-    const ordered = [...locals, ...globals];
-    const table = new Uint8Array((ordered.length + 1) * Elf64Sym.size);
-    const st = strtab;
-    ordered.forEach((s, i) => {
-      const bind = s.bind ?? STB.GLOBAL;
-      const type = s.type ?? 0;
-      if (bind < 0 || bind > 0xf || type < 0 || type > 0xf || !Number.isInteger(bind) || !Number.isInteger(type)) {
-        throw bad(
-          `symbol ${JSON.stringify(s.name)} binding or type does not fit st_info's nibbles (bind ${hex(bind)}, type ${hex(type)})`,
-          {
-            name: s.name,
-            bind,
-            type,
-          },
-        );
-      }
-      const name = st.add(s.name);
-      encode(
-        () =>
-          Elf64Sym.encodeInto(table, (i + 1) * Elf64Sym.size, {
-            name,
-            info: (bind << 4) | type,
-            other: s.other ?? 0,
-            shndx: s.shndx ?? SHN.ABS,
-            value: s.value,
-            size: s.size ?? 0n,
-          }),
-        `symbol ${JSON.stringify(s.name)}`,
-      );
-    });
     symtabIndex = sections.length;
-    sections.push({
-      name: '.symtab',
-      type: SHT.SYMTAB,
-      flags: 0n,
-      addr: 0n,
-      data: table,
-      offset: 0n,
-      size: BigInt(table.length),
-      link: symtabIndex + 1,
-      info: locals.length + 1,
-      addralign: 8n,
-      entsize: BigInt(Elf64Sym.size),
-    });
+    const symtab = symbolTableSection(spec.symbols ?? [], symtabIndex);
+    strtab = symtab.strtab;
+    sections.push(symtab.section);
     sections.push(ownedSection('.strtab', SHT.STRTAB, new Uint8Array(0)));
   }
   if (hasSections) sections.push(ownedSection('.shstrtab', SHT.STRTAB, new Uint8Array(0)));
   // Names are known now; fill the string tables.
   const nameOffsets = sections.map((s, i) => (i === 0 && needSh0 ? 0 : shstr.add(s.name)));
-  const finalSections = sections.map((s, i) => {
+  const filled = sections.map((s, i) => {
     if (wantSymbols && strtab !== undefined && i === symtabIndex + 1) return withData(s, strtab.bytes());
     if (hasSections && i === shstrndx) return withData(s, shstr.bytes());
     return s;
   });
+  return { sections: filled, nameOffsets };
+}
 
-  let end = cursor;
-  for (const s of finalSections) {
-    if (s.data === undefined) continue;
-    end = roundUp(end, s.addralign > 0n ? s.addralign : 1n);
-    s.offset = end;
-    end += BigInt(s.data.length);
-  }
-  const shoff = shnum > 0 ? roundUp(end, 8n) : 0n;
-  const total = shnum > 0 ? shoff + BigInt(shnum * Elf64Shdr.size) : end;
-  if (total > MAX_IN_MEMORY) {
-    throw bad(`file too large to build in memory (${hex(total)} bytes, limit ${hex(MAX_IN_MEMORY)})`, { size: total });
-  }
+/** .symtab (local symbols first, as the gABI requires) and the .strtab it links to. */
+function symbolTableSection(
+  symbols: readonly ElfSymbolSpec[],
+  symtabIndex: number,
+): { section: PlacedSection; strtab: StringTable } {
+  const strtab = new StringTable();
+  const locals = symbols.filter((s) => (s.bind ?? STB.GLOBAL) === STB.LOCAL);
+  const globals = symbols.filter((s) => (s.bind ?? STB.GLOBAL) !== STB.LOCAL);
+  const ordered = [...locals, ...globals];
+  const table = new Uint8Array((ordered.length + 1) * Elf64Sym.size);
+  ordered.forEach((s, i) => {
+    const bind = s.bind ?? STB.GLOBAL;
+    const type = s.type ?? 0;
+    if (bind < 0 || bind > 0xf || type < 0 || type > 0xf || !Number.isInteger(bind) || !Number.isInteger(type)) {
+      throw bad(
+        `symbol ${JSON.stringify(s.name)} binding or type does not fit st_info's nibbles (bind ${hex(bind)}, type ${hex(type)})`,
+        {
+          name: s.name,
+          bind,
+          type,
+        },
+      );
+    }
+    const name = strtab.add(s.name);
+    encode(
+      () =>
+        Elf64Sym.encodeInto(table, (i + 1) * Elf64Sym.size, {
+          name,
+          info: (bind << 4) | type,
+          other: s.other ?? 0,
+          shndx: s.shndx ?? SHN.ABS,
+          value: s.value,
+          size: s.size ?? 0n,
+        }),
+      `symbol ${JSON.stringify(s.name)}`,
+    );
+  });
+  const section: PlacedSection = {
+    name: '.symtab',
+    type: SHT.SYMTAB,
+    flags: 0n,
+    addr: 0n,
+    data: table,
+    offset: 0n,
+    size: BigInt(table.length),
+    link: symtabIndex + 1,
+    info: locals.length + 1,
+    addralign: 8n,
+    entsize: BigInt(Elf64Sym.size),
+  };
+  return { section, strtab };
+}
 
-  // --- bytes -----------------------------------------------------------------------------
-  const out = new Uint8Array(Number(total));
-  writeSegmentData(out, segs, headersEnd);
-  for (const s of finalSections) if (s.data !== undefined) out.set(s.data, Number(s.offset));
-
-  const osabi = spec.osabi ?? ElfOsAbi.NONE;
-  encode(
-    () =>
-      Elf64Ehdr.encodeInto(out, 0, {
-        magic: Uint8Array.from(ELF_MAGIC),
-        class: ElfIdent.CLASS64,
-        data: ElfIdent.DATA2LSB,
-        identVersion: ElfIdent.VERSION_CURRENT,
-        osabi,
-        abiVersion: 0,
-        type: ELF_TYPE_VALUE[spec.type],
-        machine: info.elfMachine,
-        version: ElfIdent.VERSION_CURRENT,
-        entry: spec.entry ?? 0n,
-        phoff: phnum > 0 ? BigInt(Elf64Ehdr.size) : 0n,
-        shoff,
-        flags: spec.flags ?? 0,
-        ehsize: Elf64Ehdr.size,
-        phentsize: phnum > 0 ? Elf64Phdr.size : 0,
-        phnum: phnum >= PN_XNUM ? PN_XNUM : phnum,
-        shentsize: shnum > 0 ? Elf64Shdr.size : 0,
-        shnum: shnum >= XNUM_THRESHOLD ? 0 : shnum,
-        shstrndx: shstrndx >= XNUM_THRESHOLD ? SHN.XINDEX : shstrndx,
-      }),
-    'ELF header',
-  );
-  segs.forEach((s, i) =>
+/** The file's bytes from its layout: segment and section data, then the three header kinds. */
+function encodeElf(spec: ElfWriteSpec, l: ElfLayout): Uint8Array {
+  const out = new Uint8Array(Number(l.total));
+  writeSegmentData(out, l.segs, l.headersEnd);
+  for (const s of l.sections) if (s.data !== undefined) out.set(s.data, Number(s.offset));
+  encodeEhdr(out, spec, l);
+  l.segs.forEach((s, i) =>
     encode(
       () =>
         Elf64Phdr.encodeInto(out, Elf64Ehdr.size + i * Elf64Phdr.size, {
@@ -401,11 +443,11 @@ export function writeElf(spec: ElfWriteSpec): Uint8Array {
       `program header #${i}`,
     ),
   );
-  finalSections.forEach((s, i) =>
+  l.sections.forEach((s, i) =>
     encode(
       () =>
-        Elf64Shdr.encodeInto(out, Number(shoff) + i * Elf64Shdr.size, {
-          name: nameOffsets[i] ?? 0,
+        Elf64Shdr.encodeInto(out, Number(l.shoff) + i * Elf64Shdr.size, {
+          name: l.nameOffsets[i] ?? 0,
           type: s.type,
           flags: s.flags,
           addr: s.addr,
@@ -420,6 +462,36 @@ export function writeElf(spec: ElfWriteSpec): Uint8Array {
     ),
   );
   return out;
+}
+
+/** Elf64_Ehdr, with the extended-numbering escapes when a count does not fit. */
+function encodeEhdr(out: Uint8Array, spec: ElfWriteSpec, l: ElfLayout): void {
+  const phnum = l.segs.length;
+  encode(
+    () =>
+      Elf64Ehdr.encodeInto(out, 0, {
+        magic: Uint8Array.from(ELF_MAGIC),
+        class: ElfIdent.CLASS64,
+        data: ElfIdent.DATA2LSB,
+        identVersion: ElfIdent.VERSION_CURRENT,
+        osabi: spec.osabi ?? ElfOsAbi.NONE,
+        abiVersion: 0,
+        type: ELF_TYPE_VALUE[spec.type],
+        machine: l.elfMachine,
+        version: ElfIdent.VERSION_CURRENT,
+        entry: spec.entry ?? 0n,
+        phoff: phnum > 0 ? BigInt(Elf64Ehdr.size) : 0n,
+        shoff: l.shoff,
+        flags: spec.flags ?? 0,
+        ehsize: Elf64Ehdr.size,
+        phentsize: phnum > 0 ? Elf64Phdr.size : 0,
+        phnum: phnum >= PN_XNUM ? PN_XNUM : phnum,
+        shentsize: l.shnum > 0 ? Elf64Shdr.size : 0,
+        shnum: l.shnum >= XNUM_THRESHOLD ? 0 : l.shnum,
+        shstrndx: l.shstrndx >= XNUM_THRESHOLD ? SHN.XINDEX : l.shstrndx,
+      }),
+    'ELF header',
+  );
 }
 
 function normalizeSegment(s: ElfSegmentSpec, i: number, pageSize: Size): PlacedSegment {
@@ -565,7 +637,7 @@ function normalizeSection(s: ElfSectionSpec, i: number, segs: readonly PlacedSeg
       throw bad(`${where} is SHT_NOBITS and cannot own data (${hex(data.length)} bytes)`, { name: s.name });
     return { ...common, data: undefined, offset: 0n, size: s.size ?? 0n };
   }
-  const bytes = data ?? new Uint8Array(0);
+  const bytes = data ?? NO_BYTES;
   return { ...common, data: bytes, offset: 0n, size: BigInt(bytes.length) };
 }
 

@@ -33,7 +33,7 @@ import { hex } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { defineLayout, pad, u32, u64, type LayoutValues } from '../bytes/index.js';
 import { checkIntRange, encodeStructInto, truncated } from './common.js';
-import { U64_LIMIT } from '../addr.js';
+import { SZ_4K, U64_LIMIT } from '../addr.js';
 import { HandoffCode, HandoffError } from './errors.js';
 
 /** `struct efi_map_header` (machine/metadata.h): 8 + 8 + 4, padded to 24 by its u64 alignment. */
@@ -69,7 +69,7 @@ export const EFI_MAP_DESCRIPTORS_OFFSET = Math.ceil(EfiMapHeader.size / 16) * 16
 /** sizeof(struct efi_md): the smallest valid descriptor_size. */
 export const EFI_MD_SIZE = EfiMd.size;
 /** EFI_PAGE_SIZE (sys/sys/efi.h): md_pages counts 4 KiB pages on every arch. */
-export const EFI_PAGE_SIZE = 4096n;
+export const EFI_PAGE_SIZE: bigint = SZ_4K;
 /** EFI_MEMORY_DESCRIPTOR_VERSION (sys/sys/efi.h). */
 export const EFI_MEMORY_DESCRIPTOR_VERSION = 1;
 

@@ -8,10 +8,13 @@
  * given). Pure; nothing throws.
  */
 
+import { SZ_4K } from '../addr.js';
+
 /** dump_avail as `[start, end)` pairs (no terminator). */
 export type DumpAvailPairs = readonly (readonly [bigint, bigint])[];
 
-const PAGE = 0x1000n;
+/** The default page size: PAGE_SIZE on both arches. */
+const PAGE: bigint = SZ_4K;
 const pagesOf = (s: bigint, e: bigint, ps: bigint): bigint => (e + ps - 1n) / ps - s / ps;
 
 /** dump_avail pairs from the raw little-endian array, up to the first pair whose end is 0 (libkvm). */

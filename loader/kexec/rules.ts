@@ -52,10 +52,13 @@
  *   crash images and ignores `flags` (warning FLAGS_IGNORED). It checks neither alignment nor
  *   overlap; warnings MEMSZ_NOT_PAGE_MULTIPLE (atop truncates the page count) and
  *   OVERLAP_UNCHECKED say so.
+ * Each kernel's order is one table of named steps (LINUX_STEPS, FREEBSD_STEPS; per-segment
+ * rules run segment by segment, as the kernels' loops do) run by one runner; the rules both
+ * kernels share ('segment-count', 'copy-in', 'busy', 'bufsz', 'buffer') are one step each.
  * ENOMEM, EOPNOTSUPP/ENOSYS from machine_kexec_prepare, and LSM errors are not modelled
  * beyond what `state.freePages` expresses.
  */
-import { formatRange, hex, U64_LIMIT, U64_MAX, type PhysAddr, type PhysRange, type Size } from '../addr.js';
+import { formatRange, hex, phys, size, U64_LIMIT, U64_MAX, type PhysAddr, type PhysRange, type Size } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
 import {
   ERRNO,
@@ -206,9 +209,9 @@ function withLoaded(state: KexecState, slot: 'normal' | 'crash', image: KexecIma
   return Object.freeze({ ...state, loaded: Object.freeze(loaded) });
 }
 
-/** Snapshot of the first `bufsz` bytes (the caller checked they exist). */
+/** Snapshot of the first `bufsz` bytes (the caller checked they exist; 'argument' checked the u64s). */
 function loadedSegment(s: KexecSegmentRequest): LoadedSegment {
-  return Object.freeze({ mem: s.mem as PhysAddr, memsz: s.memsz as Size, data: s.buf.slice(0, Number(s.bufsz)) });
+  return Object.freeze({ mem: phys(s.mem), memsz: size(s.memsz), data: s.buf.slice(0, Number(s.bufsz)) });
 }
 
 function checkUserspace(state: KexecState): KexecError | undefined {
@@ -262,320 +265,427 @@ function crashControlPage(
   return undefined;
 }
 
-function linuxLoad(state: KexecState, req: KexecRequest): KexecOutcome {
-  const abi = state.abi;
-  const fail = (error: KexecError, next: KexecState = state): KexecOutcome => ({ ok: false, state: next, error });
-  const flags = req.flags;
-  const nseg = req.nseg ?? BigInt(req.segments.length);
-  if (req.privileged === false || state.loadDisabled === true || state.lockdown === true) {
-    const why =
-      req.privileged === false
-        ? 'the caller lacks CAP_SYS_BOOT'
-        : state.loadDisabled === true
-          ? 'kernel.kexec_load_disabled is set'
-          : 'the kernel is locked down (LOCKDOWN_KEXEC)';
-    return fail(refuse(abi, 'EPERM', 'permission', `kexec_load is not permitted: ${why}`));
+/** What the rules of one call see, and what earlier steps leave for later ones. */
+interface LoadContext {
+  readonly abi: KexecAbi;
+  readonly state: KexecState;
+  readonly req: KexecRequest;
+  /** nr_segments / nseg as passed. */
+  readonly nseg: bigint;
+  readonly page: bigint;
+  readonly slot: 'normal' | 'crash';
+  /** The first `nseg` segments (FreeBSD: sorted by destination once copied in). */
+  segs: readonly KexecSegmentRequest[];
+  /** The state a refusal leaves: Linux frees a crash image before its later checks. */
+  failState: KexecState;
+  readonly warnings: KexecWarning[];
+  /** Linux crash images: the control page found in the reservation. */
+  controlPage?: bigint;
+}
+
+/** A step's verdict: a refusal, a finished call (an unload), or nothing (the next step runs). */
+type StepResult = KexecError | KexecOutcome | undefined;
+
+/** One named step of a kernel's kexec_load, in the kernel's order. */
+interface LoadStep {
+  /** The rule it enforces (the `rule` of its errors), or what it does. */
+  readonly name: string;
+  readonly run: (c: LoadContext) => StepResult;
+}
+
+/** A rule checked on each segment in turn (index `i` in the kernel's order). */
+type SegmentRule = (c: LoadContext, s: KexecSegmentRequest, i: number) => KexecError | undefined;
+
+/** A step that runs `rules` on segment 0, then on segment 1, …: the first broken one wins. */
+function eachSegment(name: string, ...rules: readonly SegmentRule[]): LoadStep {
+  return {
+    name,
+    run: (c) => {
+      for (const [i, s] of c.segs.entries()) {
+        for (const rule of rules) {
+          const e = rule(c, s, i);
+          if (e !== undefined) return e;
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Runs the steps in order; the first verdict ends the call, else the image is loaded. */
+function runSteps(steps: readonly LoadStep[], c: LoadContext): KexecOutcome {
+  for (const step of steps) {
+    const r = step.run(c);
+    if (r instanceof KexecError) return { ok: false, state: c.failState, error: r };
+    if (r !== undefined) return r;
   }
+  const image: KexecImage = Object.freeze({
+    kind: c.slot,
+    entry: phys(c.req.entry),
+    flags: c.req.flags,
+    segments: Object.freeze(c.segs.map(loadedSegment)),
+    ...(c.controlPage === undefined ? {} : { controlPage: phys(c.controlPage) }),
+  });
+  const state = withLoaded(c.failState, c.slot, image);
+  return { ok: true, state, action: 'loaded', slot: c.slot, image, warnings: c.warnings };
+}
+
+// --- steps both kernels take -----------------------------------------------------------------
+
+/** 'segment-count': at most KEXEC_SEGMENT_MAX segments (EINVAL). */
+function segmentCount(max: number, countName: string): LoadStep {
+  return {
+    name: 'segment-count',
+    run: (c) =>
+      c.nseg > BigInt(max)
+        ? refuse(
+            c.abi,
+            'EINVAL',
+            'segment-count',
+            `too many segments (${countName} ${hex(c.nseg)}, KEXEC_SEGMENT_MAX ${hex(max)})`,
+            { nseg: c.nseg },
+          )
+        : undefined,
+  };
+}
+
+/** 'copy-in': the segment array holds the entries the count claims (EFAULT). */
+function copyIn(countName: string): LoadStep {
+  return { name: 'copy-in', run: (c) => copyInError(c.abi, c.nseg, c.req, countName) };
+}
+
+/** 'busy': another kexec operation holds the lock (EBUSY). */
+function busy(what: string): LoadStep {
+  return {
+    name: 'busy',
+    run: (c) => (c.state.loadInProgress === true ? refuse(c.abi, 'EBUSY', 'busy', what) : undefined),
+  };
+}
+
+/** Zero segments unload the slot: the call succeeds here. */
+const unloadOnZero: LoadStep = {
+  name: 'unload',
+  run: (c) =>
+    c.nseg === 0n
+      ? {
+          ok: true,
+          state: withLoaded(c.state, c.slot, undefined),
+          action: 'unloaded',
+          slot: c.slot,
+          warnings: c.warnings,
+        }
+      : undefined,
+};
+
+/** 'bufsz': a segment's buffer is no larger than its destination (EINVAL). */
+const bufszWithin =
+  (label: string): SegmentRule =>
+  (c, s, i) =>
+    s.bufsz > s.memsz
+      ? refuse(c.abi, 'EINVAL', 'bufsz', `${label} ${i} has bufsz > memsz (${hex(s.bufsz)} > ${hex(s.memsz)})`, {
+          segment: i,
+          bufsz: s.bufsz,
+          memsz: s.memsz,
+        })
+      : undefined;
+
+/** 'buffer': copy_from_user faults when a buffer holds fewer than bufsz bytes (EFAULT). */
+const bufferCopy: LoadStep = { name: 'buffer', run: (c) => bufferFault(c.abi, c.segs) };
+
+// --- Linux -----------------------------------------------------------------------------------
+
+/** 'permission': CAP_SYS_BOOT, kernel.kexec_load_disabled, lockdown (EPERM). */
+function linuxPermission(c: LoadContext): StepResult {
+  const { req, state } = c;
+  if (req.privileged !== false && state.loadDisabled !== true && state.lockdown !== true) return undefined;
+  const why =
+    req.privileged === false
+      ? 'the caller lacks CAP_SYS_BOOT'
+      : state.loadDisabled === true
+        ? 'kernel.kexec_load_disabled is set'
+        : 'the kernel is locked down (LOCKDOWN_KEXEC)';
+  return refuse(c.abi, 'EPERM', 'permission', `kexec_load is not permitted: ${why}`);
+}
+
+/** 'flags': only KEXEC_FLAGS (PRESERVE_CONTEXT with CONFIG_KEXEC_JUMP) and the arch mask (EINVAL). */
+function linuxFlags(c: LoadContext): StepResult {
+  const flags = c.req.flags;
   const allowed =
     LINUX_KEXEC.ON_CRASH |
     LINUX_KEXEC.UPDATE_ELFCOREHDR |
-    (state.kexecJump === true ? LINUX_KEXEC.PRESERVE_CONTEXT : 0n);
+    (c.state.kexecJump === true ? LINUX_KEXEC.PRESERVE_CONTEXT : 0n);
   const extra = flags & ~(allowed | LINUX_KEXEC.ARCH_MASK);
-  if (extra !== 0n || flags < 0n || flags > U64_MAX) {
-    return fail(
-      refuse(abi, 'EINVAL', 'flags', `unknown kexec_load flags (flags ${hex(flags)}, not allowed ${hex(extra)})`, {
-        flags,
-      }),
+  if (extra === 0n && flags >= 0n && flags <= U64_MAX) return undefined;
+  return refuse(c.abi, 'EINVAL', 'flags', `unknown kexec_load flags (flags ${hex(flags)}, not allowed ${hex(extra)})`, {
+    flags,
+  });
+}
+
+/** 'arch': KEXEC_ARCH_DEFAULT or the kernel's own KEXEC_ARCH (EINVAL). */
+function linuxArch(c: LoadContext): StepResult {
+  const archBits = c.req.flags & LINUX_KEXEC.ARCH_MASK;
+  const native = LINUX_KEXEC_ARCH[c.state.arch];
+  if (archBits === LINUX_KEXEC.ARCH_DEFAULT || archBits === native) return undefined;
+  return refuse(
+    c.abi,
+    'EINVAL',
+    'arch',
+    `image arch does not match the kernel (flags arch ${hex(archBits)}, kernel KEXEC_ARCH ${hex(native)})`,
+    { arch: archBits, native },
+  );
+}
+
+/** "Free any current crash dump kernel before we corrupt it": from here a refusal keeps it freed. */
+function linuxFreeCrash(c: LoadContext): StepResult {
+  if (c.slot === 'crash') c.failState = withLoaded(c.state, 'crash', undefined);
+  return undefined;
+}
+
+/** 'crash-entry': a crash image's entry lies in crashk_res (EADDRNOTAVAIL). */
+function linuxCrashEntry(c: LoadContext): StepResult {
+  const region = c.state.crashReservation;
+  const entry = c.req.entry;
+  if (c.slot !== 'crash') return undefined;
+  if (region !== undefined && region.size !== 0n && entry >= region.start && entry <= region.start + region.size - 1n) {
+    return undefined;
+  }
+  return refuse(
+    c.abi,
+    'EADDRNOTAVAIL',
+    'crash-entry',
+    `crash entry ${hex(entry)} lies outside the crash reservation (${region === undefined ? 'none reserved' : formatRange(region)})`,
+    {
+      entry,
+    },
+  );
+}
+
+/** 'wrap', 'alignment', 'destination-limit' (sanity_check_segment_list's first loop, EADDRNOTAVAIL). */
+const linuxDestination: SegmentRule = (c, s, i) => {
+  const mend = u64(s.mem + s.memsz);
+  const facts = { segment: i, mem: s.mem, memsz: s.memsz };
+  const limit = linuxDestinationLimit(c.state);
+  if (s.mem > mend) {
+    return refuse(
+      c.abi,
+      'EADDRNOTAVAIL',
+      'wrap',
+      `segment ${i} wraps past 2^64 (mem ${hex(s.mem)}, memsz ${hex(s.memsz)})`,
+      facts,
     );
   }
-  if (nseg > BigInt(LINUX_KEXEC.SEGMENT_MAX)) {
-    return fail(
-      refuse(
-        abi,
-        'EINVAL',
-        'segment-count',
-        `too many segments (nr_segments ${hex(nseg)}, KEXEC_SEGMENT_MAX ${hex(LINUX_KEXEC.SEGMENT_MAX)})`,
-        { nseg },
-      ),
+  if (s.mem % c.page !== 0n || mend % c.page !== 0n) {
+    return refuse(
+      c.abi,
+      'EADDRNOTAVAIL',
+      'alignment',
+      `segment ${i} is not page aligned (mem ${hex(s.mem)}, end ${hex(mend)}, page ${hex(c.page)})`,
+      facts,
     );
   }
-  const archBits = flags & LINUX_KEXEC.ARCH_MASK;
-  const native = LINUX_KEXEC_ARCH[state.arch];
-  if (archBits !== LINUX_KEXEC.ARCH_DEFAULT && archBits !== native) {
-    return fail(
-      refuse(
-        abi,
-        'EINVAL',
-        'arch',
-        `image arch does not match the kernel (flags arch ${hex(archBits)}, kernel KEXEC_ARCH ${hex(native)})`,
-        { arch: archBits, native },
-      ),
+  if (mend >= limit) {
+    return refuse(
+      c.abi,
+      'EADDRNOTAVAIL',
+      'destination-limit',
+      `segment ${i} ends at or past KEXEC_DESTINATION_MEMORY_LIMIT (end ${hex(mend)}, limit ${hex(limit)})`,
+      { ...facts, limit },
     );
   }
-  const copyIn = copyInError(abi, nseg, req, 'nr_segments');
-  if (copyIn !== undefined) return fail(copyIn);
-  if (state.loadInProgress === true) {
-    return fail(refuse(abi, 'EBUSY', 'busy', 'another kexec operation is in progress (kexec_trylock failed)'));
-  }
-  const crash = (flags & LINUX_KEXEC.ON_CRASH) !== 0n;
-  const slot = crash ? 'crash' : 'normal';
-  if (nseg === 0n) {
-    return { ok: true, state: withLoaded(state, slot, undefined), action: 'unloaded', slot, warnings: [] };
-  }
-  // "Free any current crash dump kernel before we corrupt it": from here a failure keeps it freed
-  const base = crash ? withLoaded(state, 'crash', undefined) : state;
-  const failed = (e: KexecError): KexecOutcome => fail(e, base);
-  const segs = req.segments.slice(0, Number(nseg));
-  const region = state.crashReservation;
-  if (crash) {
-    if (
-      region === undefined ||
-      region.size === 0n ||
-      req.entry < region.start ||
-      req.entry > region.start + region.size - 1n
-    ) {
-      return failed(
-        refuse(
-          abi,
-          'EADDRNOTAVAIL',
-          'crash-entry',
-          `crash entry ${hex(req.entry)} lies outside the crash reservation (${region === undefined ? 'none reserved' : formatRange(region)})`,
-          {
-            entry: req.entry,
-          },
-        ),
-      );
-    }
-  }
-  const page = archInfo(state.arch).pageSize as bigint;
-  const limit = state.destinationLimit ?? LINUX_KEXEC_DESTINATION_LIMIT[state.arch];
-  for (const [i, s] of segs.entries()) {
-    const mend = u64(s.mem + s.memsz);
-    const facts = { segment: i, mem: s.mem, memsz: s.memsz };
-    if (s.mem > mend)
-      return failed(
-        refuse(
-          abi,
-          'EADDRNOTAVAIL',
-          'wrap',
-          `segment ${i} wraps past 2^64 (mem ${hex(s.mem)}, memsz ${hex(s.memsz)})`,
-          facts,
-        ),
-      );
-    if (s.mem % page !== 0n || mend % page !== 0n) {
-      return failed(
-        refuse(
-          abi,
-          'EADDRNOTAVAIL',
-          'alignment',
-          `segment ${i} is not page aligned (mem ${hex(s.mem)}, end ${hex(mend)}, page ${hex(page)})`,
-          facts,
-        ),
-      );
-    }
-    if (mend >= limit) {
-      return failed(
-        refuse(
-          abi,
-          'EADDRNOTAVAIL',
-          'destination-limit',
-          `segment ${i} ends at or past KEXEC_DESTINATION_MEMORY_LIMIT (end ${hex(mend)}, limit ${hex(limit)})`,
-          { ...facts, limit },
-        ),
-      );
-    }
-  }
+  return undefined;
+};
+
+function linuxDestinationLimit(state: KexecState): bigint {
+  return state.destinationLimit ?? LINUX_KEXEC_DESTINATION_LIMIT[state.arch];
+}
+
+/** 'overlap': no two destinations overlap (EINVAL). */
+function linuxOverlap(c: LoadContext): StepResult {
+  const segs = c.segs;
   for (let i = 0; i < segs.length; i++) {
     for (let j = 0; j < i; j++) {
       const a = segs[i];
       const b = segs[j];
       if (a === undefined || b === undefined) continue;
       if (a.mem + a.memsz > b.mem && a.mem < b.mem + b.memsz) {
-        return failed(
-          refuse(
-            abi,
-            'EINVAL',
-            'overlap',
-            `segments ${j} and ${i} overlap ([${hex(b.mem)}, ${hex(b.mem + b.memsz)}) and [${hex(a.mem)}, ${hex(a.mem + a.memsz)}))`,
-            {
-              segments: [j, i],
-            },
-          ),
+        return refuse(
+          c.abi,
+          'EINVAL',
+          'overlap',
+          `segments ${j} and ${i} overlap ([${hex(b.mem)}, ${hex(b.mem + b.memsz)}) and [${hex(a.mem)}, ${hex(a.mem + a.memsz)}))`,
+          {
+            segments: [j, i],
+          },
         );
       }
     }
   }
-  for (const [i, s] of segs.entries()) {
-    if (s.bufsz > s.memsz) {
-      return failed(
-        refuse(abi, 'EINVAL', 'bufsz', `segment ${i} has bufsz > memsz (${hex(s.bufsz)} > ${hex(s.memsz)})`, {
-          segment: i,
-          bufsz: s.bufsz,
-          memsz: s.memsz,
-        }),
-      );
-    }
-  }
-  const totalRam = state.physSegs.reduce((a, r) => a + (r.size as bigint), 0n) / page;
+  return undefined;
+}
+
+/** 'half-ram': no segment, and not all together, over totalram_pages / 2 (EINVAL). */
+function linuxHalfRam(c: LoadContext): StepResult {
+  const totalRam = c.state.physSegs.reduce((a, r) => a + (r.size as bigint), 0n) / c.page;
   let total = 0n;
-  for (const [i, s] of segs.entries()) {
-    const n = pageCount(s.memsz, page);
+  for (const [i, s] of c.segs.entries()) {
+    const n = pageCount(s.memsz, c.page);
     if (n > totalRam / 2n) {
-      return failed(
-        refuse(
-          abi,
-          'EINVAL',
-          'half-ram',
-          `segment ${i} is more than half of RAM (${hex(n)} pages of ${hex(totalRam)})`,
-          { segment: i, pages: n, totalRam },
-        ),
+      return refuse(
+        c.abi,
+        'EINVAL',
+        'half-ram',
+        `segment ${i} is more than half of RAM (${hex(n)} pages of ${hex(totalRam)})`,
+        { segment: i, pages: n, totalRam },
       );
     }
     total += n;
   }
-  if (total > totalRam / 2n) {
-    return failed(
-      refuse(
-        abi,
-        'EINVAL',
-        'half-ram',
-        `the segments are more than half of RAM (${hex(total)} pages of ${hex(totalRam)})`,
-        { pages: total, totalRam },
-      ),
-    );
-  }
-  if (crash && region !== undefined) {
-    const rEnd = region.start + region.size - 1n;
-    for (const [i, s] of segs.entries()) {
-      const mend = u64(s.mem + s.memsz - 1n);
-      if (s.mem < region.start || mend > rEnd) {
-        return failed(
-          refuse(
-            abi,
-            'EADDRNOTAVAIL',
-            'crash-bounds',
-            `segment ${i} [${hex(s.mem)}, ${hex(s.mem + s.memsz)}) lies outside the crash reservation ${formatRange(region)}`,
-            {
-              segment: i,
-              mem: s.mem,
-              memsz: s.memsz,
-            },
-          ),
-        );
-      }
-    }
-  }
-  let controlPage: bigint | undefined;
-  if (crash && region !== undefined) {
-    controlPage = crashControlPage(region, segs, LINUX_KEXEC_CONTROL_PAGE_SIZE[state.arch], limit);
-    if (controlPage === undefined) {
-      return failed(
-        refuse(
-          abi,
-          'ENOMEM',
-          'control-page',
-          `no free page for the control code in the crash reservation ${formatRange(region)} (the segments cover it)`,
-        ),
-      );
-    }
-  } else if (state.freePages !== undefined) {
-    const need = segs.reduce((a, s) => a + pageCount(s.memsz, page), 0n);
-    if (state.freePages < 1n) return failed(refuse(abi, 'ENOMEM', 'control-page', 'no free page for the control code'));
-    if (state.freePages < 2n) return failed(refuse(abi, 'ENOMEM', 'swap-page', 'no free page for the swap page'));
-    if (state.freePages < 2n + need) {
-      return failed(
-        refuse(
-          abi,
-          'ENOMEM',
-          'segment-pages',
-          `not enough free pages for the segments (${hex(need)} needed after the control and swap pages, ${hex(state.freePages)} free)`,
-          {
-            need,
-            free: state.freePages,
-          },
-        ),
-      );
-    }
-  }
-  const fault = bufferFault(abi, segs);
-  if (fault !== undefined) return failed(fault);
-  const image: KexecImage = Object.freeze({
-    kind: slot,
-    entry: req.entry as PhysAddr,
-    flags,
-    segments: Object.freeze(segs.map(loadedSegment)),
-    ...(controlPage === undefined ? {} : { controlPage: controlPage as PhysAddr }),
-  });
-  return { ok: true, state: withLoaded(base, slot, image), action: 'loaded', slot, image, warnings: [] };
+  if (total <= totalRam / 2n) return undefined;
+  return refuse(
+    c.abi,
+    'EINVAL',
+    'half-ram',
+    `the segments are more than half of RAM (${hex(total)} pages of ${hex(totalRam)})`,
+    { pages: total, totalRam },
+  );
 }
 
-function freebsdLoad(state: KexecState, req: KexecRequest): KexecOutcome {
-  const abi = state.abi;
-  const fail = (error: KexecError): KexecOutcome => ({ ok: false, state, error });
-  const nseg = req.nseg ?? BigInt(req.segments.length);
-  if (req.privileged === false) return fail(refuse(abi, 'EPERM', 'permission', 'priv_check(PRIV_REBOOT) failed'));
-  if (nseg > BigInt(FREEBSD_KEXEC.SEGMENT_MAX)) {
-    return fail(
-      refuse(
-        abi,
-        'EINVAL',
-        'segment-count',
-        `too many segments (nseg ${hex(nseg)}, KEXEC_SEGMENT_MAX ${hex(FREEBSD_KEXEC.SEGMENT_MAX)})`,
-        { nseg },
-      ),
+/** 'crash-bounds': every segment of a crash image lies in crashk_res (EADDRNOTAVAIL). */
+const linuxCrashBounds: SegmentRule = (c, s, i) => {
+  const region = c.state.crashReservation;
+  if (c.slot !== 'crash' || region === undefined) return undefined;
+  const rEnd = region.start + region.size - 1n;
+  const mend = u64(s.mem + s.memsz - 1n);
+  if (s.mem >= region.start && mend <= rEnd) return undefined;
+  return refuse(
+    c.abi,
+    'EADDRNOTAVAIL',
+    'crash-bounds',
+    `segment ${i} [${hex(s.mem)}, ${hex(s.mem + s.memsz)}) lies outside the crash reservation ${formatRange(region)}`,
+    {
+      segment: i,
+      mem: s.mem,
+      memsz: s.memsz,
+    },
+  );
+};
+
+/** 'control-page', then for normal images 'swap-page' and 'segment-pages' (ENOMEM). */
+function linuxPages(c: LoadContext): StepResult {
+  const { state, abi } = c;
+  const region = state.crashReservation;
+  if (c.slot === 'crash' && region !== undefined) {
+    const found = crashControlPage(
+      region,
+      c.segs,
+      LINUX_KEXEC_CONTROL_PAGE_SIZE[state.arch],
+      linuxDestinationLimit(state),
+    );
+    if (found !== undefined) {
+      c.controlPage = found;
+      return undefined;
+    }
+    return refuse(
+      abi,
+      'ENOMEM',
+      'control-page',
+      `no free page for the control code in the crash reservation ${formatRange(region)} (the segments cover it)`,
     );
   }
-  if (state.loadInProgress === true) return fail(refuse(abi, 'EBUSY', 'busy', 'another kexec_load is in progress'));
-  const warnings: KexecWarning[] = [];
-  if (req.flags !== 0n) {
-    warnings.push({
+  if (state.freePages === undefined) return undefined;
+  const need = c.segs.reduce((a, s) => a + pageCount(s.memsz, c.page), 0n);
+  if (state.freePages < 1n) return refuse(abi, 'ENOMEM', 'control-page', 'no free page for the control code');
+  if (state.freePages < 2n) return refuse(abi, 'ENOMEM', 'swap-page', 'no free page for the swap page');
+  if (state.freePages >= 2n + need) return undefined;
+  return refuse(
+    abi,
+    'ENOMEM',
+    'segment-pages',
+    `not enough free pages for the segments (${hex(need)} needed after the control and swap pages, ${hex(state.freePages)} free)`,
+    {
+      need,
+      free: state.freePages,
+    },
+  );
+}
+
+/** Linux kexec_load in the kernel's order (see the module contract). */
+const LINUX_STEPS: readonly LoadStep[] = [
+  { name: 'permission', run: linuxPermission },
+  { name: 'flags', run: linuxFlags },
+  segmentCount(LINUX_KEXEC.SEGMENT_MAX, 'nr_segments'),
+  { name: 'arch', run: linuxArch },
+  copyIn('nr_segments'),
+  busy('another kexec operation is in progress (kexec_trylock failed)'),
+  unloadOnZero,
+  { name: 'free-crash', run: linuxFreeCrash },
+  { name: 'crash-entry', run: linuxCrashEntry },
+  eachSegment('destination', linuxDestination),
+  { name: 'overlap', run: linuxOverlap },
+  eachSegment('bufsz', bufszWithin('segment')),
+  { name: 'half-ram', run: linuxHalfRam },
+  eachSegment('crash-bounds', linuxCrashBounds),
+  { name: 'pages', run: linuxPages },
+  bufferCopy,
+];
+
+// --- FreeBSD ---------------------------------------------------------------------------------
+
+/** 'permission': priv_check(PRIV_REBOOT) (EPERM). */
+function freebsdPermission(c: LoadContext): StepResult {
+  return c.req.privileged === false
+    ? refuse(c.abi, 'EPERM', 'permission', 'priv_check(PRIV_REBOOT) failed')
+    : undefined;
+}
+
+/** FreeBSD has no crash images and ignores `flags`: a warning says so. */
+function freebsdFlagsIgnored(c: LoadContext): StepResult {
+  if (c.req.flags !== 0n) {
+    c.warnings.push({
       code: 'FLAGS_IGNORED',
-      message: `flags ${hex(req.flags)} are reserved; FreeBSD's kern_kexec_load ignores them (no crash images)`,
+      message: `flags ${hex(c.req.flags)} are reserved; FreeBSD's kern_kexec_load ignores them (no crash images)`,
     });
   }
-  if (nseg === 0n) {
-    return { ok: true, state: withLoaded(state, 'normal', undefined), action: 'unloaded', slot: 'normal', warnings };
-  }
-  const copyIn = copyInError(abi, nseg, req, 'nseg');
-  if (copyIn !== undefined) return fail(copyIn);
-  const segs = req.segments.slice(0, Number(nseg)).sort((a, b) => (a.mem < b.mem ? -1 : a.mem > b.mem ? 1 : 0));
-  for (const [i, s] of segs.entries()) {
-    const last = u64(s.mem + s.memsz - 1n);
-    const fits = state.physSegs.some((r) => s.mem >= r.start && last <= r.start + r.size);
-    if (!fits) {
-      return fail(
-        refuse(
-          abi,
-          'EINVAL',
-          'phys-segment',
-          `sorted segment ${i} [${hex(s.mem)}, ${hex(s.mem + s.memsz)}) is not inside one vm_phys_seg (${state.physSegs.map(formatRange).join(', ') || 'none'})`,
-          {
-            segment: i,
-            mem: s.mem,
-            memsz: s.memsz,
-          },
-        ),
-      );
-    }
-    if (s.bufsz > s.memsz) {
-      return fail(
-        refuse(abi, 'EINVAL', 'bufsz', `sorted segment ${i} has bufsz > memsz (${hex(s.bufsz)} > ${hex(s.memsz)})`, {
-          segment: i,
-          bufsz: s.bufsz,
-          memsz: s.memsz,
-        }),
-      );
-    }
-  }
-  const fault = bufferFault(abi, segs);
-  if (fault !== undefined) return fail(fault);
-  if (state.arch === 'amd64' && state.la57 === true) {
-    return fail(refuse(abi, 'EINVAL', 'la57', 'kexec_load_md refuses a host with 5-level paging (la57)'));
-  }
-  const page = archInfo(state.arch).pageSize as bigint;
+  return undefined;
+}
+
+/** The segments sorted by destination (kboot sorts numerically; seg_cmp's int truncation is not reproduced). */
+function freebsdSort(c: LoadContext): StepResult {
+  c.segs = [...c.segs].sort((a, b) => (a.mem < b.mem ? -1 : a.mem > b.mem ? 1 : 0));
+  return undefined;
+}
+
+/** 'phys-segment': inside ONE vm_phys_seg, with vm_phys.c's u64 arithmetic (EINVAL). */
+const freebsdPhysSegment: SegmentRule = (c, s, i) => {
+  const physSegs = c.state.physSegs;
+  const last = u64(s.mem + s.memsz - 1n);
+  if (physSegs.some((r) => s.mem >= r.start && last <= r.start + r.size)) return undefined;
+  return refuse(
+    c.abi,
+    'EINVAL',
+    'phys-segment',
+    `sorted segment ${i} [${hex(s.mem)}, ${hex(s.mem + s.memsz)}) is not inside one vm_phys_seg (${physSegs.map(formatRange).join(', ') || 'none'})`,
+    {
+      segment: i,
+      mem: s.mem,
+      memsz: s.memsz,
+    },
+  );
+};
+
+/** 'la57': amd64 kexec_load_md refuses 5-level paging (EINVAL). */
+function freebsdLa57(c: LoadContext): StepResult {
+  return c.state.arch === 'amd64' && c.state.la57 === true
+    ? refuse(c.abi, 'EINVAL', 'la57', 'kexec_load_md refuses a host with 5-level paging (la57)')
+    : undefined;
+}
+
+/** What FreeBSD accepts but kboot points out: memsz not a page multiple, overlaps. */
+function freebsdUncheckedWarnings(c: LoadContext): StepResult {
+  const { segs, page } = c;
   segs.forEach((s, i) => {
     if (s.memsz % page !== 0n) {
-      warnings.push({
+      c.warnings.push({
         code: 'MEMSZ_NOT_PAGE_MULTIPLE',
         message: `sorted segment ${i} memsz ${hex(s.memsz)} is not a page multiple; FreeBSD counts atop(memsz) = ${hex(s.memsz / page)} pages`,
       });
@@ -585,19 +695,49 @@ function freebsdLoad(state: KexecState, req: KexecRequest): KexecOutcome {
     const a = segs[i - 1];
     const b = segs[i];
     if (a !== undefined && b !== undefined && a.mem + a.memsz > b.mem) {
-      warnings.push({
+      c.warnings.push({
         code: 'OVERLAP_UNCHECKED',
         message: `sorted segments ${i - 1} and ${i} overlap; FreeBSD does not check this`,
       });
     }
   }
-  const image: KexecImage = Object.freeze({
-    kind: 'normal',
-    entry: req.entry as PhysAddr,
-    flags: req.flags,
-    segments: Object.freeze(segs.map(loadedSegment)),
-  });
-  return { ok: true, state: withLoaded(state, 'normal', image), action: 'loaded', slot: 'normal', image, warnings };
+  return undefined;
+}
+
+/** FreeBSD kern_kexec_load in the kernel's order (see the module contract). */
+const FREEBSD_STEPS: readonly LoadStep[] = [
+  { name: 'permission', run: freebsdPermission },
+  segmentCount(FREEBSD_KEXEC.SEGMENT_MAX, 'nseg'),
+  busy('another kexec_load is in progress'),
+  { name: 'flags-ignored', run: freebsdFlagsIgnored },
+  unloadOnZero,
+  copyIn('nseg'),
+  { name: 'sort', run: freebsdSort },
+  eachSegment('phys-segment', freebsdPhysSegment, bufszWithin('sorted segment')),
+  bufferCopy,
+  { name: 'la57', run: freebsdLa57 },
+  { name: 'warnings', run: freebsdUncheckedWarnings },
+];
+
+/** The names of one ABI's steps, in the order kexecLoad runs them. */
+export function kexecLoadSteps(abi: KexecAbi): readonly string[] {
+  return (abi === 'linux' ? LINUX_STEPS : FREEBSD_STEPS).map((s) => s.name);
+}
+
+function loadContext(state: KexecState, req: KexecRequest): LoadContext {
+  const nseg = req.nseg ?? BigInt(req.segments.length);
+  const crash = state.abi === 'linux' && (req.flags & LINUX_KEXEC.ON_CRASH) !== 0n;
+  return {
+    abi: state.abi,
+    state,
+    req,
+    nseg,
+    page: archInfo(state.arch).pageSize,
+    slot: crash ? 'crash' : 'normal',
+    segs: req.segments.slice(0, Number(nseg)),
+    failState: state,
+    warnings: [],
+  };
 }
 
 /** One kexec_load call (see the module contract). Never throws for a refused call: the error is in the outcome. */
@@ -617,7 +757,7 @@ export function kexecLoad(state: KexecState, request: KexecRequest): KexecOutcom
       error: refuse(state.abi, 'EINVAL', 'argument', 'an argument does not fit an unsigned 64-bit register'),
     };
   }
-  return state.abi === 'linux' ? linuxLoad(state, request) : freebsdLoad(state, request);
+  return runSteps(state.abi === 'linux' ? LINUX_STEPS : FREEBSD_STEPS, loadContext(state, request));
 }
 
 /** kexecLoad that returns the next state on success and throws the KexecError otherwise. */

@@ -14,7 +14,7 @@
  * plan segments are a bug (assertion). Spec: linux-kexec.md §1.3, §2.2; freebsd-handoff.md §8.3.
  */
 import assert from 'node:assert/strict';
-import { alignDown, alignUp, rangeEnd, type PhysAddr, type Size } from '../addr.js';
+import { add, alignDown, alignUp, offsetFrom, rangeEnd, size, type PhysAddr, type Size } from '../addr.js';
 import { archInfo } from '../arch/index.js';
 import type { LoadPlan } from '../plan/load-plan.js';
 import { FREEBSD_KEXEC, LINUX_KEXEC, LINUX_KEXEC_ARCH, type KexecAbi } from './abi.js';
@@ -33,8 +33,8 @@ export interface CrashSegment {
 }
 
 interface Group {
-  start: bigint;
-  end: bigint;
+  start: PhysAddr;
+  end: PhysAddr;
   members: LoadPlan['segments'][number][];
 }
 
@@ -49,11 +49,12 @@ export function crashSegmentsFromPlan(plan: LoadPlan, opts: { readonly maxSegmen
   const groups: Group[] = [];
   let prevEnd = -1n;
   for (const s of sorted) {
-    const memEnd = s.phys + (s.memSize > BigInt(s.data.length) ? s.memSize : BigInt(s.data.length));
+    const dataLength = size(s.data.length);
+    const memEnd = add(s.phys, s.memSize > dataLength ? s.memSize : dataLength);
     assert(s.phys >= prevEnd, `plan segments overlap at ${s.phys} ("${s.label}")`);
     prevEnd = memEnd;
-    const start = alignDown(s.phys, page) as bigint;
-    const end = alignUp(memEnd as PhysAddr, page) as bigint;
+    const start = alignDown(s.phys, page);
+    const end = alignUp(memEnd, page);
     const last = groups[groups.length - 1];
     if (last !== undefined && start <= last.end) {
       if (end > last.end) last.end = end;
@@ -83,7 +84,7 @@ export function crashSegmentsFromPlan(plan: LoadPlan, opts: { readonly maxSegmen
     groups.splice(best, 1);
   }
   return groups.map((g) => {
-    const dataEnd = g.members.reduce((e, s) => {
+    const dataEnd = g.members.reduce((e: bigint, s) => {
       const end = s.phys + BigInt(s.data.length);
       return end > e ? end : e;
     }, g.start);
@@ -94,8 +95,8 @@ export function crashSegmentsFromPlan(plan: LoadPlan, opts: { readonly maxSegmen
       'a plan segment lies outside the plan region',
     );
     return Object.freeze({
-      mem: g.start as PhysAddr,
-      memsz: (g.end - g.start) as Size,
+      mem: g.start,
+      memsz: offsetFrom(g.end, g.start),
       buf,
       labels: Object.freeze(g.members.map((s) => s.label)),
     });

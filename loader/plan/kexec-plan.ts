@@ -18,12 +18,18 @@
  * Segments are page-aligned with page-multiple sizes, at most 16 (KEXEC_SEGMENT_MAX).
  */
 import {
+  add,
   alignUp,
   hex,
+  isAligned,
+  offsetFrom,
   rangeEnd,
+  size,
   SZ_2M,
   SZ_4K,
+  toNumber,
   type KernelVa,
+  type MetadataAddr,
   type PhysAddr,
   type PhysRange,
   type Size,
@@ -40,7 +46,9 @@ import type { MachineProfile } from './profile.js';
 import { findHole } from './ranges.js';
 
 /** loader.kboot asks for a 64 MiB hole to stage in (kboot_get_phys_load_segment). */
-export const KEXEC_STAGING_MIN = 0x400_0000n as Size;
+export const KEXEC_STAGING_MIN = size(0x400_0000n);
+/** Room the staging estimate adds for the modinfo and rounding (1 MiB). */
+const STAGING_SLACK = 0x10_0000n;
 /** KEXEC_SEGMENT_MAX (sys/sys/kexec.h; Linux KEXEC_SEGMENT_MAX). */
 export const KEXEC_SEGMENT_MAX = 16;
 
@@ -67,8 +75,8 @@ export interface KexecBootPlan {
   /** Physical address of the entry instruction. */
   readonly entryPa: PhysAddr;
   /** amd64: offset from KERNBASE; arm64: kernel VA. */
-  readonly modulep: bigint;
-  readonly kernend: bigint;
+  readonly modulep: MetadataAddr;
+  readonly kernend: MetadataAddr;
   readonly modulepPa: PhysAddr;
   readonly modules: readonly PreloadedModule[];
   readonly kenv: readonly KenvEntry[];
@@ -79,13 +87,14 @@ export interface KexecBootPlan {
  * maps `kernbasePa` (KERNBASE + x -> kernbasePa + x on both arches): amd64 metadata holds the
  * offset x (the kernel adds KERNBASE: preload_bootstrap_relocate), arm64 the kernel VA.
  */
-export function metadataAddress(arch: Arch, kernbasePa: bigint, pa: bigint): bigint {
+export function metadataAddress(arch: Arch, kernbasePa: PhysAddr, pa: bigint): MetadataAddr {
   const info = archInfo(arch);
-  return info.metadataAddressing === 'kernbase-offset' ? pa - kernbasePa : info.kernbase + (pa - kernbasePa);
+  const v = info.metadataAddressing === 'kernbase-offset' ? pa - kernbasePa : info.kernbase + (pa - kernbasePa);
+  return v as MetadataAddr;
 }
 
-/** The inverse of metadataAddress. */
-export function metadataToPhys(arch: Arch, kernbasePa: bigint, v: bigint): bigint {
+/** The inverse of metadataAddress; a plain bigint, since `v` may come from untrusted memory (callers check it). */
+export function metadataToPhys(arch: Arch, kernbasePa: PhysAddr, v: bigint): bigint {
   const info = archInfo(arch);
   return info.metadataAddressing === 'kernbase-offset' ? kernbasePa + v : v - info.kernbase + kernbasePa;
 }
@@ -112,6 +121,31 @@ export function loaderMetadata(
   ];
 }
 
+/** Where the kernel's PT_LOADs lie, from KERNBASE. */
+interface KernelExtent {
+  readonly lowVa: KernelVa;
+  /** One past the highest PT_LOAD byte. */
+  readonly highVa: bigint;
+  readonly entry: KernelVa;
+  /** highVa - KERNBASE, page-rounded: where the metadata starts, from the staging area. */
+  readonly endOffset: Size;
+}
+
+/** Segments appended one after the other, page-rounded, from a cursor. */
+class SegmentRun {
+  readonly segments: Segment[] = [];
+  constructor(public next: PhysAddr) {}
+
+  /** Appends `data` at the cursor (its size rounded up to a page) and returns its address. */
+  place(kind: Segment['kind'], label: string, data: Uint8Array): PhysAddr {
+    const at = this.next;
+    const memSize = alignUp(size(data.length), SZ_4K);
+    this.segments.push({ kind, label, phys: at, data, memSize, align: SZ_4K });
+    this.next = add(at, memSize);
+    return at;
+  }
+}
+
 /** Plans a loader.kboot-style kexec of `kernel` (see the module contract). */
 export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
   const { kernel, profile } = req;
@@ -120,101 +154,40 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
   const info = archInfo(arch);
   const map = buildMemoryMap(profile);
   const firmware = hostFirmware(profile, map);
-  const loads = kernel.loadSegments;
-  const first = loads[0];
-  const entry = kernel.entry;
-  if (first === undefined || entry === undefined) {
-    throw new PlanError(PlanCode.NotRescueKernel, `plan: ${req.kernelName} has no PT_LOAD or no entry point`, {});
-  }
-  // VA that maps to staging: amd64 KERNBASE (kernel at +2 MiB), arm64 KERNBASE (kernel at +0).
-  const vaBase = info.kernbase as bigint;
-  const lowVa = loads.reduce((m, p) => (p.vaddr < m ? p.vaddr : m), first.vaddr) as bigint;
-  const highVa = loads.reduce((m, p) => (p.vaddr + p.memsz > m ? p.vaddr + p.memsz : m), 0n);
-  if (lowVa < vaBase || (lowVa - vaBase) % SZ_4K !== 0n) {
-    throw new PlanError(
-      PlanCode.NotRescueKernel,
-      `plan: ${req.kernelName} is not linked above KERNBASE on page boundaries (lowest PT_LOAD ${hex(lowVa)})`,
-      {
-        lowVa,
-      },
-    );
-  }
+  const extent = kernelExtent(kernel, req.kernelName, info.kernbase);
   const kenv = req.kenv ?? profile.hostKernel.kenv;
   const kenvBytes = encodeKenv(kenv);
   const dtb = firmware.kind === 'fdt' ? firmware.bytes : undefined;
-  const kernelEndOff = alignUp((highVa - vaBase) as Size, SZ_4K);
-  const estimate =
-    kernelEndOff +
-    alignUp(BigInt(kenvBytes.length) as Size, SZ_4K) +
-    alignUp(BigInt(dtb?.length ?? 0) as Size, SZ_4K) +
-    0x10_0000n;
-  const needed = (estimate > KEXEC_STAGING_MIN ? alignUp(estimate as Size, SZ_2M) : KEXEC_STAGING_MIN) as Size;
-  const below = info.rescuePreferredLimit; // 4 GiB on both arches: loader tables / DMA32
-  const staging = findHole(map.free, { size: needed, align: SZ_2M, boundary: 0n as Size, below, prefer: 'lowest' });
-  if (staging === undefined) {
-    throw new PlanError(
-      PlanCode.NoHole,
-      `plan: no ${hex(needed)}-byte 2 MiB-aligned run of free RAM below ${hex(below)} to stage the kernel in`,
-      {
-        size: needed,
-      },
-    );
-  }
-  const s = staging.start as bigint;
+  const staging = findStaging(map, info.rescuePreferredLimit, extent, kenvBytes.length, dtb?.length ?? 0);
   // KERNBASE + x -> staging + x (amd64: the kernel's first page, KERNSTART, at staging + 2 MiB)
-  const relocation = makeRelocation(staging, s as PhysAddr, vaBase as KernelVa);
-
-  // The kernel image as one segment: every PT_LOAD's file bytes at their place, BSS zero.
-  const imageStart = s + (lowVa - vaBase);
-  const imageBytes = new Uint8Array(Number(kernelEndOff - (imageStart - s)));
-  for (const p of loads) {
-    const off = Number(p.vaddr - vaBase - (imageStart - s));
-    imageBytes.set(kernel.bytes.subarray(Number(p.offset), Number(p.offset + p.filesz)), off);
-  }
-  const segments: Segment[] = [
-    {
-      kind: 'kernel',
-      label: `kernel ${req.kernelName}`,
-      phys: imageStart as PhysAddr,
-      data: imageBytes,
-      memSize: BigInt(imageBytes.length) as Size,
-      align: SZ_4K,
-    },
-  ];
-  let next = s + kernelEndOff;
-  /** Appends a page-rounded segment at `next` and returns its address. */
-  const placeNext = (kind: Segment['kind'], label: string, data: Uint8Array): bigint => {
-    const at = next;
-    const memSize = alignUp(BigInt(data.length) as Size, SZ_4K);
-    segments.push({ kind, label, phys: at as PhysAddr, data, memSize, align: SZ_4K });
-    next += memSize;
-    return at;
-  };
-  const envPa = placeNext('kenv', 'kenv', kenvBytes);
-  const dtbPa = dtb === undefined ? undefined : placeNext('firmware-map', 'device tree', dtb);
-  const modulepPa = next;
-  const md = (pa: bigint): bigint => metadataAddress(arch, s, pa);
-  const metadata = loaderMetadata(arch, {
-    boothowto: req.boothowto ?? profile.hostKernel.boothowto,
-    envp: md(envPa),
-    ...(dtbPa === undefined ? {} : { dtbp: md(dtbPa) }),
-    firmware,
-  });
+  const relocation = makeRelocation(staging, staging.start, info.kernbase);
+  const run = new SegmentRun(add(staging.start, extent.endOffset));
+  const image = kernelImageSegment(kernel, req.kernelName, relocation, extent);
+  run.segments.push(image);
+  const envPa = run.place('kenv', 'kenv', kenvBytes);
+  const dtbPa = dtb === undefined ? undefined : run.place('firmware-map', 'device tree', dtb);
+  const md = (pa: PhysAddr): MetadataAddr => metadataAddress(arch, staging.start, pa);
   const kernelModule: PreloadedModule = {
     name: req.kernelName,
     type: 'elf kernel',
-    addr: md(imageStart),
-    size: highVa - lowVa,
-    metadata,
+    addr: md(image.phys),
+    size: extent.highVa - extent.lowVa,
+    metadata: loaderMetadata(arch, {
+      boothowto: req.boothowto ?? profile.hostKernel.boothowto,
+      envp: md(envPa),
+      ...(dtbPa === undefined ? {} : { dtbp: md(dtbPa) }),
+      firmware,
+    }),
   };
-  let kernendPa = 0n;
+  const modulepPa = run.next;
+  let kernendPa = modulepPa;
   const modinfo = encodeModinfo([kernelModule], {
-    kernend: (size) => {
-      kernendPa = alignUp((modulepPa + BigInt(size)) as Size, SZ_4K);
+    kernend: (bytes) => {
+      kernendPa = alignUp(add(modulepPa, size(bytes)), SZ_4K);
       return md(kernendPa);
     },
   });
-  placeNext('params', 'preload metadata (modinfo)', modinfo);
+  run.place('params', 'preload metadata (modinfo)', modinfo);
   if (kernendPa > rangeEnd(staging)) {
     throw new PlanError(
       PlanCode.MetadataTooLarge,
@@ -231,13 +204,79 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
     firmware,
     staging,
     relocation,
-    segments,
-    kernelEntryVa: entry,
-    entryPa: relocation.toPhys(entry),
+    segments: run.segments,
+    kernelEntryVa: extent.entry,
+    entryPa: relocation.toPhys(extent.entry),
     modulep: md(modulepPa),
     kernend: md(kernendPa),
-    modulepPa: modulepPa as PhysAddr,
+    modulepPa,
     modules: [kernelModule],
     kenv,
+  };
+}
+
+/** The PT_LOADs' span; PLAN_NOT_RESCUE_KERNEL without one, without an entry, or below KERNBASE off a page boundary. */
+function kernelExtent(kernel: ElfImage, kernelName: string, kernbase: KernelVa): KernelExtent {
+  const loads = kernel.loadSegments;
+  const first = loads[0];
+  const entry = kernel.entry;
+  if (first === undefined || entry === undefined) {
+    throw new PlanError(PlanCode.NotRescueKernel, `plan: ${kernelName} has no PT_LOAD or no entry point`, {});
+  }
+  // VA that maps to staging: amd64 KERNBASE (kernel at +2 MiB), arm64 KERNBASE (kernel at +0).
+  const lowVa = loads.reduce((m, p) => (p.vaddr < m ? p.vaddr : m), first.vaddr);
+  const highVa = loads.reduce((m, p) => (p.vaddr + p.memsz > m ? p.vaddr + p.memsz : m), 0n);
+  if (lowVa < kernbase || !isAligned(offsetFrom(lowVa, kernbase), SZ_4K)) {
+    throw new PlanError(
+      PlanCode.NotRescueKernel,
+      `plan: ${kernelName} is not linked above KERNBASE on page boundaries (lowest PT_LOAD ${hex(lowVa)})`,
+      {
+        lowVa,
+      },
+    );
+  }
+  return { lowVa, highVa, entry, endOffset: alignUp(size(highVa - kernbase), SZ_4K) };
+}
+
+/** The lowest 2 MiB-aligned free run below `below` for the kernel, kenv, DTB and metadata; at least 64 MiB. */
+function findStaging(
+  map: MemoryMap,
+  below: PhysAddr,
+  extent: KernelExtent,
+  kenvLength: number,
+  dtbLength: number,
+): PhysRange {
+  const estimate =
+    extent.endOffset + alignUp(size(kenvLength), SZ_4K) + alignUp(size(dtbLength), SZ_4K) + STAGING_SLACK;
+  const needed = estimate > KEXEC_STAGING_MIN ? alignUp(size(estimate), SZ_2M) : KEXEC_STAGING_MIN;
+  // 4 GiB on both arches: loader tables / DMA32
+  const staging = findHole(map.free, { size: needed, align: SZ_2M, boundary: size(0n), below, prefer: 'lowest' });
+  if (staging === undefined) {
+    throw new PlanError(
+      PlanCode.NoHole,
+      `plan: no ${hex(needed)}-byte 2 MiB-aligned run of free RAM below ${hex(below)} to stage the kernel in`,
+      {
+        size: needed,
+      },
+    );
+  }
+  return staging;
+}
+
+/** The kernel image as one segment: every PT_LOAD's file bytes at their place, BSS zero. */
+function kernelImageSegment(kernel: ElfImage, kernelName: string, relocation: Relocation, e: KernelExtent): Segment {
+  const imageStart = relocation.toPhys(e.lowVa);
+  const imageBytes = new Uint8Array(toNumber(offsetFrom(add(relocation.kernelPhys, e.endOffset), imageStart)));
+  for (const p of kernel.loadSegments) {
+    const off = toNumber(offsetFrom(p.vaddr, e.lowVa));
+    imageBytes.set(kernel.bytes.subarray(Number(p.offset), Number(p.offset + p.filesz)), off);
+  }
+  return {
+    kind: 'kernel',
+    label: `kernel ${kernelName}`,
+    phys: imageStart,
+    data: imageBytes,
+    memSize: size(imageBytes.length),
+    align: SZ_4K,
   };
 }

@@ -17,15 +17,20 @@
 import { readdirSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import {
+  contains,
   formatRange,
   hex,
+  isAligned,
   overlaps,
   parseSizeText,
+  phys,
   range,
   rangeEnd,
+  size,
   SZ_2M,
   SZ_4G,
   SZ_4K,
+  U64_LIMIT,
   type PhysAddr,
   type PhysRange,
   type Size,
@@ -222,7 +227,7 @@ function deviceWindowProblems(
       out.push({ path: w.path, message: `${w.name} ${hex(w.start)} + ${hex(w.size)} is empty or passes 2^64` });
       continue;
     }
-    const r = range(w.start as PhysAddr, w.size as Size);
+    const r = range(phys(w.start), size(w.size));
     if (ram.some((x) => overlaps(x, r)))
       out.push({ path: w.path, message: `${w.name} ${formatRange(r)} overlaps RAM` });
     for (const o of placed) {
@@ -234,8 +239,88 @@ function deviceWindowProblems(
   return out;
 }
 
+/** A profile problem: its JSON path and what is wrong. */
+interface Problem {
+  path: string;
+  message: string;
+}
+
+/** Reads numbers and ranges from a raw profile, collecting every problem instead of stopping. */
+class ProfileReader {
+  readonly problems: Problem[] = [];
+
+  /** A number or size text (`0x1000`, `128M`); 0 and a problem when it is not one. */
+  num(text: string, path: string): Size {
+    const v = parseSizeText(text);
+    if (v === undefined) {
+      this.problems.push({ path, message: `"${text}" is not a number` });
+      return size(0n);
+    }
+    return v;
+  }
+
+  /** An address text; 0 and a problem when it is not a number. */
+  addr(text: string, path: string): PhysAddr {
+    return phys(this.num(text, path));
+  }
+
+  /** `[base, base + sz)`; an empty range at 0 and a problem when it passes 2^64. */
+  checked(base: PhysAddr, sz: Size, path: string): PhysRange {
+    if (base + sz > U64_LIMIT) {
+      this.problems.push({ path, message: `range ${hex(base)} + ${hex(sz)} passes 2^64` });
+      return range(phys(0n), size(0n));
+    }
+    return range(base, sz);
+  }
+
+  /** A `{ base, size }` object as a range. */
+  rng(r: RawRange, path: string): PhysRange {
+    return this.checked(this.addr(r.base, `${path}/base`), this.num(r.size, `${path}/size`), path);
+  }
+}
+
 /** Parses and validates a profile; see the module contract. */
 export function parseProfile(text: string, source: string): MachineProfile {
+  const raw = parseProfileJson(text, source);
+  const p = new ProfileReader();
+  const ram = readRam(p, raw);
+  const reserved = readReserved(p, raw);
+  const mmio = readMmio(p, raw, ram);
+  const hostKernel = readHostKernel(p, raw, ram, reserved);
+  const gic = readGic(p, raw, ram, hostKernel.range);
+  const framebuffer = readFramebuffer(p, raw);
+  const uart: MachineProfile['uart'] = {
+    kind: raw.uart.kind,
+    base: p.num(raw.uart.base, '/uart/base'),
+    size: raw.uart.size === undefined ? size(8n) : p.num(raw.uart.size, '/uart/size'),
+  };
+  p.problems.push(...deviceWindowProblems(raw.cpus, ram, gic, uart));
+  if (p.problems.length > 0) {
+    throw new ConfigError(
+      ConfigCode.Invalid,
+      `config: ${source} is not a usable machine profile:\n${formatProblems(p.problems)}`,
+      { file: source, problems: p.problems },
+    );
+  }
+  return {
+    name: raw.name,
+    description: raw.description ?? '',
+    source,
+    arch: raw.arch,
+    firmware: raw.firmware,
+    cpus: raw.cpus,
+    ram,
+    reserved,
+    mmio,
+    uart,
+    gic,
+    framebuffer,
+    hostKernel,
+  };
+}
+
+/** JSON.parse (CONFIG_SYNTAX with line and column) and the schema (CONFIG_SCHEMA). */
+function parseProfileJson(text: string, source: string): RawProfile {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -257,92 +342,99 @@ export function parseProfile(text: string, source: string): MachineProfile {
       { file: source, problems: schemaProblems },
     );
   }
-  const raw = json as RawProfile;
-  const problems: { path: string; message: string }[] = [];
-  const num = (text: string, path: string): bigint => {
-    const v = parseSizeText(text);
-    if (v === undefined) {
-      problems.push({ path, message: `"${text}" is not a number` });
-      return 0n;
-    }
-    return v;
-  };
-  const checked = (base: bigint, sz: bigint, path: string): PhysRange => {
-    if (base + sz > 1n << 64n) {
-      problems.push({ path, message: `range ${hex(base)} + ${hex(sz)} passes 2^64` });
-      return { start: 0n as PhysAddr, size: 0n as Size };
-    }
-    return range(base as PhysAddr, sz as Size);
-  };
-  const rng = (r: RawRange, path: string): PhysRange =>
-    checked(num(r.base, `${path}/base`), num(r.size, `${path}/size`), path);
+  return json as RawProfile;
+}
 
-  const ram = raw.ram.map((r, i) => rng(r, `/ram/${i}`)).sort((a, b) => (a.start < b.start ? -1 : 1));
+/** `ram`: sorted, each non-empty, 4 KiB aligned, none overlapping the next. */
+function readRam(p: ProfileReader, raw: RawProfile): PhysRange[] {
+  const ram = raw.ram.map((r, i) => p.rng(r, `/ram/${i}`)).sort((a, b) => (a.start < b.start ? -1 : 1));
   ram.forEach((r, i) => {
-    if (r.size === 0n) problems.push({ path: `/ram/${i}`, message: 'RAM range is empty' });
-    if (r.start % SZ_4K !== 0n || r.size % SZ_4K !== 0n) {
-      problems.push({ path: `/ram/${i}`, message: `RAM range ${formatRange(r)} is not 4 KiB aligned` });
+    if (r.size === 0n) p.problems.push({ path: `/ram/${i}`, message: 'RAM range is empty' });
+    if (!isAligned(r.start, SZ_4K) || !isAligned(r.size, SZ_4K)) {
+      p.problems.push({ path: `/ram/${i}`, message: `RAM range ${formatRange(r)} is not 4 KiB aligned` });
     }
     const prev = ram[i - 1];
     if (prev !== undefined && overlaps(prev, r)) {
-      problems.push({ path: `/ram/${i}`, message: `RAM ranges ${formatRange(prev)} and ${formatRange(r)} overlap` });
+      p.problems.push({ path: `/ram/${i}`, message: `RAM ranges ${formatRange(prev)} and ${formatRange(r)} overlap` });
     }
   });
-  const inRam = (r: PhysRange): boolean => ram.some((x) => r.start >= x.start && rangeEnd(r) <= rangeEnd(x));
+  return ram;
+}
 
+/** True when `r` lies inside one RAM range. */
+function inRam(ram: readonly PhysRange[], r: PhysRange): boolean {
+  return ram.some((x) => contains(x, r));
+}
+
+/** `reserved`: 4 KiB aligned, none overlapping another. */
+function readReserved(p: ProfileReader, raw: RawProfile): ReservedRange[] {
   const reserved: ReservedRange[] = (raw.reserved ?? []).map((r, i) => ({
     name: r.name,
     kind: r.kind,
-    range: rng(r, `/reserved/${i}`),
+    range: p.rng(r, `/reserved/${i}`),
   }));
   reserved.forEach((r, i) => {
-    if (r.range.start % SZ_4K !== 0n || r.range.size % SZ_4K !== 0n) {
-      problems.push({
+    if (!isAligned(r.range.start, SZ_4K) || !isAligned(r.range.size, SZ_4K)) {
+      p.problems.push({
         path: `/reserved/${i}`,
         message: `reserved range "${r.name}" ${formatRange(r.range)} is not 4 KiB aligned`,
       });
     }
     reserved.slice(0, i).forEach((o) => {
       if (overlaps(o.range, r.range)) {
-        problems.push({ path: `/reserved/${i}`, message: `reserved ranges "${o.name}" and "${r.name}" overlap` });
+        p.problems.push({ path: `/reserved/${i}`, message: `reserved ranges "${o.name}" and "${r.name}" overlap` });
       }
     });
   });
-  const mmio: NamedRange[] = (raw.mmio ?? []).map((r, i) => ({ name: r.name, range: rng(r, `/mmio/${i}`) }));
+  return reserved;
+}
+
+/** `mmio`: no window overlaps RAM. */
+function readMmio(p: ProfileReader, raw: RawProfile, ram: readonly PhysRange[]): NamedRange[] {
+  const mmio: NamedRange[] = (raw.mmio ?? []).map((r, i) => ({ name: r.name, range: p.rng(r, `/mmio/${i}`) }));
   mmio.forEach((m, i) => {
     ram.forEach((r) => {
       if (overlaps(m.range, r)) {
-        problems.push({
+        p.problems.push({
           path: `/mmio/${i}`,
           message: `MMIO window "${m.name}" ${formatRange(m.range)} overlaps RAM ${formatRange(r)}`,
         });
       }
     });
   });
+  return mmio;
+}
 
+/** `hostKernel`: 2 MiB aligned, inside one RAM range, below 4 GiB on amd64, clear of reserved ranges. */
+function readHostKernel(
+  p: ProfileReader,
+  raw: RawProfile,
+  ram: readonly PhysRange[],
+  reserved: readonly ReservedRange[],
+): HostKernelProfile {
   const hk = raw.hostKernel;
-  const hostRange = rng({ base: hk.loadAddress, size: hk.size }, '/hostKernel');
-  if (hostRange.start % SZ_2M !== 0n) {
-    problems.push({
+  const hostRange = p.rng({ base: hk.loadAddress, size: hk.size }, '/hostKernel');
+  if (!isAligned(hostRange.start, SZ_2M)) {
+    p.problems.push({
       path: '/hostKernel/loadAddress',
       message: `host kernel load address ${hex(hostRange.start)} is not 2 MiB aligned`,
     });
   }
-  if (!inRam(hostRange)) {
-    problems.push({
+  if (!inRam(ram, hostRange)) {
+    p.problems.push({
       path: '/hostKernel',
       message: `host kernel ${formatRange(hostRange)} is not inside one RAM range`,
     });
   }
   if (raw.arch === 'amd64' && rangeEnd(hostRange) > SZ_4G) {
-    problems.push({
+    p.problems.push({
       path: '/hostKernel',
       message: `amd64 kernels must be loaded below 4 GiB (${formatRange(hostRange)})`,
     });
   }
   reserved.forEach((r) => {
     if (overlaps(r.range, hostRange)) {
-      problems.push({
+      p.problems.push({
         path: '/hostKernel',
         message: `host kernel ${formatRange(hostRange)} overlaps reserved "${r.name}"`,
       });
@@ -352,91 +444,72 @@ export function parseProfile(text: string, source: string): MachineProfile {
     const eq = e.indexOf('=');
     return [e.slice(0, eq), e.slice(eq + 1)];
   });
+  return { range: hostRange, boothowto: hk.boothowto ?? 0, kenv };
+}
 
-  let gic: GicProfile | undefined;
-  if (raw.gic !== undefined) {
-    const g = raw.gic;
-    const tables: DeviceTable[] = [
-      {
-        kind: 'lpi-conf',
-        range: checked(num(g.lpiConfTable, '/gic/lpiConfTable'), LPI_CONFTAB_SIZE, '/gic/lpiConfTable'),
-      },
-      ...g.lpiPendTables.map((p, i): DeviceTable => ({
-        kind: 'lpi-pend',
-        range: checked(num(p, `/gic/lpiPendTables/${i}`), LPI_PENDTAB_SIZE, `/gic/lpiPendTables/${i}`),
-      })),
-      ...g.itsTables.map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: rng(t, `/gic/itsTables/${i}`) })),
-    ];
-    tables.forEach((t, i) => {
-      if (t.range.start % LPI_TABLE_ALIGN !== 0n) {
-        problems.push({ path: '/gic', message: `${t.kind} table at ${hex(t.range.start)} is not 64 KiB aligned` });
-      }
-      if (!inRam(t.range))
-        problems.push({ path: '/gic', message: `${t.kind} table ${formatRange(t.range)} is not in RAM` });
-      if (overlaps(t.range, hostRange)) {
-        problems.push({ path: '/gic', message: `${t.kind} table ${formatRange(t.range)} overlaps the host kernel` });
-      }
-      tables.slice(0, i).forEach((o) => {
-        if (overlaps(o.range, t.range)) {
-          problems.push({ path: '/gic', message: `${o.kind} and ${t.kind} tables overlap at ${formatRange(t.range)}` });
-        }
-      });
-    });
-    if (g.lpiPendTables.length !== raw.cpus) {
-      problems.push({
-        path: '/gic/lpiPendTables',
-        message: `${g.lpiPendTables.length} LPI pending tables for ${raw.cpus} CPUs (one per CPU)`,
-      });
+/** `gic`: LPI and ITS tables 64 KiB aligned, in RAM, clear of the host kernel and of each other; one pending table per CPU. */
+function readGic(
+  p: ProfileReader,
+  raw: RawProfile,
+  ram: readonly PhysRange[],
+  hostRange: PhysRange,
+): GicProfile | undefined {
+  const g = raw.gic;
+  if (g === undefined) return undefined;
+  const tables: DeviceTable[] = [
+    {
+      kind: 'lpi-conf',
+      range: p.checked(p.addr(g.lpiConfTable, '/gic/lpiConfTable'), LPI_CONFTAB_SIZE, '/gic/lpiConfTable'),
+    },
+    ...g.lpiPendTables.map((t, i): DeviceTable => ({
+      kind: 'lpi-pend',
+      range: p.checked(p.addr(t, `/gic/lpiPendTables/${i}`), LPI_PENDTAB_SIZE, `/gic/lpiPendTables/${i}`),
+    })),
+    ...g.itsTables.map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: p.rng(t, `/gic/itsTables/${i}`) })),
+  ];
+  tables.forEach((t, i) => {
+    if (!isAligned(t.range.start, LPI_TABLE_ALIGN)) {
+      p.problems.push({ path: '/gic', message: `${t.kind} table at ${hex(t.range.start)} is not 64 KiB aligned` });
     }
-    gic = {
-      distributor: num(g.distributor, '/gic/distributor') as PhysAddr,
-      redistributor: num(g.redistributor, '/gic/redistributor') as PhysAddr,
-      redistributorSize: num(g.redistributorSize, '/gic/redistributorSize') as Size,
-      its: num(g.its, '/gic/its') as PhysAddr,
-      tables,
-    };
-  }
-  const fb = raw.framebuffer;
-  const framebuffer: FramebufferProfile | undefined =
-    fb === undefined
-      ? undefined
-      : {
-          base: num(fb.base, '/framebuffer/base') as PhysAddr,
-          size: num(fb.size, '/framebuffer/size') as Size,
-          width: fb.width,
-          height: fb.height,
-          stride: fb.stride,
-        };
-  if (framebuffer !== undefined && raw.firmware !== 'efi') {
-    problems.push({ path: '/framebuffer', message: 'an EFI framebuffer needs EFI firmware' });
-  }
-  const uart = {
-    kind: raw.uart.kind,
-    base: num(raw.uart.base, '/uart/base'),
-    size: (raw.uart.size === undefined ? 8n : num(raw.uart.size, '/uart/size')) as Size,
-  };
-  problems.push(...deviceWindowProblems(raw.cpus, ram, gic, uart));
-
-  if (problems.length > 0) {
-    throw new ConfigError(
-      ConfigCode.Invalid,
-      `config: ${source} is not a usable machine profile:\n${formatProblems(problems)}`,
-      { file: source, problems },
-    );
+    if (!inRam(ram, t.range))
+      p.problems.push({ path: '/gic', message: `${t.kind} table ${formatRange(t.range)} is not in RAM` });
+    if (overlaps(t.range, hostRange)) {
+      p.problems.push({ path: '/gic', message: `${t.kind} table ${formatRange(t.range)} overlaps the host kernel` });
+    }
+    tables.slice(0, i).forEach((o) => {
+      if (overlaps(o.range, t.range)) {
+        p.problems.push({ path: '/gic', message: `${o.kind} and ${t.kind} tables overlap at ${formatRange(t.range)}` });
+      }
+    });
+  });
+  if (g.lpiPendTables.length !== raw.cpus) {
+    p.problems.push({
+      path: '/gic/lpiPendTables',
+      message: `${g.lpiPendTables.length} LPI pending tables for ${raw.cpus} CPUs (one per CPU)`,
+    });
   }
   return {
-    name: raw.name,
-    description: raw.description ?? '',
-    source,
-    arch: raw.arch,
-    firmware: raw.firmware,
-    cpus: raw.cpus,
-    ram,
-    reserved,
-    mmio,
-    uart,
-    gic,
-    framebuffer,
-    hostKernel: { range: hostRange, boothowto: hk.boothowto ?? 0, kenv },
+    distributor: p.addr(g.distributor, '/gic/distributor'),
+    redistributor: p.addr(g.redistributor, '/gic/redistributor'),
+    redistributorSize: p.num(g.redistributorSize, '/gic/redistributorSize'),
+    its: p.addr(g.its, '/gic/its'),
+    tables,
   };
+}
+
+/** `framebuffer`: only with EFI firmware. */
+function readFramebuffer(p: ProfileReader, raw: RawProfile): FramebufferProfile | undefined {
+  const fb = raw.framebuffer;
+  if (fb === undefined) return undefined;
+  const framebuffer: FramebufferProfile = {
+    base: p.addr(fb.base, '/framebuffer/base'),
+    size: p.num(fb.size, '/framebuffer/size'),
+    width: fb.width,
+    height: fb.height,
+    stride: fb.stride,
+  };
+  if (raw.firmware !== 'efi') {
+    p.problems.push({ path: '/framebuffer', message: 'an EFI framebuffer needs EFI firmware' });
+  }
+  return framebuffer;
 }

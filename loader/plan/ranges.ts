@@ -8,7 +8,7 @@
  * The same constraints as `kmem_alloc_contig(size, low=0, high, align, boundary)` in
  * markjdb/freebsd @bd74b35 sys/{amd64,arm64}/{amd64,arm64}/rescue_machdep.c.
  */
-import { rangeEnd, type PhysAddr, type PhysRange, type Size } from '../addr.js';
+import { phys, rangeEnd, rangeFromEnd, type PhysRange, type Size } from '../addr.js';
 
 const byStart = (a: PhysRange, b: PhysRange): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
 
@@ -20,7 +20,7 @@ export function normalize(ranges: readonly PhysRange[]): PhysRange[] {
     const last = out[out.length - 1];
     if (last !== undefined && r.start <= rangeEnd(last)) {
       const end = rangeEnd(r) > rangeEnd(last) ? rangeEnd(r) : rangeEnd(last);
-      out[out.length - 1] = { start: last.start, size: (end - last.start) as Size };
+      out[out.length - 1] = rangeFromEnd(last.start, end);
     } else {
       out.push(r);
     }
@@ -38,11 +38,11 @@ export function subtract(base: readonly PhysRange[], holes: readonly PhysRange[]
     for (const h of hs) {
       const hEnd = rangeEnd(h);
       if (hEnd <= cur || h.start >= end) continue;
-      if (h.start > cur) out.push({ start: cur as PhysAddr, size: (h.start - cur) as Size });
+      if (h.start > cur) out.push(rangeFromEnd(phys(cur), h.start));
       cur = hEnd > cur ? hEnd : cur;
       if (cur >= end) break;
     }
-    if (cur < end) out.push({ start: cur as PhysAddr, size: (end - cur) as Size });
+    if (cur < end) out.push(rangeFromEnd(phys(cur), end));
   }
   return out;
 }
@@ -55,7 +55,7 @@ export function intersectAll(a: readonly PhysRange[], b: readonly PhysRange[]): 
     for (const y of bn) {
       const s = x.start > y.start ? x.start : y.start;
       const e = rangeEnd(x) < rangeEnd(y) ? rangeEnd(x) : rangeEnd(y);
-      if (e > s) out.push({ start: s, size: (e - s) as Size });
+      if (e > s) out.push(rangeFromEnd(s, e));
     }
   }
   return normalize(out);
@@ -63,6 +63,7 @@ export function intersectAll(a: readonly PhysRange[], b: readonly PhysRange[]): 
 
 /** Total bytes in a range list. */
 export function totalSize(ranges: readonly PhysRange[]): Size {
+  // a plain sum: the ranges are disjoint, so it is below 2^64 unless they cover the whole space
   return normalize(ranges).reduce((s, r) => s + r.size, 0n) as Size;
 }
 
@@ -97,7 +98,7 @@ export function findHole(free: readonly PhysRange[], req: HoleRequest): PhysRang
       if (top < size) continue;
       let s = (top - size) & ~mask;
       while (s >= r.start) {
-        if (!crosses(s, size, boundary)) return { start: s as PhysAddr, size };
+        if (!crosses(s, size, boundary)) return { start: phys(s), size };
         // move down so the range ends at the boundary line it crossed
         const line = ((s + size - 1n) / boundary) * boundary;
         if (line < size) break;
@@ -111,7 +112,7 @@ export function findHole(free: readonly PhysRange[], req: HoleRequest): PhysRang
     for (;;) {
       const end = s + size;
       if (end > rangeEnd(r) || end > below) break;
-      if (!crosses(s, size, boundary)) return { start: s as PhysAddr, size };
+      if (!crosses(s, size, boundary)) return { start: phys(s), size };
       // move up to the boundary line it crossed
       s = ((s / boundary + 1n) * boundary + mask) & ~mask;
     }

@@ -20,7 +20,7 @@
  * the FreeBSD code (an in-place /memory rewrite that cannot fit, a second memory node that
  * would hand host RAM to the rescue kernel) are reported, not papered over.
  */
-import { alignUp, hex, SZ_2M, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../addr.js';
+import { add, alignUp, hex, size, SZ_2M, SZ_4K, toNumber, type PhysAddr, type PhysRange, type Size } from '../addr.js';
 import { archInfo, type Arch } from '../arch/index.js';
 import { PlanCode, PlanError } from '../errors.js';
 import { encodeRescueEfiMap } from '../handoff/efimap.js';
@@ -124,109 +124,116 @@ export function rescueFdt(hostDtb: Uint8Array, rescuePa: bigint, memsize: bigint
   return writeFdt({ ...fdt, root: { ...fdt.root, children: fdt.root.children.map((c) => (c === mem ? newMem : c)) } });
 }
 
+/** The metadata area being written: a cursor from the reservation start, the segments and the params fields. */
+class AreaWriter {
+  readonly segments: Segment[] = [];
+  readonly fields: Partial<Record<string, bigint>> = {};
+  constructor(
+    readonly pa: PhysAddr,
+    public off: number,
+  ) {}
+
+  /** The physical address of the cursor. */
+  here(): PhysAddr {
+    return add(this.pa, size(this.off));
+  }
+
+  /** A segment of `data` at the cursor (`memSize` bytes, default its length); the cursor moves past it. */
+  put(kind: Segment['kind'], label: string, data: Uint8Array, memSize = data.length, align: Size = size(1n)): number {
+    const at = this.off;
+    this.segments.push({ kind, label, phys: this.here(), data, memSize: size(memSize), align });
+    this.off += memSize;
+    return at;
+  }
+}
+
 /** Builds the metadata part of the reservation (see the module contract). */
 export function buildRescueArea(input: RescueAreaInput): RescueArea {
-  const { arch, region, firmware } = input;
-  const pa = region.start as bigint;
-  const memsize = region.size as bigint;
+  const { arch } = input;
   const paramsLayout = rescueParamsLayout(arch);
-  let off = Number(alignUp(BigInt(paramsLayout.size) as Size, 8n as Size));
-  const fields: Partial<Record<string, bigint>> = {};
-  const segments: Segment[] = [];
-  const seg = (
-    kind: Segment['kind'],
-    label: string,
-    at: number,
-    data: Uint8Array,
-    memSize = data.length,
-    align = 1n,
-  ): void => {
-    segments.push({
-      kind,
-      label,
-      phys: (pa + BigInt(at)) as PhysAddr,
-      data,
-      memSize: BigInt(memSize) as Size,
-      align: align as Size,
-    });
-  };
-
-  let fwLayout: RescueAreaLayout['firmware'];
-  let efiFb: RescueAreaLayout['efiFb'];
-  switch (firmware.kind) {
-    case 'efi': {
-      const map = encodeRescueEfiMap(firmware.bytes, { rescuePa: pa, memsize, arch });
-      fields['kpEfimapstart'] = pa + BigInt(off);
-      fields['kpEfimaplen'] = BigInt(map.length);
-      seg('firmware-map', 'EFI memory map copy', off, map);
-      fwLayout = { kind: 'efi', offset: off, length: map.length, declaredLength: map.length };
-      off += map.length;
-      if (firmware.efiFb !== undefined) {
-        fields['kpEfifbaddr'] = pa + BigInt(off);
-        seg('efi-fb', 'struct efi_fb copy', off, firmware.efiFb);
-        efiFb = { offset: off, length: EFI_FB_SIZE };
-        off += EFI_FB_SIZE;
-      }
-      break;
-    }
-    case 'smap': {
-      const smap = rescueSmap(pa, memsize);
-      fields['kpSmapstart'] = pa + BigInt(off);
-      fields['kpSmaplen'] = smap.kpSmaplen;
-      seg('firmware-map', 'BIOS SMAP entry', off, smap.bytes);
-      fwLayout = { kind: 'smap', offset: off, length: smap.bytes.length, declaredLength: Number(smap.kpSmaplen) };
-      off += smap.bytes.length;
-      break;
-    }
-    case 'fdt': {
-      const dtb = rescueFdt(firmware.bytes, pa, memsize);
-      fields['kpDtbstart'] = pa + BigInt(off);
-      fields['kpDtblen'] = BigInt(dtb.length);
-      seg('firmware-map', 'device tree copy', off, dtb);
-      fwLayout = { kind: 'fdt', offset: off, length: dtb.length, declaredLength: dtb.length };
-      off += dtb.length;
-      break;
-    }
-  }
-
+  const w = new AreaWriter(input.region.start, toNumber(alignUp(size(paramsLayout.size), size(8n))));
+  const { fwLayout, efiFb } = placeFirmwareMap(w, input);
   const kenvBytes = encodeRescueKenv(input.hostKenv);
-  fields['kpKenvstart'] = pa + BigInt(off);
-  fields['kpKenvlen'] = BigInt(kenvBytes.length);
-  seg('kenv', 'rescue kenv', off, kenvBytes);
-  const kenv = { offset: off, length: kenvBytes.length, entries: rescueKenv(input.hostKenv) };
-  off += kenvBytes.length;
-
-  const ptPages = archInfo(arch).rescuePageTablePages;
-  let pageTables: RescueAreaLayout['pageTables'];
-  if (ptPages > 0) {
-    off = Number(alignUp(BigInt(off) as Size, SZ_4K));
-    seg('page-tables', 'bootstrap page-table pool', off, new Uint8Array(0), ptPages * 4096, SZ_4K);
-    pageTables = { offset: off, pages: ptPages };
-    off += ptPages * 4096;
-  }
-  const metadataEnd = off;
-  if (alignUp(BigInt(off) as Size, SZ_2M) !== RESCUE_KERNEL_OFFSET) {
+  w.fields['kpKenvstart'] = w.here();
+  w.fields['kpKenvlen'] = BigInt(kenvBytes.length);
+  const kenv = {
+    offset: w.put('kenv', 'rescue kenv', kenvBytes),
+    length: kenvBytes.length,
+    entries: rescueKenv(input.hostKenv),
+  };
+  const pageTables = placePageTablePool(w, archInfo(arch).rescuePageTablePages);
+  const metadataEnd = w.off;
+  if (alignUp(size(metadataEnd), SZ_2M) !== RESCUE_KERNEL_OFFSET) {
+    const tables = pageTables === undefined ? '' : `, page tables ${hex(BigInt(pageTables.pages) * SZ_4K)} bytes`;
     throw new PlanError(
       PlanCode.MetadataTooLarge,
-      `plan: rescue kernel metadata is too large: it ends at +${hex(off)}, past the kernel at +${hex(RESCUE_KERNEL_OFFSET)} (firmware map ${hex(
+      `plan: rescue kernel metadata is too large: it ends at +${hex(metadataEnd)}, past the kernel at +${hex(RESCUE_KERNEL_OFFSET)} (firmware map ${hex(
         fwLayout.length,
-      )} bytes, kenv ${hex(kenvBytes.length)} bytes${pageTables === undefined ? '' : `, page tables ${hex(ptPages * 4096)} bytes`})`,
-      { metadataEnd: off, firmwareMap: fwLayout.length, kenv: kenvBytes.length, limit: RESCUE_KERNEL_OFFSET },
+      )} bytes, kenv ${hex(kenvBytes.length)} bytes${tables})`,
+      { metadataEnd, firmwareMap: fwLayout.length, kenv: kenvBytes.length, limit: RESCUE_KERNEL_OFFSET },
     );
   }
-  fields['kpKernstart'] = pa + RESCUE_KERNEL_OFFSET;
-  const params: RescueParamsValues = { ...fields, kpBoothowto: input.boothowto };
-  segments.unshift({
+  w.fields['kpKernstart'] = add(w.pa, RESCUE_KERNEL_OFFSET);
+  const params: RescueParamsValues = { ...w.fields, kpBoothowto: input.boothowto };
+  w.segments.unshift({
     kind: 'params',
     label: `struct rescue_kernel_params (${arch})`,
-    phys: pa as PhysAddr,
+    phys: w.pa,
     data: encodeRescueParams<Arch>(arch, params as Partial<RescueKernelParams<Arch>>),
-    memSize: BigInt(paramsLayout.size) as Size,
-    align: 8n as Size,
+    memSize: size(paramsLayout.size),
+    align: size(8n),
   });
   return {
     layout: { paramsSize: paramsLayout.size, firmware: fwLayout, efiFb, kenv, pageTables, metadataEnd },
     params,
-    segments,
+    segments: w.segments,
   };
+}
+
+/** The firmware map copy after the params: the rewritten EFI map (and efi_fb), one SMAP entry, or the DTB. */
+function placeFirmwareMap(
+  w: AreaWriter,
+  input: RescueAreaInput,
+): { fwLayout: RescueAreaLayout['firmware']; efiFb: RescueAreaLayout['efiFb'] } {
+  const { arch, region, firmware } = input;
+  const pa = region.start;
+  const memsize = region.size;
+  switch (firmware.kind) {
+    case 'efi': {
+      const map = encodeRescueEfiMap(firmware.bytes, { rescuePa: pa, memsize, arch });
+      w.fields['kpEfimapstart'] = w.here();
+      w.fields['kpEfimaplen'] = BigInt(map.length);
+      const offset = w.put('firmware-map', 'EFI memory map copy', map);
+      const fwLayout = { kind: 'efi', offset, length: map.length, declaredLength: map.length } as const;
+      if (firmware.efiFb === undefined) return { fwLayout, efiFb: undefined };
+      w.fields['kpEfifbaddr'] = w.here();
+      const fbOffset = w.put('efi-fb', 'struct efi_fb copy', firmware.efiFb);
+      w.off = fbOffset + EFI_FB_SIZE;
+      return { fwLayout, efiFb: { offset: fbOffset, length: EFI_FB_SIZE } };
+    }
+    case 'smap': {
+      const smap = rescueSmap(pa, memsize);
+      w.fields['kpSmapstart'] = w.here();
+      w.fields['kpSmaplen'] = smap.kpSmaplen;
+      const offset = w.put('firmware-map', 'BIOS SMAP entry', smap.bytes);
+      const declaredLength = Number(smap.kpSmaplen);
+      return { fwLayout: { kind: 'smap', offset, length: smap.bytes.length, declaredLength }, efiFb: undefined };
+    }
+    case 'fdt': {
+      const dtb = rescueFdt(firmware.bytes, pa, memsize);
+      w.fields['kpDtbstart'] = w.here();
+      w.fields['kpDtblen'] = BigInt(dtb.length);
+      const offset = w.put('firmware-map', 'device tree copy', dtb);
+      return { fwLayout: { kind: 'fdt', offset, length: dtb.length, declaredLength: dtb.length }, efiFb: undefined };
+    }
+  }
+}
+
+/** amd64: the bootstrap page-table pool, page aligned (filled at panic time); none on arm64. */
+function placePageTablePool(w: AreaWriter, pages: number): RescueAreaLayout['pageTables'] {
+  if (pages <= 0) return undefined;
+  w.off = toNumber(alignUp(size(w.off), SZ_4K));
+  const bytes = toNumber(size(BigInt(pages) * SZ_4K));
+  const offset = w.put('page-tables', 'bootstrap page-table pool', new Uint8Array(0), bytes, SZ_4K);
+  return { offset, pages };
 }

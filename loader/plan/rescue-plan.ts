@@ -10,7 +10,7 @@
  * will bite at panic time (the arm64 LPI/ITS tables, a host without debug.rescue_minidump)
  * are returned as warnings. Sources: shared/spec/freebsd-handoff.md §7, §8, §10.
  */
-import { add, alignUp, formatRange, hex, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../addr.js';
+import { add, alignUp, formatRange, hex, size, sub, SZ_4K, type PhysAddr, type Size } from '../addr.js';
 import { archInfo } from '../arch/index.js';
 import type { ElfImage } from '../elf/image.js';
 import { lintRescueKernel, type RescueLint } from '../elf/rescue-lint.js';
@@ -26,7 +26,7 @@ import {
   type Segment,
 } from './load-plan.js';
 import { buildMemoryMap } from './memory-map.js';
-import type { MachineProfile } from './profile.js';
+import type { DeviceTable, MachineProfile } from './profile.js';
 import { normalize, subtract } from './ranges.js';
 import { buildRescueArea, type RescueArea } from './rescue-area.js';
 import { memsizeFromKenv, placeReservation, reservationSize } from './reservation.js';
@@ -66,7 +66,7 @@ export function rescueReservationSizing(kernel: ElfImage, profile: MachineProfil
   const fromKenv = memsizeFromKenv(profile.hostKernel.kenv);
   const ms = memsize ?? fromKenv ?? RESCUE_DEFAULT_MEMSIZE;
   const source = memsize !== undefined ? 'option' : fromKenv !== undefined ? 'kenv' : 'default';
-  const kernelFile = BigInt(kernel.fileSize) as Size;
+  const kernelFile = size(kernel.fileSize);
   const total = reservationSize(ms, kernelFile);
   return { memsize: ms, memsizeSource: source, kernelFile, metadata: RESCUE_KERNEL_OFFSET, total };
 }
@@ -106,7 +106,7 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
   const kernelPhys = add(region.start, RESCUE_KERNEL_OFFSET);
   const relocation = makeRelocation(region, kernelPhys, info.kernstart);
   const footprint = alignUp(lint.footprint, SZ_4K);
-  const room = (region.size - RESCUE_KERNEL_OFFSET) as Size;
+  const room = sub(region.size, RESCUE_KERNEL_OFFSET);
   if (footprint > room) {
     throw new PlanError(
       PlanCode.BadMemsize,
@@ -122,7 +122,11 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
     memSize: footprint,
     align: RESCUE_KERNEL_OFFSET,
   };
-  const entryVa = kernel.entry as KernelVa;
+  const entryVa = kernel.entry;
+  if (entryVa === undefined) {
+    // the lint's 'entry-in-text' rule already refused this
+    throw new PlanError(PlanCode.NotRescueKernel, `plan: ${req.kernelName} has no entry point`, {});
+  }
   const tables = map.deviceTables;
   const runtime = profile.reserved.filter((r) => r.kind !== 'reserved').map((r) => r.range);
   const usedMemory = {
@@ -130,24 +134,7 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
     rescueReadOnly: subtract(map.ram, [region, ...tables.map((t) => t.range), ...runtime]),
     untouchable: normalize([...tables.map((t) => t.range), ...runtime]),
   };
-  const warnings: PlanWarning[] = [];
-  if (!profile.hostKernel.kenv.some(([k, v]) => k === 'debug.rescue_minidump' && v !== '0' && v !== '')) {
-    warnings.push({
-      code: 'RESCUE_NOT_ENABLED',
-      message:
-        'the host kenv does not set debug.rescue_minidump=1: rescue_kernel_init will not reserve anything at boot (embed and KLD strategies)',
-    });
-  }
-  if (tables.length > 0) {
-    warnings.push({
-      code: 'ITS_TABLES_LIVE',
-      message: `${tables.length} GICv3 LPI/ITS tables stay live after the panic (${tables
-        .map((t) => `${t.kind} ${formatRange(t.range)}`)
-        .join(
-          ', ',
-        )}); the reservation avoids them, but the D47358 rescue kernel is not told about them (no FW_HANDLE, no reserved-memory for them) and panics in gicv3_its if LPIs are still enabled`,
-    });
-  }
+  const warnings = planWarnings(profile, tables);
   const plan: RescuePlan = {
     arch,
     profileName: profile.name,
@@ -170,4 +157,27 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
   };
   validatePlan(plan);
   return plan;
+}
+
+/** What the user must know about a plan that stands: rescue not enabled in the kenv, live ITS tables. */
+function planWarnings(profile: MachineProfile, tables: readonly DeviceTable[]): PlanWarning[] {
+  const warnings: PlanWarning[] = [];
+  if (!profile.hostKernel.kenv.some(([k, v]) => k === 'debug.rescue_minidump' && v !== '0' && v !== '')) {
+    warnings.push({
+      code: 'RESCUE_NOT_ENABLED',
+      message:
+        'the host kenv does not set debug.rescue_minidump=1: rescue_kernel_init will not reserve anything at boot (embed and KLD strategies)',
+    });
+  }
+  if (tables.length > 0) {
+    warnings.push({
+      code: 'ITS_TABLES_LIVE',
+      message: `${tables.length} GICv3 LPI/ITS tables stay live after the panic (${tables
+        .map((t) => `${t.kind} ${formatRange(t.range)}`)
+        .join(
+          ', ',
+        )}); the reservation avoids them, but the D47358 rescue kernel is not told about them (no FW_HANDLE, no reserved-memory for them) and panics in gicv3_its if LPIs are still enabled`,
+    });
+  }
+  return warnings;
 }

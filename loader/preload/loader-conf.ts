@@ -414,240 +414,310 @@ function listTokens(value: string): string[] {
   return value.match(/[!-~]+/g) ?? [];
 }
 
+/** One parse's state: the options, what was read so far, and the environment being built. */
+interface ConfReader {
+  readonly text: string;
+  readonly opts: LoaderConfOptions;
+  readonly limits: LoaderConfLimits;
+  /** Includes must resolve inside it. */
+  readonly root: string;
+  /** Real paths (after symlinks) must lie inside it. */
+  readonly realRoot: string;
+  readonly absoluteBase: string | undefined;
+  readonly loops: 'skip' | 'error';
+  readonly envOrder: string[];
+  readonly env: Map<string, ConfEnvVar>;
+  readonly initial: Map<string, string>;
+  readonly modules: Map<string, MutableModule>;
+  readonly execs: ConfExec[];
+  readonly warnings: ConfWarning[];
+  /** Files read, in order. */
+  readonly files: string[];
+  /** Files read or tried (config.readConf marks a file read even when it could not be opened). */
+  readonly loaded: Set<string>;
+  /** The include chain being read. */
+  readonly chain: string[];
+  /** How deep each variable's value chains other variables (0: literal or from the initial env). */
+  readonly depths: Map<string, number>;
+  /** Characters held by all variables. */
+  envChars: number;
+}
+
 /**
  * Parses a loader.conf and the files it includes (see the module contract). `file` names
  * the text in errors and is the base for relative includes.
  */
 export function parseLoaderConf(text: string, file: string, opts: LoaderConfOptions = {}): LoaderConf {
-  const limits = limitsOf(opts);
   const top = posix.normalize(file);
   const root = posix.normalize(opts.root ?? posix.dirname(top));
-  const realRoot = posix.normalize(opts.realRoot ?? root);
-  const absoluteBase = opts.absoluteBase === undefined ? undefined : posix.normalize(opts.absoluteBase);
-  const loops = opts.includeLoops ?? 'skip';
-
-  const envOrder: string[] = [];
-  const env = new Map<string, ConfEnvVar>();
   const initial = new Map<string, string>(opts.initialEnv ?? []);
-  const modules = new Map<string, MutableModule>();
-  const execs: ConfExec[] = [];
-  const warnings: ConfWarning[] = [];
-  const files: string[] = [];
-  const loaded = new Set<string>();
-  const chain: string[] = [];
-
-  const getenv = (name: string): string => env.get(name)?.value ?? initial.get(name) ?? '';
-  /** How deep each variable's value chains other variables (0: literal or from the initial env). */
-  const depths = new Map<string, number>();
-  let envChars = [...initial.values()].reduce((n, v) => n + v.length, 0);
-
-  /** An env line's value after `$` expansion, bounded (see the module contract) before it is built. */
-  const expand = (l: Extract<ConfLine, { kind: 'env' }>): { value: string; depth: number } => {
-    let length = 0;
-    let depth = 0;
-    for (const p of l.parts) {
-      if (p.kind === 'text') length += p.text.length;
-      else {
-        length += getenv(p.name).length;
-        depth = Math.max(depth, (depths.get(p.name) ?? 0) + 1);
-      }
-    }
-    if (depth > limits.maxExpansionDepth) {
-      throw expansionTooLarge(l.source, l.name, 'depth', depth, limits.maxExpansionDepth);
-    }
-    if (length > limits.maxValueLength) {
-      throw expansionTooLarge(l.source, l.name, 'value', length, limits.maxValueLength);
-    }
-    return { value: l.parts.map((p) => (p.kind === 'text' ? p.text : getenv(p.name))).join(''), depth };
+  const r: ConfReader = {
+    text,
+    opts,
+    limits: limitsOf(opts),
+    root,
+    realRoot: posix.normalize(opts.realRoot ?? root),
+    absoluteBase: opts.absoluteBase === undefined ? undefined : posix.normalize(opts.absoluteBase),
+    loops: opts.includeLoops ?? 'skip',
+    envOrder: [],
+    env: new Map(),
+    initial,
+    modules: new Map(),
+    execs: [],
+    warnings: [],
+    files: [],
+    loaded: new Set(),
+    chain: [],
+    depths: new Map(),
+    envChars: [...initial.values()].reduce((n, v) => n + v.length, 0),
   };
-
-  const escape = (name: string, resolved: string, via: ConfSource, real?: string): ConfigError =>
-    new ConfigError(
-      ConfigCode.IncludeEscape,
-      `config: ${via.file}:${via.line}: include ${JSON.stringify(name)} resolves outside the configuration directory (${real === undefined ? resolved : `${resolved} -> ${real}`}, root ${root})`,
-      {
-        file: via.file,
-        line: via.line,
-        include: name,
-        resolved,
-        ...(real === undefined ? {} : { realPath: real }),
-        root,
-      },
-    );
-
-  const resolveName = (name: string, from: string, via: ConfSource): string => {
-    const joined = name.startsWith('/')
-      ? absoluteBase === undefined
-        ? name
-        : posix.join(absoluteBase, name)
-      : posix.join(posix.dirname(from), name);
-    const resolved = posix.normalize(joined);
-    if (!inside(root, resolved)) throw escape(name, resolved, via);
-    return resolved;
-  };
-
-  const callResolver = <T>(what: string, path: string, via: ConfSource | undefined, fn: () => T): T => {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof ConfigError) throw e;
-      const where = via === undefined ? '' : `${via.file}:${via.line}: `;
-      throw new ConfigError(
-        ConfigCode.Unreadable,
-        `config: ${where}cannot ${what} ${path} (${isKbootError(e) || e instanceof Error ? e.message : String(e)})`,
-        { path, ...(via === undefined ? {} : { file: via.file, line: via.line }) },
-        { cause: e },
-      );
-    }
-  };
-
-  const evaluate = (lines: readonly ConfLine[]): ConfSetting | undefined => {
-    let confFiles: ConfSetting | undefined;
-    for (const l of lines) {
-      switch (l.kind) {
-        case 'module': {
-          let m = modules.get(l.key);
-          if (m === undefined) {
-            m = { key: l.key, firstSource: l.source, settings: {} };
-            modules.set(l.key, m);
-          }
-          m.settings[l.field] = { value: l.value, source: l.source };
-          break;
-        }
-        case 'exec':
-          execs.push({ command: l.command, source: l.source });
-          break;
-        case 'env': {
-          const { value, depth } = expand(l);
-          if (l.name === CONF_FILES) {
-            confFiles = { value, source: l.source };
-            break;
-          }
-          const total = envChars - getenv(l.name).length + value.length;
-          if (total > limits.maxEnvBytes) {
-            throw expansionTooLarge(l.source, l.name, 'environment', total, limits.maxEnvBytes);
-          }
-          envChars = total;
-          depths.set(l.name, depth);
-          if (!env.has(l.name)) envOrder.push(l.name);
-          env.set(l.name, { name: l.name, value, source: l.source });
-          break;
-        }
-      }
-    }
-    return confFiles;
-  };
-
-  const readConf = (path: string, depth: number, via: ConfSource | undefined, given?: string): void => {
-    if (loaded.has(path)) {
-      if (chain.includes(path)) {
-        const at = via ?? { file: path, line: 0 };
-        if (loops === 'error') {
-          throw new ConfigError(
-            ConfigCode.IncludeLoop,
-            `config: ${at.file}:${at.line}: include loop (${[...chain, path].join(' -> ')})`,
-            { file: at.file, line: at.line, chain: [...chain, path] },
-          );
-        }
-        warnings.push({
-          code: 'INCLUDE_LOOP',
-          message: `include loop skipped, as FreeBSD reads each file once: ${[...chain, path].join(' -> ')}`,
-          path,
-          ...(via === undefined ? {} : { source: via }),
-        });
-      }
-      return;
-    }
-    if (depth > limits.maxDepth) {
-      const at = via ?? { file: path, line: 0 };
-      throw new ConfigError(
-        ConfigCode.IncludeDepth,
-        `config: ${at.file}:${at.line}: includes nested too deep (depth ${hex(depth)}, limit ${hex(limits.maxDepth)}: ${[...chain, path].join(' -> ')})`,
-        { file: at.file, line: at.line, depth, limit: limits.maxDepth, chain: [...chain, path] },
-      );
-    }
-    if (files.length >= limits.maxFiles) {
-      const at = via ?? { file: path, line: 0 };
-      throw tooLarge(`${at.file}:${at.line}: too many configuration files (limit ${hex(limits.maxFiles)})`, {
-        file: at.file,
-        line: at.line,
-        limit: limits.maxFiles,
-      });
-    }
-    let body: string;
-    if (depth === 0) {
-      body = text;
-    } else {
-      const resolver = opts.resolver;
-      const got = resolver === undefined ? undefined : callResolver('read', path, via, () => resolver.read(path));
-      loaded.add(path); // config.readConf marks a file read even when it could not be opened
-      if (got === undefined) {
-        warnings.push({
-          code: 'INCLUDE_MISSING',
-          message: `include ${path} does not exist (skipped, as FreeBSD does)`,
-          path,
-          ...(via === undefined ? {} : { source: via }),
-        });
-        return;
-      }
-      if (got.realPath !== undefined && via !== undefined && !inside(realRoot, posix.normalize(got.realPath))) {
-        throw escape(given ?? path, path, via, got.realPath);
-      }
-      body = got.text;
-    }
-    if (body.length > limits.maxFileBytes) {
-      const at = via ?? { file: path, line: 0 };
-      throw tooLarge(
-        `${at.file}:${at.line}: ${path} is too large (${hex(body.length)} chars, limit ${hex(limits.maxFileBytes)})`,
-        { file: at.file, line: at.line, path, length: body.length, limit: limits.maxFileBytes },
-      );
-    }
-    loaded.add(path);
-    files.push(path);
-    chain.push(path);
-    const confFiles = evaluate(parseLoaderConfLines(body, path, limits));
-    if (confFiles !== undefined) {
-      for (const name of listTokens(confFiles.value)) {
-        readConf(resolveName(name, path, confFiles.source), depth + 1, confFiles.source, name);
-      }
-    }
-    if (depth === 0) {
-      const dirs = env.get(CONF_DIRS);
-      if (dirs !== undefined) {
-        for (const name of listTokens(dirs.value)) {
-          const dir = resolveName(name, path, dirs.source);
-          const resolver = opts.resolver;
-          const list =
-            resolver?.listFiles === undefined
-              ? undefined
-              : callResolver('list', dir, dirs.source, () => resolver.listFiles?.(dir));
-          if (list === undefined) {
-            warnings.push({
-              code: 'CONF_DIR_MISSING',
-              message: `loader_conf_dirs entry ${dir} is not a directory (skipped, as FreeBSD does)`,
-              path: dir,
-              source: dirs.source,
-            });
-            continue;
-          }
-          const confs = [...list].filter((n) => /.conf$/s.test(n) && !n.includes('/')).sort();
-          for (const n of confs) readConf(posix.join(dir, n), depth + 1, dirs.source, n);
-        }
-      }
-    }
-    chain.pop();
-  };
-
-  readConf(top, 0, undefined);
+  readConf(r, top, 0, undefined);
   return Object.freeze({
-    files: Object.freeze(files),
-    env: Object.freeze(envOrder.map((n) => env.get(n)).filter((v): v is ConfEnvVar => v !== undefined)),
+    files: Object.freeze(r.files),
+    env: Object.freeze(r.envOrder.map((n) => r.env.get(n)).filter((v): v is ConfEnvVar => v !== undefined)),
     modules: Object.freeze(
-      [...modules.values()].map((m) => Object.freeze({ key: m.key, firstSource: m.firstSource, settings: m.settings })),
+      [...r.modules.values()].map((m) =>
+        Object.freeze({ key: m.key, firstSource: m.firstSource, settings: m.settings }),
+      ),
     ),
-    execs: Object.freeze(execs),
-    warnings: Object.freeze(warnings),
+    execs: Object.freeze(r.execs),
+    warnings: Object.freeze(r.warnings),
   });
+}
+
+/** A variable's current value: set by the configuration, else the initial environment, else "". */
+function getenv(r: ConfReader, name: string): string {
+  return r.env.get(name)?.value ?? r.initial.get(name) ?? '';
+}
+
+/** An env line's value after `$` expansion, bounded (see the module contract) before it is built. */
+function expand(r: ConfReader, l: Extract<ConfLine, { kind: 'env' }>): { value: string; depth: number } {
+  let length = 0;
+  let depth = 0;
+  for (const p of l.parts) {
+    if (p.kind === 'text') length += p.text.length;
+    else {
+      length += getenv(r, p.name).length;
+      depth = Math.max(depth, (r.depths.get(p.name) ?? 0) + 1);
+    }
+  }
+  if (depth > r.limits.maxExpansionDepth) {
+    throw expansionTooLarge(l.source, l.name, 'depth', depth, r.limits.maxExpansionDepth);
+  }
+  if (length > r.limits.maxValueLength) {
+    throw expansionTooLarge(l.source, l.name, 'value', length, r.limits.maxValueLength);
+  }
+  return { value: l.parts.map((p) => (p.kind === 'text' ? p.text : getenv(r, p.name))).join(''), depth };
+}
+
+/** CONFIG_INCLUDE_ESCAPE: an include resolves (or its real path lies) outside the root. */
+function includeEscape(r: ConfReader, name: string, resolved: string, via: ConfSource, real?: string): ConfigError {
+  return new ConfigError(
+    ConfigCode.IncludeEscape,
+    `config: ${via.file}:${via.line}: include ${JSON.stringify(name)} resolves outside the configuration directory (${real === undefined ? resolved : `${resolved} -> ${real}`}, root ${r.root})`,
+    {
+      file: via.file,
+      line: via.line,
+      include: name,
+      resolved,
+      ...(real === undefined ? {} : { realPath: real }),
+      root: r.root,
+    },
+  );
+}
+
+/** An include name as a path: relative to the including file, absolute under `absoluteBase`, inside the root. */
+function resolveName(r: ConfReader, name: string, from: string, via: ConfSource): string {
+  const joined = name.startsWith('/')
+    ? r.absoluteBase === undefined
+      ? name
+      : posix.join(r.absoluteBase, name)
+    : posix.join(posix.dirname(from), name);
+  const resolved = posix.normalize(joined);
+  if (!inside(r.root, resolved)) throw includeEscape(r, name, resolved, via);
+  return resolved;
+}
+
+/** Runs the injected resolver; anything it throws but a ConfigError becomes CONFIG_UNREADABLE. */
+function callResolver<T>(what: string, path: string, via: ConfSource | undefined, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const where = via === undefined ? '' : `${via.file}:${via.line}: `;
+    throw new ConfigError(
+      ConfigCode.Unreadable,
+      `config: ${where}cannot ${what} ${path} (${isKbootError(e) || e instanceof Error ? e.message : String(e)})`,
+      { path, ...(via === undefined ? {} : { file: via.file, line: via.line }) },
+      { cause: e },
+    );
+  }
+}
+
+/** Applies one file's lines in order; returns the `loader_conf_files` it set, if any. */
+function evaluate(r: ConfReader, lines: readonly ConfLine[]): ConfSetting | undefined {
+  let confFiles: ConfSetting | undefined;
+  for (const l of lines) {
+    switch (l.kind) {
+      case 'module': {
+        let m = r.modules.get(l.key);
+        if (m === undefined) {
+          m = { key: l.key, firstSource: l.source, settings: {} };
+          r.modules.set(l.key, m);
+        }
+        m.settings[l.field] = { value: l.value, source: l.source };
+        break;
+      }
+      case 'exec':
+        r.execs.push({ command: l.command, source: l.source });
+        break;
+      case 'env': {
+        const { value, depth } = expand(r, l);
+        if (l.name === CONF_FILES) {
+          confFiles = { value, source: l.source };
+          break;
+        }
+        setEnv(r, l, value, depth);
+        break;
+      }
+    }
+  }
+  return confFiles;
+}
+
+/** env_setenv: first position, last value, within `maxEnvBytes` for all variables together. */
+function setEnv(r: ConfReader, l: Extract<ConfLine, { kind: 'env' }>, value: string, depth: number): void {
+  const total = r.envChars - getenv(r, l.name).length + value.length;
+  if (total > r.limits.maxEnvBytes) {
+    throw expansionTooLarge(l.source, l.name, 'environment', total, r.limits.maxEnvBytes);
+  }
+  r.envChars = total;
+  r.depths.set(l.name, depth);
+  if (!r.env.has(l.name)) r.envOrder.push(l.name);
+  r.env.set(l.name, { name: l.name, value, source: l.source });
+}
+
+/** config.readConf: one file, then the files it names in loader_conf_files, then (top only) loader_conf_dirs. */
+function readConf(r: ConfReader, path: string, depth: number, via: ConfSource | undefined, given?: string): void {
+  if (r.loaded.has(path)) {
+    if (r.chain.includes(path)) includeLoop(r, path, via);
+    return;
+  }
+  checkIncludeBounds(r, path, depth, via);
+  const body = readBody(r, path, depth, via, given);
+  if (body === undefined) return;
+  r.loaded.add(path);
+  r.files.push(path);
+  r.chain.push(path);
+  const confFiles = evaluate(r, parseLoaderConfLines(body, path, r.limits));
+  if (confFiles !== undefined) {
+    for (const name of listTokens(confFiles.value)) {
+      readConf(r, resolveName(r, name, path, confFiles.source), depth + 1, confFiles.source, name);
+    }
+  }
+  if (depth === 0) readConfDirs(r, path, depth);
+  r.chain.pop();
+}
+
+/** A file that names one being read: skipped with a warning, as FreeBSD does, or CONFIG_INCLUDE_LOOP. */
+function includeLoop(r: ConfReader, path: string, via: ConfSource | undefined): void {
+  const at = via ?? { file: path, line: 0 };
+  if (r.loops === 'error') {
+    throw new ConfigError(
+      ConfigCode.IncludeLoop,
+      `config: ${at.file}:${at.line}: include loop (${[...r.chain, path].join(' -> ')})`,
+      { file: at.file, line: at.line, chain: [...r.chain, path] },
+    );
+  }
+  r.warnings.push({
+    code: 'INCLUDE_LOOP',
+    message: `include loop skipped, as FreeBSD reads each file once: ${[...r.chain, path].join(' -> ')}`,
+    path,
+    ...(via === undefined ? {} : { source: via }),
+  });
+}
+
+/** CONFIG_INCLUDE_DEPTH past `maxDepth`, CONFIG_TOO_LARGE past `maxFiles`. */
+function checkIncludeBounds(r: ConfReader, path: string, depth: number, via: ConfSource | undefined): void {
+  const at = via ?? { file: path, line: 0 };
+  if (depth > r.limits.maxDepth) {
+    throw new ConfigError(
+      ConfigCode.IncludeDepth,
+      `config: ${at.file}:${at.line}: includes nested too deep (depth ${hex(depth)}, limit ${hex(r.limits.maxDepth)}: ${[...r.chain, path].join(' -> ')})`,
+      { file: at.file, line: at.line, depth, limit: r.limits.maxDepth, chain: [...r.chain, path] },
+    );
+  }
+  if (r.files.length >= r.limits.maxFiles) {
+    throw tooLarge(`${at.file}:${at.line}: too many configuration files (limit ${hex(r.limits.maxFiles)})`, {
+      file: at.file,
+      line: at.line,
+      limit: r.limits.maxFiles,
+    });
+  }
+}
+
+/** The text of the top file or of an include (undefined: missing, skipped with a warning), bounded. */
+function readBody(
+  r: ConfReader,
+  path: string,
+  depth: number,
+  via: ConfSource | undefined,
+  given: string | undefined,
+): string | undefined {
+  let body: string;
+  if (depth === 0) {
+    body = r.text;
+  } else {
+    const resolver = r.opts.resolver;
+    const got = resolver === undefined ? undefined : callResolver('read', path, via, () => resolver.read(path));
+    r.loaded.add(path); // config.readConf marks a file read even when it could not be opened
+    if (got === undefined) {
+      r.warnings.push({
+        code: 'INCLUDE_MISSING',
+        message: `include ${path} does not exist (skipped, as FreeBSD does)`,
+        path,
+        ...(via === undefined ? {} : { source: via }),
+      });
+      return undefined;
+    }
+    if (got.realPath !== undefined && via !== undefined && !inside(r.realRoot, posix.normalize(got.realPath))) {
+      throw includeEscape(r, given ?? path, path, via, got.realPath);
+    }
+    body = got.text;
+  }
+  if (body.length > r.limits.maxFileBytes) {
+    const at = via ?? { file: path, line: 0 };
+    throw tooLarge(
+      `${at.file}:${at.line}: ${path} is too large (${hex(body.length)} chars, limit ${hex(r.limits.maxFileBytes)})`,
+      { file: at.file, line: at.line, path, length: body.length, limit: r.limits.maxFileBytes },
+    );
+  }
+  return body;
+}
+
+/** loader_conf_dirs: each directory's `*.conf` files, sorted by name; a missing one is a warning. */
+function readConfDirs(r: ConfReader, path: string, depth: number): void {
+  const dirs = r.env.get(CONF_DIRS);
+  if (dirs === undefined) return;
+  for (const name of listTokens(dirs.value)) {
+    const dir = resolveName(r, name, path, dirs.source);
+    const resolver = r.opts.resolver;
+    const list =
+      resolver?.listFiles === undefined
+        ? undefined
+        : callResolver('list', dir, dirs.source, () => resolver.listFiles?.(dir));
+    if (list === undefined) {
+      r.warnings.push({
+        code: 'CONF_DIR_MISSING',
+        message: `loader_conf_dirs entry ${dir} is not a directory (skipped, as FreeBSD does)`,
+        path: dir,
+        source: dirs.source,
+      });
+      continue;
+    }
+    const confs = [...list].filter((n) => /.conf$/s.test(n) && !n.includes('/')).sort();
+    for (const n of confs) readConf(r, posix.join(dir, n), depth + 1, dirs.source, n);
+  }
 }
 
 /** The value of an environment variable the configuration set, if any. */

@@ -21,7 +21,7 @@
  * Contract for both sides: loader/trampoline/contract.md §amd64.
  */
 import assert from 'node:assert/strict';
-import { add, hex, type PhysAddr, type Size } from '../addr.js';
+import { add, hex, isAligned, phys, size, SZ_4K, type PhysAddr } from '../addr.js';
 import { archInfo } from '../arch/index.js';
 import {
   KERNBASE,
@@ -32,7 +32,7 @@ import {
   NBPDP,
   NBPDR,
 } from '../arch/amd64/layout.js';
-import { kernelTables, loaderTables, rescueExecTables } from '../arch/amd64/paging.js';
+import { kernelTables, loaderTables, rescueExecTables, type KernelTables } from '../arch/amd64/paging.js';
 import { PagePool, PAGE_BYTES } from '../arch/page-pool.js';
 import { TrampolineCode } from '../arch/errors.js';
 import { X86Asm } from '../codegen/index.js';
@@ -45,7 +45,6 @@ import {
   fail,
   joinPages,
   physRange,
-  TRAMP_PAGE,
   CODE_ALIGN,
 } from './common.js';
 import { Amd64KexecBlock, Amd64TrampData, TrampCopy, TRAMP_COPY_SLOTS } from './layout.js';
@@ -57,6 +56,8 @@ export const AMD64_COPY_UNIT = 8;
 export const AMD64_ENTRY_MAP_PAGES = 32;
 /** elf64_freebsd.c builds 9 pages (PT4, PT3_l, PT3_u, PT2_l0..3, PT2_u0..1). */
 const LOADER_TABLE_PAGES = 9;
+/** The bytes of those 9 pages. */
+const LOADER_TABLE_BYTES = size(LOADER_TABLE_PAGES * PAGE_BYTES);
 /**
  * The amd64 kexec trampoline area from `at`: one page of code and data, loader.kboot's 9
  * table pages, and room for the entry identity map — no copy may touch it.
@@ -136,7 +137,7 @@ export function amd64RescueExec(input: RescueExecInput): Trampoline {
     copyLoops: [],
     stopAt: plan.kernelEntryVa,
     writable: [],
-    tables: [physRange(pool.base, BigInt(pages.length * PAGE_BYTES))],
+    tables: [physRange(pool.base, pages.length * PAGE_BYTES)],
   };
 }
 
@@ -180,11 +181,10 @@ const repMovsq = (label: string, at: bigint, exit: bigint): CopyLoop => ({
   exitInsns: 1,
 });
 
-/** Builds the loader.kboot-style amd64 kexec trampoline (see the module header). */
-export function amd64KexecReboot(input: KexecRebootInput): Trampoline {
-  const { kernel } = input;
-  const at = input.at;
-  if (at % TRAMP_PAGE !== 0n) {
+/** The amd64 kexec input checks; returns the staging PA and kernend the amd64 side requires. */
+function checkAmd64KexecInput(input: KexecRebootInput): { staging: PhysAddr; kernend: bigint } {
+  const { kernel, at } = input;
+  if (!isAligned(at, SZ_4K)) {
     fail(TrampolineCode.CodeMisaligned, `the kexec trampoline area ${hex(at)} is not page aligned`, { at });
   }
   if (at < 0n || at + BigInt(AMD64_KEXEC_AREA_BYTES) > LOADER_IDENTITY_END) {
@@ -216,42 +216,45 @@ export function amd64KexecReboot(input: KexecRebootInput): Trampoline {
       { entry: kernel.entry },
     );
   }
+  return { staging, kernend };
+}
 
-  const asm = emitKexecTramp();
-  const code = asm.finish(at);
-  const dataPa = add(at, (code.address('data') - at) as Size);
-  const codeSize = Number(dataPa - at);
-  checkCodePlacement(at, at, codeSize, 'the kexec trampoline');
-  assert(codeSize + Amd64KexecBlock.size <= PAGE_BYTES, 'code and data block share the first page');
-
-  const loaderBase = add(at, TRAMP_PAGE as Size);
+/** The page tables of the kexec area: loader.kboot's (at + 4 KiB) and the entry identity map after them. */
+function amd64KexecTables(
+  input: KexecRebootInput,
+  staging: PhysAddr,
+): { loaderBase: PhysAddr; loader: ReturnType<typeof loaderTables>; entryPool: PagePool; entryMap: KernelTables } {
+  const { at } = input;
+  const loaderBase = add(at, SZ_4K);
   const loader = loaderTables(loaderBase, staging);
-  const entryPool = new PagePool(
-    add(loaderBase, BigInt(LOADER_TABLE_PAGES * PAGE_BYTES) as Size),
-    AMD64_ENTRY_MAP_PAGES,
-  );
+  const entryPool = new PagePool(add(loaderBase, LOADER_TABLE_BYTES), AMD64_ENTRY_MAP_PAGES);
   const footprint = copyFootprint(input);
   // Validate before building the identity map, keeping the largest area the map may take clear.
   checkCopies(input, AMD64_COPY_UNIT, LOWER_HALF_END, [
-    { label: 'the kexec trampoline code and data', range: physRange(at, TRAMP_PAGE) },
-    { label: "loader.kboot's page tables", range: physRange(loaderBase, BigInt(LOADER_TABLE_PAGES * PAGE_BYTES)) },
-    { label: 'the entry identity map', range: physRange(entryPool.base, BigInt(AMD64_ENTRY_MAP_PAGES * PAGE_BYTES)) },
+    { label: 'the kexec trampoline code and data', range: physRange(at, SZ_4K) },
+    { label: "loader.kboot's page tables", range: physRange(loaderBase, LOADER_TABLE_BYTES) },
+    { label: 'the entry identity map', range: physRange(entryPool.base, AMD64_ENTRY_MAP_PAGES * PAGE_BYTES) },
   ]);
-  const entryMap = kernelTables(entryPool, { kernbaseTo: 0n as PhysAddr, size: 0n as Size, identity: footprint });
+  const entryMap = kernelTables(entryPool, { kernbaseTo: phys(0n), size: size(0n), identity: footprint });
+  return { loaderBase, loader, entryPool, entryMap };
+}
 
+/** The data block after the code: the copy table and trampoline_data (memmap, PT4, entry, modulep, kernend). */
+function amd64KexecData(input: KexecRebootInput, pt4: PhysAddr, kernend: bigint): Uint8Array {
+  const { kernel } = input;
   const copiesBytes = new Uint8Array(TRAMP_COPY_SLOTS * TrampCopy.size);
   input.copies.forEach((c, i) =>
     TrampCopy.encodeInto(copiesBytes, i * TrampCopy.size, { src: c.src, dst: c.dst, len: c.len }),
   );
   const memmap = kernel.memmap;
-  const data = Amd64KexecBlock.encode({
+  return Amd64KexecBlock.encode({
     ncopies: BigInt(input.copies.length),
     copies: copiesBytes,
     tramp: Amd64TrampData.encode({
       memmapSrc: memmap?.src ?? 0n,
       memmapDst: memmap?.dst ?? 0n,
       memmapLen: memmap?.len ?? 0n,
-      pt4: loader.cr3,
+      pt4,
       entry: kernel.entry,
       fill1: 0,
       modulep: Number(kernel.modulep),
@@ -259,6 +262,19 @@ export function amd64KexecReboot(input: KexecRebootInput): Trampoline {
       fill2: 0,
     }),
   });
+}
+
+/** Builds the loader.kboot-style amd64 kexec trampoline (see the module header). */
+export function amd64KexecReboot(input: KexecRebootInput): Trampoline {
+  const { staging, kernend } = checkAmd64KexecInput(input);
+  const { kernel, at } = input;
+  const code = emitKexecTramp().finish(at);
+  const codeSize = Number(code.address('data') - at);
+  const dataPa = add(at, size(codeSize));
+  checkCodePlacement(at, at, codeSize, 'the kexec trampoline');
+  assert(codeSize + Amd64KexecBlock.size <= PAGE_BYTES, 'code and data block share the first page');
+  const { loaderBase, loader, entryPool, entryMap } = amd64KexecTables(input, staging);
+  const data = amd64KexecData(input, loader.cr3, kernend);
   const entryPages = entryPool.pages();
   return {
     arch: 'amd64',
@@ -290,9 +306,6 @@ export function amd64KexecReboot(input: KexecRebootInput): Trampoline {
     ],
     stopAt: kernel.entry,
     writable: copyDestinations(input),
-    tables: [
-      physRange(loaderBase, BigInt(LOADER_TABLE_PAGES * PAGE_BYTES)),
-      physRange(entryPool.base, BigInt(entryPages.length * PAGE_BYTES)),
-    ],
+    tables: [physRange(loaderBase, LOADER_TABLE_BYTES), physRange(entryPool.base, entryPages.length * PAGE_BYTES)],
   };
 }

@@ -21,7 +21,7 @@
  * Contract for both sides: loader/trampoline/contract.md §arm64.
  */
 import assert from 'node:assert/strict';
-import { add, hex, overlaps, type Size } from '../addr.js';
+import { add, hex, isAligned, overlaps, size, SZ_4K } from '../addr.js';
 import {
   HOST_MAIR_EL1,
   HOST_SCTLR_EL1,
@@ -43,7 +43,6 @@ import {
   fail,
   joinPages,
   physRange,
-  TRAMP_PAGE,
 } from './common.js';
 import { Arm64KexecBlock, Arm64TrampData, TrampCopy, TRAMP_COPY_SLOTS } from './layout.js';
 import type { KexecRebootInput, RescueExecInput, Trampoline } from './types.js';
@@ -81,12 +80,12 @@ export function arm64RescueExec(input: RescueExecInput): Trampoline {
   if (lowRoot === undefined) {
     fail(TrampolineCode.BadInput, 'the arm64 host state needs TTBR0_EL1 at the panic (host.tables.lowRoot)', {});
   }
-  if (host.scratch % TRAMP_PAGE !== 0n) {
+  if (!isAligned(host.scratch, SZ_4K)) {
     fail(TrampolineCode.BadInput, `the host scratch pages at ${hex(host.scratch)} are not page aligned`, {
       scratch: host.scratch,
     });
   }
-  const scratch = physRange(host.scratch, BigInt(RESCUE_TABLE_PAGES * PAGE_BYTES));
+  const scratch = physRange(host.scratch, RESCUE_TABLE_PAGES * PAGE_BYTES);
   const code = emitRescueTramp().finish(text.va);
   checkCodePlacement(text.pa, text.va, code.bytes.length, 'rescue_tramp');
   for (const [what, r] of [
@@ -170,10 +169,10 @@ function emitKexecTramp(): A64Asm {
 export function arm64KexecReboot(input: KexecRebootInput): Trampoline {
   const { kernel } = input;
   const at = input.at;
-  if (at % TRAMP_PAGE !== 0n) {
+  if (!isAligned(at, SZ_4K)) {
     fail(TrampolineCode.CodeMisaligned, `the kexec trampoline area ${hex(at)} is not page aligned`, { at });
   }
-  if (at + TRAMP_PAGE > PA_LIMIT || kernel.entry < 0n || kernel.entry >= PA_LIMIT || kernel.entry % 4n !== 0n) {
+  if (at + SZ_4K > PA_LIMIT || kernel.entry < 0n || kernel.entry >= PA_LIMIT || kernel.entry % 4n !== 0n) {
     fail(TrampolineCode.BadRange, `the trampoline at ${hex(at)} or the entry ${hex(kernel.entry)} is not a usable PA`, {
       at,
       entry: kernel.entry,
@@ -183,12 +182,12 @@ export function arm64KexecReboot(input: KexecRebootInput): Trampoline {
     fail(TrampolineCode.BadRange, `modulep ${hex(kernel.modulep)} is not a 64-bit value`, { modulep: kernel.modulep });
   }
   checkCopies(input, ARM64_COPY_UNIT, PA_LIMIT, [
-    { label: 'the kexec trampoline code and data', range: physRange(at, TRAMP_PAGE) },
+    { label: 'the kexec trampoline code and data', range: physRange(at, SZ_4K) },
   ]);
   const code = emitKexecTramp().finish(at);
   const codeSize = Number(code.address('data') - at);
   assert(codeSize + Arm64KexecBlock.size <= PAGE_BYTES, 'code and data block share the page');
-  const dataPa = add(at, BigInt(codeSize) as Size);
+  const dataPa = add(at, size(codeSize));
   const copiesBytes = new Uint8Array(TRAMP_COPY_SLOTS * TrampCopy.size);
   input.copies.forEach((c, i) =>
     TrampCopy.encodeInto(copiesBytes, i * TrampCopy.size, { src: c.src, dst: c.dst, len: c.len }),

@@ -7,15 +7,22 @@
  * that must not straddle a page (D47358 sys/amd64/amd64/locore.S rescue_tramp).
  */
 import assert from 'node:assert/strict';
-import { formatRange, hex, overlaps, type PhysAddr, type PhysRange, type Size } from '../addr.js';
+import {
+  formatRange,
+  hex,
+  overlaps,
+  size as sizeOf,
+  SZ_4K,
+  type PhysAddr,
+  type PhysRange,
+  type Size,
+} from '../addr.js';
 import { TrampolineCode, TrampolineError } from '../arch/errors.js';
 import type { KexecCopy, KexecRebootInput } from './types.js';
 import { TRAMP_COPY_SLOTS } from './layout.js';
 
 /** Code alignment: `.p2align 6` keeps code of up to 64 bytes inside one page. */
 export const CODE_ALIGN = 64;
-/** The page size both arches' trampolines are laid out in (PAGE_SIZE, 4 KiB). */
-export const TRAMP_PAGE = 0x1000n;
 
 type Code = (typeof TrampolineCode)[keyof typeof TrampolineCode];
 
@@ -37,13 +44,13 @@ export function checkCodePlacement(pa: bigint, va: bigint, size: number, what: s
       { pa, va, align: CODE_ALIGN },
     );
   }
-  if (pa % TRAMP_PAGE !== va % TRAMP_PAGE) {
+  if (pa % SZ_4K !== va % SZ_4K) {
     fail(TrampolineCode.BadInput, `${what}: PA ${hex(pa)} and VA ${hex(va)} lie at different offsets in their pages`, {
       pa,
       va,
     });
   }
-  assert(pa / TRAMP_PAGE === (pa + BigInt(Math.max(size, 1)) - 1n) / TRAMP_PAGE, `${what} fits in one page`);
+  assert(pa / SZ_4K === (pa + BigInt(Math.max(size, 1)) - 1n) / SZ_4K, `${what} fits in one page`);
 }
 
 /** Throws TRAMPOLINE_BAD_INPUT unless `sp` lies in (va, va + pages·4 KiB]. */
@@ -52,7 +59,7 @@ export function checkStack(stack: {
   readonly pages: readonly unknown[];
   readonly sp: bigint;
 }): Size {
-  const size = BigInt(stack.pages.length) * TRAMP_PAGE;
+  const size = sizeOf(BigInt(stack.pages.length) * SZ_4K);
   if (stack.pages.length === 0 || stack.sp <= stack.va || stack.sp > stack.va + size) {
     fail(
       TrampolineCode.BadInput,
@@ -60,7 +67,7 @@ export function checkStack(stack: {
       { sp: stack.sp, va: stack.va, size },
     );
   }
-  return size as Size;
+  return size;
 }
 
 /** A labelled physical range the copies must leave alone. */
@@ -161,7 +168,7 @@ export function copyDestinations(input: KexecRebootInput): PhysRange[] {
 
 /** The physical ranges an identity map for a kexec run must cover: the first page and every copy. */
 export function copyFootprint(input: KexecRebootInput): PhysRange[] {
-  const out: PhysRange[] = [rangeOf(input.at, TRAMP_PAGE as Size)];
+  const out: PhysRange[] = [rangeOf(input.at, SZ_4K)];
   for (const c of input.copies) out.push(rangeOf(c.src, c.len), rangeOf(c.dst, c.len));
   const mm = input.kernel.memmap;
   if (mm !== undefined) out.push(rangeOf(mm.src, mm.len), rangeOf(mm.dst, mm.len));
@@ -179,7 +186,7 @@ export function joinPages(pages: readonly { readonly pa: PhysAddr; readonly byte
   return out;
 }
 
-/** `[start, start + size)` as a PhysRange (for the ranges the builders report). */
-export function physRange(start: PhysAddr, size: bigint): PhysRange {
-  return { start, size: size as Size };
+/** `[start, start + n)` as a PhysRange (for the ranges the builders report; `n` a byte count). */
+export function physRange(start: PhysAddr, n: bigint | number): PhysRange {
+  return { start, size: sizeOf(n) };
 }

@@ -24,12 +24,8 @@ import { guestMemoryReader } from '../../dump/source.js';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { HostSession } from '../../machine/session.js';
 import { crashDump } from '../../rescue/crash-dump.js';
+import { requireTool } from '../helpers/tools.js';
 
-const have = (tool: string): boolean => {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  return r.error === undefined && r.status === 0;
-};
-const tool = (name: string): { skip?: string } => (have(name) ? {} : { skip: `${name} is not installed` });
 const native = nativeAvailable() ? {} : { skip: 'the native addon is not built' };
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -56,7 +52,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
     const file = join(dir, 'vmcore.0');
     t.equal(writeDumpFile(file, plan.chunks()), plan.size);
 
-    t.test('readelf', tool('readelf'), (t) => {
+    t.test('readelf', requireTool('readelf'), (t) => {
       const r = spawnSync('readelf', ['-h', '-l', '-W', file], { encoding: 'utf8' });
       t.equal(r.status, 0, r.stderr);
       t.match(r.stdout, /Type:\s+CORE \(Core file\)/);
@@ -75,7 +71,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
       t.end();
     });
 
-    t.test('gdb-multiarch', tool('gdb-multiarch'), (t) => {
+    t.test('gdb-multiarch', requireTool('gdb-multiarch'), (t) => {
       const probes = [km.pa as bigint, (km.pa as bigint) + 0x1238n, root];
       const args = ['-nx', '-batch', '-ex', `core-file ${file}`];
       for (const pa of probes) args.push('-ex', `x/4gx ${hex(pa)}`);
@@ -120,7 +116,7 @@ t.test('kboot panic --format elf: vmcore.0 in readelf and gdb-multiarch', native
     ...s.model.allocated.slice(0, 3).map((p) => (p as bigint) + 0x40n),
     s.model.kernel.image.start as bigint,
   ];
-  t.test('readelf', tool('readelf'), (t) => {
+  t.test('readelf', requireTool('readelf'), (t) => {
     const r = spawnSync('readelf', ['-l', '-W', file], { encoding: 'utf8' });
     t.equal(r.status, 0, r.stderr);
     const loads = [...r.stdout.matchAll(/^\s+LOAD\s+\S+\s+(0x\S+)\s+(0x\S+)\s+(0x\S+)/gm)];
@@ -131,7 +127,7 @@ t.test('kboot panic --format elf: vmcore.0 in readelf and gdb-multiarch', native
     );
     t.end();
   });
-  t.test('gdb-multiarch', tool('gdb-multiarch'), (t) => {
+  t.test('gdb-multiarch', requireTool('gdb-multiarch'), (t) => {
     const args = ['-nx', '-batch', '-ex', `core-file ${file}`];
     for (const pa of probes) args.push('-ex', `x/4gx ${hex(pa)}`);
     const r = spawnSync('gdb-multiarch', args, { encoding: 'utf8' });

@@ -12,7 +12,7 @@
 //    rescue_kernel_params uses the offset rescueParamsLayout (loader/handoff/params.ts)
 //    declares, the firmware-map sources are tried in rescue_preload_init's order, and the
 //    copied lengths, addresses and kind land in their report fields.
-// Each part skips only when its objdump is not installed.
+// Each part skips only when its objdump is not installed (fails under CI=true).
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
@@ -47,16 +47,13 @@ import {
   PROBE_GPR_NAMES,
   ProbeReportLayout,
 } from '../../kernels/probe/index.js';
+import { requireTool } from '../helpers/tools.js';
 
 const X86_OBJDUMP = 'objdump';
 const A64_OBJDUMP = 'aarch64-linux-gnu-objdump';
 
-const have = (tool: string): boolean => {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  return r.error === undefined && r.status === 0;
-};
-const skipX86 = have(X86_OBJDUMP) ? false : `${X86_OBJDUMP} is not installed`;
-const skipA64 = have(A64_OBJDUMP) ? false : `${A64_OBJDUMP} is not installed`;
+const skipX86 = requireTool(X86_OBJDUMP).skip ?? false;
+const skipA64 = requireTool(A64_OBJDUMP).skip ?? false;
 
 const dir = mkdtempSync(join(tmpdir(), 'kboot-objdump-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@
 // Skips only when gcc or the Unicorn headers/library are missing.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packagePath } from '../../loader/paths.js';
@@ -32,6 +32,7 @@ import {
   PROBE_REPORT_OFFSET,
   ProbeReportLayout,
 } from '../../kernels/probe/index.js';
+import { missingTools } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kboot-probe-unicorn-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,9 +40,10 @@ const source = packagePath('test', 'external', 'probe-unicorn-harness.c');
 const harness = join(dir, 'unicorn-harness');
 
 function build(): string | false {
-  if (!existsSync('/usr/include/unicorn/unicorn.h')) return 'the Unicorn headers (libunicorn-dev) are not installed';
+  const missing = missingTools('unicorn.h', 'gcc');
+  if (missing !== undefined) return missing;
   const r = spawnSync('gcc', ['-O1', '-o', harness, source, '-lunicorn'], { encoding: 'utf8' });
-  if (r.error !== undefined) return 'gcc is not installed';
+  if (r.error !== undefined) throw r.error;
   if (r.status !== 0) throw new Error(`the harness does not build: ${r.stderr}`);
   return false;
 }

@@ -9,7 +9,7 @@
 //    on the first; an amd64 kernel linked the same way at KERNSTART with `as` + `ld` passes;
 //  - files written by writeElf decode in readelf (sections, symbols, notes, segments) with
 //    no warning.
-// Each part skips only when its tool is not installed.
+// Each part skips only when its tool is not installed (fails under CI=true).
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -31,14 +31,11 @@ import { memoryIo } from '../../cli/io.js';
 import { runCli } from '../../cli/run.js';
 import type { InspectReport } from '../../cli/commands/inspect.js';
 import { freebsdKernelSpec } from '../unit/loader/elf/fixtures.js';
+import { requireTool } from '../helpers/tools.js';
 
-const have = (tool: string): boolean => {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  return r.error === undefined && r.status === 0;
-};
-const READELF = 'readelf';
-const A64 = { as: 'aarch64-linux-gnu-as', ld: 'aarch64-linux-gnu-ld', readelf: 'aarch64-linux-gnu-readelf' };
-const X64 = { as: 'as', ld: 'ld' };
+const READELF = 'readelf' as const;
+const A64 = { as: 'aarch64-linux-gnu-as', ld: 'aarch64-linux-gnu-ld', readelf: 'aarch64-linux-gnu-readelf' } as const;
+const X64 = { as: 'as', ld: 'ld' } as const;
 
 const dir = mkdtempSync(join(tmpdir(), 'kboot-readelf-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -179,27 +176,23 @@ function pick(dirPath: string, n: number, nameFilter: (name: string) => boolean)
   return Array.from({ length: n }, (_, i) => all[Math.floor((i * all.length) / n)] ?? '').filter((p) => p !== '');
 }
 
-t.test(
-  'kboot inspect --json agrees with readelf on ELF64 files of this machine',
-  { skip: have(READELF) ? false : `${READELF} not installed` },
-  async (t) => {
-    const files = [
-      ...pick('/usr/bin', 16, () => true),
-      ...pick('/usr/lib/x86_64-linux-gnu', 8, (n) => /\.so(\.|$)/.test(n)),
-    ];
-    t.ok(files.length >= 20, `at least 20 files (${files.length})`);
-    for (const file of files) {
-      await t.test(file, async (t) => {
-        const want = readelfView(t, READELF, file);
-        const { view } = await kbootView(file);
-        t.equal(view.entry, want.entry, 'entry');
-        t.same(view.loads, want.loads, 'PT_LOAD segments');
-        t.equal(view.phnum, want.phnum, 'program headers');
-        t.equal(view.shnum, want.shnum, 'section headers');
-      });
-    }
-  },
-);
+t.test('kboot inspect --json agrees with readelf on ELF64 files of this machine', requireTool(READELF), async (t) => {
+  const files = [
+    ...pick('/usr/bin', 16, () => true),
+    ...pick('/usr/lib/x86_64-linux-gnu', 8, (n) => /\.so(\.|$)/.test(n)),
+  ];
+  t.ok(files.length >= 20, `at least 20 files (${files.length})`);
+  for (const file of files) {
+    await t.test(file, async (t) => {
+      const want = readelfView(t, READELF, file);
+      const { view } = await kbootView(file);
+      t.equal(view.entry, want.entry, 'entry');
+      t.same(view.loads, want.loads, 'PT_LOAD segments');
+      t.equal(view.phnum, want.phnum, 'program headers');
+      t.equal(view.shnum, want.shnum, 'section headers');
+    });
+  }
+});
 
 const A64_SOURCE = `	.text
 	.globl	_start
@@ -257,10 +250,9 @@ function build(tools: { as: string; ld: string }, name: string, source: string, 
   return out;
 }
 
-const a64Missing = [A64.as, A64.ld, A64.readelf].filter((x) => !have(x));
 t.test(
   'arm64 files built with aarch64-linux-gnu-as/ld agree with aarch64-linux-gnu-readelf',
-  { skip: a64Missing.length === 0 ? false : `${a64Missing.join(', ')} not installed` },
+  requireTool(A64.as, A64.ld, A64.readelf),
   async (t) => {
     const script = join(dir, 'arm64-kernel.ld');
     writeFileSync(script, kernelScript('0xffff000000000000', '_start'));
@@ -294,10 +286,9 @@ t.test(
   },
 );
 
-const x64Missing = [X64.as, X64.ld, READELF].filter((x) => !have(x));
 t.test(
   'an amd64 kernel linked at KERNSTART with as/ld passes the lint and agrees with readelf',
-  { skip: x64Missing.length === 0 ? false : `${x64Missing.join(', ')} not installed` },
+  requireTool(X64.as, X64.ld, READELF),
   async (t) => {
     const script = join(dir, 'amd64-kernel.ld');
     writeFileSync(script, kernelScript('0xffffffff80200000', 'btext'));
@@ -345,47 +336,43 @@ function readelfDetails(
   return { sections, symbols, notes };
 }
 
-t.test(
-  'writeElf output decodes in readelf without warnings',
-  { skip: have(READELF) ? false : `${READELF} not installed` },
-  async (t) => {
-    const specs: [string, ElfWriteSpec][] = [
-      ['amd64-kernel', freebsdKernelSpec('amd64')],
-      ['arm64-kernel', freebsdKernelSpec('arm64')],
-    ];
-    for (const [name, spec] of specs) {
-      const file = join(dir, `written-${name}`);
-      writeFileSync(file, writeElf(spec));
-      const img = parseElf(readFileSync(file));
-      const want = readelfView(t, READELF, file);
-      const { view } = await kbootView(file);
-      t.equal(view.entry, want.entry, `${name}: entry`);
-      t.same(view.loads, want.loads, `${name}: PT_LOAD segments`);
-      t.equal(view.phnum, want.phnum, `${name}: program headers`);
-      const d = readelfDetails(t, READELF, file);
-      const typeName: Record<number, string> = { 1: 'PROGBITS', 2: 'SYMTAB', 3: 'STRTAB', 7: 'NOTE', 8: 'NOBITS' };
-      t.same(
-        img.sections
-          .slice(1)
-          .map((s) => [
-            s.name,
-            typeName[s.type] ?? String(s.type),
-            `0x${s.addr.toString(16)}`,
-            `0x${s.size.toString(16)}`,
-          ]),
-        d.sections,
-        `${name}: sections`,
-      );
-      t.same(
-        img.symbols.map((s) => [s.name, `0x${s.value.toString(16)}`, `0x${s.size.toString(16)}`]),
-        d.symbols,
-        `${name}: symbols`,
-      );
-      t.same(
-        img.notes.map((n) => [n.name, `0x${n.desc.length.toString(16)}`]),
-        d.notes,
-        `${name}: notes (readelf lists the PT_NOTE; kboot reads it once)`,
-      );
-    }
-  },
-);
+t.test('writeElf output decodes in readelf without warnings', requireTool(READELF), async (t) => {
+  const specs: [string, ElfWriteSpec][] = [
+    ['amd64-kernel', freebsdKernelSpec('amd64')],
+    ['arm64-kernel', freebsdKernelSpec('arm64')],
+  ];
+  for (const [name, spec] of specs) {
+    const file = join(dir, `written-${name}`);
+    writeFileSync(file, writeElf(spec));
+    const img = parseElf(readFileSync(file));
+    const want = readelfView(t, READELF, file);
+    const { view } = await kbootView(file);
+    t.equal(view.entry, want.entry, `${name}: entry`);
+    t.same(view.loads, want.loads, `${name}: PT_LOAD segments`);
+    t.equal(view.phnum, want.phnum, `${name}: program headers`);
+    const d = readelfDetails(t, READELF, file);
+    const typeName: Record<number, string> = { 1: 'PROGBITS', 2: 'SYMTAB', 3: 'STRTAB', 7: 'NOTE', 8: 'NOBITS' };
+    t.same(
+      img.sections
+        .slice(1)
+        .map((s) => [
+          s.name,
+          typeName[s.type] ?? String(s.type),
+          `0x${s.addr.toString(16)}`,
+          `0x${s.size.toString(16)}`,
+        ]),
+      d.sections,
+      `${name}: sections`,
+    );
+    t.same(
+      img.symbols.map((s) => [s.name, `0x${s.value.toString(16)}`, `0x${s.size.toString(16)}`]),
+      d.symbols,
+      `${name}: symbols`,
+    );
+    t.same(
+      img.notes.map((n) => [n.name, `0x${n.desc.length.toString(16)}`]),
+      d.notes,
+      `${name}: notes (readelf lists the PT_NOTE; kboot reads it once)`,
+    );
+  }
+});

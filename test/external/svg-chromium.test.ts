@@ -16,14 +16,10 @@ import { Exit, runCli } from '../../cli/run.js';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { HOST_PHASES } from '../../machine/host/timeline.js';
 import { nativeAvailable } from '../../native/binding.js';
+import { missingTools, TOOLS } from '../helpers/tools.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-const skipReason = !haveChromium
-  ? `${CHROMIUM} is not installed (apt-get install -y chromium)`
-  : !nativeAvailable()
-    ? 'the native addon is not built'
-    : undefined;
+const CHROMIUM = TOOLS.chromium.file;
+const skipReason = missingTools('chromium') ?? (nativeAvailable() ? undefined : 'the native addon is not built');
 
 interface Png {
   readonly width: number;

@@ -2,9 +2,9 @@
  * Test kernels: small ELF files in FreeBSD rescue layout (file offset = VA − KERNSTART), made
  * with kboot's own ELF writer. Text is a recognisable byte pattern, not runnable code.
  */
-import type { KernelVa, Size } from '../../loader/addr.js';
+import { add, alignUp, size, SZ_4K } from '../../loader/addr.js';
 import { archInfo, type Arch } from '../../loader/arch/index.js';
-import { PF } from '../../loader/elf/layout.js';
+import { ElfOsAbi, PF } from '../../loader/elf/layout.js';
 import { writeElf } from '../../loader/elf/writer.js';
 
 export interface TestKernelOptions {
@@ -19,13 +19,13 @@ export function makeRescueKernel(arch: Arch, opts: TestKernelOptions = {}): Uint
   const text = opts.text ?? 0x3000;
   const data = opts.data ?? 0x1000;
   const bss = opts.bss ?? 0x2000;
-  const textVa = (ks + 0x1000n) as KernelVa;
-  const dataVa = (textVa + BigInt((text + 0xfff) & ~0xfff)) as KernelVa;
+  const textVa = add(ks, SZ_4K);
+  const dataVa = add(textVa, alignUp(size(text), SZ_4K));
   return writeElf({
     arch,
     type: 'exec',
     entry: textVa,
-    osabi: 9,
+    osabi: ElfOsAbi.FREEBSD,
     layout: { linearBase: ks },
     segments: [
       {
@@ -39,7 +39,7 @@ export function makeRescueKernel(arch: Arch, opts: TestKernelOptions = {}): Uint
         flags: PF.R | PF.W,
         vaddr: dataVa,
         data: Uint8Array.from({ length: data }, (_, i) => (i * 5 + 1) & 0xff),
-        memsz: BigInt(data + bss) as Size,
+        memsz: size(data + bss),
       },
     ],
   });

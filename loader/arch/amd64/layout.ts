@@ -13,29 +13,29 @@
  *   physical: the kernel is loaded 2 MiB aligned below 4 GiB (amd64_loadaddr(),
  *   sys/amd64/amd64/machdep.c); KERNLOAD = 0x20_0000 is the link-time default.
  */
-import type { KernelVa, PhysAddr, Size } from '../../addr.js';
+import { kva, phys, size, SZ_4K } from '../../addr.js';
 
 /** ELF e_machine for x86-64 (EM_X86_64). */
 export const EM_X86_64 = 62;
 
 /** Kernel virtual base: the top 2 GiB. */
-export const KERNBASE = 0xffff_ffff_8000_0000n as KernelVa;
+export const KERNBASE = kva(0xffff_ffff_8000_0000n);
 /** KERNBASE + NBPDR: VA of the kernel's first page (ELF file offset 0). */
-export const KERNSTART = 0xffff_ffff_8020_0000n as KernelVa;
+export const KERNSTART = kva(0xffff_ffff_8020_0000n);
 /** Default physical load address of the kernel. */
-export const KERNLOAD = 0x20_0000n as PhysAddr;
+export const KERNLOAD = phys(0x20_0000n);
 /** Start of kernel virtual address space. */
-export const VM_MIN_KERNEL_ADDRESS = 0xffff_fe00_0000_0000n as KernelVa;
+export const VM_MIN_KERNEL_ADDRESS = kva(0xffff_fe00_0000_0000n);
 /** End of kernel virtual address space (inclusive top of the 64-bit space). */
-export const VM_MAX_KERNEL_ADDRESS = 0xffff_ffff_ffff_ffffn as KernelVa;
+export const VM_MAX_KERNEL_ADDRESS = kva(0xffff_ffff_ffff_ffffn);
 /** Direct map: [DMAP_MIN_ADDRESS, DMAP_MAX_ADDRESS) maps PA 0 upwards. */
-export const DMAP_MIN_ADDRESS = 0xffff_f800_0000_0000n as KernelVa;
-export const DMAP_MAX_ADDRESS = 0xffff_fc00_0000_0000n as KernelVa;
+export const DMAP_MIN_ADDRESS = kva(0xffff_f800_0000_0000n);
+export const DMAP_MAX_ADDRESS = kva(0xffff_fc00_0000_0000n);
 
 /** Page and large-page sizes (sys/amd64/include/param.h: PAGE_SIZE, NBPDR, NBPDP). */
-export const PAGE_SIZE = 0x1000n as Size;
-export const NBPDR = 0x20_0000n as Size;
-export const NBPDP = 0x4000_0000n as Size;
+export const PAGE_SIZE = SZ_4K;
+export const NBPDR = size(0x20_0000n);
+export const NBPDP = size(0x4000_0000n);
 
 /** Page-table entry bits (sys/amd64/include/pmap.h). */
 export const PG_V = 0x001n;
@@ -65,7 +65,7 @@ export const MODINFOMD = {
  */
 export const RESCUE_NPTP = 16;
 /** amd64 reservations must end at or below 4 GiB ("amd64 kernel assumes that it is loaded below 4GB"). */
-export const RESCUE_HIGH_LIMIT = 0x1_0000_0000n as PhysAddr;
+export const RESCUE_HIGH_LIMIT = phys(0x1_0000_0000n);
 
 /**
  * Control-register and EFER bits of the long-mode state at a hand-off (sys/x86/include/specialreg.h:

@@ -19,7 +19,7 @@
  *    trampoline's entry identity map.
  * Entry bits: sys/amd64/include/pmap.h (X86_PG_V, RW, A, M, PS, NX).
  */
-import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
+import { add, hex, phys, size, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
 import { PagePool } from '../page-pool.js';
 import { TrampolineCode, TrampolineError } from '../errors.js';
 import { KERNBASE, NBPDP, NBPDR, PAGE_SIZE, PG_FRAME, PG_NX, PG_PS, PG_RW, PG_V } from './layout.js';
@@ -78,22 +78,44 @@ function fail(
 
 /** Builds rescue_kernel_exec's tables into `input.pool` (see the module contract). */
 export function rescueExecTables(input: RescueExecInput): RescueExecTables {
-  const { pool, rescuePa, memsize } = input;
+  const { pool } = input;
   if (input.hostUpperPml4.length !== 512 - PML4_UPPER_HALF) {
     fail(TrampolineCode.BadRange, `the host PML4 upper half has ${input.hostUpperPml4.length} entries, not 256`, {});
   }
-  const frame = (e: bigint): bigint => e & PG_FRAME;
   const pml4 = pool.alloc('the rescue PML4');
+  const reservation = mapReservation(input, pml4);
+  mapTrampoline2M(input, pml4, reservation);
+  mapLowPage(input, pml4);
+  mapKernbase(input, pml4);
+  mapKernelStack(input, pml4);
+  return {
+    cr3: pml4,
+    tempCr3: temporaryRoot(input),
+    itramp: add(input.trampPa, size(input.itrampOffset)),
+    pagesUsed: pool.used,
+  };
+}
 
-  // The reservation, identity-mapped with 2 MiB pages.
-  let pdp = pool.alloc('the reservation PDP');
+/** The entry's frame: the next-level table it points to. */
+const frameOf = (e: bigint): PhysAddr => phys(e & PG_FRAME);
+
+/** The reservation, identity-mapped with 2 MiB pages; returns the PDP and PD it allocated. */
+function mapReservation(input: RescueExecInput, pml4: PhysAddr): { pdp: PhysAddr; pd: PhysAddr } {
+  const { pool, rescuePa, memsize } = input;
+  const pdp = pool.alloc('the reservation PDP');
   pool.set(pml4, pml4Index(rescuePa), PG_RW | PG_V | pdp);
-  let pd = pool.alloc('the reservation PD');
+  const pd = pool.alloc('the reservation PD');
   pool.set(pdp, pdpIndex(rescuePa), PG_RW | PG_V | pd);
-  for (let pa = rescuePa as bigint; pa < rescuePa + memsize; pa += NBPDR)
+  for (let pa: bigint = rescuePa; pa < rescuePa + memsize; pa += NBPDR)
     pool.set(pd, pdIndex(pa), PG_PS | PG_RW | PG_V | pa);
+  return { pdp, pd };
+}
 
-  // The 2 MiB holding rescue_tramp, identity-mapped.
+/** The 2 MiB holding rescue_tramp, identity-mapped (A|V, read-only) under the reservation's PML4 entry. */
+function mapTrampoline2M(input: RescueExecInput, pml4: PhysAddr, reservation: { pdp: PhysAddr; pd: PhysAddr }): void {
+  const { pool } = input;
+  const { pdp } = reservation;
+  let { pd } = reservation;
   const tramppa = trunc2m(input.trampPa);
   if (pool.get(pml4, pml4Index(tramppa)) === 0n) {
     fail(
@@ -101,7 +123,7 @@ export function rescueExecTables(input: RescueExecInput): RescueExecTables {
       `rescue_tramp() at ${hex(input.trampPa)} is not mapped by the PML4 page of the reservation`,
       {
         trampPa: input.trampPa,
-        rescuePa,
+        rescuePa: input.rescuePa,
       },
     );
   }
@@ -110,34 +132,42 @@ export function rescueExecTables(input: RescueExecInput): RescueExecTables {
     pool.set(pdp, pdpIndex(tramppa), PG_A | PG_V | pd);
   }
   if (pool.get(pd, pdIndex(tramppa)) === 0n) pool.set(pd, pdIndex(tramppa), PG_PS | PG_A | PG_V | tramppa);
+}
 
-  // PA 0..4 KiB for the BIOS.
+/** PA 0..4 KiB for the BIOS; the low 2 MiB must not be part of the reservation's map. */
+function mapLowPage(input: RescueExecInput, pml4: PhysAddr): void {
+  const { pool } = input;
+  let pdp: PhysAddr;
   if (pool.get(pml4, pml4Index(0n)) === 0n) {
     pdp = pool.alloc('the low-memory PDP');
     pool.set(pml4, pml4Index(0n), PG_RW | PG_V | pdp);
   } else {
-    pdp = frame(pool.get(pml4, pml4Index(0n))) as PhysAddr;
+    pdp = frameOf(pool.get(pml4, pml4Index(0n)));
   }
+  let pd: PhysAddr;
   if (pool.get(pdp, pdpIndex(0n)) === 0n) {
     pd = pool.alloc('the low-memory PD');
     pool.set(pdp, pdpIndex(0n), PG_RW | PG_V | pd);
   } else {
-    pd = frame(pool.get(pdp, pdpIndex(0n))) as PhysAddr;
+    pd = frameOf(pool.get(pdp, pdpIndex(0n)));
   }
   if (pool.get(pd, pdIndex(0n)) !== 0n) {
     fail(
       TrampolineCode.LowMemoryOccupied,
       'the low 2 MiB is already occupied by the reservation ("rescue: low 2MB already occupied")',
       {
-        rescuePa,
+        rescuePa: input.rescuePa,
       },
     );
   }
   const pt = pool.alloc('the low-memory PT');
   pool.set(pd, pdIndex(0n), PG_RW | PG_V | pt);
   pool.set(pt, ptIndex(0n), PG_RW | PG_V);
+}
 
-  // KERNBASE + k -> rescue_pa + k.
+/** KERNBASE + k -> rescue_pa + k with 2 MiB pages for k < memsize. */
+function mapKernbase(input: RescueExecInput, pml4: PhysAddr): void {
+  const { pool, rescuePa, memsize } = input;
   if (pool.get(pml4, pml4Index(KERNBASE)) !== 0n) {
     fail(
       TrampolineCode.KernbaseConflict,
@@ -147,16 +177,19 @@ export function rescueExecTables(input: RescueExecInput): RescueExecTables {
       },
     );
   }
-  pdp = pool.alloc('the KERNBASE PDP');
+  const pdp = pool.alloc('the KERNBASE PDP');
   pool.set(pml4, pml4Index(KERNBASE), PG_RW | PG_V | pdp);
-  pd = pool.alloc('the KERNBASE PD');
+  const pd = pool.alloc('the KERNBASE PD');
   pool.set(pdp, pdpIndex(KERNBASE), PG_RW | PG_V | pd);
-  for (let va = KERNBASE as bigint; va < KERNBASE + memsize; va += NBPDR) {
+  for (let va: bigint = KERNBASE; va < KERNBASE + memsize; va += NBPDR) {
     pool.set(pd, pdIndex(va), PG_PS | PG_RW | PG_V | (rescuePa + (va - KERNBASE)));
   }
+}
 
-  // The current thread's kernel stack.
-  const kva = input.kstack.va as bigint;
+/** The current thread's kernel stack, 4 KiB pages, NX (pg_nx); it must sit under one PD page. */
+function mapKernelStack(input: RescueExecInput, pml4: PhysAddr): void {
+  const { pool } = input;
+  const kva: bigint = input.kstack.va;
   const kend = kva + BigInt(input.kstack.pages.length) * PAGE_SIZE - 1n;
   if (pool.get(pml4, pml4Index(kva)) !== 0n) {
     fail(TrampolineCode.StackConflict, `the kernel stack at ${hex(kva)} is already mapped by the identity map`, {
@@ -171,17 +204,20 @@ export function rescueExecTables(input: RescueExecInput): RescueExecTables {
     );
   }
   const nx = input.pgNx ?? PG_NX;
-  pdp = pool.alloc('the kernel-stack PDP');
+  const pdp = pool.alloc('the kernel-stack PDP');
   pool.set(pml4, pml4Index(kva), PG_RW | PG_V | pdp | nx);
-  pd = pool.alloc('the kernel-stack PD');
+  const pd = pool.alloc('the kernel-stack PD');
   pool.set(pdp, pdpIndex(kva), PG_RW | PG_V | pd | nx);
   const kpt = pool.alloc('the kernel-stack PT');
   pool.set(pd, pdIndex(kva), PG_RW | PG_V | kpt | nx);
   input.kstack.pages.forEach((pa, i) => {
     pool.set(kpt, ptIndex(kva + BigInt(i) * PAGE_SIZE), PG_RW | PG_V | nx | PG_A | PG_M | pa);
   });
+}
 
-  // The temporary root: the host's upper half plus the trampoline page, identity-mapped.
+/** The temporary root: the host's upper half plus the trampoline page, identity-mapped. */
+function temporaryRoot(input: RescueExecInput): PhysAddr {
+  const { pool } = input;
   const tramp = truncPage(input.trampPa);
   const temp = pool.alloc('the temporary PML4');
   input.hostUpperPml4.forEach((e, i) => pool.set(temp, PML4_UPPER_HALF + i, e));
@@ -192,13 +228,7 @@ export function rescueExecTables(input: RescueExecInput): RescueExecTables {
   const tpt = pool.alloc('the temporary PT');
   pool.set(tpd, pdIndex(tramp), PG_A | PG_V | tpt);
   pool.set(tpt, ptIndex(tramp), PG_A | PG_V | tramp);
-
-  return {
-    cr3: pml4,
-    tempCr3: temp,
-    itramp: (input.trampPa + BigInt(input.itrampOffset)) as PhysAddr,
-    pagesUsed: pool.used,
-  };
+  return temp;
 }
 
 /**
@@ -322,7 +352,7 @@ export function kernelTables(pool: PagePool, opts: KernelTablesOptions): KernelT
 /** The next-level table under `table[index]`, allocated (V|RW) when the entry is empty. */
 function tableAt(pool: PagePool, table: PhysAddr, index: number, what: string): PhysAddr {
   const e = pool.get(table, index);
-  if (e !== 0n) return (e & PG_FRAME) as PhysAddr;
+  if (e !== 0n) return frameOf(e);
   const next = pool.alloc(what);
   pool.set(table, index, next | PG_RW | PG_V);
   return next;

@@ -13,25 +13,25 @@
  *   0x0001_0000_0000_0000        VM_MAX_USER_ADDRESS: TTBR0 limit; the rescue reservation
  *                                must lie below it so it can be identity-mapped.
  */
-import type { KernelVa, PhysAddr, Size } from '../../addr.js';
+import { kva, phys, size, SZ_4K } from '../../addr.js';
 
 /** ELF e_machine for AArch64 (EM_AARCH64). */
 export const EM_AARCH64 = 183;
 
-export const KERNBASE = 0xffff_0000_0000_0000n as KernelVa;
+export const KERNBASE = kva(0xffff_0000_0000_0000n);
 /** VA of kernel file offset 0 (the kernel is linked so that file offset = VA - KERNBASE). */
 export const KERNSTART = KERNBASE;
 export const VM_MIN_KERNEL_ADDRESS = KERNBASE;
-export const VM_MAX_KERNEL_ADDRESS = 0xffff_0080_0000_0000n as KernelVa;
-export const DMAP_MIN_ADDRESS = 0xffff_a000_0000_0000n as KernelVa;
-export const DMAP_MAX_ADDRESS = 0xffff_ff00_0000_0000n as KernelVa;
-export const VM_MAX_USER_ADDRESS = 0x0001_0000_0000_0000n as PhysAddr;
+export const VM_MAX_KERNEL_ADDRESS = kva(0xffff_0080_0000_0000n);
+export const DMAP_MIN_ADDRESS = kva(0xffff_a000_0000_0000n);
+export const DMAP_MAX_ADDRESS = kva(0xffff_ff00_0000_0000n);
+export const VM_MAX_USER_ADDRESS = phys(0x0001_0000_0000_0000n);
 
 /** Translation granule and block sizes with 4 KiB pages (sys/arm64/include/pte.h). */
-export const PAGE_SIZE = 0x1000n as Size;
-export const L2_SIZE = 0x20_0000n as Size;
-export const L1_SIZE = 0x4000_0000n as Size;
-export const L0_SIZE = 0x80_0000_0000n as Size;
+export const PAGE_SIZE = SZ_4K;
+export const L2_SIZE = size(0x20_0000n);
+export const L1_SIZE = size(0x4000_0000n);
+export const L0_SIZE = size(0x80_0000_0000n);
 
 /** Machine-dependent modinfo metadata types (sys/arm64/include/metadata.h): NOT amd64's numbers. */
 export const MODINFOMD = {
@@ -41,17 +41,17 @@ export const MODINFOMD = {
 } as const;
 
 /** arm64 rescue reservations try below 4 GiB first, then anywhere below VM_MAX_USER_ADDRESS. */
-export const RESCUE_PREFERRED_LIMIT = 0x1_0000_0000n as PhysAddr;
+export const RESCUE_PREFERRED_LIMIT = phys(0x1_0000_0000n);
 
 /** GICv3 ITS / LPI table sizes (sys/arm64/arm64/gicv3_its.c, sys/arm/arm/gic_common.h). */
 export const LPI_NIRQS = 65536;
 export const GIC_FIRST_LPI = 8192;
 /** 1 byte per LPI. */
-export const LPI_CONFTAB_SIZE = 0x1_0000n as Size;
+export const LPI_CONFTAB_SIZE = size(0x1_0000n);
 /** 1 bit per interrupt ID including SGI/PPI/SPI: (65536 + 8192) / 8 = 9216 bytes. */
-export const LPI_PENDTAB_SIZE = BigInt((LPI_NIRQS + GIC_FIRST_LPI) / 8) as Size;
-export const LPI_TABLE_ALIGN = 0x1_0000n as Size;
-export const ITS_CMDQ_SIZE = 0x1_0000n as Size;
+export const LPI_PENDTAB_SIZE = size(BigInt((LPI_NIRQS + GIC_FIRST_LPI) / 8));
+export const LPI_TABLE_ALIGN = size(0x1_0000n);
+export const ITS_CMDQ_SIZE = size(0x1_0000n);
 
 /**
  * Translation-table descriptor bits (sys/arm64/include/pte.h, current freebsd-src; the

@@ -12,7 +12,7 @@
  * `kernelBlockTables`: a generic host-kernel map (TTBR1: vaBase + k → PA + k; TTBR0: identity
  * ranges) with 2 MiB blocks, for the machine's model of the panicking host.
  */
-import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
+import { hex, phys, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../../addr.js';
 import { PagePool } from '../page-pool.js';
 import { TrampolineCode, TrampolineError } from '../errors.js';
 import {
@@ -154,7 +154,7 @@ export function kernelBlockTables(pool: PagePool, opts: KernelBlockTablesOptions
 /** The next-level table under `table[index]`, allocated (a table descriptor) when empty. */
 function nextTable(pool: PagePool, table: PhysAddr, index: number, desc: bigint, what: string): PhysAddr {
   const e = pool.get(table, index);
-  if (e !== 0n) return (e & ARM64_ADDR_MASK) as PhysAddr;
+  if (e !== 0n) return phys(e & ARM64_ADDR_MASK);
   const next = pool.alloc(what);
   pool.set(table, index, desc | next);
   return next;

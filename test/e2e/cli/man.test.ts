@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import { packageRoot } from '../../../loader/paths.js';
+import { requireTool } from '../../helpers/tools.js';
 
 const MAN = join(packageRoot(), 'man', 'kboot.8');
 const page = readFileSync(MAN, 'utf8');
@@ -119,18 +120,12 @@ function commandEntry(path: readonly string[]): string | undefined {
   return text.slice(m.index, m.index + m[0].length + (next === null ? rest.length : next.index));
 }
 
-const mandoc = spawnSync('mandoc', ['-T', 'lint', MAN], { encoding: 'utf8' });
-const mandocMissing = (mandoc.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-
-t.test(
-  'mandoc -T lint reports nothing',
-  mandocMissing ? { skip: 'mandoc is not installed (apt-get install mandoc)' } : {},
-  async (t) => {
-    t.equal(mandoc.error, undefined);
-    t.equal(`${mandoc.stdout}${mandoc.stderr}`, '', 'no lint messages');
-    t.equal(mandoc.status, 0, 'exit status 0');
-  },
-);
+t.test('mandoc -T lint reports nothing', requireTool('mandoc'), async (t) => {
+  const mandoc = spawnSync('mandoc', ['-T', 'lint', MAN], { encoding: 'utf8' });
+  t.equal(mandoc.error, undefined);
+  t.equal(`${mandoc.stdout}${mandoc.stderr}`, '', 'no lint messages');
+  t.equal(mandoc.status, 0, 'exit status 0');
+});
 
 t.test('the page has the conventional header and sections', async (t) => {
   t.match(page, /^\.Dd /m);

@@ -5,6 +5,7 @@ import {
   alignDown,
   alignUp,
   contains,
+  endAddr,
   formatRange,
   hex,
   intersect,
@@ -26,6 +27,8 @@ import {
   toNumber,
   U64_LIMIT,
   U64_MAX,
+  type PhysAddr,
+  type RangeEnd,
 } from '../../../loader/addr.js';
 import { AddrCode } from '../../../loader/errors.js';
 import { throwsCode } from '../../helpers/errors.js';
@@ -97,6 +100,10 @@ t.test('ranges are half-open', (t) => {
   t.equal(intersect(a, empty), undefined);
   const top = range(phys(0xffff_ffff_ffff_f000n), size(0x1000));
   t.equal(rangeEnd(top), U64_LIMIT, 'a range may end exactly at 2^64');
+  throwsCode(t, () => endAddr(top), AddrCode.Overflow, 'an end of 2^64 is no address');
+  t.equal(endAddr(a), 0x2000n, 'endAddr: the end as an address of the range space');
+  const end: RangeEnd<PhysAddr> = rangeEnd(a);
+  t.ok(end > a.start, 'a RangeEnd compares with addresses of its space');
   throwsCode(t, () => range(phys(0xffff_ffff_ffff_f000n), size(0x1001)), AddrCode.Overflow);
   t.same(rangeFromEnd(phys(0x1000), 0x3000n), { start: 0x1000n, size: 0x2000n });
   throwsCode(t, () => rangeFromEnd(phys(0x3000), 0x1000n), AddrCode.Underflow);

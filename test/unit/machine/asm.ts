@@ -10,26 +10,26 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from '../../../loader/arch/index.js';
+import { missingTools, type ToolName } from '../../helpers/tools.js';
 
 const TOOLS: {
-  readonly [A in Arch]: { readonly as: readonly string[]; readonly objcopy: string; readonly nm: string };
+  readonly [A in Arch]: {
+    readonly as: readonly [ToolName, ...string[]];
+    readonly objcopy: ToolName;
+    readonly nm: ToolName;
+  };
 } = {
   amd64: { as: ['as', '--64'], objcopy: 'objcopy', nm: 'nm' },
   arm64: { as: ['aarch64-linux-gnu-as'], objcopy: 'aarch64-linux-gnu-objcopy', nm: 'aarch64-linux-gnu-nm' },
 };
 
-function have(cmd: string): boolean {
-  return spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Undefined when the assembler and objcopy for `arch` exist, else the reason to skip. */
+/**
+ * Undefined when the assembler, objcopy and nm for `arch` exist, else the reason to skip
+ * (under CI=true a missing tool throws: test/helpers/tools.ts).
+ */
 export function asmMissing(arch: Arch): string | undefined {
   const t = TOOLS[arch];
-  const asCmd = t.as[0] ?? '';
-  if (!have(asCmd)) return `${asCmd} is not installed`;
-  if (!have(t.objcopy)) return `${t.objcopy} is not installed`;
-  if (!have(t.nm)) return `${t.nm} is not installed`;
-  return undefined;
+  return missingTools(t.as[0], t.objcopy, t.nm);
 }
 
 /** Assembled code and the offsets of its labels (from nm). */

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { packageRoot } from '../../../loader/paths.js';
+import { requireTool } from '../../helpers/tools.js';
 
 const SCRIPT = join(packageRoot(), 'scripts', 'check-function-length.mjs');
-const haveCtags = /Universal Ctags/.test(spawnSync('ctags', ['--version'], { encoding: 'utf8' }).stdout ?? '');
-const CTAGS = haveCtags || process.env['CI'] === 'true' ? {} : { skip: 'universal-ctags not installed' };
+const CTAGS = requireTool('ctags');
 
 interface Expected {
   readonly file: string;

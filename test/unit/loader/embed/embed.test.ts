@@ -3,7 +3,7 @@
 // section (PROGBITS, flag A, inside the last LOAD) and both global symbols with no warning,
 // and `objcopy --dump-section mfs=...` must give back the rescue ELF byte for byte. Hosts: the
 // writeElf fixture kernel, and kernels linked by as + ld (amd64) and aarch64-linux-gnu-as + ld
-// (arm64). Each binutils part skips only when its tools are not installed.
+// (arm64). Each binutils part skips only when its tools are not installed (fails under CI=true).
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,15 +16,12 @@ import { EmbedCode, embedRescue, extractEmbeddedRescue, RESCUE_SECTION } from '.
 import { throwsCode } from '../../../helpers/errors.js';
 import { makeRescueKernel } from '../../../helpers/kernels.js';
 import { freebsdKernelSpec, offsetsOf, patch } from '../elf/fixtures.js';
+import { requireTool, type ToolName } from '../../../helpers/tools.js';
 
-const have = (tool: string): boolean => {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  return r.error === undefined && r.status === 0;
-};
 const dir = mkdtempSync(join(tmpdir(), 'kboot-embed-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const TOOLS: { readonly [A in Arch]: { as: string; ld: string; readelf: string; objcopy: string } } = {
+const TOOLS: { readonly [A in Arch]: { as: ToolName; ld: ToolName; readelf: ToolName; objcopy: ToolName } } = {
   amd64: { as: 'as', ld: 'ld', readelf: 'readelf', objcopy: 'objcopy' },
   arm64: {
     as: 'aarch64-linux-gnu-as',
@@ -146,15 +143,10 @@ for (const arch of ['amd64', 'arm64'] as const) {
       'the extracted ELF parses',
     );
     const tools = TOOLS[arch];
-    const missing = [tools.readelf, tools.objcopy].filter((x) => !have(x));
-    t.test(
-      'binutils sees the section and both symbols',
-      { skip: missing.length === 0 ? false : `${missing.join(', ')} not installed` },
-      (t) => {
-        checkWithBinutils(t, arch, out, rescue, `fixture-${arch}`);
-        t.end();
-      },
-    );
+    t.test('binutils sees the section and both symbols', requireTool(tools.readelf, tools.objcopy), (t) => {
+      checkWithBinutils(t, arch, out, rescue, `fixture-${arch}`);
+      t.end();
+    });
     t.end();
   });
 }
@@ -168,30 +160,25 @@ const ENTRY: { readonly [A in Arch]: string } = { amd64: 'btext', arm64: '_start
 
 for (const arch of ['amd64', 'arm64'] as const) {
   const tools = TOOLS[arch];
-  const missing = Object.values(tools).filter((x) => !have(x));
-  t.test(
-    `${arch}: a host linked by binutils`,
-    { skip: missing.length === 0 ? false : `${missing.join(', ')} not installed` },
-    (t) => {
-      const src = join(dir, `host-${arch}.S`);
-      const obj = join(dir, `host-${arch}.o`);
-      const script = join(dir, `host-${arch}.ld`);
-      const exe = join(dir, `host-${arch}`);
-      writeFileSync(src, SOURCE[arch]);
-      writeFileSync(
-        script,
-        `ENTRY(${ENTRY[arch]})\nPHDRS { text PT_LOAD FILEHDR PHDRS FLAGS(5); data PT_LOAD FLAGS(6); }\nSECTIONS {\n  . = ${BASE[arch]} + SIZEOF_HEADERS;\n  .text : { *(.text) } :text\n  .rodata : { *(.rodata) } :text\n  . = ALIGN(0x1000);\n  .data : { *(.data) } :data\n  .bss : { *(.bss) } :data\n}\n`,
-      );
-      execFileSync(tools.as, ['-o', obj, src]);
-      execFileSync(tools.ld, ['-z', 'max-page-size=0x1000', '-T', script, '-o', exe, obj]);
-      const host = new Uint8Array(readFileSync(exe));
-      const rescue = makeRescueKernel(arch);
-      const out = embedRescue(host, rescue);
-      checkRoundTrip(t, host, rescue, out);
-      checkWithBinutils(t, arch, out, rescue, `linked-${arch}`);
-      t.end();
-    },
-  );
+  t.test(`${arch}: a host linked by binutils`, requireTool(...Object.values(tools)), (t) => {
+    const src = join(dir, `host-${arch}.S`);
+    const obj = join(dir, `host-${arch}.o`);
+    const script = join(dir, `host-${arch}.ld`);
+    const exe = join(dir, `host-${arch}`);
+    writeFileSync(src, SOURCE[arch]);
+    writeFileSync(
+      script,
+      `ENTRY(${ENTRY[arch]})\nPHDRS { text PT_LOAD FILEHDR PHDRS FLAGS(5); data PT_LOAD FLAGS(6); }\nSECTIONS {\n  . = ${BASE[arch]} + SIZEOF_HEADERS;\n  .text : { *(.text) } :text\n  .rodata : { *(.rodata) } :text\n  . = ALIGN(0x1000);\n  .data : { *(.data) } :data\n  .bss : { *(.bss) } :data\n}\n`,
+    );
+    execFileSync(tools.as, ['-o', obj, src]);
+    execFileSync(tools.ld, ['-z', 'max-page-size=0x1000', '-T', script, '-o', exe, obj]);
+    const host = new Uint8Array(readFileSync(exe));
+    const rescue = makeRescueKernel(arch);
+    const out = embedRescue(host, rescue);
+    checkRoundTrip(t, host, rescue, out);
+    checkWithBinutils(t, arch, out, rescue, `linked-${arch}`);
+    t.end();
+  });
 }
 
 t.test('errors', async (t) => {

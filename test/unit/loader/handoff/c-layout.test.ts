@@ -24,9 +24,14 @@ import {
 } from '../../../../loader/handoff/params.js';
 import { BiosSmap, BiosSmapXattr } from '../../../../loader/handoff/smap.js';
 import { toHex } from './hex.js';
+import { requireTool } from '../../../helpers/tools.js';
 
 const CC = process.env['CC'] ?? 'cc';
-const haveCc = spawnSync(CC, ['--version'], { stdio: 'ignore' }).status === 0;
+/** The compiler is an independent tool: `cc` from the registry, or the one $CC names. */
+function needCompiler(): { skip?: string } {
+  if (process.env['CC'] === undefined) return requireTool('cc');
+  return spawnSync(CC, ['--version'], { stdio: 'ignore' }).status === 0 ? {} : { skip: `no C compiler (${CC})` };
+}
 
 const C_SOURCE = String.raw`
 #include <stddef.h>
@@ -173,7 +178,7 @@ const CASES: readonly { c: string; layout: AnyLayout; encode?: (v: Record<string
     },
   ];
 
-t.test('struct layouts agree with the C compiler (cc/gcc)', { skip: haveCc ? false : `no C compiler (${CC})` }, (t) => {
+t.test('struct layouts agree with the C compiler (cc/gcc)', needCompiler(), (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kboot-clayout-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'layout.c'), C_SOURCE);

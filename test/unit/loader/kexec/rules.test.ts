@@ -19,6 +19,7 @@ import {
   type KexecSegmentRequest,
   type KexecState,
 } from '../../../../loader/kexec/index.js';
+import { kexecLoadSteps } from '../../../../loader/kexec/rules.js';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
@@ -623,5 +624,40 @@ t.test('a failed normal reload keeps the old image (both ABIs)', (t) => {
 
 t.test('applyKexecLoad throws the KexecError', (t) => {
   t.throws(() => applyKexecLoad(state('linux', { lockdown: true }), request('linux')), KexecError);
+  t.end();
+});
+
+t.test('each ABI is one ordered table of named steps, in the order of the module contract', (t) => {
+  t.same(kexecLoadSteps('linux'), [
+    'permission',
+    'flags',
+    'segment-count',
+    'arch',
+    'copy-in',
+    'busy',
+    'unload',
+    'free-crash',
+    'crash-entry',
+    'destination',
+    'overlap',
+    'bufsz',
+    'half-ram',
+    'crash-bounds',
+    'pages',
+    'buffer',
+  ]);
+  t.same(kexecLoadSteps('freebsd'), [
+    'permission',
+    'segment-count',
+    'busy',
+    'flags-ignored',
+    'unload',
+    'copy-in',
+    'sort',
+    'phys-segment',
+    'buffer',
+    'la57',
+    'warnings',
+  ]);
   t.end();
 });

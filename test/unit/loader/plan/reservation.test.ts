@@ -59,10 +59,15 @@ t.test('placements obey every rule; PLAN_NO_HOLE only when brute force agrees', 
         const profile = profileOf(arch, ram, disjoint(resRaw));
         const map = buildMemoryMap(profile);
         const size = BigInt(mib) * MiB + BigInt(mib % 7) * 4096n; // not always a 2 MiB multiple, as in FreeBSD
-        const freeAt = (a: bigint): boolean => map.free.some((f) => a >= f.start && a < f.start + f.size);
+        // Is every byte of [s, s + size) in some free range? Walk from s through whichever free
+        // range holds the cursor (no assumption that map.free is sorted or merged).
         const fits = (s: bigint): boolean => {
           if (s / SZ_1G !== (s + size - 1n) / SZ_1G) return false;
-          for (let a = s; a < s + size; a += 4096n) if (!freeAt(a)) return false;
+          for (let cur = s; cur < s + size;) {
+            const f = map.free.find((r) => cur >= r.start && cur < r.start + r.size);
+            if (f === undefined) return false;
+            cur = f.start + f.size;
+          }
           return true;
         };
         const limit = arch === 'amd64' ? 1n << 32n : 1n << 48n;
