@@ -32,7 +32,8 @@ import { encodeKernelDumpHeader } from '../../../dump/kerneldumpheader.js';
 import { guestMemoryReader } from '../../../dump/source.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
-import type { DumpInspectReport, DumpReadReport } from '../../../cli/commands/dump.js';
+import type { DumpInspectReport } from '../../../dump/report/inspect.js';
+import type { DumpReadReport } from '../../../dump/report/read.js';
 import { infoText, IN_PROGRESS } from '../../../dump/info.js';
 import { smallMinidump } from '../../helpers/dump-fixtures.js';
 
@@ -380,8 +381,8 @@ t.test('usage errors exit 2; unreadable input exits 1', async (t) => {
   const small = join(dir, 'junk.bin');
   writeFileSync(small, new Uint8Array(0x1000).fill(0x41));
   for (const [args, why] of [
-    [['dump', 'read', small, '--len', '16'], /needs --kva ADDR or --pa ADDR/],
-    [['dump', 'read', small, '--kva', '0x1000', '--pa', '0x1000', '--len', '16'], /cannot be used with/],
+    [['dump', 'read', small, '--len', '16'], /needs one of --kva ADDR, --pa ADDR or --sym/],
+    [['dump', 'read', small, '--kva', '0x1000', '--pa', '0x1000', '--len', '16'], /needs one of/],
     [['dump', 'read', small, '--pa', '0x1000'], /--len/],
     [['dump', 'read', small, '--pa', '0x1000', '--len', '0'], /length must be 1\.\.1048576/],
     [['dump', 'read', small, '--pa', '0x1000', '--len', '0x100001'], /length must be 1\.\.1048576 \(0x100000\)/],
@@ -419,6 +420,7 @@ t.test('the schemas hold the read report together', (t) => {
     pa: '0x1000',
     pages: [{ va: '0xfffff80000001000', pa: '0x1000', offset: '0x5000', len: 2 }],
     hex: 'abcd',
+    as: 'hex',
   };
   t.same(validateJson('dump-read', base), []);
   t.ok(
