@@ -36,7 +36,7 @@ import { checkKernel, type DumpKernel, type KernelCheck } from './kernel.js';
 import type { DecodedKernelDumpHeader } from './kerneldumpheader.js';
 import { KDH_ARCH, MINIDUMP } from './layout.js';
 import { minidumpMsgbufText, type MsgbufText } from './msgbuf.js';
-import { bytesFile, openMinidump, readExact, type DumpFile, type Minidump } from './reader.js';
+import { bytesFile, openMinidump, pageMissing, readExact, type DumpFile, type Minidump } from './reader.js';
 
 export type { DeviceLayout } from './device.js';
 export type { MsgbufText } from './msgbuf.js';
@@ -209,6 +209,29 @@ function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement, op
   return format === 'minidump' ? openMinidumpInner(file, at, opts) : openElfInner(file, at, opts);
 }
 
+/**
+ * The dump's reads with DUMP_PAGE_MISSING naming offsets in the opened file (a dump-device
+ * image's dump starts after its leading header).
+ */
+function inOpenedFile<R extends Pick<OpenedBase, 'readPa' | 'kvaToPa' | 'readKva'>>(r: R, at: Placement): R {
+  if (at.base === 0) return r;
+  const rebase = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof DumpError) || e.code !== DumpCode.PageMissing) throw e;
+      const { pa, offset } = e.details as { pa: bigint; offset: bigint };
+      throw pageMissing(pa, offset + BigInt(at.base), at.fileSize);
+    }
+  };
+  return {
+    ...r,
+    readPa: (pa: bigint, len: number) => rebase(() => r.readPa(pa, len)),
+    kvaToPa: (va: bigint) => rebase(() => r.kvaToPa(va)),
+    readKva: (va: bigint, len: number) => rebase(() => r.readKva(va, len)),
+  };
+}
+
 /** The kernel checked against the dump, or nothing. */
 function withKernel(opts: OpenDumpOptions, arch: Arch, kernelMapStart?: bigint): Pick<OpenedBase, 'kernel'> {
   if (opts.kernel === undefined) return {};
@@ -247,21 +270,24 @@ function minidumpExtent(r: Minidump, file: DumpFile, base: number): DumpExtent {
 function openMinidumpInner(file: DumpFile, at: Placement, opts: OpenDumpOptions): OpenedMinidump {
   const r = openMinidump(file);
   checkArch(r.arch, at.kdh);
-  return {
-    kind: 'minidump',
-    arch: r.arch,
-    ...placed(file, at),
-    pageSize: r.pageSize,
-    reader: r,
-    extent: minidumpExtent(r, file, at.base),
-    ...withKernel(opts, r.arch, r.header.kernbase),
-    kvaMethod: 'minidump',
-    readPa: (pa, len) => r.readPa(pa, len),
-    kvaToPa: (kva) => r.kvaToPa(kva),
-    readKva: (kva, len) => r.readKva(kva, len),
-    paToFileOffset: (pa) => at.base + r.paToOffset(pa),
-    paToDumpOffset: (pa) => r.paToOffset(pa),
-  };
+  return inOpenedFile<OpenedMinidump>(
+    {
+      kind: 'minidump',
+      arch: r.arch,
+      ...placed(file, at),
+      pageSize: r.pageSize,
+      reader: r,
+      extent: minidumpExtent(r, file, at.base),
+      ...withKernel(opts, r.arch, r.header.kernbase),
+      kvaMethod: 'minidump',
+      readPa: (pa, len) => r.readPa(pa, len),
+      kvaToPa: (kva) => r.kvaToPa(kva),
+      readKva: (kva, len) => r.readKva(kva, len),
+      paToFileOffset: (pa) => at.base + r.paToOffset(pa),
+      paToDumpOffset: (pa) => r.paToOffset(pa),
+    },
+    at,
+  );
 }
 
 /** An ELF dump's extent: the parts of its PT_LOAD ranges past the end of the file. */
@@ -302,22 +328,25 @@ function openElfInner(file: DumpFile, at: Placement, opts: OpenDumpOptions): Ope
     }
     return out;
   };
-  return {
-    kind: 'elf',
-    arch: r.arch,
-    ...placed(file, at),
-    pageSize: ELF_PAGE,
-    reader: r,
-    elf: { phnum: eh.phnum, machine: eh.machine, osabi: eh.osabi },
-    extent: elfExtent(r, file, at.base),
-    ...kernel,
-    kvaMethod: kva.method,
-    readPa: (pa, len) => r.readPa(pa, len),
-    kvaToPa: (va) => kva.kvaToPa(va),
-    readKva: (va, len) => readKva(va, len),
-    paToFileOffset: (pa) => at.base + dumpOffset(pa),
-    paToDumpOffset: (pa) => dumpOffset(pa),
-  };
+  return inOpenedFile<OpenedElfDump>(
+    {
+      kind: 'elf',
+      arch: r.arch,
+      ...placed(file, at),
+      pageSize: ELF_PAGE,
+      reader: r,
+      elf: { phnum: eh.phnum, machine: eh.machine, osabi: eh.osabi },
+      extent: elfExtent(r, file, at.base),
+      ...kernel,
+      kvaMethod: kva.method,
+      readPa: (pa, len) => r.readPa(pa, len),
+      kvaToPa: (va) => kva.kvaToPa(va),
+      readKva: (va, len) => readKva(va, len),
+      paToFileOffset: (pa) => at.base + dumpOffset(pa),
+      paToDumpOffset: (pa) => dumpOffset(pa),
+    },
+    at,
+  );
 }
 
 function checkArch(arch: Arch, kdh: DecodedKernelDumpHeader | undefined): void {
