@@ -8,7 +8,9 @@ set -euo pipefail
 # libzstd-dev, zlib1g-dev: zstd and gzip dump compression; libcapstone-dev: disassembly in traces;
 # mandoc: `mandoc -T lint man/kboot.8` (test/unit/cli/man.test.ts); chromium (/usr/bin/chromium):
 # a headless browser (with a font) that renders the compare chart (test/external/svg-chromium.test.ts);
-# universal-ctags: finds C++ functions and their ends for `make lint` (scripts/check-function-length.mjs).
+# universal-ctags: finds C++ functions and their ends for `make lint` (scripts/check-function-length.mjs);
+# bzip2 and llvm (its yaml2obj): turn test/fixtures/freebsd-dumps/ (a dump FreeBSD wrote, its
+# kernel's symbols as yaml2obj input) into the files the dump tests read (test/helpers/freebsd-fixtures.ts).
 packages=(
   libunicorn-dev
   libzstd-dev
@@ -22,6 +24,8 @@ packages=(
   chromium
   fonts-dejavu-core
   universal-ctags
+  bzip2
+  llvm
   "$@"
 )
 
