@@ -163,9 +163,13 @@ export function decodeKernelDumpHeader(b: Uint8Array): DecodedKernelDumpHeader {
     (k) => KerneldumpComp[k] === v.compression,
   );
   if (compression === undefined) {
-    throw new DumpError(DumpCode.UnknownCompression, `dump: kerneldumpheader compression ${hex(v.compression)} is not known`, {
-      compression: v.compression,
-    });
+    throw new DumpError(
+      DumpCode.UnknownCompression,
+      `dump: kerneldumpheader compression ${hex(v.compression)} is not known`,
+      {
+        compression: v.compression,
+      },
+    );
   }
   return {
     magic,

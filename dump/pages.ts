@@ -46,7 +46,7 @@ export function* countZeroPagesSteps(d: OpenedDump): Steps<number> {
   const perRead = Math.max(1, Math.floor(READ_BYTES / ps));
   let zeros = 0;
   for (const run of presentRuns(d)) {
-    for (let done = 0; done < run.pages; ) {
+    for (let done = 0; done < run.pages;) {
       const n = Math.min(perRead, run.pages - done);
       zeros += zeroPagesIn(readExact(f, run.offset + done * ps, n * ps, 'data pages'), ps, zero);
       done += n;

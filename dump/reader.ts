@@ -9,8 +9,12 @@
  * DMAP; arm64: the DMAP, else the pmap section), `readPa`/`readKva` across pages. Versions,
  * as libkvm reads them: amd64 v1 (pmap = one PTE per 4 KiB page from kernbase), v2 (one PDE
  * per 2 MiB), v3 (+ dump_avail); arm64 v1, v2 (+ dump_avail), v3 (+ flags: 4 KiB or 16 KiB
- * pages). Any other version is DUMP_BAD_VERSION. Only DumpError escapes (fuzz contract), and
- * the KbootErrors of the DumpFile's own reads (a lazily decompressed file, dump/decompressed.ts).
+ * pages). Any other version is DUMP_BAD_VERSION. A file cut short inside its data pages opens
+ * (`expectedSize`, `presentPages`; `pagesFrom` lists the pages past the cut): a page not
+ * wholly in the file is DUMP_PAGE_MISSING with its PA and file offset, whether the file ends
+ * before it or a decompressed stream ended early; a cut inside the header page or the
+ * sections is DUMP_TRUNCATED. Only DumpError escapes (fuzz contract), and the KbootErrors of
+ * the DumpFile's own reads (a lazily decompressed file, dump/decompressed.ts).
  * `minidumpLayout(file)` is the header part alone: where each section lies.
  */
 import { hex } from '../loader/addr.js';

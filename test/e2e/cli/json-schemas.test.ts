@@ -186,7 +186,10 @@ for (const { arch, machine } of MACHINES) {
     const vmcore = join(crashDir, 'vmcore.0');
     t.ok(existsSync(join(dir, vmcore)), 'vmcore.0 saved');
     t.equal((await json(t, 'dump-inspect', Exit.Ok, 'dump', 'inspect', vmcore))['arch'], arch);
-    t.match(await json(t, 'dump-info', Exit.Ok, 'dump', 'info', vmcore), { arch, sources: { panicString: 'info file' } });
+    t.match(await json(t, 'dump-info', Exit.Ok, 'dump', 'info', vmcore), {
+      arch,
+      sources: { panicString: 'info file' },
+    });
     const kernstart = hex(archInfo(arch).kernstart);
     const kva = await json(t, 'dump-read', Exit.Ok, 'dump', 'read', vmcore, '--kva', kernstart, '--len', '16');
     await json(t, 'dump-read', Exit.Ok, 'dump', 'read', vmcore, '--pa', String(kva['pa']), '--len', '16');
