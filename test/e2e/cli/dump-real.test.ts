@@ -47,6 +47,7 @@ import { writeDumpFile } from '../../../dump/file.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import { makeRescueKernel } from '../../helpers/kernels.js';
+import { symbolFile } from '../../helpers/kernel-symbols.js';
 import { fixtureSkip, freebsdFixtures } from '../../helpers/freebsd-fixtures.js';
 
 const NATIVE = nativeAvailable() ? {} : { skip: 'the native addon is not built' };
@@ -148,6 +149,30 @@ t.test('a minidump FreeBSD wrote, and its kernel symbols', fixtureSkip(), async 
   t.match(await failure(['dump', 'read', vmcore, '--kernel', kernel, '--sym', 'ticks', '--as', 'u32']), {
     error: { code: 'DUMP_NO_SYMBOL', details: { name: 'ticks' } },
   });
+});
+
+t.test('kboot inspect: a symbol-only file is described, not refused', async (t) => {
+  writeFileSync(
+    join(dir, 'syms.elf'),
+    symbolFile('arm64', [
+      { name: 'kernbase', value: 0xffff_0000_0000_0000n },
+      { name: 'hz', value: 0xffff_0000_0100_0000n, size: 4n },
+    ]),
+  );
+  const k = await json(t, 'inspect', ['inspect', 'syms.elf']);
+  t.match(k, {
+    arch: 'arm64',
+    symbolOnly: true,
+    loadSegments: [],
+    symbols: { count: 2, source: 'symtab' },
+    rescue: { ok: false, problems: [{ rule: 'elf-type' }] },
+  });
+  const text = await run(['inspect', 'syms.elf']);
+  t.equal(text.code, Exit.Ok);
+  t.match(text.out, /SYMBOL-ONLY/);
+  writeFileSync(join(dir, 'arm64.elf'), makeRescueKernel('arm64'));
+  const plain = await json(t, 'inspect', ['inspect', 'arm64.elf']);
+  t.notOk('symbolOnly' in plain, 'a kernel with PT_LOADs is reported as before');
 });
 
 t.test("kboot's own minidump: the host and probe kernels' symbols; dump info", NATIVE, async (t) => {
