@@ -104,12 +104,11 @@ function infoBeside(full: string): string | undefined {
   const m = /^vmcore\.(\d+)(?:\.(?:gz|zst))?$/.exec(basename(full));
   if (m === null) return undefined;
   try {
-    return readInputText(join(dirname(full), `info.${m[1] ?? ''}`), 'bounds', {
-      what: 'info file',
-      maxBytes: 64 << 10,
-    });
+    // a crash directory's small text file, as `bounds` is (savecore writes both): bounded, no symlink followed
+    const info = join(dirname(full), `info.${m[1] ?? ''}`);
+    return readInputText(info, 'bounds', { what: 'info file', maxBytes: 64 << 10, followSymlinks: false });
   } catch (e) {
-    if (e instanceof IoError && e.code === IoCode.NotFound) return undefined;
+    if (e instanceof IoError && (e.code === IoCode.NotFound || e.code === IoCode.Symlink)) return undefined;
     throw e;
   }
 }
