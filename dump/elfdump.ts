@@ -17,14 +17,15 @@
  *
  * `openElfDump(file)` reads such a dump back (any ET_CORE ELF64 little-endian file whose
  * PT_LOADs carry physical addresses in p_paddr): `readPa(pa, len)` across segments. Bounded:
- * headers are checked against the file size; only DumpError escapes.
+ * headers are checked against the file size; a file cut short opens, its missing ranges
+ * listed (`missing`), and a read that needs one is DUMP_PAGE_MISSING; only DumpError escapes.
  */
 import { hex } from '../loader/addr.js';
 import { archForElfMachine, archInfo, type Arch } from '../loader/arch/index.js';
 import { ELF_MAGIC, ET, Elf64Ehdr, Elf64Phdr, Elf64Shdr, ElfIdent, PF, PT } from '../loader/elf/layout.js';
 import { DumpCode, DumpError } from './errors.js';
 import { ELF_DUMP } from './layout.js';
-import { bytesFile, readExact, type DumpFile } from './reader.js';
+import { bytesFile, pageMissing, readExact, type DumpFile } from './reader.js';
 
 const PAGE = 0x1000n;
 
@@ -137,25 +138,44 @@ export function planElfDump(src: ElfDumpSource): ElfDumpPlan {
   return { headerBytes, dataOffset, segments, size, chunks };
 }
 
+/** A segment of a dump read back: what of it the file holds. */
+export interface ElfDumpReadSegment extends ElfDumpSegment {
+  /**
+   * Bytes of the segment wholly in the file, from its start: `size`, or less in a truncated
+   * file (whole 4 KiB pages only; a page the file ends inside counts as missing).
+   */
+  readonly present: bigint;
+}
+
+/** A physical range a truncated dump should hold but does not: [pa, end), at file offset `offset`. */
+export interface MissingRange {
+  readonly pa: bigint;
+  readonly end: bigint;
+  readonly offset: bigint;
+}
+
 export interface ElfDump {
   readonly arch: Arch;
-  readonly segments: readonly ElfDumpSegment[];
-  /** Reads `len` bytes of physical memory at `pa`, across segments; DUMP_NOT_DUMPED if any byte is absent. */
+  readonly segments: readonly ElfDumpReadSegment[];
+  /** Bytes the program headers imply (the furthest segment end). */
+  readonly expectedSize: bigint;
+  /** The ranges past the end of a truncated file (empty for a whole one). */
+  readonly missing: readonly MissingRange[];
+  /** Reads `len` bytes of physical memory at `pa`, across segments; DUMP_NOT_DUMPED if any byte is absent, DUMP_PAGE_MISSING if it lies past the end of a truncated file. */
   readPa(pa: bigint, len: number): Uint8Array;
 }
 
 const MAX_PHNUM = 0xfffe;
 const MAX_READ = 1 << 30;
 
-export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
-  const file = input instanceof Uint8Array ? bytesFile(input) : input;
-  const ehBytes = readExact(file, 0, Elf64Ehdr.size, 'ELF header');
-  const eh = Elf64Ehdr.decode(ehBytes);
+/** The ELF header of a full dump: ELF64, little-endian, ET_CORE, amd64 or arm64, a usable program-header table. */
+function elfDumpHeader(file: DumpFile): { arch: Arch; phoff: bigint; phnum: number } {
+  const eh = Elf64Ehdr.decode(readExact(file, 0, Elf64Ehdr.size, 'ELF header'));
   if (!ELF_MAGIC.every((b, i) => eh.magic[i] === b)) {
     throw new DumpError(DumpCode.BadMagic, 'dump: not an ELF file', {});
   }
   if (eh.class !== ElfIdent.CLASS64 || eh.data !== ElfIdent.DATA2LSB || eh.type !== ET.CORE) {
-    throw new DumpError(DumpCode.BadHeader, 'dump: not a little-endian ELF64 core file', {
+    throw new DumpError(DumpCode.NotCore, 'dump: not a little-endian ELF64 core file', {
       class: eh.class,
       data: eh.data,
       type: eh.type,
@@ -163,33 +183,55 @@ export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
   }
   const arch = archForElfMachine(eh.machine);
   if (arch === undefined) {
-    throw new DumpError(DumpCode.BadHeader, `dump: e_machine ${eh.machine} is not amd64 or arm64`, {
+    throw new DumpError(DumpCode.UnknownArch, `dump: e_machine ${eh.machine} is not amd64 or arm64`, {
       machine: eh.machine,
     });
   }
   if (eh.phentsize !== Elf64Phdr.size || eh.phnum === 0 || eh.phnum > MAX_PHNUM) {
-    throw new DumpError(DumpCode.BadHeader, 'dump: bad program header table', {
+    throw new DumpError(DumpCode.BadPhdrs, 'dump: bad program header table', {
       phentsize: eh.phentsize,
       phnum: eh.phnum,
     });
   }
-  const phLen = eh.phnum * Elf64Phdr.size;
   if (eh.phoff > BigInt(file.size)) {
     throw new DumpError(DumpCode.Truncated, 'dump: the program headers lie past the end', { phoff: eh.phoff });
   }
-  const ph = readExact(file, Number(eh.phoff), phLen, 'program headers');
-  const segments: ElfDumpSegment[] = [];
-  for (let i = 0; i < eh.phnum; i++) {
+  return { arch, phoff: eh.phoff, phnum: eh.phnum };
+}
+
+/** Bytes of [offset, offset + size) the file holds in whole pages of PA from `pa`. */
+function presentBytes(pa: bigint, size: bigint, offset: bigint, fileSize: bigint): bigint {
+  if (offset + size <= fileSize) return size;
+  if (offset >= fileSize) return 0n;
+  const end = (pa + (fileSize - offset)) & ~(PAGE - 1n);
+  return end > pa ? end - pa : 0n;
+}
+
+/** The PT_LOAD segments with file bytes, each with what of it the file holds. */
+function elfDumpSegments(file: DumpFile, phoff: bigint, phnum: number): ElfDumpReadSegment[] {
+  const ph = readExact(file, Number(phoff), phnum * Elf64Phdr.size, 'program headers');
+  const fileSize = BigInt(file.size);
+  const segments: ElfDumpReadSegment[] = [];
+  for (let i = 0; i < phnum; i++) {
     const p = Elf64Phdr.decode(ph, i * Elf64Phdr.size);
     if (p.type !== PT.LOAD || p.filesz === 0n) continue;
-    if (p.offset + p.filesz > BigInt(file.size)) {
-      throw new DumpError(DumpCode.Truncated, `dump: segment ${i} lies past the end`, { segment: i, size: file.size });
+    if (p.paddr + p.filesz > 1n << 64n || p.offset + p.filesz > 1n << 64n) {
+      throw new DumpError(DumpCode.BadPhdrs, `dump: segment ${i} wraps the address space`, { segment: i });
     }
-    if (p.paddr + p.filesz > 1n << 64n) {
-      throw new DumpError(DumpCode.BadHeader, `dump: segment ${i} wraps the address space`, { segment: i });
-    }
-    segments.push({ pa: p.paddr, size: p.filesz, offset: p.offset });
+    const present = presentBytes(p.paddr, p.filesz, p.offset, fileSize);
+    segments.push({ pa: p.paddr, size: p.filesz, offset: p.offset, present });
   }
+  return segments;
+}
+
+export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
+  const file = input instanceof Uint8Array ? bytesFile(input) : input;
+  const { arch, phoff, phnum } = elfDumpHeader(file);
+  const segments = elfDumpSegments(file, phoff, phnum);
+  const expectedSize = segments.reduce((m, s) => (s.offset + s.size > m ? s.offset + s.size : m), 0n);
+  const missing = segments
+    .filter((s) => s.present < s.size)
+    .map((s) => ({ pa: s.pa + s.present, end: s.pa + s.size, offset: s.offset + s.present }));
 
   function readPa(pa: bigint, len: number): Uint8Array {
     if (!Number.isSafeInteger(len) || len < 0 || len > MAX_READ) {
@@ -205,14 +247,15 @@ export function openElfDump(input: DumpFile | Uint8Array): ElfDump {
           pa: hex(at),
         });
       }
-      const inSeg = seg.pa + seg.size - at;
+      const offset = seg.offset + (at - seg.pa);
+      if (at >= seg.pa + seg.present) throw pageMissing(at, offset, file.size);
+      const inSeg = seg.pa + seg.present - at;
       const n = Number(inSeg < BigInt(len - done) ? inSeg : BigInt(len - done));
-      const b = readExact(file, Number(seg.offset + (at - seg.pa)), n, 'segment data');
-      out.set(b, done);
+      out.set(readExact(file, Number(offset), n, 'segment data'), done);
       done += n;
     }
     return out;
   }
 
-  return { arch, segments, readPa };
+  return { arch, segments, expectedSize, missing, readPa };
 }

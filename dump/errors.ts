@@ -16,8 +16,32 @@ export const DumpCode = {
   BadVersion: 'DUMP_BAD_VERSION',
   /** kerneldumpheader parity does not XOR to zero. */
   BadParity: 'DUMP_BAD_PARITY',
-  /** A header field with an impossible value (size, flags, architecture, compression). */
-  BadHeader: 'DUMP_BAD_HEADER',
+  /** The kerneldumpheader names an architecture other than amd64 / aarch64, or an ELF dump's e_machine is neither. */
+  UnknownArch: 'DUMP_UNKNOWN_ARCH',
+  /** The kerneldumpheader's compression byte is not KERNELDUMP_COMP_NONE, _GZIP or _ZSTD. */
+  UnknownCompression: 'DUMP_UNKNOWN_COMPRESSION',
+  /** An arm64 minidump's page-size flag is neither MINIDUMP_FLAG_PS_4K nor _PS_16K. */
+  BadPageSize: 'DUMP_BAD_PAGE_SIZE',
+  /** A dump-device image's leading and trailing kerneldumpheaders differ (`details.fields` names the fields). */
+  HeadersDisagree: 'DUMP_HEADERS_DISAGREE',
+  /** No leading kerneldumpheader where the trailing header's dumpextent puts it. */
+  NoLeadingHeader: 'DUMP_NO_LEADING_HEADER',
+  /** A leading kerneldumpheader but none in the image's last sector (a cut dump-device image). */
+  NoTrailingHeader: 'DUMP_NO_TRAILING_HEADER',
+  /** The kerneldumpheader's dumplength exceeds its dumpextent. */
+  BadLength: 'DUMP_BAD_LENGTH',
+  /** The kerneldumpheader's architecture and the dump inside it disagree. */
+  ArchMismatch: 'DUMP_ARCH_MISMATCH',
+  /** An encrypted dump (dumpkeysize > 0): decrypt it first (savecore -k). */
+  Encrypted: 'DUMP_ENCRYPTED',
+  /** The dump headers were cleared (savecore -c, "Cleared Kernel Dump"): no dump is there. */
+  Cleared: 'DUMP_CLEARED',
+  /** A textdump (a tar archive of ddb output, "FreeBSD Text Dump"): no memory image. */
+  Textdump: 'DUMP_TEXTDUMP',
+  /** An ELF file that is not a little-endian ELF64 ET_CORE file. */
+  NotCore: 'DUMP_NOT_CORE',
+  /** An ELF dump's program-header table is unusable (entry size, count) or a segment wraps 2^64. */
+  BadPhdrs: 'DUMP_BAD_PHDRS',
   /** A value given to an encoder/writer that the format cannot hold. */
   BadValue: 'DUMP_BAD_VALUE',
   /** rescue_dump_params (or the memory they point at) that cannot produce a dump. */
@@ -28,8 +52,21 @@ export const DumpCode = {
   NotMapped: 'DUMP_NOT_MAPPED',
   /** A physical page that is not in the dump (outside dump_avail, or its bit is clear). */
   NotDumped: 'DUMP_NOT_DUMPED',
-  /** A kernel VA asked of a dump that carries physical addresses only (an ELF full dump has no page tables). */
+  /**
+   * A page the dump holds but the file does not: it lies past the end of a truncated file
+   * (`details`: the PA and the file offset where it would be).
+   */
+  PageMissing: 'DUMP_PAGE_MISSING',
+  /**
+   * A kernel VA that cannot be translated: an ELF full dump without the kernel's symbols
+   * (amd64 needs `kernbase` and `KPML4phys` outside the direct map), or an arm64 full dump
+   * (libkvm translates arm64 kernel addresses of minidumps only).
+   */
   NoKva: 'DUMP_NO_KVA',
+  /** A symbol the kernel file does not define (or a kernel file without a symbol table). */
+  NoSymbol: 'DUMP_NO_SYMBOL',
+  /** The kernel file does not belong to the dump: another architecture, or KERNBASE outside the dumped kernel map. */
+  KernelMismatch: 'DUMP_KERNEL_MISMATCH',
   /** A gzip- or zstd-compressed dump (savecore -z, or a compressed kernel dump) that must be decompressed first. */
   Compressed: 'DUMP_COMPRESSED',
   /** A gzip or zstd stream that cannot be decoded (corrupt, not that format, trailing garbage), or a compressor failure. */

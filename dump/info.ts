@@ -189,3 +189,43 @@ export function describeIncomplete(text: string, reason: string, dumplength: big
     .filter((l) => l !== '' && !l.startsWith('  Dump Status: ') && !l.startsWith('  Incomplete: '));
   return `${[...kept, '  Dump Status: bad', `  Incomplete: ${reason.replace(/\n/g, ' ')}`].join('\n')}\n`;
 }
+
+/** What an info file says about the crash, each field when it has the line (savecore's or kboot's). */
+export interface InfoFileFacts {
+  readonly hostname?: string;
+  readonly versionString?: string;
+  readonly panicString?: string;
+  /** The Dumptime line as written. */
+  readonly dumptimeText?: string;
+  /** Its seconds, when it is a ctime(3) text. */
+  readonly dumptime?: bigint;
+}
+
+/**
+ * The crash facts of any info.N text: savecore's printheader labels (Hostname, Version String
+ * — continued on the lines up to the next label —, Panic String, Dumptime), each only when
+ * present. Pure; never throws.
+ */
+export function infoFileFacts(text: string): InfoFileFacts {
+  const lines = text.split('\n');
+  const label = /^ {2}[A-Z][A-Za-z ]*: /;
+  const value = (name: string): string | undefined => field(lines, name);
+  const vFrom = lines.findIndex((l) => l.startsWith('  Version String: '));
+  let version: string | undefined;
+  if (vFrom >= 0) {
+    let end = vFrom + 1;
+    while (end < lines.length && !label.test(lines[end] ?? '') && (lines[end] ?? '') !== '') end++;
+    version = lines.slice(vFrom, end).join('\n').slice('  Version String: '.length);
+  }
+  const dumptimeText = value('Dumptime');
+  const dumptime = dumptimeText === undefined ? undefined : parseCtime(dumptimeText);
+  const hostname = value('Hostname');
+  const panicString = value('Panic String');
+  return {
+    ...(hostname === undefined ? {} : { hostname }),
+    ...(version === undefined ? {} : { versionString: version }),
+    ...(panicString === undefined ? {} : { panicString }),
+    ...(dumptimeText === undefined ? {} : { dumptimeText }),
+    ...(dumptime === undefined ? {} : { dumptime }),
+  };
+}

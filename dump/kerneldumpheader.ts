@@ -152,7 +152,7 @@ export function decodeKernelDumpHeader(b: Uint8Array): DecodedKernelDumpHeader {
   const arch = (Object.keys(KDH_ARCH) as Arch[]).find((k) => KDH_ARCH[k].machineArch === archText);
   if (arch === undefined) {
     throw new DumpError(
-      DumpCode.BadHeader,
+      DumpCode.UnknownArch,
       `dump: kerneldumpheader architecture is not amd64/aarch64 (${JSON.stringify(archText)})`,
       {
         architecture: archText,
@@ -163,9 +163,13 @@ export function decodeKernelDumpHeader(b: Uint8Array): DecodedKernelDumpHeader {
     (k) => KerneldumpComp[k] === v.compression,
   );
   if (compression === undefined) {
-    throw new DumpError(DumpCode.BadHeader, `dump: kerneldumpheader compression ${hex(v.compression)} is not known`, {
-      compression: v.compression,
-    });
+    throw new DumpError(
+      DumpCode.UnknownCompression,
+      `dump: kerneldumpheader compression ${hex(v.compression)} is not known`,
+      {
+        compression: v.compression,
+      },
+    );
   }
   return {
     magic,

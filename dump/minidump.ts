@@ -128,11 +128,9 @@ function badParams(what: string, details: Record<string, unknown>): DumpError {
   return new DumpError(DumpCode.BadParams, `dump: ${what}`, details);
 }
 
-/** Builds the plan of a rescue minidump (see the module contract). */
-export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): MinidumpPlan {
+/** The params checked against what a dump can hold; the page-table pages they need. */
+function checkParams(src: MinidumpSource, daBytes: number): { step: bigint; ptPages: bigint } {
   const p = src.params;
-  const arch = src.arch;
-  const daBytes = opts.dumpAvailBytes ?? MINIDUMP.DUMP_AVAIL_BYTES;
   if (!Number.isSafeInteger(daBytes) || daBytes <= 0 || daBytes > LIMITS.DUMP_AVAIL || daBytes % 16 !== 0) {
     throw badParams(`sizeof(dump_avail) ${hex(daBytes)} is not a multiple of 16 up to one page`, {
       dumpAvailBytes: daBytes,
@@ -154,27 +152,115 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
       dpKernend: p.dpKernend,
     });
   }
-  if (arch === 'arm64' && p.dpDmapbasepa === undefined) {
+  if (src.arch === 'arm64' && p.dpDmapbasepa === undefined) {
     throw badParams('arm64 params lack dp_dmapbasepa', {});
   }
-  const step = arch === 'amd64' ? AMD64_PTE.NBPDP : ARM64_PTE.L2_SIZE;
+  const step = src.arch === 'amd64' ? AMD64_PTE.NBPDP : ARM64_PTE.L2_SIZE;
   const ptPages = (p.dpKernend - p.dpKernstart + step - 1n) / step;
   if (ptPages > LIMITS.PT_PAGES) {
     throw new DumpError(DumpCode.TooLarge, `dump: ${hex(ptPages)} page-table pages exceed ${hex(LIMITS.PT_PAGES)}`, {
       ptPages,
     });
   }
+  return { step, ptPages };
+}
 
-  const msgbufRound = roundPage(p.dpMsgbufsz);
-  const bitmapRound = roundPage(p.dpVmdumpsz);
-  const daRound = roundPage(BigInt(daBytes));
-  const pmapsize = ptPages * PAGE_N;
-  if (pmapsize > 0xffff_ffffn || bitmapRound > 0xffff_ffffn) {
-    throw new DumpError(DumpCode.TooLarge, `dump: pmapsize ${hex(pmapsize)} does not fit the u32 header field`, {
-      pmapsize,
+/** The header a rescue dumper writes for these params and section sizes. */
+function minidumpHeader(
+  arch: MinidumpSource['arch'],
+  p: MinidumpParams,
+  sizes: { msgbuf: bigint; bitmap: bigint; pmap: bigint; dumpAvail: bigint },
+): MinidumpHeader {
+  if (sizes.pmap > 0xffff_ffffn || sizes.bitmap > 0xffff_ffffn) {
+    throw new DumpError(DumpCode.TooLarge, `dump: pmapsize ${hex(sizes.pmap)} does not fit the u32 header field`, {
+      pmapsize: sizes.pmap,
     });
   }
+  return {
+    arch,
+    magic: MINIDUMP.MAGIC[arch],
+    version: MINIDUMP.VERSION,
+    msgbufsize: Number(sizes.msgbuf),
+    bitmapsize: Number(sizes.bitmap),
+    pmapsize: Number(sizes.pmap),
+    kernbase: p.dpKernstart,
+    dmapphys: arch === 'arm64' ? (p.dpDmapbasepa ?? 0n) : 0n,
+    dmapbase: p.dpDmapmin,
+    dmapend: p.dpDmapmax,
+    dumpavailsize: Number(sizes.dumpAvail),
+    flags: MINIDUMP.FLAG_PS_4K,
+  };
+}
 
+/** The stream's sections back to back from offset 0. */
+function layoutSegments(sizes: readonly [MinidumpSegment['name'], bigint][]): {
+  segments: MinidumpSegment[];
+  size: bigint;
+} {
+  let off = 0n;
+  const segments = sizes.map(([name, size]) => {
+    const s = { name, offset: off, size };
+    off += size;
+    return s;
+  });
+  return { segments, size: off };
+}
+
+/** `b` then zeros up to `len` (< one page of padding: every length here is b's, page-rounded). */
+function* padded(b: Uint8Array, len: bigint): Generator<Uint8Array, void, undefined> {
+  const n = Math.min(b.length, Number(len));
+  if (n > 0) yield b.subarray(0, n);
+  for (let rest = Number(len) - n; rest > 0; rest -= PAGE) yield ZERO_PAGE.subarray(0, Math.min(rest, PAGE));
+}
+
+/** The data pages in bit order: gathered in batches (readPages) or contiguous runs (readPhys). */
+function* dataPages(
+  src: MinidumpSource,
+  pairs: readonly (readonly [bigint, bigint])[],
+  bitmap: Uint8Array,
+): Generator<Uint8Array, void, undefined> {
+  const batch = new BigUint64Array(LIMITS.BATCH);
+  let used = 0;
+  let runPa = 0n;
+  let runLen = 0;
+  function* flush(): Generator<Uint8Array, void, undefined> {
+    if (used > 0) yield (src.readPages as (pas: BigUint64Array) => Uint8Array)(batch.slice(0, used));
+    used = 0;
+    if (runLen > 0) yield src.readPhys(runPa, runLen * PAGE);
+    runLen = 0;
+  }
+  for (const pa of setBitPas(pairs, bitmap)) {
+    if (pa === undefined) {
+      yield* flush();
+      yield ZERO_PAGE;
+      continue;
+    }
+    if (src.readPages !== undefined) {
+      batch[used++] = pa;
+      if (used === LIMITS.BATCH) yield* flush();
+    } else if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
+      runLen++;
+    } else {
+      yield* flush();
+      runPa = pa;
+      runLen = 1;
+    }
+  }
+  yield* flush();
+}
+
+/** Builds the plan of a rescue minidump (see the module contract). */
+export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): MinidumpPlan {
+  const p = src.params;
+  const daBytes = opts.dumpAvailBytes ?? MINIDUMP.DUMP_AVAIL_BYTES;
+  const { step, ptPages } = checkParams(src, daBytes);
+  const sizes = {
+    msgbuf: roundPage(p.dpMsgbufsz),
+    bitmap: roundPage(p.dpVmdumpsz),
+    dumpAvail: roundPage(BigInt(daBytes)),
+    pmap: ptPages * PAGE_N,
+  };
+  const header = minidumpHeader(src.arch, p, sizes);
   // Copies, not views: the stream must agree with the header and bitmap it has already given,
   // even if something writes the host's bitmap page while the dump runs.
   const daRaw = src.readPhys(p.dpDumpavailpa, daBytes).slice();
@@ -182,84 +268,28 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
   const bitmap = src.readPhys(p.dpVmdumppa, Number(p.dpVmdumpsz)).slice();
   let pages = 0;
   for (const byte of bitmap) pages += popcount8(byte);
-
-  const header: MinidumpHeader = {
-    arch,
-    magic: MINIDUMP.MAGIC[arch],
-    version: MINIDUMP.VERSION,
-    msgbufsize: Number(msgbufRound),
-    bitmapsize: Number(bitmapRound),
-    pmapsize: Number(pmapsize),
-    kernbase: p.dpKernstart,
-    dmapphys: arch === 'arm64' ? (p.dpDmapbasepa ?? 0n) : 0n,
-    dmapbase: p.dpDmapmin,
-    dmapend: p.dpDmapmax,
-    dumpavailsize: Number(daRound),
-    flags: MINIDUMP.FLAG_PS_4K,
-  };
   const headerBytes = encodeMinidumpHeader(header);
-  const sizes: [MinidumpSegment['name'], bigint][] = [
+  const { segments, size } = layoutSegments([
     ['MDHDR', PAGE_N],
-    ['MSGBUF', msgbufRound],
-    ['DUMP_AVAIL', daRound],
-    ['BITMAP', bitmapRound],
-    ['PTPS', pmapsize],
+    ['MSGBUF', sizes.msgbuf],
+    ['DUMP_AVAIL', sizes.dumpAvail],
+    ['BITMAP', sizes.bitmap],
+    ['PTPS', sizes.pmap],
     ['PAGES', BigInt(pages) * PAGE_N],
-  ];
-  let off = 0n;
-  const segments = sizes.map(([name, size]) => {
-    const s = { name, offset: off, size };
-    off += size;
-    return s;
-  });
-
-  /** `b` then zeros up to `len` (< one page of padding: every length here is b's, page-rounded). */
-  function* padded(b: Uint8Array, len: bigint): Generator<Uint8Array, void, undefined> {
-    const n = Math.min(b.length, Number(len));
-    if (n > 0) yield b.subarray(0, n);
-    for (let rest = Number(len) - n; rest > 0; rest -= PAGE) yield ZERO_PAGE.subarray(0, Math.min(rest, PAGE));
-  }
-  const ptPage = arch === 'amd64' ? amd64PtPages(src) : arm64PtPages(src);
+  ]);
+  const ptPage = src.arch === 'amd64' ? amd64PtPages(src) : arm64PtPages(src);
 
   function* chunks(): Generator<Uint8Array, void, undefined> {
     yield headerBytes;
     // msgbuf: whole pages of the host's buffer (freebsd-handoff.md §8.6); the others zero-padded
-    if (msgbufRound > 0n) yield src.readPhys(p.dpMsgbufpa, Number(msgbufRound));
-    yield* padded(daRaw, daRound);
-    yield* padded(bitmap, bitmapRound);
+    if (sizes.msgbuf > 0n) yield src.readPhys(p.dpMsgbufpa, Number(sizes.msgbuf));
+    yield* padded(daRaw, sizes.dumpAvail);
+    yield* padded(bitmap, sizes.bitmap);
     for (let i = 0n; i < ptPages; i++) yield ptPage(p.dpKernstart + i * step);
-    // Data pages in bit order: gathered in batches (readPages) or contiguous runs (readPhys).
-    const batch = new BigUint64Array(LIMITS.BATCH);
-    let used = 0;
-    let runPa = 0n;
-    let runLen = 0;
-    function* flush(): Generator<Uint8Array, void, undefined> {
-      if (used > 0) yield (src.readPages as (pas: BigUint64Array) => Uint8Array)(batch.slice(0, used));
-      used = 0;
-      if (runLen > 0) yield src.readPhys(runPa, runLen * PAGE);
-      runLen = 0;
-    }
-    for (const pa of setBitPas(pairs, bitmap)) {
-      if (pa === undefined) {
-        yield* flush();
-        yield ZERO_PAGE;
-        continue;
-      }
-      if (src.readPages !== undefined) {
-        batch[used++] = pa;
-        if (used === LIMITS.BATCH) yield* flush();
-      } else if (runLen > 0 && pa === runPa + BigInt(runLen * PAGE) && runLen < LIMITS.BATCH) {
-        runLen++;
-      } else {
-        yield* flush();
-        runPa = pa;
-        runLen = 1;
-      }
-    }
-    yield* flush();
+    yield* dataPages(src, pairs, bitmap);
   }
 
-  return { header, headerBytes, segments, size: off, pages, dumpAvail: pairs, bitmap, chunks };
+  return { header, headerBytes, segments, size, pages, dumpAvail: pairs, bitmap, chunks };
 }
 
 const u64At = (b: Uint8Array, i: bigint): bigint =>

@@ -1,38 +1,46 @@
 /**
  * Opens any crash dump kboot reads, by its bytes: a raw amd64/arm64 minidump (libkvm
  * _kvm_is_minidump: "minidump" at offset 0), an ELF full dump (ET_CORE, sys/kern/kern_dump.c
- * dumpsys_generic) or a dump-device image: the leading kerneldumpheader, the dump, then the
- * trailing copy of the header in the device's last block (sys/kern/kern_dump.c
- * dump_start / dump_write_headers, sys/sys/kerneldump.h).
+ * dumpsys_generic) or a dump-device image (dump/device.ts: the leading kerneldumpheader, the
+ * dump, the trailing copy of the header in the device's last sector).
  *
- * Contract: `openDump(file)` returns a discriminated union on `kind` ('minidump' | 'elf') with
- * `container` ('raw' | 'device'), the decoded header and its placement for a device image, the
- * format's reader, and the common `readPa` / `kvaToPa` / `readKva` / `paToFileOffset`
- * (offsets in the opened file). An ELF full dump carries physical addresses only: `kvaToPa`
- * and `readKva` raise DUMP_NO_KVA. A device image is read as savecore(8) reads a dump device
- * (sbin/savecore/savecore.c): the LAST header first (at the start of the image's last sector:
- * the smallest power of two from 512 bytes to 64 KiB where a header magic sits), then the leading one at
- * lasthd - dumpextent - sectorsize - dumpkeysize; both must decode (magic, version, parity)
- * and be byte-identical; the dump is the `dumplength` bytes after the leading header and the
- * key. A device image whose header says gzip/zstd (`panic --dump-device X --compress`, a
- * kernel's compressed dump) is read through the file's `decompress` (dump/file.ts
- * openDumpFile gives one; dump/decompressed.ts): `compressedPayload` names the codec and file
- * offsets are then offsets in the decompressed dump. Without `decompress`, and for a gzip/zstd
- * file handed over as it is, DUMP_COMPRESSED (open it with openDumpFile). An encrypted dump
- * (dumpkeysize > 0) is DUMP_BAD_HEADER.
- * `minidumpMsgbuf(d)` reads the MSGBUF section as dmesg(8) does (struct msgbuf at its end,
- * sys/sys/msgbuf.h; unwrapped at msg_wseq, NULs skipped). Only DumpError escapes.
+ * Contract: `openDump(file, { kernel })` returns a discriminated union on `kind` ('minidump' |
+ * 'elf') with `container` ('raw' | 'device'), the decoded header and its placement for a
+ * device image, the format's reader, and the common `readPa` / `kvaToPa` / `readKva` /
+ * `paToFileOffset` (offsets in the opened file). `extent` says whether the file holds all
+ * the dump's headers imply: a file cut short opens (a minidump whose sections are whole, an
+ * ELF dump whose program headers are), `extent` gives the bytes and data pages missing and
+ * the physical ranges they held, and a read that needs one is DUMP_PAGE_MISSING naming the
+ * PA and file offset. Kernel addresses: a minidump through its own page-table section; an
+ * ELF full dump through dump/full-kva.ts (amd64: the kernel's page tables from its symbols
+ * `kernbase` and `KPML4phys`, or the direct map without them; arm64: DUMP_NO_KVA, as libkvm).
+ * `kernel` (dump/kernel.ts) is checked against the dump (DUMP_KERNEL_MISMATCH) and kept as
+ * `kernel`. A device image whose header says gzip/zstd is read through the file's
+ * `decompress` (dump/file.ts openDumpFile gives one; dump/decompressed.ts):
+ * `compressedPayload` names the codec and file offsets are then offsets in the decompressed
+ * dump. Without `decompress`, and for a gzip/zstd file handed over as it is, DUMP_COMPRESSED.
+ * A kerneldumpheader whose architecture is not the dump's is DUMP_ARCH_MISMATCH; a leading
+ * header with no trailing one (a cut device image) DUMP_NO_TRAILING_HEADER.
+ * `minidumpMsgbuf(d)` reads the MSGBUF section as dmesg(8) does (dump/msgbuf.ts). Only
+ * DumpError escapes.
  */
 import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
-import { ELF_MAGIC, ET, Elf64Ehdr } from '../loader/elf/layout.js';
-import { HOST, Msgbuf } from '../loader/kernel-abi/structs.js';
-import { openElfDump, type ElfDump } from './elfdump.js';
-import { DumpCode, DumpError } from './errors.js';
-import { decodeKernelDumpHeader, type DecodedKernelDumpHeader } from './kerneldumpheader.js';
-import { KDH, KDH_ARCH, KernelDumpHeader, MINIDUMP } from './layout.js';
-import { bytesFile, openMinidump, readExact, type DumpFile, type Minidump } from './reader.js';
+import { ELF_MAGIC, Elf64Ehdr } from '../loader/elf/layout.js';
 import { detectCompression, type DumpCompression } from './compress.js';
+import { findTrailingHeader, kdhMagicAt, locateDevicePayload, type DeviceLayout } from './device.js';
+import { openElfDump, type ElfDump, type MissingRange } from './elfdump.js';
+import { DumpCode, DumpError } from './errors.js';
+import { fullDumpKva, type FullKvaMethod } from './full-kva.js';
+import { checkKernel, type DumpKernel, type KernelCheck } from './kernel.js';
+import type { DecodedKernelDumpHeader } from './kerneldumpheader.js';
+import { KDH_ARCH, MINIDUMP } from './layout.js';
+import { minidumpMsgbufText, type MsgbufText } from './msgbuf.js';
+import { bytesFile, openMinidump, pageMissing, readExact, type DumpFile, type Minidump } from './reader.js';
+
+export type { DeviceLayout } from './device.js';
+export type { MsgbufText } from './msgbuf.js';
+export type { MissingRange } from './elfdump.js';
 
 export type DumpKind = 'minidump' | 'elf';
 export type DumpContainer = 'raw' | 'device';
@@ -44,16 +52,24 @@ export function compressedKind(first4: Uint8Array): CompressedKind | undefined {
   return kind === 'none' ? undefined : kind;
 }
 
-/** Where the headers and the dump lie in a dump-device image (byte offsets in the opened file). */
-export interface DeviceLayout {
-  /** The sector the headers occupy (savecore's DIOCGSECTORSIZE; found at the image's end). */
-  readonly sectorSize: number;
-  readonly leadingOffset: number;
-  readonly trailingOffset: number;
-  /** First byte of the dump (after the leading header block and dumpkeysize bytes of key). */
-  readonly dumpOffset: number;
-  readonly dumpLength: number;
+/** What of the dump the file holds. */
+export interface DumpExtent {
+  /** Bytes of the dump its headers imply. */
+  readonly expectedSize: number;
+  /** Bytes of the dump the file holds (less than expectedSize when it was cut short). */
+  readonly size: number;
+  /** expectedSize − size when positive. */
+  readonly missingBytes: number;
+  /** Data pages the dump holds (minidump: set bits; ELF: pages of the PT_LOAD ranges). */
+  readonly dataPages: number;
+  /** Data pages not wholly in the file: every read of them is DUMP_PAGE_MISSING. */
+  readonly missingPages: number;
+  /** The physical ranges of the missing pages (offsets in the opened file), the first `limit`. */
+  missingRanges(limit: number): MissingRange[];
 }
+
+/** How kernel virtual addresses are translated. */
+export type KvaMethod = 'minidump' | FullKvaMethod;
 
 interface OpenedBase {
   readonly arch: Arch;
@@ -67,6 +83,10 @@ interface OpenedBase {
   readonly fileSize: number;
   /** The translation granule (minidump page size; 4 KiB for an ELF dump). */
   readonly pageSize: number;
+  readonly extent: DumpExtent;
+  /** The kernel given to openDump, and what its check against the dump found. */
+  readonly kernel?: { readonly file: DumpKernel; readonly check: KernelCheck };
+  readonly kvaMethod: KvaMethod;
   readPa(pa: bigint, len: number): Uint8Array;
   kvaToPa(kva: bigint): bigint;
   readKva(kva: bigint, len: number): Uint8Array;
@@ -92,15 +112,16 @@ export interface OpenedElfDump extends OpenedBase {
 
 export type OpenedDump = OpenedMinidump | OpenedElfDump;
 
-const KDH_SIZE = KernelDumpHeader.size;
-/** Sector sizes tried for the trailing header, smallest first. */
-const SECTOR_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] as const;
+/** How to open a dump. */
+export interface OpenDumpOptions {
+  /** The kernel's symbol table (dump/kernel.ts loadKernelSymbols): checked, kept, used for ELF dumps' KVAs. */
+  readonly kernel?: DumpKernel;
+}
+
 const ELF_PAGE = 0x1000;
 
-const latin1 = (b: Uint8Array): string => new TextDecoder('latin1').decode(b);
-const startsWith = (b: Uint8Array, text: string): boolean => latin1(b.subarray(0, text.length)) === text;
-const kdhMagicAt = (b: Uint8Array): string | undefined =>
-  [KDH.MAGIC, KDH.TEXT_MAGIC, KDH.CLEARED_MAGIC].find((m) => startsWith(b, `${m}\0`));
+const startsWith = (b: Uint8Array, text: string): boolean =>
+  new TextDecoder('latin1').decode(b.subarray(0, text.length)) === text;
 
 function compressedError(kind: CompressedKind, where: string): DumpError {
   return new DumpError(
@@ -121,7 +142,7 @@ function subFile(f: DumpFile, base: number, size: number): DumpFile {
 }
 
 /** Opens a dump of any supported format (see the module contract). */
-export function openDump(input: DumpFile | Uint8Array): OpenedDump {
+export function openDump(input: DumpFile | Uint8Array, opts: OpenDumpOptions = {}): OpenedDump {
   const f = input instanceof Uint8Array ? bytesFile(input) : input;
   const head = readExact(f, 0, Math.min(f.size, 32), 'the first bytes');
   if (head.length < 4) {
@@ -130,11 +151,11 @@ export function openDump(input: DumpFile | Uint8Array): OpenedDump {
     });
   }
   const inner = classify(head, 'the file');
-  if (inner !== 'unknown') return openInner(f, inner, { fileSize: f.size, container: 'raw', base: 0 });
+  if (inner !== 'unknown') return openInner(f, inner, { fileSize: f.size, container: 'raw', base: 0 }, opts);
   const dev = findTrailingHeader(f);
   if (dev === undefined && kdhMagicAt(head) !== undefined) {
     throw new DumpError(
-      DumpCode.BadHeader,
+      DumpCode.NoTrailingHeader,
       'dump: a leading kerneldumpheader but no trailing one in the last sector: a truncated dump-device image?',
       { size: f.size },
     );
@@ -146,7 +167,7 @@ export function openDump(input: DumpFile | Uint8Array): OpenedDump {
       { first: hex(new DataView(head.buffer, head.byteOffset, 4).getUint32(0, false), { width: 8 }) },
     );
   }
-  return openDevice(f, dev.sectorSize);
+  return openDevice(f, dev.sectorSize, opts);
 }
 
 type InnerFormat = 'minidump' | 'elf' | 'unknown';
@@ -162,44 +183,132 @@ function classify(head: Uint8Array, where: string): InnerFormat {
 interface Placement {
   readonly fileSize: number;
   readonly container: DumpContainer;
+  /** Offset of the dump in the opened file (0 for a decompressed payload). */
   readonly base: number;
   readonly kdh?: DecodedKernelDumpHeader;
   readonly device?: DeviceLayout;
   readonly compressedPayload?: CompressedKind;
 }
 
-function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement): OpenedDump {
-  const extra = {
+/** The fields every opened dump has, from its placement. */
+function placed(
+  file: DumpFile,
+  at: Placement,
+): Pick<OpenedBase, 'container' | 'inner' | 'fileSize' | 'kdh' | 'device' | 'compressedPayload'> {
+  return {
+    container: at.container,
     ...(at.kdh === undefined ? {} : { kdh: at.kdh }),
     ...(at.device === undefined ? {} : { device: at.device }),
     ...(at.compressedPayload === undefined ? {} : { compressedPayload: at.compressedPayload }),
+    inner: file,
+    fileSize: at.fileSize,
   };
-  if (format === 'minidump') {
-    const r = openMinidump(file);
-    checkArch(r.arch, at.kdh);
-    return {
+}
+
+function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement, opts: OpenDumpOptions): OpenedDump {
+  return format === 'minidump' ? openMinidumpInner(file, at, opts) : openElfInner(file, at, opts);
+}
+
+/**
+ * The dump's reads with DUMP_PAGE_MISSING naming offsets in the opened file (a dump-device
+ * image's dump starts after its leading header).
+ */
+function inOpenedFile<R extends Pick<OpenedBase, 'readPa' | 'kvaToPa' | 'readKva'>>(r: R, at: Placement): R {
+  if (at.base === 0) return r;
+  const rebase = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof DumpError) || e.code !== DumpCode.PageMissing) throw e;
+      const { pa, offset } = e.details as { pa: bigint; offset: bigint };
+      throw pageMissing(pa, offset + BigInt(at.base), at.fileSize);
+    }
+  };
+  return {
+    ...r,
+    readPa: (pa: bigint, len: number) => rebase(() => r.readPa(pa, len)),
+    kvaToPa: (va: bigint) => rebase(() => r.kvaToPa(va)),
+    readKva: (va: bigint, len: number) => rebase(() => r.readKva(va, len)),
+  };
+}
+
+/** The kernel checked against the dump, or nothing. */
+function withKernel(opts: OpenDumpOptions, arch: Arch, kernelMapStart?: bigint): Pick<OpenedBase, 'kernel'> {
+  if (opts.kernel === undefined) return {};
+  const check = checkKernel(opts.kernel, { arch, ...(kernelMapStart === undefined ? {} : { kernelMapStart }) });
+  return { kernel: { file: opts.kernel, check } };
+}
+
+/** A minidump's extent: the data pages past the end of the file, by PA. */
+function minidumpExtent(r: Minidump, file: DumpFile, base: number): DumpExtent {
+  const missingPages = r.pages - r.presentPages;
+  return {
+    expectedSize: r.expectedSize,
+    size: file.size,
+    missingBytes: Math.max(0, r.expectedSize - file.size),
+    dataPages: r.pages,
+    missingPages,
+    missingRanges(limit) {
+      const out: MissingRange[] = [];
+      if (missingPages === 0) return out;
+      const ps = BigInt(r.pageSize);
+      for (const { index, pa } of r.pagesFrom(r.presentPages)) {
+        if (pa === undefined) continue;
+        const last = out[out.length - 1];
+        if (last !== undefined && last.end === pa) {
+          out[out.length - 1] = { ...last, end: pa + ps };
+          continue;
+        }
+        if (out.length === limit) break;
+        out.push({ pa, end: pa + ps, offset: BigInt(base + r.offsets.sparse) + BigInt(index) * ps });
+      }
+      return out;
+    },
+  };
+}
+
+function openMinidumpInner(file: DumpFile, at: Placement, opts: OpenDumpOptions): OpenedMinidump {
+  const r = openMinidump(file);
+  checkArch(r.arch, at.kdh);
+  return inOpenedFile<OpenedMinidump>(
+    {
       kind: 'minidump',
       arch: r.arch,
-      container: at.container,
-      ...extra,
-      inner: file,
-      fileSize: at.fileSize,
+      ...placed(file, at),
       pageSize: r.pageSize,
       reader: r,
+      extent: minidumpExtent(r, file, at.base),
+      ...withKernel(opts, r.arch, r.header.kernbase),
+      kvaMethod: 'minidump',
       readPa: (pa, len) => r.readPa(pa, len),
       kvaToPa: (kva) => r.kvaToPa(kva),
       readKva: (kva, len) => r.readKva(kva, len),
       paToFileOffset: (pa) => at.base + r.paToOffset(pa),
       paToDumpOffset: (pa) => r.paToOffset(pa),
-    };
-  }
+    },
+    at,
+  );
+}
+
+/** An ELF dump's extent: the parts of its PT_LOAD ranges past the end of the file. */
+function elfExtent(r: ElfDump, file: DumpFile, base: number): DumpExtent {
+  const page = BigInt(ELF_PAGE);
+  const pages = (n: bigint): number => Number((n + page - 1n) / page);
+  const expected = Number(r.expectedSize);
+  return {
+    expectedSize: expected,
+    size: file.size,
+    missingBytes: Math.max(0, expected - file.size),
+    dataPages: r.segments.reduce((n, s) => n + pages(s.size), 0),
+    missingPages: r.missing.reduce((n, m) => n + pages(m.end - m.pa), 0),
+    missingRanges: (limit) => r.missing.slice(0, limit).map((m) => ({ ...m, offset: m.offset + BigInt(base) })),
+  };
+}
+
+function openElfInner(file: DumpFile, at: Placement, opts: OpenDumpOptions): OpenedElfDump {
   const r = openElfDump(file);
   checkArch(r.arch, at.kdh);
   const eh = Elf64Ehdr.decode(readExact(file, 0, Elf64Ehdr.size, 'ELF header'));
-  if (eh.type !== ET.CORE) {
-    // openElfDump has checked it; kept so the union never describes a non-core file
-    throw new DumpError(DumpCode.BadHeader, 'dump: not an ELF core file', { type: eh.type });
-  }
   const dumpOffset = (pa: bigint): number => {
     const s = r.segments.find((x) => pa >= x.pa && pa < x.pa + x.size);
     if (s === undefined) {
@@ -207,188 +316,76 @@ function openInner(file: DumpFile, format: 'minidump' | 'elf', at: Placement): O
     }
     return Number(s.offset + (pa - s.pa));
   };
-  const noKva = (kva: bigint): DumpError =>
-    new DumpError(
-      DumpCode.NoKva,
-      `dump: an ELF full dump carries physical addresses only: KVA ${hex(kva)} cannot be translated (read by physical address)`,
-      { va: kva },
-    );
-  return {
-    kind: 'elf',
-    arch: r.arch,
-    container: at.container,
-    ...extra,
-    inner: file,
-    fileSize: at.fileSize,
-    pageSize: ELF_PAGE,
-    reader: r,
-    elf: { phnum: eh.phnum, machine: eh.machine, osabi: eh.osabi },
-    readPa: (pa, len) => r.readPa(pa, len),
-    kvaToPa: (kva) => {
-      throw noKva(kva);
-    },
-    readKva: (kva) => {
-      throw noKva(kva);
-    },
-    paToFileOffset: (pa) => at.base + dumpOffset(pa),
-    paToDumpOffset: (pa) => dumpOffset(pa),
+  const kernel = withKernel(opts, r.arch);
+  const kva = fullDumpKva(r.arch, (pa, len) => r.readPa(pa, len), kernel.kernel?.file.symbols);
+  const readKva = (va: bigint, len: number): Uint8Array => {
+    const out = new Uint8Array(len);
+    for (let done = 0; done < len;) {
+      const a = (va + BigInt(done)) & 0xffff_ffff_ffff_ffffn;
+      const n = Math.min(ELF_PAGE - Number(a % BigInt(ELF_PAGE)), len - done);
+      out.set(r.readPa(kva.kvaToPa(a), n), done);
+      done += n;
+    }
+    return out;
   };
+  return inOpenedFile<OpenedElfDump>(
+    {
+      kind: 'elf',
+      arch: r.arch,
+      ...placed(file, at),
+      pageSize: ELF_PAGE,
+      reader: r,
+      elf: { phnum: eh.phnum, machine: eh.machine, osabi: eh.osabi },
+      extent: elfExtent(r, file, at.base),
+      ...kernel,
+      kvaMethod: kva.method,
+      readPa: (pa, len) => r.readPa(pa, len),
+      kvaToPa: (va) => kva.kvaToPa(va),
+      readKva: (va, len) => readKva(va, len),
+      paToFileOffset: (pa) => at.base + dumpOffset(pa),
+      paToDumpOffset: (pa) => dumpOffset(pa),
+    },
+    at,
+  );
 }
 
 function checkArch(arch: Arch, kdh: DecodedKernelDumpHeader | undefined): void {
   if (kdh !== undefined && kdh.arch !== arch) {
     throw new DumpError(
-      DumpCode.BadHeader,
+      DumpCode.ArchMismatch,
       `dump: the kerneldumpheader says ${KDH_ARCH[kdh.arch].machineArch} but the dump inside is ${arch}`,
       { header: kdh.arch, dump: arch },
     );
   }
 }
 
-/** The sector whose start holds a kerneldumpheader magic at the image's end, smallest first. */
-function findTrailingHeader(f: DumpFile): { sectorSize: number } | undefined {
-  for (const s of SECTOR_SIZES) {
-    if (f.size < 2 * s) break;
-    const b = readExact(f, f.size - s, KDH_SIZE, 'the trailing kerneldumpheader');
-    if (kdhMagicAt(b) !== undefined) return { sectorSize: s };
-  }
-  return undefined;
-}
-
-function openDevice(f: DumpFile, sectorSize: number): OpenedDump {
-  const lasthd = f.size - sectorSize;
-  const lastBytes = readExact(f, lasthd, KDH_SIZE, 'the trailing kerneldumpheader');
-  const magic = kdhMagicAt(lastBytes);
-  if (magic === KDH.CLEARED_MAGIC) {
-    throw new DumpError(DumpCode.BadMagic, 'dump: the dump headers were cleared (savecore -c): no dump here', {
-      magic,
-    });
-  }
-  const last = decodeKernelDumpHeader(lastBytes);
-  if (last.magic === 'text') {
-    throw new DumpError(
-      DumpCode.BadMagic,
-      'dump: a textdump (a tar archive of ddb output) holds no memory image: extract it with tar',
-      { magic },
-    );
-  }
-  if (last.dumplength > last.dumpextent) {
-    throw new DumpError(
-      DumpCode.BadHeader,
-      `dump: kerneldumpheader dumplength ${hex(last.dumplength)} exceeds dumpextent ${hex(last.dumpextent)}`,
-      { dumplength: last.dumplength, dumpextent: last.dumpextent },
-    );
-  }
-  // savecore: firsthd = lasthd - dumpextent - sectorsize - dumpkeysize
-  const firsthd = BigInt(lasthd) - last.dumpextent - BigInt(sectorSize) - BigInt(last.dumpkeysize);
-  if (firsthd < 0n) {
-    throw new DumpError(
-      DumpCode.Truncated,
-      `dump: the image (${hex(f.size)} bytes) is shorter than its trailing kerneldumpheader says (dumpextent ${hex(last.dumpextent)})`,
-      { size: f.size, dumpextent: last.dumpextent, dumpkeysize: last.dumpkeysize, sectorSize },
-    );
-  }
-  const leading = Number(firsthd);
-  const firstBytes = readExact(f, leading, KDH_SIZE, 'the leading kerneldumpheader');
-  if (kdhMagicAt(firstBytes) === undefined) {
-    throw new DumpError(
-      DumpCode.BadHeader,
-      `dump: first and last dump headers disagree: no leading kerneldumpheader at ${hex(leading)} (where the trailing header's dumpextent puts it)`,
-      { leadingOffset: leading, trailingOffset: lasthd },
-    );
-  }
-  decodeKernelDumpHeader(firstBytes); // its own magic, version and parity
-  if (!firstBytes.every((b, i) => b === lastBytes[i])) {
-    const differ: string[] = [];
-    let o = 0;
-    for (const fld of KernelDumpHeader.fields) {
-      if (fld.kind !== 'pad' && !firstBytes.subarray(o, o + fld.size).every((b, i) => b === lastBytes[o + i])) {
-        differ.push(fld.name);
-      }
-      o += fld.size;
-    }
-    throw new DumpError(
-      DumpCode.BadHeader,
-      `dump: first and last dump headers disagree (${differ.join(', ') || 'padding'})`,
-      { leadingOffset: leading, trailingOffset: lasthd, fields: differ },
-    );
-  }
-  const dumpOffset = leading + sectorSize + last.dumpkeysize;
-  const dumpLength = Number(last.dumplength);
-  const device: DeviceLayout = { sectorSize, leadingOffset: leading, trailingOffset: lasthd, dumpOffset, dumpLength };
-  if (last.dumpkeysize > 0) {
-    throw new DumpError(
-      DumpCode.BadHeader,
-      `dump: an encrypted dump (dumpkeysize ${hex(last.dumpkeysize)}): decrypt it first (savecore -k with the private key)`,
-      { dumpkeysize: last.dumpkeysize },
-    );
-  }
-  const payload = subFile(f, dumpOffset, dumpLength);
+function openDevice(f: DumpFile, sectorSize: number, opts: OpenDumpOptions): OpenedDump {
+  const { kdh, device } = locateDevicePayload(f, sectorSize);
+  const payload = subFile(f, device.dumpOffset, device.dumpLength);
   const codec: CompressedKind | undefined =
-    last.compression === 'NONE' ? undefined : last.compression === 'GZIP' ? 'gzip' : 'zstd';
+    kdh.compression === 'NONE' ? undefined : kdh.compression === 'GZIP' ? 'gzip' : 'zstd';
   if (codec !== undefined && f.decompress === undefined) throw compressedError(codec, ' in the dump');
   const inner = codec === undefined || f.decompress === undefined ? payload : f.decompress(payload, codec);
   const format = classify(readExact(inner, 0, Math.min(inner.size, 32), 'the dump'), 'the dump');
   if (format === 'unknown') {
     throw new DumpError(
       DumpCode.BadMagic,
-      `dump: the dump between the kerneldumpheaders (at ${hex(dumpOffset)}) is not a minidump or an ELF full dump`,
-      { dumpOffset },
+      `dump: the dump between the kerneldumpheaders (at ${hex(device.dumpOffset)}) is not a minidump or an ELF full dump`,
+      { dumpOffset: device.dumpOffset },
     );
   }
-  return openInner(inner, format, {
+  const at: Placement = {
     fileSize: f.size,
     container: 'device',
-    base: codec === undefined ? dumpOffset : 0,
-    kdh: last,
+    base: codec === undefined ? device.dumpOffset : 0,
+    kdh,
     device,
     ...(codec === undefined ? {} : { compressedPayload: codec }),
-  });
+  };
+  return openInner(inner, format, at, opts);
 }
 
-/** The message buffer of a minidump, as dmesg -M would show it. */
-export interface MsgbufText {
-  /** File offset (in the opened file) and size of the MSGBUF section (header msgbufsize). */
-  readonly offset: number;
-  readonly size: number;
-  /** struct msgbuf found after the buffer (MSG_MAGIC, msg_size matching its place). */
-  readonly struct?: { readonly offset: number; readonly msgSize: number; readonly wseq: number; readonly rseq: number };
-  /** The text, oldest first, NULs removed. */
-  readonly text: string;
-}
-
-/** Largest msgbuf section read. */
-const MAX_MSGBUF = 64 << 20;
-
-/** Reads the MSGBUF section (see the module contract). */
+/** Reads the MSGBUF section of a minidump (dump/msgbuf.ts). */
 export function minidumpMsgbuf(d: OpenedMinidump): MsgbufText {
-  const size = d.reader.header.msgbufsize;
-  const ps = d.pageSize;
-  const rounded = Math.ceil(size / ps) * ps;
-  const want = Math.min(rounded, MAX_MSGBUF);
-  const sect = readExact(d.inner, ps, want, 'the msgbuf section');
-  const base = (d.device?.dumpOffset ?? 0) + ps;
-  // The struct sits right after the buffer: at msgbufsize (the kernel's msg_size) or at
-  // msgbufsize - sizeof(struct msgbuf) (a dumper that rounded msgbufsize up to the region).
-  for (const at of [size, size - Msgbuf.size]) {
-    if (at <= 0 || at + Msgbuf.size > sect.length) continue;
-    const m = Msgbuf.decode(sect, at);
-    if (m.msgMagic !== HOST.MSG_MAGIC || m.msgSize !== at) continue;
-    const pos = m.msgWseq % m.msgSize; // MSGBUF_SEQ_TO_POS
-    const buf = sect.subarray(0, at);
-    const unwrapped = new Uint8Array(at);
-    unwrapped.set(buf.subarray(pos), 0);
-    unwrapped.set(buf.subarray(0, pos), at - pos);
-    return {
-      offset: base,
-      size,
-      struct: { offset: base + at, msgSize: m.msgSize, wseq: m.msgWseq, rseq: m.msgRseq },
-      text: textOf(unwrapped),
-    };
-  }
-  return { offset: base, size, text: textOf(sect.subarray(0, Math.min(size, sect.length))) };
-}
-
-function textOf(b: Uint8Array): string {
-  return new TextDecoder('utf-8').decode(b.filter((x) => x !== 0));
+  return minidumpMsgbufText(d.inner, d.reader, d.device?.dumpOffset ?? 0);
 }

@@ -9,8 +9,12 @@
  * DMAP; arm64: the DMAP, else the pmap section), `readPa`/`readKva` across pages. Versions,
  * as libkvm reads them: amd64 v1 (pmap = one PTE per 4 KiB page from kernbase), v2 (one PDE
  * per 2 MiB), v3 (+ dump_avail); arm64 v1, v2 (+ dump_avail), v3 (+ flags: 4 KiB or 16 KiB
- * pages). Any other version is DUMP_BAD_VERSION. Only DumpError escapes (fuzz contract), and
- * the KbootErrors of the DumpFile's own reads (a lazily decompressed file, dump/decompressed.ts).
+ * pages). Any other version is DUMP_BAD_VERSION. A file cut short inside its data pages opens
+ * (`expectedSize`, `presentPages`; `pagesFrom` lists the pages past the cut): a page not
+ * wholly in the file is DUMP_PAGE_MISSING with its PA and file offset, whether the file ends
+ * before it or a decompressed stream ended early; a cut inside the header page or the
+ * sections is DUMP_TRUNCATED. Only DumpError escapes (fuzz contract), and the KbootErrors of
+ * the DumpFile's own reads (a lazily decompressed file, dump/decompressed.ts).
  * `minidumpLayout(file)` is the header part alone: where each section lies.
  */
 import { hex } from '../loader/addr.js';
@@ -57,12 +61,19 @@ export interface Minidump {
   };
   /** Data pages (set bits). */
   readonly pages: number;
+  /** Bytes the headers imply: the header page, the sections and one page per set bit. */
+  readonly expectedSize: number;
+  /** Data pages wholly in the file (all of them unless it was cut short). */
+  readonly presentPages: number;
+  /** Offset of the byte holding `pa`: DUMP_NOT_DUMPED when the dump lacks its page, DUMP_PAGE_MISSING when the file was cut before it. */
   paToOffset(pa: bigint): number;
   kvaToPa(kva: bigint): bigint;
   readPa(pa: bigint, len: number): Uint8Array;
   readKva(kva: bigint, len: number): Uint8Array;
   /** The PA of every set bit, in order (for checks). */
   dumpedPages(): Generator<bigint, void, undefined>;
+  /** The data pages from index `index` on, with their PA (undefined for a set bit past dump_avail). */
+  pagesFrom(index: number): Generator<{ readonly index: number; readonly pa: bigint | undefined }, void, undefined>;
 }
 
 const oob = (info: OutOfBoundsInfo): DumpError =>
@@ -172,7 +183,7 @@ export function minidumpLayout(input: DumpFile | Uint8Array): MinidumpLayout {
   }
   const psFlag = header.flags & MINIDUMP.FLAG_PS_MASK;
   if (arch === 'arm64' && psFlag !== MINIDUMP.FLAG_PS_4K && psFlag !== MINIDUMP.FLAG_PS_16K) {
-    throw new DumpError(DumpCode.BadHeader, `dump: arm64 minidump page-size flag ${hex(header.flags)} is not known`, {
+    throw new DumpError(DumpCode.BadPageSize, `dump: arm64 minidump page-size flag ${hex(header.flags)} is not known`, {
       flags: header.flags,
     });
   }
@@ -185,26 +196,27 @@ export function minidumpLayout(input: DumpFile | Uint8Array): MinidumpLayout {
   return { arch, header, pageSize: ps, dumpAvail: daOff, bitmap: bitmapOff, pmap: pmapOff, sparse: sparseOff };
 }
 
-/** Opens a minidump (see the module contract). */
-export function openMinidump(input: DumpFile | Uint8Array): Minidump {
-  const f = input instanceof Uint8Array ? bytesFile(input) : input;
-  const layout = minidumpLayout(f);
-  const { arch, header } = layout;
-  const ps = layout.pageSize;
-  const psN = BigInt(ps);
-  const daOff = layout.dumpAvail;
-  const bitmapOff = layout.bitmap;
-  const pmapOff = layout.pmap;
-  const sparseOff = layout.sparse;
+/** A minidump's sections, as read at open (copies held in memory, bounded by MAX_SECTION). */
+interface Sections {
+  readonly dumpAvail: readonly (readonly [bigint, bigint])[];
+  readonly bitmap: Uint8Array;
+  readonly pmap: Uint8Array;
+}
 
-  const dumpAvail: (readonly [bigint, bigint])[] =
+/** dump_avail (or, before it existed, the bitmap's span from PA 0), the bitmap, the page-table section. */
+function readSections(f: DumpFile, layout: MinidumpLayout): Sections {
+  const { header } = layout;
+  const dumpAvail =
     header.dumpavailsize > 0
-      ? dumpAvailPairs(readExact(f, daOff, header.dumpavailsize, 'dump_avail'))
-      : [[0n, BigInt(header.bitmapsize) * 8n * psN]];
-  const bitmap = readExact(f, bitmapOff, header.bitmapsize, 'the bitmap');
-  const pmap = readExact(f, pmapOff, header.pmapsize, 'the page-table section');
-  const pmapDv = new DataView(pmap.buffer, pmap.byteOffset, pmap.byteLength);
-  // popcount bins: set bits before each 512-byte block
+      ? dumpAvailPairs(readExact(f, layout.dumpAvail, header.dumpavailsize, 'dump_avail'))
+      : [[0n, BigInt(header.bitmapsize) * 8n * BigInt(layout.pageSize)] as const];
+  const bitmap = readExact(f, layout.bitmap, header.bitmapsize, 'the bitmap');
+  const pmap = readExact(f, layout.pmap, header.pmapsize, 'the page-table section');
+  return { dumpAvail, bitmap, pmap };
+}
+
+/** The rank of a set bit (its data page's index) in O(512) bytes: set bits before each 512-byte block. */
+function bitRanks(bitmap: Uint8Array): { readonly total: number; rank(bit: number): number } {
   const BLOCK = 512;
   const bins = new Float64Array(Math.ceil(bitmap.length / BLOCK) + 1);
   let total = 0;
@@ -212,33 +224,71 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
     if (i % BLOCK === 0) bins[i / BLOCK] = total;
     total += popcount8(bitmap[i] ?? 0);
   }
+  return {
+    total,
+    rank(bit) {
+      const blk = Math.floor((bit >> 3) / BLOCK);
+      let count = bins[blk] ?? 0;
+      for (let i = blk * BLOCK; i < bit >> 3; i++) count += popcount8(bitmap[i] ?? 0);
+      return count + popcount8((bitmap[bit >> 3] ?? 0) & ((1 << (bit & 7)) - 1));
+    },
+  };
+}
 
+/** DUMP_PAGE_MISSING: a page the dump holds at `offset`, past the end of a `fileSize`-byte file. */
+export function pageMissing(pa: bigint, offset: number | bigint, fileSize: number): DumpError {
+  return new DumpError(
+    DumpCode.PageMissing,
+    `dump: the page of PA ${hex(pa)} is missing: the file ends at ${hex(fileSize)}, before its offset ${hex(offset)} (a truncated dump)`,
+    { pa, offset: BigInt(offset), fileSize },
+  );
+}
+
+/** `n` bytes of a data page at `off`: a short read there (a decompressed stream that ended early) is the page missing. */
+function readDataBytes(f: DumpFile, off: number, n: number, pa: bigint): Uint8Array {
+  try {
+    return readExact(f, off, n, 'a data page');
+  } catch (e) {
+    if (e instanceof DumpError && e.code === DumpCode.Truncated) throw pageMissing(pa, off, f.size);
+    throw e;
+  }
+}
+
+/** pa → file offset through dump_avail and the bitmap (libkvm _kvm_pt_find); NotDumped / PageMissing. */
+function pageLocator(
+  f: DumpFile,
+  layout: MinidumpLayout,
+  s: Sections,
+  ranks: { rank(bit: number): number },
+): (pa: bigint) => number {
+  const ps = layout.pageSize;
+  const psN = BigInt(ps);
   const notDumped = (pa: bigint, why: string): DumpError =>
     new DumpError(DumpCode.NotDumped, `dump: PA ${hex(pa)} is not in the dump (${why})`, { pa, why });
-
-  function paToOffset(pa: bigint): number {
+  return (pa) => {
     // _kvm_pt_find looks up the page's base (_kvm_pa_bit_id): a page that a dump_avail range
     // ends inside (howmany() counts it) is dumped whole; pa itself for a range starting inside one
-    const bit = paToBit(dumpAvail, pa - (pa % psN), psN) ?? paToBit(dumpAvail, pa, psN);
+    const bit = paToBit(s.dumpAvail, pa - (pa % psN), psN) ?? paToBit(s.dumpAvail, pa, psN);
     if (bit === undefined) throw notDumped(pa, 'not in dump_avail');
-    if (bit < 0n || bit >= BigInt(bitmap.length) * 8n) throw notDumped(pa, 'bit outside the bitmap');
+    if (bit < 0n || bit >= BigInt(s.bitmap.length) * 8n) throw notDumped(pa, 'bit outside the bitmap');
     const b = Number(bit);
-    const byte = bitmap[b >> 3] ?? 0;
-    if (((byte >> (b & 7)) & 1) === 0) throw notDumped(pa, 'bit clear');
-    const blk = Math.floor((b >> 3) / BLOCK);
-    let count = bins[blk] ?? 0;
-    for (let i = blk * BLOCK; i < b >> 3; i++) count += popcount8(bitmap[i] ?? 0);
-    count += popcount8(byte & ((1 << (b & 7)) - 1));
-    const off = sparseOff + count * ps + Number(pa % psN);
-    if (sparseOff + (count + 1) * ps > f.size) {
-      throw new DumpError(DumpCode.Truncated, `dump: page of PA ${hex(pa)} lies past the end (${hex(f.size)})`, {
-        pa,
-        size: f.size,
-      });
-    }
-    return off;
-  }
+    if ((((s.bitmap[b >> 3] ?? 0) >> (b & 7)) & 1) === 0) throw notDumped(pa, 'bit clear');
+    const pageOff = layout.sparse + ranks.rank(b) * ps;
+    if (pageOff + ps > f.size) throw pageMissing(pa, pageOff, f.size);
+    return pageOff + Number(pa % psN);
+  };
+}
 
+/** KVA → PA through the minidump's page-table section, in libkvm's order (see the module contract). */
+function minidumpKva(
+  f: DumpFile,
+  layout: MinidumpLayout,
+  pmap: Uint8Array,
+  paToOffset: (pa: bigint) => number,
+): (va: bigint) => bigint {
+  const { header } = layout;
+  const ps = layout.pageSize;
+  const pmapDv = new DataView(pmap.buffer, pmap.byteOffset, pmap.byteLength);
   const notMapped = (va: bigint, why: string): DumpError =>
     new DumpError(DumpCode.NotMapped, `dump: KVA ${hex(va)} is not mapped (${why})`, { va, why });
   const pmapEntry = (idx: bigint, va: bigint): bigint => {
@@ -246,71 +296,102 @@ export function openMinidump(input: DumpFile | Uint8Array): Minidump {
     if (idx < 0n || idx >= BigInt(Math.floor(pmap.length / 8))) throw notMapped(va, 'outside the page-table section');
     return pmapDv.getBigUint64(Number(idx) * 8, true);
   };
-
-  function kvaToPa(va: bigint): bigint {
-    if (arch === 'amd64') {
-      const T = AMD64_PTE;
-      // _amd64_minidump_vatop{,_v1}: the kernel map from kernbase first, then the direct map (v1 too)
-      if (va < header.kernbase) {
-        if (va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase;
-        throw notMapped(va, 'below kernbase and outside the direct map');
-      }
-      if (header.version === 1) {
-        const pte = pmapEntry((va - header.kernbase) >> 12n, va);
-        if ((pte & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');
-        return (pte & T.PG_FRAME) + (va & 0xfffn);
-      }
-      const pde = pmapEntry((va - header.kernbase) >> T.PDR_SHIFT, va);
-      if ((pde & T.PG_V) === 0n) throw notMapped(va, 'PDE invalid');
-      if ((pde & T.PG_PS) !== 0n) return (pde & T.PG_PS_FRAME) + (va & (T.NBPDR - 1n));
-      const ptOff = paToOffset(pde & T.PG_FRAME);
-      const ptPage = readExact(f, ptOff, ps, 'a page-table page');
-      const e = new DataView(ptPage.buffer, ptPage.byteOffset, ptPage.byteLength).getBigUint64(
-        Number((va >> 12n) & 511n) * 8,
-        true,
-      );
-      if ((e & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');
-      return (e & T.PG_FRAME) + (va & 0xfffn);
-    }
+  if (layout.arch === 'arm64') {
     const T = ARM64_PTE;
-    if (va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase + header.dmapphys;
-    if (va < header.kernbase) throw notMapped(va, 'below kernbase');
     const shift = ps === MINIDUMP.PAGE_16K ? 14n : 12n;
-    const l3 = pmapEntry((va - header.kernbase) >> shift, va);
-    if ((l3 & T.DESCR_MASK) !== T.L3_PAGE) throw notMapped(va, 'L3 entry is not a page');
-    return (l3 & ~T.ATTR_MASK) + (va & (psN - 1n));
+    return (va) => {
+      if (va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase + header.dmapphys;
+      if (va < header.kernbase) throw notMapped(va, 'below kernbase');
+      const l3 = pmapEntry((va - header.kernbase) >> shift, va);
+      if ((l3 & T.DESCR_MASK) !== T.L3_PAGE) throw notMapped(va, 'L3 entry is not a page');
+      return (l3 & ~T.ATTR_MASK) + (va & (BigInt(ps) - 1n));
+    };
   }
+  const T = AMD64_PTE;
+  return (va) => {
+    // _amd64_minidump_vatop{,_v1}: the kernel map from kernbase first, then the direct map (v1 too)
+    if (va < header.kernbase) {
+      if (va >= header.dmapbase && va < header.dmapend) return va - header.dmapbase;
+      throw notMapped(va, 'below kernbase and outside the direct map');
+    }
+    if (header.version === 1) {
+      const pte = pmapEntry((va - header.kernbase) >> 12n, va);
+      if ((pte & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');
+      return (pte & T.PG_FRAME) + (va & 0xfffn);
+    }
+    const pde = pmapEntry((va - header.kernbase) >> T.PDR_SHIFT, va);
+    if ((pde & T.PG_V) === 0n) throw notMapped(va, 'PDE invalid');
+    if ((pde & T.PG_PS) !== 0n) return (pde & T.PG_PS_FRAME) + (va & (T.NBPDR - 1n));
+    const ptPa = pde & T.PG_FRAME;
+    const ptPage = readDataBytes(f, paToOffset(ptPa), ps, ptPa);
+    const e = new DataView(ptPage.buffer, ptPage.byteOffset, ptPage.byteLength).getBigUint64(
+      Number((va >> 12n) & 511n) * 8,
+      true,
+    );
+    if ((e & T.PG_V) === 0n) throw notMapped(va, 'PTE invalid');
+    return (e & T.PG_FRAME) + (va & 0xfffn);
+  };
+}
 
-  function readVia(addr: bigint, len: number, toPa: (a: bigint) => bigint): Uint8Array {
-    if (!Number.isSafeInteger(len) || len < 0 || len > MAX_SECTION) {
-      throw new DumpError(DumpCode.TooLarge, `dump: read of ${hex(len)} bytes is out of range`, { len });
-    }
-    const out = new Uint8Array(len);
-    let done = 0;
-    while (done < len) {
-      const a = (addr + BigInt(done)) & 0xffff_ffff_ffff_ffffn;
-      const inPage = ps - Number(a % psN);
-      const n = Math.min(inPage, len - done);
-      const off = paToOffset(toPa(a));
-      out.set(readExact(f, off, n, 'a data page'), done);
-      done += n;
-    }
-    return out;
+/** `len` bytes from `addr` on, page by page, each page's address translated by `toPa`. */
+export function readAcrossPages(
+  f: DumpFile,
+  pageSize: number,
+  addr: bigint,
+  len: number,
+  toPa: (a: bigint) => bigint,
+  paToOffset: (pa: bigint) => number,
+): Uint8Array {
+  if (!Number.isSafeInteger(len) || len < 0 || len > MAX_SECTION) {
+    throw new DumpError(DumpCode.TooLarge, `dump: read of ${hex(len)} bytes is out of range`, { len });
   }
+  const psN = BigInt(pageSize);
+  const out = new Uint8Array(len);
+  for (let done = 0; done < len;) {
+    const a = (addr + BigInt(done)) & 0xffff_ffff_ffff_ffffn;
+    const n = Math.min(pageSize - Number(a % psN), len - done);
+    const pa = toPa(a);
+    out.set(readDataBytes(f, paToOffset(pa), n, pa), done);
+    done += n;
+  }
+  return out;
+}
 
+/** Opens a minidump (see the module contract). */
+export function openMinidump(input: DumpFile | Uint8Array): Minidump {
+  const f = input instanceof Uint8Array ? bytesFile(input) : input;
+  const layout = minidumpLayout(f);
+  const ps = layout.pageSize;
+  const sections = readSections(f, layout);
+  const ranks = bitRanks(sections.bitmap);
+  const paToOffset = pageLocator(f, layout, sections, ranks);
+  const kvaToPa = minidumpKva(f, layout, sections.pmap, paToOffset);
+  const expectedSize = layout.sparse + ranks.total * ps;
+  const presentPages = Math.min(ranks.total, Math.max(0, Math.floor((f.size - layout.sparse) / ps)));
+  const read = (addr: bigint, len: number, toPa: (a: bigint) => bigint): Uint8Array =>
+    readAcrossPages(f, ps, addr, len, toPa, paToOffset);
   return {
-    arch,
-    header,
+    arch: layout.arch,
+    header: layout.header,
     pageSize: ps,
-    dumpAvail,
-    offsets: { dumpAvail: daOff, bitmap: bitmapOff, pmap: pmapOff, sparse: sparseOff },
-    pages: total,
+    dumpAvail: sections.dumpAvail,
+    offsets: { dumpAvail: layout.dumpAvail, bitmap: layout.bitmap, pmap: layout.pmap, sparse: layout.sparse },
+    pages: ranks.total,
+    expectedSize,
+    presentPages,
     paToOffset,
     kvaToPa,
-    readPa: (pa, len) => readVia(pa, len, (a) => a),
-    readKva: (va, len) => readVia(va, len, kvaToPa),
+    readPa: (pa, len) => read(pa, len, (a) => a),
+    readKva: (va, len) => read(va, len, kvaToPa),
     *dumpedPages() {
-      for (const pa of setBitPas(dumpAvail, bitmap, psN)) if (pa !== undefined) yield pa;
+      for (const pa of setBitPas(sections.dumpAvail, sections.bitmap, BigInt(ps))) if (pa !== undefined) yield pa;
+    },
+    *pagesFrom(index: number) {
+      let i = 0;
+      for (const pa of setBitPas(sections.dumpAvail, sections.bitmap, BigInt(ps))) {
+        if (i >= index) yield { index: i, pa };
+        i++;
+      }
     },
   };
 }

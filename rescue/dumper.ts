@@ -135,17 +135,10 @@ function rescuePanic(offset: bigint, what: string, cause?: unknown): DumpError {
   );
 }
 
-/** Opens /dev/dumper in the rescue kernel at `reservation` (see the module contract). */
-export function openRescueDumper(
-  ram: DumperRam,
-  arch: Arch,
-  reservation: PhysAddr,
-  opts: RescueDumpOptions = {},
-): RescueDumpStream {
-  const format = opts.format ?? 'minidump';
+/** rescue_dump_params at offset 0 of the reservation; all-zero dump fields are DUMP_BAD_PARAMS. */
+function readDumpParams(ram: DumperRam, arch: Arch, reservation: PhysAddr): MinidumpParams {
   const layout = rescueParamsLayout(arch);
-  const decoded = decodeRescueParams(arch, ram.read(reservation, layout.size));
-  const dump = rescueDumpParams(arch, decoded);
+  const dump = rescueDumpParams(arch, decodeRescueParams(arch, ram.read(reservation, layout.size)));
   if (dump.dpMsgbufpa === 0n && dump.dpVmdumppa === 0n && dump.dpDumpavailpa === 0n) {
     throw new DumpError(
       DumpCode.BadParams,
@@ -154,165 +147,224 @@ export function openRescueDumper(
     );
   }
   const { dpKernmax: _unused, ...params } = dump;
-  const readPhys = guestMemoryReader(ram as GuestRam);
-  const watch = opts.watch ?? true;
+  return params;
+}
 
-  // Change watching: the data pages in stream order, a digest of each taken before the dump
-  // and replaced by the digest at the moment the dumper read it, compared at the end.
-  let pas: BigUint64Array = new BigUint64Array(0);
-  let digests: Uint32Array | undefined;
-  let slot = 0; // the next data page the stream will read
-  const changed = new Map<bigint, ChangedPage['when']>();
-  const track = (read: BigUint64Array | readonly [bigint, number], now: Uint32Array): void => {
+/**
+ * Change watching: the data pages in stream order, a digest of each taken before the dump
+ * (`start`) and replaced by the digest at the moment the dumper read it (`track`), compared
+ * with the digests after the dump (`finish`).
+ */
+class ChangeWatch {
+  pas: BigUint64Array = new BigUint64Array(0);
+  private digests: Uint32Array | undefined;
+  /** The next data page the stream will read. */
+  private slot = 0;
+  readonly changed = new Map<bigint, ChangedPage['when']>();
+
+  constructor(private readonly ram: DumperRam) {}
+
+  get active(): boolean {
+    return this.digests !== undefined;
+  }
+
+  start(): void {
+    this.digests = digestAll(this.ram, this.pas);
+  }
+
+  /** The pages just read (a list, or a run [first, count]) with the digests of the bytes as read. */
+  track(read: BigUint64Array | readonly [bigint, number], now: Uint32Array): void {
+    const digests = this.digests;
     if (digests === undefined) return;
     const n = read instanceof BigUint64Array ? read.length : read[1];
     for (let k = 0; k < n; k++) {
       const pa = read instanceof BigUint64Array ? (read[k] as bigint) : read[0] + BigInt(k) * PAGE;
-      if (pas[slot] !== pa) continue;
-      const base = slot * 4;
-      if (
-        digests[base] !== now[k * 4] ||
-        digests[base + 1] !== now[k * 4 + 1] ||
-        digests[base + 2] !== now[k * 4 + 2] ||
-        digests[base + 3] !== now[k * 4 + 3]
-      ) {
-        changed.set(pa, 'before-read');
+      if (this.pas[this.slot] !== pa) continue;
+      const base = this.slot * 4;
+      if (!sameDigest(digests, base, now, k * 4)) {
+        this.changed.set(pa, 'before-read');
         digests.set(now.subarray(k * 4, k * 4 + 4), base);
       }
-      slot++;
+      this.slot++;
     }
-  };
-
-  const batchBuffers = [new Uint8Array(BATCH_BYTES), new Uint8Array(BATCH_BYTES)];
-  let flip = 0;
-  let size: bigint;
-  let pages: number;
-  let inner: () => Generator<Uint8Array, void, undefined>;
-  let minidump: MinidumpHeader | undefined;
-  let ranges: (readonly [bigint, bigint])[] | undefined;
-  if (format === 'minidump') {
-    const plan = planMinidump({
-      arch,
-      params,
-      readPhys,
-      // Two batch buffers taken in turn: a chunk stays valid until the next-but-one is read
-      // (every consumer here writes or copies a chunk before asking for the next).
-      readPages: (list) => {
-        const into = batchBuffers[flip] as Uint8Array;
-        flip ^= 1;
-        if (digests === undefined) return ram.gatherPages(list, undefined, into);
-        const now = new Uint32Array(list.length * 4); // digests of the bytes as copied
-        const b = ram.gatherPages(list, now, into);
-        track(list, now);
-        return b;
-      },
-    });
-    if (watch) pas = minidumpPages(ram, plan);
-    size = plan.size;
-    pages = plan.pages;
-    minidump = plan.header;
-    inner = plan.chunks;
-  } else {
-    const pairs = dumpAvailPairs(ram.read(params.dpDumpavailpa as PhysAddr, MINIDUMP.DUMP_AVAIL_BYTES));
-    ranges = pairs.map(([s, e]) => [s, e] as const);
-    const plan = planElfDump({
-      arch,
-      ranges,
-      readPhys,
-      // Runs of whole zero pages (never-touched RAM) go out as known zeros: the file writer
-      // leaves holes, so an 8 GiB host's full dump costs the disk only its non-zero pages.
-      *readRuns(pa, len) {
-        const aligned = pa % PAGE === 0n && len % 0x1000 === 0 && len > 0;
-        const n = toSize(BigInt(len));
-        if (!aligned || !ram.isRam(pa as PhysAddr, n)) {
-          yield readPhys(pa, len);
-          return;
-        }
-        const nonZero = ram.nonZeroPages(pa as PhysAddr, n);
-        const isSet = (k: number): boolean => (((nonZero[k >> 3] ?? 0) >> (k & 7)) & 1) === 1;
-        const pagesN = len / 0x1000;
-        for (let k = 0; k < pagesN;) {
-          const set = isSet(k);
-          let e = k + 1;
-          while (e < pagesN && isSet(e) === set && e - k < MAX_ZERO_CHUNK / 0x1000) e++;
-          const at = pa + BigInt(k) * PAGE;
-          const bytes = (e - k) * 0x1000;
-          // The digest of what this piece puts in the dump, taken as it goes out: a live view's
-          // bytes now, or zero pages (as nonZeroPages saw them).
-          if (digests !== undefined) {
-            track([at, e - k], set ? ram.pageDigests(at as PhysAddr, toSize(BigInt(bytes))) : zeroDigests(e - k));
-          }
-          yield set ? readPhys(at, bytes) : zeroChunk(bytes);
-          k = e;
-        }
-      },
-    });
-    if (watch) pas = rangePages(ram, ranges);
-    size = plan.size;
-    pages = ranges.reduce((k, [s, e]) => k + Number((e - s) / PAGE), 0);
-    inner = () => plan.chunks(1 << 20);
   }
 
+  /** Pages that changed after the dumper read them. */
+  finish(): void {
+    const digests = this.digests;
+    if (digests === undefined) return;
+    const end = digestAll(this.ram, this.pas);
+    for (let k = 0; k < this.pas.length; k++) {
+      const pa = this.pas[k] as bigint;
+      if (!sameDigest(digests, k * 4, end, k * 4) && !this.changed.has(pa)) this.changed.set(pa, 'after-read');
+    }
+  }
+}
+
+function sameDigest(a: Uint32Array, at: number, b: Uint32Array, bt: number): boolean {
+  return a[at] === b[bt] && a[at + 1] === b[bt + 1] && a[at + 2] === b[bt + 2] && a[at + 3] === b[bt + 3];
+}
+
+/** What a format's plan gives the stream. */
+interface Planned {
+  readonly size: bigint;
+  readonly pages: number;
+  readonly minidump?: MinidumpHeader;
+  readonly ranges?: (readonly [bigint, bigint])[];
+  readonly inner: () => Generator<Uint8Array, void, undefined>;
+}
+
+/** The minidump: data pages gathered into two batch buffers taken in turn, their digests tracked. */
+function planMinidumpStream(
+  ram: DumperRam,
+  arch: Arch,
+  params: MinidumpParams,
+  watch: ChangeWatch | undefined,
+): Planned {
+  const batchBuffers = [new Uint8Array(BATCH_BYTES), new Uint8Array(BATCH_BYTES)];
+  let flip = 0;
+  const plan = planMinidump({
+    arch,
+    params,
+    readPhys: guestMemoryReader(ram as GuestRam),
+    // Two batch buffers taken in turn: a chunk stays valid until the next-but-one is read
+    // (every consumer here writes or copies a chunk before asking for the next).
+    readPages: (list) => {
+      const into = batchBuffers[flip] as Uint8Array;
+      flip ^= 1;
+      if (watch?.active !== true) return ram.gatherPages(list, undefined, into);
+      const now = new Uint32Array(list.length * 4); // digests of the bytes as copied
+      const b = ram.gatherPages(list, now, into);
+      watch.track(list, now);
+      return b;
+    },
+  });
+  if (watch !== undefined) watch.pas = minidumpPages(ram, plan);
+  return { size: plan.size, pages: plan.pages, minidump: plan.header, inner: plan.chunks };
+}
+
+/**
+ * The bytes of [pa, pa + len) of a full dump as pieces: runs of whole zero pages (never-touched
+ * RAM) as known zeros, so the file writer leaves holes and an 8 GiB host's full dump costs
+ * the disk only its non-zero pages; each piece's digest tracked as it goes out.
+ */
+function* fullDumpRuns(
+  ram: DumperRam,
+  pa: bigint,
+  len: number,
+  watch: ChangeWatch | undefined,
+): Generator<Uint8Array, void, undefined> {
+  const readPhys = guestMemoryReader(ram as GuestRam);
+  const n = toSize(BigInt(len));
+  if (pa % PAGE !== 0n || len % 0x1000 !== 0 || len <= 0 || !ram.isRam(pa as PhysAddr, n)) {
+    yield readPhys(pa, len);
+    return;
+  }
+  const nonZero = ram.nonZeroPages(pa as PhysAddr, n);
+  const isSet = (k: number): boolean => (((nonZero[k >> 3] ?? 0) >> (k & 7)) & 1) === 1;
+  const pagesN = len / 0x1000;
+  for (let k = 0; k < pagesN;) {
+    const set = isSet(k);
+    let e = k + 1;
+    while (e < pagesN && isSet(e) === set && e - k < MAX_ZERO_CHUNK / 0x1000) e++;
+    const at = pa + BigInt(k) * PAGE;
+    const bytes = (e - k) * 0x1000;
+    // The digest of what this piece puts in the dump, taken as it goes out: a live view's
+    // bytes now, or zero pages (as nonZeroPages saw them).
+    if (watch?.active === true) {
+      watch.track([at, e - k], set ? ram.pageDigests(at as PhysAddr, toSize(BigInt(bytes))) : zeroDigests(e - k));
+    }
+    yield set ? readPhys(at, bytes) : zeroChunk(bytes);
+    k = e;
+  }
+}
+
+/** The full (ELF) dump over the host's dump_avail ranges. */
+function planFullDumpStream(
+  ram: DumperRam,
+  arch: Arch,
+  params: MinidumpParams,
+  watch: ChangeWatch | undefined,
+): Planned {
+  const pairs = dumpAvailPairs(ram.read(params.dpDumpavailpa as PhysAddr, MINIDUMP.DUMP_AVAIL_BYTES));
+  const ranges = pairs.map(([s, e]) => [s, e] as const);
+  const plan = planElfDump({
+    arch,
+    ranges,
+    readPhys: guestMemoryReader(ram as GuestRam),
+    readRuns: (pa, len) => fullDumpRuns(ram, pa, len, watch),
+  });
+  if (watch !== undefined) watch.pas = rangePages(ram, ranges);
+  const pages = ranges.reduce((k, [s, e]) => k + Number((e - s) / PAGE), 0);
+  return { size: plan.size, pages, ranges, inner: () => plan.chunks(1 << 20) };
+}
+
+/** The stream: the plan's chunks, devices ticked between them, any failure a second panic. */
+function* streamChunks(
+  planned: Planned,
+  opts: RescueDumpOptions,
+  devices: readonly DeviceWriter[],
+): Generator<Uint8Array, void, undefined> {
+  let offset = 0n;
+  const panicAt =
+    typeof opts.panicAfterBytes === 'function' ? opts.panicAfterBytes(planned.size) : opts.panicAfterBytes;
+  const it = planned.inner();
+  for (;;) {
+    let r: IteratorResult<Uint8Array, void>;
+    try {
+      if (panicAt !== undefined && offset >= panicAt) throw rescuePanic(offset, 'injected fault (second panic)');
+      r = it.next();
+    } catch (e) {
+      if (e instanceof DumpError && e.code === DumpCode.RescuePanic) throw e;
+      if (!(e instanceof KbootError)) throw e; // a bug in kboot, not a panic of the rescue kernel
+      throw rescuePanic(offset, e.message, e);
+    }
+    if (r.done === true) return;
+    yield r.value;
+    offset += BigInt(r.value.length);
+    for (const d of devices) d.tick();
+  }
+}
+
+/** Opens /dev/dumper in the rescue kernel at `reservation` (see the module contract). */
+export function openRescueDumper(
+  ram: DumperRam,
+  arch: Arch,
+  reservation: PhysAddr,
+  opts: RescueDumpOptions = {},
+): RescueDumpStream {
+  const format = opts.format ?? 'minidump';
+  const params = readDumpParams(ram, arch, reservation);
+  const watch = (opts.watch ?? true) ? new ChangeWatch(ram) : undefined;
+  const planned =
+    format === 'minidump' ? planMinidumpStream(ram, arch, params, watch) : planFullDumpStream(ram, arch, params, watch);
   let started = false;
   let finished = false;
   const devices = opts.devices ?? [];
   function* chunks(): Generator<Uint8Array, void, undefined> {
     if (started) throw new DumpError(DumpCode.BadValue, 'dump: /dev/dumper streams once per panic', {});
     started = true;
-    if (watch) digests = digestAll(ram, pas);
-    let offset = 0n;
-    const panicAt = typeof opts.panicAfterBytes === 'function' ? opts.panicAfterBytes(size) : opts.panicAfterBytes;
-    const it = inner();
+    watch?.start();
     try {
-      for (;;) {
-        let r: IteratorResult<Uint8Array, void>;
-        try {
-          if (panicAt !== undefined && offset >= panicAt) {
-            throw rescuePanic(offset, 'injected fault (second panic)');
-          }
-          r = it.next();
-        } catch (e) {
-          if (e instanceof DumpError && e.code === DumpCode.RescuePanic) throw e;
-          if (!(e instanceof KbootError)) throw e; // a bug in kboot, not a panic of the rescue kernel
-          throw rescuePanic(offset, e.message, e);
-        }
-        if (r.done === true) break;
-        yield r.value;
-        offset += BigInt(r.value.length);
-        for (const d of devices) d.tick();
-      }
+      yield* streamChunks(planned, opts, devices);
     } finally {
       finished = true;
-      if (watch && digests !== undefined) {
-        const end = digestAll(ram, pas);
-        for (let k = 0; k < pas.length; k++) {
-          const b = k * 4;
-          if (
-            digests[b] !== end[b] ||
-            digests[b + 1] !== end[b + 1] ||
-            digests[b + 2] !== end[b + 2] ||
-            digests[b + 3] !== end[b + 3]
-          ) {
-            const pa = pas[k] as bigint;
-            if (!changed.has(pa)) changed.set(pa, 'after-read');
-          }
-        }
-      }
+      watch?.finish();
     }
   }
-
   return {
     arch,
     format,
     params,
-    size,
-    pages,
-    ...(minidump === undefined ? {} : { minidump }),
-    ...(ranges === undefined ? {} : { ranges }),
+    size: planned.size,
+    pages: planned.pages,
+    ...(planned.minidump === undefined ? {} : { minidump: planned.minidump }),
+    ...(planned.ranges === undefined ? {} : { ranges: planned.ranges }),
     chunks,
     report() {
+      const changed = watch?.changed ?? new Map<bigint, ChangedPage['when']>();
       return {
-        watchedPages: finished ? pas.length : 0,
+        watchedPages: finished ? (watch?.pas.length ?? 0) : 0,
         changed: [...changed.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([pa, when]) => ({ pa, when })),
         devices: devices.map((d) => ({ name: d.name, pages: [...d.written] })),
       };

@@ -13,6 +13,8 @@ set -euo pipefail
 # (linux-libc-dev: <linux/kexec.h>); zstd, gzip: the CLIs that check our compressed dumps. Every
 # tool a test requires is in test/helpers/tools.ts TOOLS with its package; under CI=true a
 # missing one fails the run.
+# bzip2 and llvm (its yaml2obj): turn test/fixtures/freebsd-dumps/ (a dump FreeBSD wrote, its
+# kernel's symbols as yaml2obj input) into the files the dump tests read (test/helpers/freebsd-fixtures.ts).
 packages=(
   gcc
   g++
@@ -33,6 +35,8 @@ packages=(
   chromium
   fonts-dejavu-core
   universal-ctags
+  bzip2
+  llvm
   "$@"
 )
 

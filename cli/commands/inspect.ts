@@ -8,7 +8,9 @@
  * memory size, RWX), the symbol count, the total load size and the rescue verdict with every
  * problem. With `--json` it prints one object valid against schemas/inspect.schema.json
  * (addresses and sizes as "0x…" strings). The verdict does not change the exit status:
- * inspect reports, it does not gate. The ELF modules are imported when the command runs, so
+ * inspect reports, it does not gate. A file without PT_LOAD (sections and `.symtab` only: a
+ * debug or symbol file) is read with loader/elf/symbols.ts and reported as symbol-only
+ * (`symbolOnly: true`, no segments, rescue verdict "elf-type": it cannot be booted). The ELF modules are imported when the command runs, so
  * other commands do not pay for the
  * reader and lint at start-up.
  * Rules behind the verdict: shared/spec/freebsd-handoff.md §2.1, §2.4, §8.2–8.3, §10.4.
@@ -17,7 +19,9 @@ import type { Command } from 'commander';
 import { hex } from '../../loader/addr.js';
 import { jsonSafe } from '../../loader/errors.js';
 import type { ElfImage, RescueLint } from '../../loader/elf/index.js';
-import { phdrFlagsText } from '../../loader/elf/constants.js';
+import { phdrFlagsText, SHT } from '../../loader/elf/constants.js';
+import { ElfCode, ElfError } from '../../loader/elf/errors.js';
+import type { ElfSymbolFile } from '../../loader/elf/symbols.js';
 import { readInputFile } from '../../loader/io/input.js';
 import type { CliIo } from '../io.js';
 import { globalOptions } from '../context.js';
@@ -55,6 +59,8 @@ export interface InspectReport {
     readonly fileSize: string;
     readonly span: { readonly start: string; readonly end: string };
   };
+  /** Present and true for a file with no PT_LOAD (symbols only: it cannot be booted). */
+  readonly symbolOnly?: boolean;
   readonly rescue: {
     readonly ok: boolean;
     readonly kernelVaSpan: { readonly start: string; readonly end: string };
@@ -126,6 +132,7 @@ export function formatInspect(r: InspectReport): string {
     `  type     ${r.type} (${TYPE_NAME[r.type] ?? '?'}), OS/ABI ${OSABI_NAME[r.osabi] ?? 'other'} (${hex(r.osabi)})`,
   );
   lines.push(`  entry    ${r.entry === null ? 'none' : addr(r.entry)}`);
+  if (r.symbolOnly === true) lines.push('  SYMBOL-ONLY: no loadable segments, so not a kernel that can be booted');
   lines.push(`  load segments (${r.loadSegments.length}):`);
   lines.push(
     `    ${'#'.padStart(3)}  ${'virtual'.padEnd(18)}  ${'physical'.padEnd(18)}  ${'offset'.padEnd(10)}  ${'filesz'.padEnd(10)}  ${'memsz'.padEnd(10)}  flags  align`,
@@ -149,6 +156,35 @@ export function formatInspect(r: InspectReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The report of a file with no PT_LOAD (loader/elf/symbols.ts read it): nothing to load, so not a rescue kernel. */
+export function symbolOnlyReport(file: string, f: ElfSymbolFile): InspectReport {
+  const zero = hex(0);
+  const message = `elf: a symbol-only file: no loadable segments (${f.phnum} program headers, ${f.symbols.length} symbols), so not a kernel that can be booted`;
+  return {
+    file,
+    fileSize: f.fileSize,
+    arch: f.arch,
+    machine: f.machine,
+    type: f.type,
+    osabi: f.osabi,
+    entry: f.entry === 0n ? null : hex(f.entry),
+    loadSegments: [],
+    symbols: { count: f.symbols.length, source: f.source },
+    sectionCount: f.sections.length,
+    noteCount: f.sections.filter((s) => s.type === SHT.NOTE).length,
+    load: { memSize: zero, fileSize: zero, span: { start: zero, end: zero } },
+    rescue: {
+      ok: false,
+      kernelVaSpan: { start: zero, end: zero },
+      fileSize: hex(f.fileSize),
+      memEnd: zero,
+      footprint: zero,
+      problems: [{ rule: 'elf-type', message, details: { loadSegments: 0, phnum: f.phnum } }],
+    },
+    symbolOnly: true,
+  };
+}
+
 /** Registers `kboot inspect`. */
 export function registerInspect(program: Command, io: CliIo): void {
   program
@@ -162,8 +198,17 @@ export function registerInspect(program: Command, io: CliIo): void {
         import('../../loader/elf/reader.js'),
         import('../../loader/elf/rescue-lint.js'),
       ]);
-      const image = parseElf(bytes);
-      const report = inspectReport(file, image, lintRescueKernel(image));
+      let report: InspectReport;
+      try {
+        const image = parseElf(bytes);
+        report = inspectReport(file, image, lintRescueKernel(image));
+      } catch (e) {
+        // a symbol-only file (sections and .symtab, no program headers: a debug file, test
+        // symbols) is described, not refused: it cannot be booted
+        if (!(e instanceof ElfError && e.code === ElfCode.NoLoad)) throw e;
+        const { readElfSymbols } = await import('../../loader/elf/symbols.js');
+        report = symbolOnlyReport(file, readElfSymbols(bytes));
+      }
       io.out(g.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspect(report));
     });
 }

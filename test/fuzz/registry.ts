@@ -20,6 +20,8 @@ import {
   minidumpTarget,
 } from './targets/dump.js';
 import { elfTarget, embeddedTarget, embedTarget } from './targets/elf.js';
+import { symbolsTarget } from './targets/symbols.js';
+import { dumpInfoTarget } from './targets/dump-info.js';
 import { planTarget } from './targets/plan.js';
 import {
   efiFbTarget,
@@ -40,6 +42,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   elfTarget,
   embeddedTarget,
   embedTarget,
+  symbolsTarget,
   planTarget,
   profileTarget,
   loaderConfTarget,
@@ -61,6 +64,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   elfDumpTarget,
   dumpOpenTarget,
   dumpFileTarget,
+  dumpInfoTarget,
   boundsTarget,
   gzipTarget,
   zstdTarget,

@@ -186,6 +186,10 @@ for (const { arch, machine } of MACHINES) {
     const vmcore = join(crashDir, 'vmcore.0');
     t.ok(existsSync(join(dir, vmcore)), 'vmcore.0 saved');
     t.equal((await json(t, 'dump-inspect', Exit.Ok, 'dump', 'inspect', vmcore))['arch'], arch);
+    t.match(await json(t, 'dump-info', Exit.Ok, 'dump', 'info', vmcore), {
+      arch,
+      sources: { panicString: 'info file' },
+    });
     const kernstart = hex(archInfo(arch).kernstart);
     const kva = await json(t, 'dump-read', Exit.Ok, 'dump', 'read', vmcore, '--kva', kernstart, '--len', '16');
     await json(t, 'dump-read', Exit.Ok, 'dump', 'read', vmcore, '--pa', String(kva['pa']), '--len', '16');
@@ -282,7 +286,10 @@ t.test('the schemas are strict enough to reject wrong output', async (t) => {
 
 t.test('every command has a schema, and every schema here was exercised', async (t) => {
   t.ok(commands.length >= 12, `kboot --help lists the commands (${commands.join(', ')})`);
-  t.ok(commands.includes('dump-inspect') && commands.includes('dump-read'), 'dump subcommands are dump-<sub>');
+  t.ok(
+    ['dump-inspect', 'dump-read', 'dump-info'].every((c) => commands.includes(c)),
+    'dump subcommands are dump-<sub>',
+  );
   for (const c of commands) t.ok(existsSync(packagePath('schemas', `${c}.schema.json`)), `schemas/${c}.schema.json`);
   t.ok(existsSync(packagePath('schemas', 'error.schema.json')), 'schemas/error.schema.json');
   for (const f of readdirSync(packagePath('schemas')).filter((n) => n.endsWith('.schema.json'))) {

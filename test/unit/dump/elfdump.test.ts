@@ -67,7 +67,16 @@ for (const [arch, em] of [
     t.same(Buffer.from(d.readPa(0x10_0ff0n, 0x2020)), Buffer.from(mem.subarray(0x10_0ff0, 0x10_3010)), 'across pages');
     throwsCode(t, () => d.readPa(0x9f000n, 8), DumpCode.NotDumped, 'the hole between ranges');
     throwsCode(t, () => d.readPa(0x9eff8n, 16), DumpCode.NotDumped, 'a read running into the hole');
-    throwsCode(t, () => openElfDump(file.subarray(0, 0x2000)), DumpCode.Truncated);
+    throwsCode(t, () => openElfDump(file.subarray(0, 0x40)), DumpCode.Truncated, 'cut inside the program headers');
+    const cut = openElfDump(file.subarray(0, 0x2800)); // inside the first range's second page
+    t.same(cut.missing, [
+      { pa: 0x2000n, end: 0x9f000n, offset: 0x2000n },
+      { pa: 0x10_0000n, end: 0x40_0000n, offset: 0x9f000n },
+    ]);
+    t.equal(cut.expectedSize, plan.size);
+    t.same(Buffer.from(cut.readPa(0x1000n, 0x1000)), Buffer.from(mem.subarray(0x1000, 0x2000)), 'the present page');
+    const e = throwsCode(t, () => cut.readPa(0x1ff8n, 16), DumpCode.PageMissing, 'a read into the partly present page');
+    t.same(e?.details, { pa: 0x2000n, offset: 0x2000n, fileSize: 0x2800 });
     t.end();
   });
 }
@@ -95,10 +104,10 @@ t.test('reader refuses what is not a FreeBSD-style core', (t) => {
     return b;
   };
   throwsCode(t, () => openElfDump(mut(0, 0)), DumpCode.BadMagic);
-  throwsCode(t, () => openElfDump(mut(4, 1)), DumpCode.BadHeader, 'ELF32');
-  throwsCode(t, () => openElfDump(mut(16, 2)), DumpCode.BadHeader, 'ET_EXEC');
-  throwsCode(t, () => openElfDump(mut(18, 3)), DumpCode.BadHeader, 'EM_386');
-  throwsCode(t, () => openElfDump(mut(56, 0)), DumpCode.BadHeader, 'no program headers');
+  throwsCode(t, () => openElfDump(mut(4, 1)), DumpCode.NotCore, 'ELF32');
+  throwsCode(t, () => openElfDump(mut(16, 2)), DumpCode.NotCore, 'ET_EXEC');
+  throwsCode(t, () => openElfDump(mut(18, 3)), DumpCode.UnknownArch, 'EM_386');
+  throwsCode(t, () => openElfDump(mut(56, 0)), DumpCode.BadPhdrs, 'no program headers');
   throwsCode(t, () => openElfDump(file.subarray(0, 40)), DumpCode.Truncated);
   throwsCode(t, () => openElfDump(file).readPa(0x1000n, -1), DumpCode.TooLarge);
   t.end();

@@ -228,9 +228,8 @@ t.test('device images savecore refuses', (t) => {
   const n = BigInt(bytes.length);
   const good = kdh('amd64', n);
   const other = kdh('amd64', n, { hostname: 'other.example.org' });
-  const e1 = throwsCode(t, () => openDump(device(good, bytes, other)), DumpCode.BadHeader, 'trailer differs');
-  t.match(e1?.message, /first and last dump headers disagree \(hostname, parity\)/);
-  t.same((e1?.details as { fields?: unknown }).fields, ['hostname', 'parity']);
+  const e1 = throwsCode(t, () => openDump(device(good, bytes, other)), DumpCode.HeadersDisagree, 'trailer differs');
+  t.same((e1?.details as { fields?: unknown }).fields, ['hostname', 'parity'], 'the fields that differ');
   const badParity = Uint8Array.from(good);
   badParity[70] = (badParity[70] ?? 0) ^ 0x20; // a hostname byte
   throwsCode(t, () => openDump(device(good, bytes, badParity)), DumpCode.BadParity, 'trailing header parity');
@@ -239,36 +238,34 @@ t.test('device images savecore refuses', (t) => {
   const e2 = throwsCode(
     t,
     () => openDump(device(shortExtent, bytes, shortExtent)),
-    DumpCode.BadHeader,
+    DumpCode.NoLeadingHeader,
     'a dumpextent that misses the leading header',
   );
-  t.match(e2?.message, /no leading kerneldumpheader at 0x1000/);
+  t.equal((e2?.details as { leadingOffset?: unknown }).leadingOffset, 0x1000, 'where the extent put it');
   const longExtent = kdh('amd64', n + 0x1000n);
   throwsCode(t, () => openDump(device(longExtent, bytes, longExtent)), DumpCode.Truncated, 'dumpextent past the start');
   const lenPastExtent = kdh('amd64', n + 1n, { dumpextent: n });
   throwsCode(
     t,
     () => openDump(device(lenPastExtent, bytes, lenPastExtent)),
-    DumpCode.BadHeader,
+    DumpCode.BadLength,
     'dumplength > dumpextent',
   );
-  const e3 = throwsCode(t, () => openDump(Buffer.concat([good, bytes])), DumpCode.BadHeader, 'no trailing header');
-  t.match(e3?.message, /no trailing one/);
+  throwsCode(t, () => openDump(Buffer.concat([good, bytes])), DumpCode.NoTrailingHeader, 'no trailing header');
   const text = kdh('amd64', n, { magic: 'text' });
-  throwsCode(t, () => openDump(device(text, bytes, text)), DumpCode.BadMagic, 'a textdump');
+  throwsCode(t, () => openDump(device(text, bytes, text)), DumpCode.Textdump, 'a textdump');
   const cleared = kdh('amd64', n, { magic: 'cleared' });
-  const e4 = throwsCode(t, () => openDump(device(good, bytes, cleared)), DumpCode.BadMagic, 'savecore -c');
-  t.match(e4?.message, /cleared/);
+  throwsCode(t, () => openDump(device(good, bytes, cleared)), DumpCode.Cleared, 'savecore -c');
   const arm = kdh('arm64', n);
-  const e5 = throwsCode(t, () => openDump(device(arm, bytes, arm)), DumpCode.BadHeader, 'header arch ≠ dump arch');
-  t.match(e5?.message, /aarch64 but the dump inside is amd64/);
+  const e5 = throwsCode(t, () => openDump(device(arm, bytes, arm)), DumpCode.ArchMismatch, 'header arch ≠ dump arch');
+  t.same(e5?.details, { header: 'arm64', dump: 'amd64' });
   const gz = kdh('amd64', n, { compression: 'GZIP' });
   const e6 = throwsCode(t, () => openDump(device(gz, bytes, gz)), DumpCode.Compressed, 'a compressed kernel dump');
-  t.match(e6?.message, /compressed dump: decompress first/);
+  t.same(e6?.details, { compression: 'gzip' });
   const key = kdh('amd64', n, { dumpkeysize: 64 });
   const keyed = device(key, Buffer.concat([new Uint8Array(64), bytes]), key);
-  const e7 = throwsCode(t, () => openDump(keyed), DumpCode.BadHeader, 'an encrypted dump');
-  t.match(e7?.message, /encrypted/);
+  const e7 = throwsCode(t, () => openDump(keyed), DumpCode.Encrypted, 'an encrypted dump');
+  t.same(e7?.details, { dumpkeysize: 64 });
   const junk = new Uint8Array(0x3000).fill(0x5a);
   const j = kdh('amd64', 0x3000n);
   throwsCode(t, () => openDump(device(j, junk, j)), DumpCode.BadMagic, 'neither minidump nor ELF inside');
@@ -293,13 +290,13 @@ t.test('ELF full dumps carry physical addresses only', (t) => {
     const off = d.paToFileOffset(0x9_eff0n);
     t.ok(same(image.subarray(off, off + 16), mem.subarray(0x9_eff0, 0x9_f000)), 'paToFileOffset');
     throwsCode(t, () => d.paToFileOffset(0x9_f000n), DumpCode.NotDumped, 'a hole between PT_LOADs');
-    const e = throwsCode(t, () => d.kvaToPa(0xffff_a000_0010_0000n), DumpCode.NoKva);
-    t.match(e?.message, /physical addresses only/);
+    const e = throwsCode(t, () => d.kvaToPa(0xffff_a000_0010_0000n), DumpCode.NoKva, 'arm64: no full-dump KVAs');
+    t.equal((e?.details as { arch?: unknown }).arch, 'arm64');
     throwsCode(t, () => d.readKva(0xffff_0000_0000_0000n, 8), DumpCode.NoKva);
   }
   const exec = Uint8Array.from(bytes);
   exec[16] = 2; // e_type ET_EXEC
-  throwsCode(t, () => openDump(exec), DumpCode.BadHeader, 'an ELF file that is not a core');
+  throwsCode(t, () => openDump(exec), DumpCode.NotCore, 'an ELF file that is not a core');
   t.end();
 });
 

@@ -433,8 +433,8 @@ t.test('versions and page sizes the reader refuses', (t) => {
       t.match(e?.message, /minidump version .* \(want 1\.\.3\)/);
     }
   }
-  throwsCode(t, () => openMinidump(withWord(arm, 76, 2)), DumpCode.BadHeader, 'arm64 page-size flag 2');
-  throwsCode(t, () => openMinidump(withWord(arm, 76, 3)), DumpCode.BadHeader, 'arm64 page-size flag 3');
+  throwsCode(t, () => openMinidump(withWord(arm, 76, 2)), DumpCode.BadPageSize, 'arm64 page-size flag 2');
+  throwsCode(t, () => openMinidump(withWord(arm, 76, 3)), DumpCode.BadPageSize, 'arm64 page-size flag 3');
   t.equal(
     openMinidump(withWord(arm, 76, 4)).pageSize,
     0x1000,
