@@ -16,9 +16,9 @@ import { readElfSymbols } from '../../loader/elf/symbols.js';
 import { SHN } from '../../loader/elf/layout.js';
 import { symbolFile } from '../helpers/kernel-symbols.js';
 import { fixtureSkip, freebsdFixtures } from '../helpers/freebsd-fixtures.js';
+import { requireTool } from '../helpers/tools.js';
 
-const have = (tool: string): boolean => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
-const READELF = have('readelf') || process.env['CI'] === 'true' ? {} : { skip: 'readelf is not installed' };
+const READELF = requireTool('readelf');
 const dir = mkdtempSync(join(tmpdir(), 'kboot-symbols-readelf-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -12,6 +12,7 @@ import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packagePath } from '../../loader/paths.js';
+import { haveTool, requireTool } from './tools.js';
 
 export interface FreebsdFixtures {
   /** vmcore-amd64-minidump, decompressed (101,685,248 bytes, sparse on disk where the file system allows). */
@@ -22,14 +23,13 @@ export interface FreebsdFixtures {
 }
 
 const FIXTURES = packagePath('test', 'fixtures', 'freebsd-dumps');
-const have = (tool: string): boolean => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
 
 let made: FreebsdFixtures | undefined;
 
 /** The two files, made once per process; undefined when bzip2 or yaml2obj is not installed. */
 export function freebsdFixtures(): FreebsdFixtures | undefined {
   if (made !== undefined) return made;
-  if (!have('bzip2') || !have('yaml2obj')) return undefined;
+  if (!haveTool('bzip2') || !haveTool('yaml2obj')) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'kboot-freebsd-dumps-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const vmcore = join(dir, 'vmcore');
@@ -53,6 +53,5 @@ export function freebsdFixtures(): FreebsdFixtures | undefined {
 
 /** tap options: skip without the tools, but never under CI (there the test fails instead). */
 export function fixtureSkip(): { skip?: string } {
-  if (process.env['CI'] === 'true') return {};
-  return have('bzip2') && have('yaml2obj') ? {} : { skip: 'bzip2 or yaml2obj (Debian llvm) is not installed' };
+  return requireTool('bzip2', 'yaml2obj');
 }

@@ -54,6 +54,8 @@ export const TOOLS = {
   cc: { package: 'gcc' },
   zstd: { package: 'zstd' },
   gzip: { package: 'gzip' },
+  bzip2: { package: 'bzip2', args: ['--help'] },
+  yaml2obj: { package: 'llvm' },
   ctags: { package: 'universal-ctags', match: /Universal Ctags/ },
   mkfifo: { package: 'coreutils' },
   'linux/kexec.h': { package: 'linux-libc-dev', file: '/usr/include/linux/kexec.h' },

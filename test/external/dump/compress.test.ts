@@ -36,18 +36,12 @@ import { decompressFile } from '../../../dump/file.js';
 import { IoCode } from '../../../loader/errors.js';
 import { nativeAvailable } from '../../../native/binding.js';
 import { throwsCode } from '../../helpers/errors.js';
+import { requireTool } from '../../helpers/tools.js';
 
 const PAGE = 4096;
 const NATIVE = nativeAvailable() ? {} : { skip: 'native addon not built' };
-const have = (tool: string): boolean => {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  return r.error === undefined && r.status === 0;
-};
-const needs = (...tools: string[]): { skip?: string } => {
-  if (!nativeAvailable()) return { skip: 'native addon not built' };
-  const missing = tools.filter((x) => !have(x));
-  return missing.length === 0 ? {} : { skip: `${missing.join(', ')} not installed` };
-};
+const needs = (...tools: Codec[]): { skip?: string } =>
+  nativeAvailable() ? requireTool(...tools) : { skip: 'native addon not built' };
 
 const CODECS = ['gzip', 'zstd'] as const;
 type Codec = (typeof CODECS)[number];
