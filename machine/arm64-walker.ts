@@ -278,9 +278,13 @@ function walkTable(st: WalkState, h: Half, tablePa: bigint, level: number, va0: 
   const dv = readTable(st, h, tablePa, level, va0, count);
   if (dv === undefined) return;
   const shift = A64.shift[level] ?? 12n;
-  for (let i = 0; i < count; i++) {
+  const end = va0 + (BigInt(count) << shift);
+  if (end <= st.range.start || va0 >= st.range.end) return;
+  // Only the descriptors whose VA span meets the range.
+  const lo = st.range.start > va0 ? Number((st.range.start - va0) >> shift) : 0;
+  const hi = st.range.end < end ? Number((st.range.end - 1n - va0) >> shift) : count - 1;
+  for (let i = lo; i <= hi; i++) {
     const va = va0 + (BigInt(i) << shift);
-    if (va + (1n << shift) <= st.range.start || va >= st.range.end) continue;
     const e = dv.getBigUint64(i * 8, true);
     if ((e & A64.descValid) === 0n) continue;
     if (++st.entries > st.maxEntries) {

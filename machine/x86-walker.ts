@@ -214,14 +214,39 @@ function entryVa(level: number, vaBase: bigint, i: number): bigint {
   return level === X86_PAGING.levels && (va & X86_PAGING.signBit) !== 0n ? va | X86_PAGING.canonicalHigh : va;
 }
 
+/**
+ * The indexes of a table's entries whose VA span meets `range`, in VA order: the entries of a
+ * table cover consecutive spans from `vaBase`, except the PML4, whose upper half (256..511) is
+ * the canonical top of the space.
+ */
+function entryIndexes(level: number, vaBase: bigint, range: VaRange): number[] {
+  const shift = X86_PAGING.shift[level] ?? 12n;
+  const half = X86_PAGING.entriesPerTable / 2;
+  const spans: [number, bigint][] =
+    level === X86_PAGING.levels
+      ? [
+          [0, 0n],
+          [half, X86_PAGING.canonicalHigh | X86_PAGING.signBit],
+        ]
+      : [[0, vaBase]];
+  const count = level === X86_PAGING.levels ? half : X86_PAGING.entriesPerTable;
+  const out: number[] = [];
+  for (const [first, base] of spans) {
+    const end = base + (BigInt(count) << shift);
+    if (end <= range.start || base >= range.end) continue;
+    const lo = range.start > base ? Number((range.start - base) >> shift) : 0;
+    const hi = range.end < end ? Number((range.end - 1n - base) >> shift) : count - 1;
+    for (let i = lo; i <= hi; i++) out.push(first + i);
+  }
+  return out;
+}
+
 /** Visits the present entries of one table that meet the walk's range. */
 function walkTable(st: X86WalkState, tablePa: bigint, level: number, vaBase: bigint, p: X86Perm): void {
   const view = readTable(st, tablePa, level, vaBase);
   if (view === undefined) return;
-  const span = 1n << (X86_PAGING.shift[level] ?? 12n);
-  for (let i = 0; i < X86_PAGING.entriesPerTable; i++) {
+  for (const i of entryIndexes(level, vaBase, st.range)) {
     const va = entryVa(level, vaBase, i);
-    if (va + span <= st.range.start || va >= st.range.end) continue;
     const e = view.getBigUint64(i * X86_PAGING.entryBytes, true);
     if ((e & PG_V) === 0n) continue;
     if (++st.entries > st.maxEntries) {

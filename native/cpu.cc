@@ -84,9 +84,15 @@ Napi::Object ToJs(Napi::Env env, const StopRecord& r) {
   return out;
 }
 
-// Windows (device is decided by the engine) and translation runs, as setMappings takes them.
-std::pair<std::vector<Window>, std::vector<Xlat>> ParseWindows(const Napi::Value& windows,
-                                                               const Napi::Value& translation) {
+struct MappingsArgs {
+  std::vector<Window> windows;
+  std::vector<Xlat> xlat;
+  std::vector<VRange> known;
+};
+
+// Windows (device is decided by the engine), translation runs and the ranges they cover in
+// full, as setMappings takes them.
+MappingsArgs ParseWindows(const Napi::Value& windows, const Napi::Value& translation, const Napi::Value& known) {
   const char* c = "CPU_MAP";
   auto want = ParseList(windows, c, "windows", [&](const Napi::Value& v) {
     Options o(v, c, "window");
@@ -96,7 +102,14 @@ std::pair<std::vector<Window>, std::vector<Xlat>> ParseWindows(const Napi::Value
     Options o(v, c, "xlat");
     return Xlat{o.U64("va"), o.U64("pa"), o.U64("size"), o.Flag("exec")};
   });
-  return {std::move(want), std::move(xlat)};
+  std::vector<VRange> ranges;
+  if (!known.IsUndefined()) {
+    ranges = ParseList(known, c, "known", [&](const Napi::Value& v) {
+      Options o(v, c, "known range");
+      return VRange{o.U64("va"), o.U64("size")};
+    });
+  }
+  return {std::move(want), std::move(xlat), std::move(ranges)};
 }
 
 }  // namespace
@@ -184,8 +197,8 @@ Napi::Value Cpu::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value Cpu::SetMappings(const Napi::CallbackInfo& info) {
   CpuEngine& cpu = Open("setMappings");
-  auto [windows, translation] = ParseWindows(info[0], info[1]);
-  cpu.SetMappings(std::move(windows), std::move(translation));
+  MappingsArgs args = ParseWindows(info[0], info[1], info[2]);
+  cpu.SetMappings(std::move(args.windows), std::move(args.xlat), std::move(args.known));
   return info.Env().Undefined();
 }
 

@@ -14,19 +14,28 @@
  *    instruction; a `rep` string instruction counts once per iteration plus once for its final
  *    RCX = 0 check) and `timeoutMs` (measured by kboot, since Unicorn reports a timeout as
  *    success). `executed` is exact for every stop; an instruction that faults is not counted.
- *  - Shadow mappings (`shadow: true`, the default; planning in ./shadow.ts). At every run start
- *    and whenever a watched translation register changes (x86: CR0/CR3/CR4; arm64:
- *    TTBR0/TTBR1/TCR/SCTLR - the native run loop stops before the first instruction of the next
- *    block, so nothing runs with stale mappings) the CPU walks the live tables with kboot's own
- *    walkers and rebuilds the map. An access to a VA with no window is a shadow fault: the
- *    tables are walked again (they may have changed without a CR3 load) and the instruction
- *    restarts if the VA is now mapped; otherwise it is reported as the guest would see it: #PF
- *    (vector 14, CR2 set) on amd64, an abort (vector 4 data / 3 prefetch) on arm64, or
- *    `unmapped` with the PA when the tables map the VA to something that is not RAM.
- *    `mapAlias` / `unmapAlias` edit the map by hand and need `shadow: false`.
+ *  - Shadow mappings (`shadow: true`, the default), built lazily (./lazy.ts): Unicorn 2.0.1
+ *    checks every VA against its memory map and, on x86-64, accesses PA == VA after its page
+ *    walk (shared/spec/unicorn-system.md findings 1-2), so kboot maps VA windows over guest
+ *    RAM following the live tables - but only where the guest touches memory. An access to a
+ *    VA with no window stops the native run; the tables are walked for that address (the 2 MiB
+ *    block around it), the covering window is mapped (with the table pages the walk read, and
+ *    on arm64 the RAM its VAs reach) and the instruction restarts. A VA the tables do not map
+ *    is reported as the guest would see it: #PF (vector 14, CR2 set) on amd64, an abort
+ *    (vector 4 data / 3 prefetch) on arm64, or `unmapped` with the PA when the tables map the
+ *    VA to something that is not RAM. A watched translation register change (x86: CR0/CR3/CR4;
+ *    arm64: TTBR0/TTBR1/TCR/SCTLR; the native run loop stops before the first instruction of
+ *    the next block) and every run start drop the shadow instead of rebuilding it (arm64 keeps
+ *    RAM at its PA and re-checks its closure). With paging off, RAM is mapped at its PA, in
+ *    256 MiB pieces, as it is touched. An accelerated copy whose ranges are not known yet
+ *    stops the run once; the CPU walks them (translation only, no window) and the addon decides.
+ *    Every addon call that maps is checked first against the engine's limits (./limits.ts,
+ *    CPU_LIMIT), so Unicorn never aborts the process.
+ *    `mapAlias` / `unmapAlias` edit the map by hand and need `shadow: false`, where all RAM is
+ *    mapped at its PA at creation.
  *  - `protect(pa, size, 'ro')` write-protects a physical range through every window that maps
- *    it (identity, alias, shadow), now and after later rebuilds; a stray write stops the run
- *    with `write-protect` naming the VA and the PA.
+ *    it (identity, alias, shadow), now and in windows mapped later; a stray write stops the
+ *    run with `write-protect` naming the VA and the PA.
  *  - Accelerated copy (./accel.ts): `setCopyAccelerators(loops)`; `exact: true` (the CLI's
  *    --exact) turns it off.
  *  - The UART's output accumulates in `console` (machine/devices/uart.ts) through `takeConsole()`.
@@ -40,26 +49,19 @@ import {
   loadNative,
   type NativeCpuHandle,
   type NativeGuestRamHandle,
-  type NativeMapping,
   type NativeRunResult,
-  type NativeTranslation,
 } from '../../native/binding.js';
 import { walkArm64 } from '../arm64-walker.js';
 import { ConsoleLog, NS16550_COM1, type UartConfig } from '../devices/uart.js';
 import { MachineCode, MachineError, machineErrorFor } from '../errors.js';
 import { NativeRam } from '../native-ram.js';
-import { findRun, walkX86 } from '../x86-walker.js';
+import type { VaRange } from '../walk.js';
+import { walkX86 } from '../x86-walker.js';
 import { nativeCopyLoops, type CopyLoop } from './accel.js';
+import { LazyShadow, type ShadowContext, type TablesView } from './lazy.js';
+import { checkWindow, checkWindowCount, identityChunks } from './limits.js';
 import { AMD64_LONG_MODE, checkRegName, checkU64, CPU_BITS, type RegName } from './regs.js';
-import {
-  chunkWindows,
-  identityWindows,
-  planAmd64Shadow,
-  planArm64Shadow,
-  type CpuWindow,
-  type ShadowPlan,
-  type TranslationRun,
-} from './shadow.js';
+import type { CpuWindow, ShadowPlan, TranslationRun } from './shadow.js';
 import {
   checkRunLimits,
   isTranslationFault,
@@ -100,12 +102,10 @@ interface CpuArchOps {
   /** Register the CPU sets to the faulting address when it takes a page fault (amd64 CR2). */
   readonly faultAddressReg?: RegName;
   readonly pagingOn: (cpu: Cpu) => boolean;
-  readonly plan: (
-    cpu: Cpu,
-    regions: readonly RamRegion[],
-    ram: GuestRam,
-    device?: { base: bigint; size: bigint },
-  ) => ShadowPlan;
+  /** The watched translation registers (amd64 CR0, CR3, CR4; arm64 SCTLR, TCR, TTBR0, TTBR1). */
+  readonly watched: (cpu: Cpu) => readonly bigint[];
+  /** A walker of the live tables (their registers read now), answering per VA range. */
+  readonly tables: (cpu: Cpu, ram: GuestRam) => (range: VaRange) => TablesView;
 }
 
 const PL011_SIZE = 0x1000n;
@@ -115,36 +115,43 @@ const ARCH_OPS: { readonly [A in Arch]: CpuArchOps } = {
     pcReg: 'rip',
     faultAddressReg: 'cr2',
     pagingOn: (cpu) => (cpu.reg('cr0') & B.CR0_PG) !== 0n,
-    plan: (cpu, regions, ram) => {
-      if ((cpu.reg('cr4') & B.CR4_LA57) !== 0n) {
-        throw new MachineError(MachineCode.CpuShadow, 'machine: 5-level paging (CR4.LA57) is not supported', {
-          cr4: cpu.reg('cr4'),
-        });
+    watched: (cpu) => [cpu.reg('cr0'), cpu.reg('cr3'), cpu.reg('cr4')],
+    tables: (cpu, ram) => {
+      const cr4 = cpu.reg('cr4');
+      if ((cr4 & B.CR4_LA57) !== 0n) {
+        throw new MachineError(MachineCode.CpuShadow, 'machine: 5-level paging (CR4.LA57) is not supported', { cr4 });
       }
-      const walk = walkX86(ram, { cr3: cpu.reg('cr3'), nxe: (cpu.reg('efer') & B.EFER_NXE) !== 0n });
-      return planAmd64Shadow(regions, walk);
+      const cr3 = cpu.reg('cr3');
+      const nxe = (cpu.reg('efer') & B.EFER_NXE) !== 0n;
+      return (range) => {
+        const w = walkX86(ram, { cr3, nxe, range });
+        // CPL 0 fetches from user pages too (no SMEP); only XD forbids it.
+        return { runs: w.runs.map((r) => ({ va: r.va, pa: r.pa, size: r.size, exec: !r.nx })), tables: w.tables };
+      };
     },
   },
   arm64: {
     pcReg: 'pc',
     pagingOn: (cpu) => (cpu.reg('sctlr_el1') & CPU_BITS.arm64.SCTLR_M) !== 0n,
-    plan: (cpu, regions, ram, device) => {
-      const walk = walkArm64(ram, {
-        tcr: cpu.reg('tcr_el1'),
-        ttbr0: cpu.reg('ttbr0_el1'),
-        ttbr1: cpu.reg('ttbr1_el1'),
-      });
-      return planArm64Shadow(regions, walk, device);
+    watched: (cpu) => [cpu.reg('sctlr_el1'), cpu.reg('tcr_el1'), cpu.reg('ttbr0_el1'), cpu.reg('ttbr1_el1')],
+    tables: (cpu, ram) => {
+      const regs = { tcr: cpu.reg('tcr_el1'), ttbr0: cpu.reg('ttbr0_el1'), ttbr1: cpu.reg('ttbr1_el1') };
+      return (range) => {
+        const w = walkArm64(ram, { ...regs, range });
+        // EL1 may not fetch from PXN pages, pages without AF, or pages EL0 may write (ARM ARM D8.4.2).
+        const runs = w.runs.map((r) => ({
+          va: r.va,
+          pa: r.pa,
+          size: r.size,
+          exec: r.af && !r.pxn && !(r.user && r.write),
+        }));
+        return { runs, tables: w.tables };
+      };
     },
   },
 };
 
-function toNative(w: readonly CpuWindow[]): NativeMapping[] {
-  return w.map((x) => ({ va: x.va, pa: x.pa, size: x.size }));
-}
-function toNativeTranslation(w: readonly TranslationRun[]): NativeTranslation[] {
-  return w.map((x) => ({ va: x.va, pa: x.pa, size: x.size, exec: x.exec }));
-}
+const ALL_VAS = [{ va: 0n, size: (1n << 64n) - 1n }] as const;
 
 /**
  * CPU_SETUP unless `uart` fits `arch` (a 16550 on amd64, a PL011 on arm64), a 16550's eight
@@ -170,6 +177,19 @@ function checkUart(arch: Arch, uart: UartConfig, regions: readonly RamRegion[]):
   }
 }
 
+/** Where a run stands between native runs: counters, the start, and faults already retried. */
+interface RunProgress {
+  readonly t0: number;
+  executed: number;
+  copies: number;
+  bytes: number;
+  first: boolean;
+  /** `pc:address` of shadow faults retried once without anything new mapped. */
+  readonly retried: Set<string>;
+  /** amd64 CR2 before the run: a fault that was the shadow's, not the guest's, must not change it. */
+  readonly cr2: bigint | undefined;
+}
+
 /** The emulated CPU over Unicorn 2.0.1. */
 export class Cpu {
   readonly arch: Arch;
@@ -181,8 +201,10 @@ export class Cpu {
   private readonly exact: boolean;
   private readonly shadow: boolean;
   private readonly device: { base: bigint; size: bigint } | undefined;
+  private readonly lazy: LazyShadow;
+  /** The watched translation registers when the shadow was last (re)translated. */
+  private watched: readonly bigint[] | undefined;
   private loops: readonly CopyLoop[] = [];
-  private lastPlan: ShadowPlan | undefined;
   private closed = false;
 
   constructor(arch: Arch, ram: GuestRam, opts: CpuOptions = {}) {
@@ -203,10 +225,17 @@ export class Cpu {
       opts.uart ?? (arch === 'amd64' ? { kind: 'ns16550', port: NS16550_COM1 } : undefined);
     if (uart !== undefined) checkUart(arch, uart, ram.regions);
     this.device = uart?.kind === 'pl011' ? { base: uart.base, size: PL011_SIZE } : undefined;
+    this.lazy = new LazyShadow(ram.regions);
+    const eager = this.shadow ? [] : identityChunks(ram.regions);
+    checkWindowCount(eager.length + (this.device === undefined ? 0 : 1), 'mapping all RAM (shadow: false)');
     const addon = loadNative();
     // NativeRam keeps its addon handle private; the CPU is the one other native user of it.
     const ramHandle: NativeGuestRamHandle = ram['handle'];
     this.handle = cpuCall(() => new addon.Cpu(arch, ramHandle, uart === undefined ? {} : { uart }), { arch });
+    if (!this.shadow) {
+      const xlat = eager.map((w) => ({ ...w, exec: true }));
+      cpuCall(() => this.handle.setMappings(eager, xlat, ALL_VAS), { windows: eager.length });
+    }
   }
 
   private check(op: string): void {
@@ -257,20 +286,9 @@ export class Cpu {
       });
     }
     this.ram.write(opts.gdtBase, gdt);
-    cpuCall(
-      () =>
-        this.handle.setupLongMode({
-          gdtBase: opts.gdtBase,
-          gdtLimit: gdt.length - 1,
-          cr3: opts.cr3,
-          cr0: opts.cr0 ?? L.cr0,
-          cr4: opts.cr4 ?? L.cr4,
-          efer: opts.efer ?? L.efer,
-          cs: L.cs,
-          ds: L.ds,
-        }),
-      { cr3: opts.cr3 },
-    );
+    const regs = { cr3: opts.cr3, cr0: opts.cr0 ?? L.cr0, cr4: opts.cr4 ?? L.cr4, efer: opts.efer ?? L.efer };
+    const call = { ...regs, gdtBase: opts.gdtBase, gdtLimit: gdt.length - 1, cs: L.cs, ds: L.ds };
+    cpuCall(() => this.handle.setupLongMode(call), { cr3: opts.cr3 });
   }
 
   /** arm64: EL1 with the MMU as given (SCR_EL3/HCR_EL2 are fixed first; spec Q7). */
@@ -296,23 +314,54 @@ export class Cpu {
   }
 
   /**
-   * Rebuilds the Unicorn memory map from the live tables (see the module contract) and
-   * returns what it built. Called at every run start and after every watched register change.
+   * Drops the shadow: every window kboot mapped is unmapped and what was known of the
+   * translation forgotten; the guest's next accesses map what they touch from the live tables
+   * (./lazy.ts). Done at every run start and whenever a watched register changes; returns the
+   * (empty) plan, whose mode says whether paging / the MMU is on. No-op with `shadow: false`.
    */
   syncShadow(): ShadowPlan {
     this.check('syncShadow');
-    const regions = this.ram.regions;
-    const plan: ShadowPlan = this.ops.pagingOn(this)
-      ? this.ops.plan(this, regions, this.ram, this.device)
-      : { mode: 'identity', windows: identityWindows(regions), translation: identityWindows(regions), collisions: [] };
-    cpuCall(
-      () => this.handle.setMappings(toNative(chunkWindows(plan.windows)), toNativeTranslation(plan.translation)),
-      {
-        windows: plan.windows.length,
-      },
-    );
-    this.lastPlan = plan;
-    return plan;
+    if (!this.shadow) return this.lazy.plan();
+    this.retranslate('all');
+    return this.lazy.plan();
+  }
+
+  /** The translation changed over `scope` (./lazy.ts `retranslate`); the addon follows. */
+  private retranslate(scope: 'low' | 'high' | 'all'): void {
+    const mode = this.ops.pagingOn(this) ? 'shadow' : 'identity';
+    this.lazy.retranslate(this.shadowContext(mode), mode, scope);
+    this.watched = this.ops.watched(this);
+    this.applyShadow();
+  }
+
+  /** Which part of the address space a watched register change affects (arm64: one TTBR's half). */
+  private changedScope(): 'low' | 'high' | 'all' {
+    const now = this.ops.watched(this);
+    const was = this.watched;
+    this.watched = now;
+    if (was === undefined || this.arch !== 'arm64') return 'all';
+    const [sctlr, tcr, ttbr0, ttbr1] = now;
+    if (sctlr !== was[0] || tcr !== was[1] || (ttbr0 !== was[2] && ttbr1 !== was[3])) return 'all';
+    return ttbr0 !== was[2] ? 'low' : ttbr1 !== was[3] ? 'high' : 'all';
+  }
+
+  /** Hands the lazy shadow's windows, translation and known ranges to the addon. */
+  private applyShadow(): void {
+    const windows = this.lazy.windows;
+    checkWindowCount(windows.length + (this.device === undefined ? 0 : 1), 'the shadow');
+    for (const w of windows) checkWindow(w.va, w.size);
+    const known = this.lazy.known.map((k) => ({ va: k.start, size: k.end - k.start }));
+    cpuCall(() => this.handle.setMappings(windows, this.lazy.translation, known), { windows: windows.length });
+  }
+
+  /** What the lazy shadow needs of the machine now (the live tables when paging is on). */
+  private shadowContext(mode: ShadowPlan['mode'] = this.lazy.mode): ShadowContext {
+    return {
+      arch: this.arch,
+      regions: this.ram.regions,
+      device: this.device,
+      walk: mode === 'shadow' ? this.ops.tables(this, this.ram) : undefined,
+    };
   }
 
   /** The Unicorn memory map: windows, the translation it was built from, protected PA ranges. */
@@ -341,10 +390,16 @@ export class Cpu {
     }
   }
 
-  /** Maps `size` bytes at VA `va` over the RAM at `pa` (one region; 4 KiB granular). Only with `shadow: false`. */
+  /**
+   * Maps `size` bytes at VA `va` over the RAM at `pa` (one region; 4 KiB granular). Only with
+   * `shadow: false`; CPU_LIMIT past the engine's limits (./limits.ts).
+   */
   mapAlias(va: KernelVa, pa: PhysAddr, sz: Size): void {
     this.check('mapAlias');
     this.manualOnly('mapAlias');
+    checkWindow(va, sz);
+    const regions = cpuCall(() => this.handle.mappings()).windows.length;
+    checkWindowCount(regions + 1, `an alias at ${hex(va)}`);
     cpuCall(() => this.handle.mapAlias(va, pa, sz), { va, pa, size: sz });
   }
 
@@ -355,9 +410,13 @@ export class Cpu {
     cpuCall(() => this.handle.unmapAlias(va, sz), { va, size: sz });
   }
 
-  /** Write-protects (`ro`) or releases (`rw`) a RAM range through every window that maps it. */
+  /**
+   * Write-protects (`ro`) or releases (`rw`) a RAM range through every window that maps it,
+   * now and later (the shadow's windows over it are dropped and placed again when touched).
+   */
   protect(pa: PhysAddr, sz: Size, mode: 'ro' | 'rw'): void {
     this.check('protect');
+    if (this.shadow && this.lazy.protect(pa, sz, mode === 'ro')) this.applyShadow();
     cpuCall(() => this.handle.protect(pa, sz, mode), { pa, size: sz, mode });
   }
 
@@ -386,81 +445,126 @@ export class Cpu {
   run(limits: RunLimits): StopReason {
     this.check('run');
     checkRunLimits(limits);
-    const { maxInstructions, timeoutMs } = limits;
-    const t0 = performance.now();
-    let executed = 0;
-    let copies = 0;
-    let bytes = 0;
-    let first = true;
-    let lastFault: { pc: bigint; address: bigint } | undefined;
     if (this.shadow) this.syncShadow();
+    const p: RunProgress = {
+      t0: performance.now(),
+      executed: 0,
+      copies: 0,
+      bytes: 0,
+      first: true,
+      retried: new Set(),
+      cr2: this.ops.faultAddressReg === undefined ? undefined : this.reg(this.ops.faultAddressReg),
+    };
     for (;;) {
-      const elapsed = performance.now() - t0;
-      const r: NativeRunResult = cpuCall(() =>
-        this.handle.run({
-          ...(first && limits.start !== undefined ? { start: limits.start } : {}),
-          ...(limits.until !== undefined ? { until: limits.until } : {}),
-          maxInstructions: maxInstructions - executed,
-          timeoutMs: Math.max(0, Math.ceil(timeoutMs - elapsed)),
-          ...(limits.breakpoints !== undefined ? { breakpoints: limits.breakpoints } : {}),
-          skipBreakpointAtStart: executed === 0,
-          flushCode: first,
-        }),
-      );
-      first = false;
-      executed += r.executed;
-      copies += r.acceleratedCopies;
-      bytes += r.acceleratedBytes;
+      const r = this.runOnce(limits, p);
       const common: StopCommon = {
-        executed,
-        elapsedMs: performance.now() - t0,
-        accelerated: { copies, bytes },
+        executed: p.executed,
+        elapsedMs: performance.now() - p.t0,
+        accelerated: { copies: p.copies, bytes: p.bytes },
       };
-      if (r.kind === 'translation-changed') {
-        if (this.shadow) this.syncShadow();
-        continue;
-      }
-      if (r.kind === 'unmapped' && this.shadow && this.ops.pagingOn(this) && r.address !== undefined) {
-        const address = r.address;
-        const plan = this.syncShadow();
-        const xl = findRun(plan.translation, address);
-        const nowMapped = findRun(plan.windows, address) !== undefined;
-        const again = lastFault !== undefined && lastFault.pc === r.pc && lastFault.address === address;
-        if (xl !== undefined && nowMapped && !again) {
-          // The tables changed without a watched register: the shadow caught up; retry.
-          lastFault = { pc: r.pc, address };
-          this.setReg(this.ops.pcReg, r.pc);
-          continue;
-        }
-        if (xl === undefined) return this.shadowFault(r, address, common);
-        return {
-          ...common,
-          kind: 'unmapped',
-          pc: r.pc,
-          access: r.access ?? 'read',
-          address,
-          pa: phys(xl.pa + (address - xl.va)),
-        };
-      }
-      if (r.kind === 'exception' && this.shadow && this.ops.pagingOn(this) && isTranslationFault(this.arch, r.vector)) {
-        // A fault taken while the shadow still showed the old tables (e.g. the first fetch
-        // after a CR3 load whose new tables Unicorn could not read yet): if the live tables
-        // map the address, the shadow was stale, not the guest — re-sync and retry once.
-        const address = r.cr2 ?? r.pc;
-        const plan = this.syncShadow();
-        const again = lastFault !== undefined && lastFault.pc === r.pc && lastFault.address === address;
-        if (
-          !again &&
-          findRun(plan.translation, address) !== undefined &&
-          findRun(plan.windows, address) !== undefined
-        ) {
-          lastFault = { pc: r.pc, address };
-          this.setReg(this.ops.pcReg, r.pc);
-          continue;
-        }
-      }
-      return stopFromNative(this.arch, r, common);
+      const stop = this.shadow ? this.shadowStop(r, common, p) : this.manualStop(r, common);
+      if (stop !== undefined) return stop;
     }
+  }
+
+  /** One native run from where the CPU stands, within what is left of the limits. */
+  private runOnce(limits: RunLimits, p: RunProgress): NativeRunResult {
+    const elapsed = performance.now() - p.t0;
+    const r: NativeRunResult = cpuCall(() =>
+      this.handle.run({
+        ...(p.first && limits.start !== undefined ? { start: limits.start } : {}),
+        ...(limits.until !== undefined ? { until: limits.until } : {}),
+        maxInstructions: limits.maxInstructions - p.executed,
+        timeoutMs: Math.max(0, Math.ceil(limits.timeoutMs - elapsed)),
+        ...(limits.breakpoints !== undefined ? { breakpoints: limits.breakpoints } : {}),
+        skipBreakpointAtStart: p.executed === 0,
+        flushCode: p.first,
+      }),
+    );
+    p.first = false;
+    p.executed += r.executed;
+    p.copies += r.acceleratedCopies;
+    p.bytes += r.acceleratedBytes;
+    return r;
+  }
+
+  /** `shadow: false`: the map is the caller's; a register switch or a copy's question changes nothing. */
+  private manualStop(r: NativeRunResult, common: StopCommon): StopReason | undefined {
+    if (r.kind === 'translation-changed' || r.kind === 'translation-needed') return undefined;
+    return stopFromNative(this.arch, r, common);
+  }
+
+  /**
+   * The lazy shadow's part of a stop: undefined when the run goes on (a register switch
+   * dropped the shadow, a copy's range or a faulting access got mapped), else the final stop.
+   */
+  private shadowStop(r: NativeRunResult, common: StopCommon, p: RunProgress): StopReason | undefined {
+    switch (r.kind) {
+      case 'translation-changed':
+        this.retranslate(this.changedScope());
+        return undefined;
+      case 'translation-needed':
+        this.learnCopyRange(r);
+        return undefined;
+      case 'unmapped':
+        return this.onUnmapped(r, common, p);
+      case 'exception':
+        if (this.lazy.mode === 'shadow' && isTranslationFault(this.arch, r.vector)) return this.onFault(r, common, p);
+        return stopFromNative(this.arch, r, common);
+      default:
+        return stopFromNative(this.arch, r, common);
+    }
+  }
+
+  /** An accelerated copy asked for the translation of its range. */
+  private learnCopyRange(r: NativeRunResult): void {
+    if (r.address === undefined || r.size === undefined) {
+      throw new MachineError(MachineCode.CpuRun, 'machine: addon stop translation-needed lacks its range', {});
+    }
+    this.lazy.learn(this.shadowContext(), { start: r.address, end: r.address + BigInt(r.size) });
+    this.applyShadow();
+  }
+
+  /** An access to a VA with no window: map it and retry, or report what the guest sees. */
+  private onUnmapped(r: NativeRunResult, common: StopCommon, p: RunProgress): StopReason | undefined {
+    if (r.address === undefined) return stopFromNative(this.arch, r, common);
+    const address = r.address;
+    const res = this.lazy.resolve(this.shadowContext(), address);
+    if (res.kind === 'mapped' || (res.kind === 'present' && this.firstRetry(p, r.pc, address))) {
+      this.applyShadow();
+      this.setReg(this.ops.pcReg, r.pc);
+      return undefined;
+    }
+    if (res.kind === 'untranslated') return this.shadowFault(r, address, common);
+    if (res.kind === 'not-ram' && res.pa !== undefined) {
+      return { ...common, kind: 'unmapped', pc: r.pc, access: r.access ?? 'read', address, pa: res.pa };
+    }
+    return stopFromNative(this.arch, r, common);
+  }
+
+  /**
+   * A translation fault (amd64 #PF, arm64 abort) with paging on: when the live tables map the
+   * address (arm64: the PC, the only address the fault names), the shadow was short of a
+   * table page or stale, not the guest — map and retry (once when nothing new was mapped).
+   */
+  private onFault(r: NativeRunResult, common: StopCommon, p: RunProgress): StopReason | undefined {
+    const address = r.cr2 ?? r.pc;
+    const res = this.lazy.resolve(this.shadowContext(), address);
+    if (res.kind === 'mapped' || (res.kind === 'present' && this.firstRetry(p, r.pc, address))) {
+      this.applyShadow();
+      if (this.ops.faultAddressReg !== undefined && p.cr2 !== undefined) this.setReg(this.ops.faultAddressReg, p.cr2);
+      this.setReg(this.ops.pcReg, r.pc);
+      return undefined;
+    }
+    return stopFromNative(this.arch, r, common);
+  }
+
+  /** True the first time a run retries `pc` at `address` with nothing new mapped. */
+  private firstRetry(p: RunProgress, pc: bigint, address: bigint): boolean {
+    const key = `${pc}:${address}`;
+    if (p.retried.has(key)) return false;
+    p.retried.add(key);
+    return true;
   }
 
   /** A VA the guest's tables do not map: the fault the guest would take (CR2 set on amd64). */
@@ -470,9 +574,14 @@ export class Cpu {
     return stop;
   }
 
-  /** The shadow built at the last sync, if any. */
+  /** The shadow as it stands: its mode, windows and the translation known so far. */
   get shadowPlan(): ShadowPlan | undefined {
-    return this.lastPlan;
+    return this.shadow ? this.lazy.plan() : undefined;
+  }
+
+  /** Times this CPU's shadow reached MAX_LAZY_WINDOWS and was dropped whole. */
+  get shadowEvictions(): number {
+    return this.lazy.evictions;
   }
 
   /** Releases Unicorn and the pin on guest RAM; later calls throw CPU_CLOSED. */

@@ -164,6 +164,7 @@ export function stopFromNative(arch: Arch, r: NativeRunResult, common: StopCommo
         value: r.value ?? 0n,
       };
     case 'translation-changed':
+    case 'translation-needed':
       throw missing('a final reason');
     default:
       return assertNever(r.kind);
