@@ -143,6 +143,8 @@ export interface NativeCpuHandle {
   mapAlias(va: bigint, pa: bigint, size: bigint): void;
   unmapAlias(va: bigint, size: bigint): void;
   mappings(): NativeMappings;
+  /** Unicorn regions (windows and devices) the engine holds. */
+  regionCount(): number;
   protect(pa: bigint, size: bigint, mode: 'ro' | 'rw'): void;
   setAccelerators(loops: readonly NativeCopyLoop[]): void;
   takeConsole(): { bytes: Buffer; dropped: number };

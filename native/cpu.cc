@@ -128,6 +128,7 @@ Napi::Function Cpu::Init(Napi::Env env, Napi::Function ramClass) {
                          CodedMethod<Cpu, &Cpu::MapAlias>("mapAlias"),
                          CodedMethod<Cpu, &Cpu::UnmapAlias>("unmapAlias"),
                          CodedMethod<Cpu, &Cpu::Mappings>("mappings"),
+                         CodedMethod<Cpu, &Cpu::RegionCount>("regionCount"),
                          CodedMethod<Cpu, &Cpu::Protect>("protect"),
                          CodedMethod<Cpu, &Cpu::SetAccelerators>("setAccelerators"),
                          CodedMethod<Cpu, &Cpu::TakeConsole>("takeConsole"),
@@ -236,6 +237,11 @@ Napi::Value Cpu::Mappings(const Napi::CallbackInfo& info) {
             o.Set("size", Big(env, p.size));
           }));
   return out;
+}
+
+// The number of Unicorn regions (windows and devices) the engine holds.
+Napi::Value Cpu::RegionCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Open("regionCount").windows().size()));
 }
 
 Napi::Value Cpu::Protect(const Napi::CallbackInfo& info) {

@@ -51,14 +51,12 @@ import {
   type NativeGuestRamHandle,
   type NativeRunResult,
 } from '../../native/binding.js';
-import { walkArm64 } from '../arm64-walker.js';
 import { ConsoleLog, NS16550_COM1, type UartConfig } from '../devices/uart.js';
 import { MachineCode, MachineError, machineErrorFor } from '../errors.js';
 import { NativeRam } from '../native-ram.js';
 import type { VaRange } from '../walk.js';
-import { walkX86 } from '../x86-walker.js';
 import { nativeCopyLoops, type CopyLoop } from './accel.js';
-import { LazyShadow, type ShadowContext, type TablesView } from './lazy.js';
+import { amd64Tables, arm64Tables, LazyShadow, type ShadowContext, type TablesView } from './lazy.js';
 import { checkWindow, checkWindowCount, identityChunks } from './limits.js';
 import { AMD64_LONG_MODE, checkRegName, checkU64, CPU_BITS, type RegName } from './regs.js';
 import type { CpuWindow, ShadowPlan, TranslationRun } from './shadow.js';
@@ -121,33 +119,15 @@ const ARCH_OPS: { readonly [A in Arch]: CpuArchOps } = {
       if ((cr4 & B.CR4_LA57) !== 0n) {
         throw new MachineError(MachineCode.CpuShadow, 'machine: 5-level paging (CR4.LA57) is not supported', { cr4 });
       }
-      const cr3 = cpu.reg('cr3');
-      const nxe = (cpu.reg('efer') & B.EFER_NXE) !== 0n;
-      return (range) => {
-        const w = walkX86(ram, { cr3, nxe, range });
-        // CPL 0 fetches from user pages too (no SMEP); only XD forbids it.
-        return { runs: w.runs.map((r) => ({ va: r.va, pa: r.pa, size: r.size, exec: !r.nx })), tables: w.tables };
-      };
+      return amd64Tables(ram, cpu.reg('cr3'), (cpu.reg('efer') & B.EFER_NXE) !== 0n);
     },
   },
   arm64: {
     pcReg: 'pc',
     pagingOn: (cpu) => (cpu.reg('sctlr_el1') & CPU_BITS.arm64.SCTLR_M) !== 0n,
     watched: (cpu) => [cpu.reg('sctlr_el1'), cpu.reg('tcr_el1'), cpu.reg('ttbr0_el1'), cpu.reg('ttbr1_el1')],
-    tables: (cpu, ram) => {
-      const regs = { tcr: cpu.reg('tcr_el1'), ttbr0: cpu.reg('ttbr0_el1'), ttbr1: cpu.reg('ttbr1_el1') };
-      return (range) => {
-        const w = walkArm64(ram, { ...regs, range });
-        // EL1 may not fetch from PXN pages, pages without AF, or pages EL0 may write (ARM ARM D8.4.2).
-        const runs = w.runs.map((r) => ({
-          va: r.va,
-          pa: r.pa,
-          size: r.size,
-          exec: r.af && !r.pxn && !(r.user && r.write),
-        }));
-        return { runs, tables: w.tables };
-      };
-    },
+    tables: (cpu, ram) =>
+      arm64Tables(ram, { tcr: cpu.reg('tcr_el1'), ttbr0: cpu.reg('ttbr0_el1'), ttbr1: cpu.reg('ttbr1_el1') }),
   },
 };
 
@@ -334,15 +314,18 @@ export class Cpu {
     this.applyShadow();
   }
 
-  /** Which part of the address space a watched register change affects (arm64: one TTBR's half). */
-  private changedScope(): 'low' | 'high' | 'all' {
+  /**
+   * Which part of the address space the watched registers changed since the shadow was last
+   * translated (arm64: one TTBR's half when only it changed), or undefined when none did.
+   */
+  private changedScope(): 'low' | 'high' | 'all' | undefined {
     const now = this.ops.watched(this);
     const was = this.watched;
-    this.watched = now;
+    if (was !== undefined && now.every((v, i) => v === was[i])) return undefined;
     if (was === undefined || this.arch !== 'arm64') return 'all';
     const [sctlr, tcr, ttbr0, ttbr1] = now;
     if (sctlr !== was[0] || tcr !== was[1] || (ttbr0 !== was[2] && ttbr1 !== was[3])) return 'all';
-    return ttbr0 !== was[2] ? 'low' : ttbr1 !== was[3] ? 'high' : 'all';
+    return ttbr0 !== was[2] ? 'low' : 'high';
   }
 
   /** Hands the lazy shadow's windows, translation and known ranges to the addon. */
@@ -398,8 +381,7 @@ export class Cpu {
     this.check('mapAlias');
     this.manualOnly('mapAlias');
     checkWindow(va, sz);
-    const regions = cpuCall(() => this.handle.mappings()).windows.length;
-    checkWindowCount(regions + 1, `an alias at ${hex(va)}`);
+    checkWindowCount(cpuCall(() => this.handle.regionCount()) + 1, `an alias at ${hex(va)}`);
     cpuCall(() => this.handle.mapAlias(va, pa, sz), { va, pa, size: sz });
   }
 
@@ -499,9 +481,12 @@ export class Cpu {
    * dropped the shadow, a copy's range or a faulting access got mapped), else the final stop.
    */
   private shadowStop(r: NativeRunResult, common: StopCommon, p: RunProgress): StopReason | undefined {
+    // A watched register may have changed without the block-boundary stop: the first fetch
+    // after a CR3 load can fault on the new tables before the next block starts.
+    const scope = this.changedScope();
+    if (scope !== undefined) this.retranslate(scope);
     switch (r.kind) {
       case 'translation-changed':
-        this.retranslate(this.changedScope());
         return undefined;
       case 'translation-needed':
         this.learnCopyRange(r);

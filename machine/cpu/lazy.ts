@@ -35,9 +35,11 @@
  */
 import { hex, kva, phys, size, SZ_2M, SZ_4K, type PhysAddr, type Size } from '../../loader/addr.js';
 import type { Arch } from '../../loader/arch/index.js';
-import type { RamRegion } from '../../loader/memory/guest-ram.js';
+import type { GuestRam, RamRegion } from '../../loader/memory/guest-ram.js';
 import { MachineCode, MachineError } from '../errors.js';
+import { walkArm64, type Arm64WalkOptions } from '../arm64-walker.js';
 import { findRun, type VaRange } from '../walk.js';
+import { walkX86 } from '../x86-walker.js';
 import { SHADOW_VA_LIMIT, WINDOW_CHUNK, type CpuWindow, type ShadowPlan, type TranslationRun } from './shadow.js';
 
 /** VA block a paging-on fault maps at most (one 2 MiB page; 512 TLB flushes to unmap). */
@@ -49,6 +51,31 @@ export const MAX_LAZY_WINDOWS = 384;
 export interface TablesView {
   readonly runs: readonly TranslationRun[];
   readonly tables: readonly { readonly start: PhysAddr; readonly size: Size }[];
+}
+
+/** The live amd64 tables rooted at `cr3` as the shadow sees them (CPL 0 fetches from user pages too, no SMEP; only XD forbids it). */
+export function amd64Tables(ram: GuestRam, cr3: bigint, nxe: boolean): (range: VaRange) => TablesView {
+  return (range) => {
+    const w = walkX86(ram, { cr3, nxe, range });
+    return { runs: w.runs.map((r) => ({ va: r.va, pa: r.pa, size: r.size, exec: !r.nx })), tables: w.tables };
+  };
+}
+
+/** The live arm64 tables as the shadow sees them (EL1 may not fetch from PXN pages, pages without AF, or pages EL0 may write: ARM ARM D8.4.2). */
+export function arm64Tables(
+  ram: GuestRam,
+  regs: Pick<Arm64WalkOptions, 'tcr' | 'ttbr0' | 'ttbr1'>,
+): (range: VaRange) => TablesView {
+  return (range) => {
+    const w = walkArm64(ram, { ...regs, range });
+    const runs = w.runs.map((r) => ({
+      va: r.va,
+      pa: r.pa,
+      size: r.size,
+      exec: r.af && !r.pxn && !(r.user && r.write),
+    }));
+    return { runs, tables: w.tables };
+  };
 }
 
 /** The machine facts a resolution needs. */
