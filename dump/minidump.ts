@@ -16,7 +16,7 @@ import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
 import type { RescueDumpParams } from '../loader/handoff/params.js';
-import { dumpAvailPairs, popcount8, setBitPas } from '../loader/kernel-abi/dump-avail.js';
+import { dumpAvailPairs, popcountBytes, setBitPas } from '../loader/kernel-abi/dump-avail.js';
 import { zeroChunk } from './zero.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
@@ -181,7 +181,7 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
   const pairs = dumpAvailPairs(daRaw);
   const bitmap = src.readPhys(p.dpVmdumppa, Number(p.dpVmdumpsz)).slice();
   let pages = 0;
-  for (const byte of bitmap) pages += popcount8(byte);
+  pages += popcountBytes(bitmap);
 
   const header: MinidumpHeader = {
     arch,
