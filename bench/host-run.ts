@@ -21,7 +21,11 @@ import { buildHostModel } from '../machine/host/model.js';
 import { HostSession } from '../machine/session.js';
 import { crashDump } from '../rescue/crash-dump.js';
 
-/** amd64-efi with `gib` GiB of RAM: 2 GiB below the 32-bit PCI hole, the rest from 4 GiB. */
+/**
+ * amd64-efi with `gib` GiB of RAM: 2 GiB below the 32-bit PCI hole, the rest from 4 GiB, but
+ * never past PA 4 TiB, where FreeBSD amd64's direct map ends (sys/amd64/include/vmparam.h
+ * DMAP_MAX_ADDRESS: NDMPML4E slots of 512 GiB), so the "4 TiB" host has RAM up to 4 TiB.
+ */
 export function serverProfile(gib: number): MachineProfile {
   const base = JSON.parse(readFileSync(packagePath('profiles', 'amd64-efi.json'), 'utf8')) as {
     name: string;
@@ -30,7 +34,7 @@ export function serverProfile(gib: number): MachineProfile {
   base.name = `amd64-efi-${gib}g`;
   const high = base.ram[2];
   if (high === undefined) throw new Error('bench: amd64-efi lost its RAM above 4 GiB');
-  high.size = `${gib - 2}G`;
+  high.size = `${Math.min(gib - 2, 4096 - 4)}G`;
   return parseProfile(JSON.stringify(base), `bench:${base.name}`);
 }
 
