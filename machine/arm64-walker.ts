@@ -259,7 +259,8 @@ function readTable(
     return undefined;
   }
   st.tablePages.push(tablePa - (tablePa % SZ_4K));
-  const bytes = st.ram.view(phys(tablePa), count * 8);
+  // A copy, not a view: a view pins all of guest RAM until the GC finds it (native/guest_ram.cc).
+  const bytes = st.ram.read(phys(tablePa), count * 8);
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

@@ -171,7 +171,8 @@ function readTable(st: X86WalkState, pa: bigint, level: number, va: bigint): Dat
     return undefined;
   }
   st.tablePages.push(pa);
-  const bytes = st.ram.view(at, Number(SZ_4K));
+  // A copy, not a view: a view pins all of guest RAM until the GC finds it (native/guest_ram.cc).
+  const bytes = st.ram.read(at, Number(SZ_4K));
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
