@@ -12,6 +12,7 @@
         "native/cpu_regs.cc",
         "native/cpu_memory_map.cc",
         "native/cpu_accel.cc",
+        "native/cpu_exceptions.cc",
         "native/cpu.cc",
         "native/compress.cc",
         "native/file_writer.cc",

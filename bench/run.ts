@@ -33,6 +33,7 @@ for (const f of files) {
       console.log(
         `${r.figureLabel.padEnd(34)} ${fmt(r.figure).padStart(9)} ${r.unit}   vs ${r.baselineLabel.padEnd(30)} ${fmt(r.baseline).padStart(9)} ${r.unit}   ratio ${r.ratio.toFixed(2)}${verdict}`,
       );
+      if (r.note !== undefined) console.log(`    ${r.note}`);
     }
   }
 }

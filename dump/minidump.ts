@@ -16,7 +16,7 @@ import { hex } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import { ATTR_DEFAULT } from '../loader/arch/arm64/layout.js';
 import type { RescueDumpParams } from '../loader/handoff/params.js';
-import { dumpAvailPairs, popcount8, setBitPas } from '../loader/kernel-abi/dump-avail.js';
+import { dumpAvailPairs, popcountBytes, setBitPas } from '../loader/kernel-abi/dump-avail.js';
 import { zeroChunk } from './zero.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
@@ -266,8 +266,7 @@ export function planMinidump(src: MinidumpSource, opts: MinidumpOptions = {}): M
   const daRaw = src.readPhys(p.dpDumpavailpa, daBytes).slice();
   const pairs = dumpAvailPairs(daRaw);
   const bitmap = src.readPhys(p.dpVmdumppa, Number(p.dpVmdumpsz)).slice();
-  let pages = 0;
-  for (const byte of bitmap) pages += popcount8(byte);
+  const pages = popcountBytes(bitmap);
   const headerBytes = encodeMinidumpHeader(header);
   const { segments, size } = layoutSegments([
     ['MDHDR', PAGE_N],

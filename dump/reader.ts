@@ -23,7 +23,7 @@ import type { OutOfBoundsInfo } from '../loader/bytes/index.js';
 import { KbootError } from '../loader/errors.js';
 import { DumpCode, DumpError } from './errors.js';
 import { AMD64_PTE, ARM64_PTE, Amd64MinidumpHdr, Arm64MinidumpHdr, MINIDUMP } from './layout.js';
-import { dumpAvailPairs, paToBit, popcount8, setBitPas } from '../loader/kernel-abi/dump-avail.js';
+import { dumpAvailPairs, paToBit, popcount8, popcountBytes, setBitPas } from '../loader/kernel-abi/dump-avail.js';
 import type { MinidumpHeader } from './minidump.js';
 
 /** Random access to a dump's bytes. `read` may return fewer bytes only at the end. */
@@ -220,9 +220,9 @@ function bitRanks(bitmap: Uint8Array): { readonly total: number; rank(bit: numbe
   const BLOCK = 512;
   const bins = new Float64Array(Math.ceil(bitmap.length / BLOCK) + 1);
   let total = 0;
-  for (let i = 0; i < bitmap.length; i++) {
-    if (i % BLOCK === 0) bins[i / BLOCK] = total;
-    total += popcount8(bitmap[i] ?? 0);
+  for (let i = 0; i < bitmap.length; i += BLOCK) {
+    bins[i / BLOCK] = total;
+    total += popcountBytes(bitmap.subarray(i, i + BLOCK));
   }
   return {
     total,

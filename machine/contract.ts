@@ -11,7 +11,7 @@
 import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import { archInfo, type Arch } from '../loader/arch/index.js';
 import { walkArm64 } from './arm64-walker.js';
-import { CPU_BITS } from './cpu.js';
+import { CPU_BITS } from './cpu/index.js';
 import type { Machine } from './machine.js';
 import { findRun, walkX86 } from './x86-walker.js';
 

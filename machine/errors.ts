@@ -22,6 +22,8 @@ export const MachineCode = {
   CpuWalk: 'CPU_WALK',
   /** Shadow mappings that cannot represent the guest's tables in Unicorn 2.0.1. */
   CpuShadow: 'CPU_SHADOW',
+  /** A limit of the CPU engine (Unicorn 2.0.1): its region count, a window's size, the top of the address space. */
+  CpuLimit: 'CPU_LIMIT',
   /** The host-kernel model cannot be laid out in the profile (host range too small, ...). */
   HostModel: 'HOST_MODEL',
   /** A jump (trampoline run) that did not reach the next kernel's entry. */

@@ -23,7 +23,7 @@ import { PROBE_LABELS, probeChecksum, probeReportVa, type ProbeReport } from '..
 import { decodeProbeReport, ProbeReportLayout } from '../kernels/probe/index.js';
 import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { checkEntryContract, type ContractViolation } from './contract.js';
-import type { RegName, StopReason } from './cpu.js';
+import type { RegName, StopReason } from './cpu/index.js';
 import { panicHost } from './host/panic-host.js';
 import { runJump, unprotectAll, type JumpResult } from './jump.js';
 import { Machine } from './machine.js';

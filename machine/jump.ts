@@ -12,7 +12,7 @@
 import { type PhysAddr, type PhysRange } from '../loader/addr.js';
 import type { CopyLoop as TrampCopyLoop, EntryState, Trampoline } from '../loader/trampoline/index.js';
 import { normalize, subtract } from '../loader/plan/ranges.js';
-import { COPY_LOOPS, type CopyLoop, type RegName, type StopReason } from './cpu.js';
+import { COPY_LOOPS, type CopyLoop, type RegName, type StopReason } from './cpu/index.js';
 import type { Machine } from './machine.js';
 
 export interface JumpOptions {

@@ -9,7 +9,7 @@
  */
 import { hex, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
-import { Cpu } from './cpu.js';
+import { Cpu } from './cpu/index.js';
 import type { UartConfig } from './devices/uart.js';
 import { NativeRam } from './native-ram.js';
 import { MemoryError, MemoryCode } from '../loader/memory/errors.js';

@@ -70,7 +70,7 @@ import {
 import { Machine } from './machine.js';
 import { isProbeKernel } from './exec.js';
 import { decodeProbeReport, probeReportVa, ProbeReportLayout, type ProbeReport } from '../kernels/probe/index.js';
-import type { StopReason } from './cpu.js';
+import type { StopReason } from './cpu/index.js';
 import { MachineCode, MachineError } from './errors.js';
 
 export type Strategy = 'embed' | 'kld' | 'kexec';

@@ -10,6 +10,9 @@
  * (its entries are treated as not present). Large pages: PS in a PDPTE maps 1 GiB, in a PDE
  * 2 MiB; PS in a PML4E is reserved. The walk is bounded: more than `maxTables` table pages or
  * `maxEntries` present entries throws `MachineError(CPU_WALK)`, the only error it raises.
+ * With `range`, only entries whose VA span meets `[range.start, range.end)` are visited and
+ * runs are clipped to it: the walk of one address or one window reads the tables on its path
+ * only (the lazy shadow of machine/cpu/ walks this way at every fault).
  *
  * Source of the formats: Intel SDM vol. 3A §4.5 (4-level paging; tables 4-15..4-20: entry
  * formats, reserved bits, XD with IA32_EFER.NXE) and FreeBSD sys/amd64/include/pmap.h (PG_*
@@ -19,6 +22,9 @@ import { hex, kva, phys, size, SZ_1G, SZ_2M, SZ_4K, type KernelVa, type PhysAddr
 import { PG_NX, PG_PS, PG_RW, PG_U, PG_V } from '../loader/arch/amd64/layout.js';
 import type { GuestRam } from '../loader/memory/guest-ram.js';
 import { MachineCode, MachineError } from './errors.js';
+import { mergePages, type VaRange } from './walk.js';
+
+export { findRun, type VaRange } from './walk.js';
 
 /** Walk parameters. */
 export interface X86WalkOptions {
@@ -32,6 +38,8 @@ export interface X86WalkOptions {
   readonly maxTables?: number;
   /** Bound on present entries visited. Default 4 Mi. */
   readonly maxEntries?: number;
+  /** Walk only the (canonical) VAs in [start, end); `end` may be 2^64. Default: every VA. */
+  readonly range?: VaRange;
 }
 
 /** One contiguous VA → PA mapping of leaves with equal page size and permissions. */
@@ -87,13 +95,43 @@ const X86_PAGING = {
 } as const;
 
 const DEFAULTS = { nxe: true, maxPhysAddrBits: 40, maxTables: 16384, maxEntries: 4 * 1024 * 1024 } as const;
+const ALL_VAS: VaRange = { start: 0n, end: 1n << 64n };
 
-/** Walks the 4-level tables rooted at `cr3` and lists what they map. */
+/** Inherited permissions down a walk. */
+interface X86Perm {
+  readonly write: boolean;
+  readonly user: boolean;
+  readonly nx: boolean;
+}
+
+/** One walk in progress: its bounds, counters and what it found. */
+interface X86WalkState {
+  readonly ram: GuestRam;
+  readonly cr3: bigint;
+  readonly nxe: boolean;
+  /** Bits 51:M of any entry, plus bit 63 when NX is not enabled. */
+  readonly highRsvd: bigint;
+  readonly maxTables: number;
+  readonly maxEntries: number;
+  readonly range: VaRange;
+  readonly runs: X86Run[];
+  readonly tablePages: bigint[];
+  readonly problems: X86WalkProblem[];
+  tables: number;
+  entries: number;
+}
+
+/** Walks the 4-level tables rooted at `cr3` and lists what they map (within `range`). */
 export function walkX86(ram: GuestRam, opts: X86WalkOptions): X86Walk {
+  const st = startWalk(ram, opts);
+  walkTable(st, opts.cr3 & X86_PAGING.addrMask, X86_PAGING.levels, 0n, { write: true, user: true, nx: false });
+  return { runs: st.runs, tables: mergePages(st.tablePages), problems: st.problems };
+}
+
+/** Checks the options (CPU_WALK) and sets up an empty walk. */
+function startWalk(ram: GuestRam, opts: X86WalkOptions): X86WalkState {
   const nxe = opts.nxe ?? DEFAULTS.nxe;
   const m = opts.maxPhysAddrBits ?? DEFAULTS.maxPhysAddrBits;
-  const maxTables = opts.maxTables ?? DEFAULTS.maxTables;
-  const maxEntries = opts.maxEntries ?? DEFAULTS.maxEntries;
   if (!Number.isInteger(m) || m < 32 || m > 52) {
     throw new MachineError(MachineCode.CpuWalk, `machine: MAXPHYADDR ${String(m)} is not 32..52`, {
       maxPhysAddrBits: m,
@@ -102,116 +140,136 @@ export function walkX86(ram: GuestRam, opts: X86WalkOptions): X86Walk {
   if (opts.cr3 < 0n || opts.cr3 >= 1n << 64n) {
     throw new MachineError(MachineCode.CpuWalk, `machine: CR3 ${hex(opts.cr3)} is not a u64`, { cr3: opts.cr3 });
   }
-  // Bits 51:M of any entry, plus bit 63 when NX is not enabled.
-  const highRsvd = (((1n << 52n) - 1n) & ~((1n << BigInt(m)) - 1n)) | (nxe ? 0n : PG_NX);
-  const runs: X86Run[] = [];
-  const tablePages: bigint[] = [];
-  const problems: X86WalkProblem[] = [];
-  let tables = 0;
-  let entries = 0;
-
-  const readTable = (pa: bigint, level: number, va: bigint): DataView | undefined => {
-    if (++tables > maxTables) {
-      throw new MachineError(
-        MachineCode.CpuWalk,
-        `machine: page-table walk from CR3 ${hex(opts.cr3)} reads more than ${maxTables} tables`,
-        { cr3: opts.cr3, maxTables },
-      );
-    }
-    const at = phys(pa);
-    if (!ram.isRam(at, SZ_4K)) {
-      problems.push({ kind: 'table-not-ram', level, va: kva(va), at, entry: 0n });
-      return undefined;
-    }
-    tablePages.push(pa);
-    const bytes = ram.view(at, Number(SZ_4K));
-    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    ram,
+    cr3: opts.cr3,
+    nxe,
+    highRsvd: (((1n << 52n) - 1n) & ~((1n << BigInt(m)) - 1n)) | (nxe ? 0n : PG_NX),
+    maxTables: opts.maxTables ?? DEFAULTS.maxTables,
+    maxEntries: opts.maxEntries ?? DEFAULTS.maxEntries,
+    range: opts.range ?? ALL_VAS,
+    runs: [],
+    tablePages: [],
+    problems: [],
+    tables: 0,
+    entries: 0,
   };
-
-  const leaf = (va: bigint, pa: bigint, sz: bigint, write: boolean, user: boolean, nx: boolean): void => {
-    const prev = runs[runs.length - 1];
-    if (
-      prev !== undefined &&
-      prev.pageSize === sz &&
-      prev.write === write &&
-      prev.user === user &&
-      prev.nx === nx &&
-      prev.va + prev.size === va &&
-      prev.pa + prev.size === pa
-    ) {
-      runs[runs.length - 1] = { ...prev, size: size(prev.size + sz) };
-      return;
-    }
-    runs.push({ va: kva(va), pa: phys(pa), size: size(sz), pageSize: size(sz), write, user, nx });
-  };
-
-  const walk = (tablePa: bigint, level: number, vaBase: bigint, write: boolean, user: boolean, nx: boolean): void => {
-    const view = readTable(tablePa, level, vaBase);
-    if (view === undefined) return;
-    const shift = X86_PAGING.shift[level] ?? 12n;
-    for (let i = 0; i < X86_PAGING.entriesPerTable; i++) {
-      const e = view.getBigUint64(i * X86_PAGING.entryBytes, true);
-      if ((e & PG_V) === 0n) continue;
-      if (++entries > maxEntries) {
-        throw new MachineError(
-          MachineCode.CpuWalk,
-          `machine: page-table walk from CR3 ${hex(opts.cr3)} visits more than ${maxEntries} entries`,
-          { cr3: opts.cr3, maxEntries },
-        );
-      }
-      let va = vaBase | (BigInt(i) << shift);
-      if (level === X86_PAGING.levels && (va & X86_PAGING.signBit) !== 0n) va |= X86_PAGING.canonicalHigh;
-      const at = phys(tablePa + BigInt(i * X86_PAGING.entryBytes));
-      const w = write && (e & PG_RW) !== 0n;
-      const u = user && (e & PG_U) !== 0n;
-      const x = nx || (nxe && (e & PG_NX) !== 0n);
-      const ps = (e & PG_PS) !== 0n;
-      let rsvd = e & highRsvd;
-      if (level === 4 && ps) rsvd |= PG_PS;
-      if (level === 3 && ps) rsvd |= e & X86_PAGING.rsvd1G;
-      if (level === 2 && ps) rsvd |= e & X86_PAGING.rsvd2M;
-      if (rsvd !== 0n) {
-        problems.push({ kind: 'reserved-bits', level, va: kva(va), at, entry: e });
-        continue;
-      }
-      if (level === 1) leaf(va, e & X86_PAGING.addrMask, SZ_4K, w, u, x);
-      else if (level === 3 && ps) leaf(va, e & X86_PAGING.frame1G, SZ_1G, w, u, x);
-      else if (level === 2 && ps) leaf(va, e & X86_PAGING.frame2M, SZ_2M, w, u, x);
-      else walk(e & X86_PAGING.addrMask, level - 1, va, w, u, x);
-    }
-  };
-
-  walk(opts.cr3 & X86_PAGING.addrMask, X86_PAGING.levels, 0n, true, true, false);
-  return { runs, tables: mergePages(tablePages), problems };
 }
 
-/** Merges 4 KiB page addresses into sorted ranges. */
-function mergePages(pages: readonly bigint[]): { start: PhysAddr; size: Size }[] {
-  const sorted = [...new Set(pages)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const out: { start: PhysAddr; size: Size }[] = [];
-  for (const p of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && last.start + last.size === p)
-      out[out.length - 1] = { ...last, size: size(last.size + SZ_4K) };
-    else out.push({ start: phys(p), size: SZ_4K });
+/** The table page at `pa` (counted against maxTables), or undefined (a problem) when not RAM. */
+function readTable(st: X86WalkState, pa: bigint, level: number, va: bigint): DataView | undefined {
+  if (++st.tables > st.maxTables) {
+    throw new MachineError(
+      MachineCode.CpuWalk,
+      `machine: page-table walk from CR3 ${hex(st.cr3)} reads more than ${st.maxTables} tables`,
+      { cr3: st.cr3, maxTables: st.maxTables },
+    );
+  }
+  const at = phys(pa);
+  if (!st.ram.isRam(at, SZ_4K)) {
+    st.problems.push({ kind: 'table-not-ram', level, va: kva(va), at, entry: 0n });
+    return undefined;
+  }
+  st.tablePages.push(pa);
+  // A copy, not a view: a view pins all of guest RAM until the GC finds it (native/guest_ram.cc).
+  const bytes = st.ram.read(at, Number(SZ_4K));
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Records a leaf (clipped to the walk's range), extending the previous run when it continues it. */
+function addLeaf(st: X86WalkState, va: bigint, pa: bigint, sz: bigint, p: X86Perm): void {
+  const lo = va < st.range.start ? st.range.start : va;
+  const hi = va + sz > st.range.end ? st.range.end : va + sz;
+  const cva = lo;
+  const cpa = pa + (lo - va);
+  const csz = hi - lo;
+  const prev = st.runs[st.runs.length - 1];
+  if (
+    prev !== undefined &&
+    prev.pageSize === sz &&
+    prev.write === p.write &&
+    prev.user === p.user &&
+    prev.nx === p.nx &&
+    prev.va + prev.size === cva &&
+    prev.pa + prev.size === cpa
+  ) {
+    st.runs[st.runs.length - 1] = { ...prev, size: size(prev.size + csz) };
+    return;
+  }
+  st.runs.push({ va: kva(cva), pa: phys(cpa), size: size(csz), pageSize: size(sz), ...p });
+}
+
+/** The reserved bits set in entry `e` at `level` (none: 0). */
+function reservedBits(st: X86WalkState, level: number, e: bigint): bigint {
+  const ps = (e & PG_PS) !== 0n;
+  let rsvd = e & st.highRsvd;
+  if (level === 4 && ps) rsvd |= PG_PS;
+  if (level === 3 && ps) rsvd |= e & X86_PAGING.rsvd1G;
+  if (level === 2 && ps) rsvd |= e & X86_PAGING.rsvd2M;
+  return rsvd;
+}
+
+/** The VA entry `i` of a table at `level` starts at (canonical for the PML4's upper half). */
+function entryVa(level: number, vaBase: bigint, i: number): bigint {
+  const va = vaBase | (BigInt(i) << (X86_PAGING.shift[level] ?? 12n));
+  return level === X86_PAGING.levels && (va & X86_PAGING.signBit) !== 0n ? va | X86_PAGING.canonicalHigh : va;
+}
+
+/**
+ * The indexes of a table's entries whose VA span meets `range`, in VA order: the entries of a
+ * table cover consecutive spans from `vaBase`, except the PML4, whose upper half (256..511) is
+ * the canonical top of the space.
+ */
+function entryIndexes(level: number, vaBase: bigint, range: VaRange): number[] {
+  const shift = X86_PAGING.shift[level] ?? 12n;
+  const half = X86_PAGING.entriesPerTable / 2;
+  const spans: [number, bigint][] =
+    level === X86_PAGING.levels
+      ? [
+          [0, 0n],
+          [half, X86_PAGING.canonicalHigh | X86_PAGING.signBit],
+        ]
+      : [[0, vaBase]];
+  const count = level === X86_PAGING.levels ? half : X86_PAGING.entriesPerTable;
+  const out: number[] = [];
+  for (const [first, base] of spans) {
+    const end = base + (BigInt(count) << shift);
+    if (end <= range.start || base >= range.end) continue;
+    const lo = range.start > base ? Number((range.start - base) >> shift) : 0;
+    const hi = range.end < end ? Number((range.end - 1n - base) >> shift) : count - 1;
+    for (let i = lo; i <= hi; i++) out.push(first + i);
   }
   return out;
 }
 
-/** The run that maps `va`, if any (runs sorted by VA, as `walkX86` returns them). */
-export function findRun<R extends { readonly va: bigint; readonly size: bigint }>(
-  runs: readonly R[],
-  va: bigint,
-): R | undefined {
-  let lo = 0;
-  let hi = runs.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = runs[mid];
-    if (r === undefined) break;
-    if (va < r.va) hi = mid - 1;
-    else if (va - r.va >= r.size) lo = mid + 1;
-    else return r;
+/** Visits the present entries of one table that meet the walk's range. */
+function walkTable(st: X86WalkState, tablePa: bigint, level: number, vaBase: bigint, p: X86Perm): void {
+  const view = readTable(st, tablePa, level, vaBase);
+  if (view === undefined) return;
+  for (const i of entryIndexes(level, vaBase, st.range)) {
+    const va = entryVa(level, vaBase, i);
+    const e = view.getBigUint64(i * X86_PAGING.entryBytes, true);
+    if ((e & PG_V) === 0n) continue;
+    if (++st.entries > st.maxEntries) {
+      throw new MachineError(
+        MachineCode.CpuWalk,
+        `machine: page-table walk from CR3 ${hex(st.cr3)} visits more than ${st.maxEntries} entries`,
+        { cr3: st.cr3, maxEntries: st.maxEntries },
+      );
+    }
+    if (reservedBits(st, level, e) !== 0n) {
+      st.problems.push({ kind: 'reserved-bits', level, va: kva(va), at: phys(tablePa + BigInt(i * 8)), entry: e });
+      continue;
+    }
+    const q: X86Perm = {
+      write: p.write && (e & PG_RW) !== 0n,
+      user: p.user && (e & PG_U) !== 0n,
+      nx: p.nx || (st.nxe && (e & PG_NX) !== 0n),
+    };
+    const ps = (e & PG_PS) !== 0n;
+    if (level === 1) addLeaf(st, va, e & X86_PAGING.addrMask, SZ_4K, q);
+    else if (level === 3 && ps) addLeaf(st, va, e & X86_PAGING.frame1G, SZ_1G, q);
+    else if (level === 2 && ps) addLeaf(st, va, e & X86_PAGING.frame2M, SZ_2M, q);
+    else walkTable(st, e & X86_PAGING.addrMask, level - 1, va, q);
   }
-  return undefined;
 }

@@ -23,7 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Decompressor", kboot::Decompressor::Init(env));
   exports.Set("FileWriter", kboot::FileWriter::Init(env));
   exports.Set("flock", kboot::FlockFunction(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 6));
+  exports.Set("abiVersion", Napi::Number::New(env, 7));
   return exports;
 }
 

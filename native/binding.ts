@@ -79,7 +79,8 @@ export interface NativeRunResult {
     | 'unmapped'
     | 'write-protect'
     | 'invalid-instruction'
-    | 'translation-changed';
+    | 'translation-changed'
+    | 'translation-needed';
   readonly pc: bigint;
   readonly executed: number;
   readonly elapsedMs: number;
@@ -133,10 +134,17 @@ export interface NativeCpuHandle {
     readonly sctlr?: bigint;
   }): void;
   run(opts: NativeRunOptions): NativeRunResult;
-  setMappings(windows: readonly NativeMapping[], translation: readonly NativeTranslation[]): void;
+  /** Replaces the windows (diffed), the translation and the VA ranges it covers in full. */
+  setMappings(
+    windows: readonly NativeMapping[],
+    translation: readonly NativeTranslation[],
+    known?: readonly { readonly va: bigint; readonly size: bigint }[],
+  ): void;
   mapAlias(va: bigint, pa: bigint, size: bigint): void;
   unmapAlias(va: bigint, size: bigint): void;
   mappings(): NativeMappings;
+  /** Unicorn regions (windows and devices) the engine holds. */
+  regionCount(): number;
   protect(pa: bigint, size: bigint, mode: 'ro' | 'rw'): void;
   setAccelerators(loops: readonly NativeCopyLoop[]): void;
   takeConsole(): { bytes: Buffer; dropped: number };
@@ -212,7 +220,7 @@ export interface NativeAddon {
   readonly flock: (fd: number, mode: 'exclusive' | 'shared' | 'unlock') => string;
 }
 
-const EXPECTED_ABI = 6;
+const EXPECTED_ABI = 7;
 
 export { packageRoot } from '../loader/paths.js';
 

@@ -84,9 +84,15 @@ Napi::Object ToJs(Napi::Env env, const StopRecord& r) {
   return out;
 }
 
-// Windows (device is decided by the engine) and translation runs, as setMappings takes them.
-std::pair<std::vector<Window>, std::vector<Xlat>> ParseWindows(const Napi::Value& windows,
-                                                               const Napi::Value& translation) {
+struct MappingsArgs {
+  std::vector<Window> windows;
+  std::vector<Xlat> xlat;
+  std::vector<VRange> known;
+};
+
+// Windows (device is decided by the engine), translation runs and the ranges they cover in
+// full, as setMappings takes them.
+MappingsArgs ParseWindows(const Napi::Value& windows, const Napi::Value& translation, const Napi::Value& known) {
   const char* c = "CPU_MAP";
   auto want = ParseList(windows, c, "windows", [&](const Napi::Value& v) {
     Options o(v, c, "window");
@@ -96,7 +102,14 @@ std::pair<std::vector<Window>, std::vector<Xlat>> ParseWindows(const Napi::Value
     Options o(v, c, "xlat");
     return Xlat{o.U64("va"), o.U64("pa"), o.U64("size"), o.Flag("exec")};
   });
-  return {std::move(want), std::move(xlat)};
+  std::vector<VRange> ranges;
+  if (!known.IsUndefined()) {
+    ranges = ParseList(known, c, "known", [&](const Napi::Value& v) {
+      Options o(v, c, "known range");
+      return VRange{o.U64("va"), o.U64("size")};
+    });
+  }
+  return {std::move(want), std::move(xlat), std::move(ranges)};
 }
 
 }  // namespace
@@ -115,6 +128,7 @@ Napi::Function Cpu::Init(Napi::Env env, Napi::Function ramClass) {
                          CodedMethod<Cpu, &Cpu::MapAlias>("mapAlias"),
                          CodedMethod<Cpu, &Cpu::UnmapAlias>("unmapAlias"),
                          CodedMethod<Cpu, &Cpu::Mappings>("mappings"),
+                         CodedMethod<Cpu, &Cpu::RegionCount>("regionCount"),
                          CodedMethod<Cpu, &Cpu::Protect>("protect"),
                          CodedMethod<Cpu, &Cpu::SetAccelerators>("setAccelerators"),
                          CodedMethod<Cpu, &Cpu::TakeConsole>("takeConsole"),
@@ -184,8 +198,8 @@ Napi::Value Cpu::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value Cpu::SetMappings(const Napi::CallbackInfo& info) {
   CpuEngine& cpu = Open("setMappings");
-  auto [windows, translation] = ParseWindows(info[0], info[1]);
-  cpu.SetMappings(std::move(windows), std::move(translation));
+  MappingsArgs args = ParseWindows(info[0], info[1], info[2]);
+  cpu.SetMappings(std::move(args.windows), std::move(args.xlat), std::move(args.known));
   return info.Env().Undefined();
 }
 
@@ -223,6 +237,11 @@ Napi::Value Cpu::Mappings(const Napi::CallbackInfo& info) {
             o.Set("size", Big(env, p.size));
           }));
   return out;
+}
+
+// The number of Unicorn regions (windows and devices) the engine holds.
+Napi::Value Cpu::RegionCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Open("regionCount").windows().size()));
 }
 
 Napi::Value Cpu::Protect(const Napi::CallbackInfo& info) {

@@ -25,6 +25,7 @@ class Cpu : public Napi::ObjectWrap<Cpu> {
   Napi::Value MapAlias(const Napi::CallbackInfo& info);
   Napi::Value UnmapAlias(const Napi::CallbackInfo& info);
   Napi::Value Mappings(const Napi::CallbackInfo& info);
+  Napi::Value RegionCount(const Napi::CallbackInfo& info);
   Napi::Value Protect(const Napi::CallbackInfo& info);
   Napi::Value SetAccelerators(const Napi::CallbackInfo& info);
   Napi::Value TakeConsole(const Napi::CallbackInfo& info);

@@ -10,9 +10,12 @@
 // loaded from the last chunk at its offset, and the flags register has `flagsSet` set and
 // `flagsClear` cleared.
 // Preconditions (otherwise the loop is emulated exactly): count > 0 and a whole number of
-// chunks, every `requires_` register test holds, both ranges are identity-translated RAM
-// inside one region, the destination holds no protected page, and the instruction budget
-// covers the whole loop (so a limit stops at the same instruction in both modes).
+// chunks, every `requires_` register test holds, the instruction budget covers the whole loop
+// (so a limit stops at the same instruction in both modes), both ranges are identity-translated
+// RAM inside one region, and the destination holds no protected page. When the translation of
+// a range is not known yet (the shadow is built lazily), the run stops as translation-needed
+// naming the range, before the loop head runs; once the caller made it known, the check
+// decides.
 // A description that could make the copy unsound (zero sizes, a chunk over 4 KiB, a load past
 // the chunk, more than 16 exit instructions) raises CPU_ACCEL.
 #include <cstring>
@@ -52,12 +55,35 @@ bool CpuEngine::AccelReady(const Accel& a, uint64_t* iterations) {
   uint64_t total = count * a.countUnit;
   if (total % a.chunk != 0) return false;
   uint64_t src = ReadReg(a.src), dst = ReadReg(a.dst);
-  if (!IdentityRam(src, total) || !IdentityRam(dst, total) || IsProtected(dst, total)) return false;
   uint64_t n = total / a.chunk;
   uint64_t left = budget_ - executed_;
   if (left < a.exitInsns || n > (left - a.exitInsns) / a.insnsPerIteration) return false;
+  for (uint64_t va : {src, dst}) {
+    if (va + total < va) return false;
+    if (!Known(va, total)) {
+      needTranslation_ = true;
+      needVa_ = va;
+      needSize_ = total;
+      return false;
+    }
+  }
+  if (!IdentityRam(src, total) || !IdentityRam(dst, total) || IsProtected(dst, total)) return false;
   *iterations = n;
   return true;
+}
+
+// True when the translation of every byte of [va, va + size) is known (inside the known ranges).
+bool CpuEngine::Known(uint64_t va, uint64_t size) const {
+  uint64_t cur = va, end = va + size;
+  for (const VRange& k : known_) {
+    if (cur >= end) break;
+    if (k.va + k.size <= cur && k.va + k.size != 0) continue;
+    if (k.va > cur) return false;
+    uint64_t kend = k.va + k.size;
+    if (kend == 0 || kend >= end) return true;  // reaches 2^64 or past the range
+    cur = kend;
+  }
+  return cur >= end;
 }
 
 bool CpuEngine::AccelPerform(const Accel& a) {

@@ -2,16 +2,18 @@
 //
 // Contract (JS surface: cpu.cc and machine/cpu.ts; measured Unicorn behaviour:
 // shared/spec/unicorn-system.md):
-//  - The engine opens Unicorn for amd64 (UC_MODE_64) or arm64 and maps every RAM region at
-//    its guest-physical address with uc_mem_map_ptr (zero copy). It shares and pins the guest
-//    memory (its host pages stay mapped until the engine is closed).
+//  - The engine opens Unicorn for amd64 (UC_MODE_64) or arm64 and maps only the PL011: guest
+//    RAM is mapped by windows, on demand. It shares and pins the guest memory (its host pages
+//    stay mapped until the engine is closed).
 //  - The Unicorn memory map is a list of *windows*: VA ranges backed by the host memory of a
-//    PA range (uc_mem_map_ptr) or by a device (uc_mmio_map). `SetMappings(windows, xlat)`
-//    replaces the list (diffed: unchanged windows stay), `MapAlias`/`UnmapAlias` edit it.
-//    `xlat` is the live VA->PA translation of the guest's tables; it is used to report the PA
+//    PA range (uc_mem_map_ptr, zero copy) or by a device (uc_mmio_map).
+//    `SetMappings(windows, xlat, known)` replaces the list (diffed: unchanged windows stay),
+//    `MapAlias`/`UnmapAlias` edit it. `xlat` is what kboot knows of the live VA->PA translation
+//    of the guest's tables, complete inside the `known` VA ranges; it is used to report the PA
 //    of a write-protect fault, to check instruction bytes and to prove a copy is identity-mapped.
 //    2.0.1 checks every VA against this map and, on x86-64, accesses PA == VA after its page
-//    walk, which is why machine/cpu.ts keeps the windows equal to the shadow of the tables
+//    walk, which is why machine/cpu/ maps windows that follow the tables, lazily: an access to
+//    a VA without a window stops the run as `unmapped`, and the caller maps and restarts
 //    (cpu_memory_map.cc).
 //  - `Protect(pa, size, ro)` applies uc_mem_protect to every window page backed by that PA
 //    range, now and for windows added later, so a guest write through any alias faults.
@@ -21,7 +23,8 @@
 //    a StopRecord naming why it stopped: reached | halted | breakpoint | exception | limit |
 //    timeout | unmapped | write-protect | invalid-instruction | translation-changed (a watched
 //    translation register - CR0/CR3/CR4, TTBR0/TTBR1/TCR/SCTLR - changed; nothing of the new
-//    block ran).
+//    block ran) | translation-needed (an accelerated copy's range is not `known`: the caller
+//    supplies its translation and restarts; the loop head has not run).
 //  - Accelerated copy (cpu_accel.cc): a loop described by registers is performed with memmove
 //    when the PC reaches its head, leaving RAM, registers, flags and the instruction count
 //    exactly as the emulated loop would; any doubt falls back to exact emulation.
@@ -47,8 +50,6 @@ namespace kboot {
 
 namespace {
 
-// Largest Unicorn region kboot maps (machine/cpu.ts WINDOW_CHUNK).
-constexpr uint64_t kWindowChunk = 0x10000000;
 // Most distinct code pages tracked for targeted invalidation.
 constexpr size_t kMaxCodePages = 65536;
 // Console bytes kept between TakeConsole() calls; the rest is counted as dropped.
@@ -118,6 +119,8 @@ const char* StopKindName(StopRecord::Kind kind) {
       return "invalid-instruction";
     case K::kTranslationChanged:
       return "translation-changed";
+    case K::kTranslationNeeded:
+      return "translation-needed";
   }
   return "limit";
 }
@@ -140,7 +143,9 @@ CpuEngine::CpuEngine(const CpuConfig& config, std::shared_ptr<GuestMemory> ram)
   ram_ = std::move(ram);
   ram_->Pin();
   try {
-    MapRam();
+    // Measure (once per process) how to forget an exception in flight, before any run
+    // needs it, so no run pays for it.
+    if (arch_ == CpuArch::kAmd64) CanForgetExceptions();
     if (havePl011_) AddWindow(Window{pl011Base_, pl011Base_, kPl011Size, true});
     InstallHooks();
   } catch (...) {
@@ -168,21 +173,6 @@ void CpuEngine::Release() {
 void CpuEngine::CheckOpen(const char* op) const {
   if (closed_ || uc_ == nullptr) Raise("CPU_CLOSED", std::string("machine: ") + op + " on a closed CPU");
   if (ram_->closed()) Raise("GUEST_CLOSED", std::string("machine: ") + op + ": the CPU's guest RAM is closed");
-}
-
-// Every RAM region in pieces of at most kWindowChunk at chunk-aligned VAs, exactly as
-// machine/cpu.ts chunkWindows() plans them, so the first shadow sync changes nothing:
-// unmapping or protecting inside one huge Unicorn region costs seconds (per-page TLB work).
-void CpuEngine::MapRam() {
-  for (const GuestMemory::Region& r : ram_->regions()) {
-    for (uint64_t va = r.base; va < r.base + r.size;) {
-      uint64_t next = (va / kWindowChunk + 1) * kWindowChunk;
-      uint64_t stop = std::min(next, r.base + r.size);
-      AddWindow(Window{va, va, stop - va, false});
-      va = stop;
-    }
-    xlat_.push_back(Xlat{r.base, r.base, r.size, true});
-  }
 }
 
 void CpuEngine::InstallHooks() {
@@ -385,6 +375,12 @@ void CpuEngine::OnCode(uint64_t addr, uint32_t size) {
       uc_emu_stop(uc_);
       return;
     }
+    if (needTranslation_) {
+      stop_ = Stop::kNeedTranslation;
+      stopPc_ = addr;
+      uc_emu_stop(uc_);
+      return;
+    }
   }
   executed_++;
   lastPc_ = addr;
@@ -450,6 +446,7 @@ StopRecord CpuEngine::Run(const RunLimits& limits) {
     stop_ = Stop::kNone;
     faultSeen_ = false;
     pendingAccel_ = nullptr;
+    needTranslation_ = false;
     everStarted_ = true;
     uc_err err = uc_emu_start(uc_, pc, 0, 0, 0);  // `until` is ignored (exits enabled)
     uint64_t now = Pc();
@@ -523,8 +520,16 @@ StopRecord CpuEngine::Classify(uc_err err, uint64_t now) {
       return Finish(K::kBreakpoint, stopPc_);
     case Stop::kWatch:
       return Finish(K::kTranslationChanged, stopPc_);
+    case Stop::kNeedTranslation: {
+      SetPc(stopPc_);
+      StopRecord r = Finish(K::kTranslationNeeded, stopPc_);
+      r.address = needVa_;
+      r.size = static_cast<int64_t>(needSize_);
+      return r;
+    }
     case Stop::kException: {
       Uncount();
+      ForgetPendingException();
       StopRecord r = Finish(K::kException, now);
       r.vector = intno_;
       if (arch_ == CpuArch::kAmd64 && intno_ == kX86PageFault) r.cr2 = cr2_;

@@ -47,6 +47,11 @@ struct Xlat {
 struct PRange {
   uint64_t pa, size;
 };
+// A VA range [va, va + size) whose translation the engine holds in full (xlat_ lists every run
+// of it; a gap is a VA the tables do not map).
+struct VRange {
+  uint64_t va, size;
+};
 
 // A copy loop the run loop may perform natively (see cpu_accel.cc).
 struct Accel {
@@ -107,6 +112,7 @@ struct StopRecord {
     kWriteProtect,
     kInvalidInstruction,
     kTranslationChanged,
+    kTranslationNeeded,
   };
   Kind kind = Kind::kLimit;
   uint64_t pc = 0;
@@ -117,9 +123,9 @@ struct StopRecord {
   std::optional<int64_t> vector;    // exception: the interrupt number, -1 when Unicorn gave none
   std::optional<uint64_t> cr2;      // exception 14 on amd64
   const char* access = nullptr;     // unmapped: "read" | "write" | "fetch"
-  std::optional<uint64_t> address;  // unmapped, write-protect: the faulting VA
+  std::optional<uint64_t> address;  // unmapped, write-protect: the faulting VA; translation-needed: the range
   std::optional<uint64_t> pa;       // write-protect
-  std::optional<int64_t> size;      // unmapped, write-protect
+  std::optional<int64_t> size;      // unmapped, write-protect; translation-needed: the range's bytes
   std::optional<uint64_t> value;    // write-protect
 };
 // The JS name of a stop kind ("reached", "write-protect", ...).
@@ -132,8 +138,8 @@ struct ConsoleOutput {
 
 class CpuEngine {
  public:
-  // Opens Unicorn, maps every RAM region and the PL011, installs the hooks; raises CPU_SETUP,
-  // CPU_MAP or GUEST_CLOSED. Pins `ram` until Close().
+  // Opens Unicorn, maps the PL011 (RAM is mapped by windows, on demand), installs the hooks;
+  // raises CPU_SETUP, CPU_MAP or GUEST_CLOSED. Pins `ram` until Close().
   CpuEngine(const CpuConfig& config, std::shared_ptr<GuestMemory> ram);
   ~CpuEngine();
   CpuEngine(const CpuEngine&) = delete;
@@ -151,13 +157,14 @@ class CpuEngine {
   void SetupEl1(const El1Setup& s);
 
   // Memory map (cpu_memory_map.cc).
-  void SetMappings(std::vector<Window> want, std::vector<Xlat> translation);
+  void SetMappings(std::vector<Window> want, std::vector<Xlat> translation, std::vector<VRange> known);
   void MapAlias(uint64_t va, uint64_t pa, uint64_t size);
   void UnmapAlias(uint64_t va, uint64_t size) { RemoveWindowRange(va, size); }
   void Protect(uint64_t pa, uint64_t size, bool readOnly);
   const std::vector<Window>& windows() const { return windows_; }
   const std::vector<Xlat>& translation() const { return xlat_; }
   const std::vector<PRange>& protectedRanges() const { return protected_; }
+  const std::vector<VRange>& known() const { return known_; }
 
   // Accelerated copy (cpu_accel.cc): raises CPU_ACCEL for a loop that cannot be used.
   void SetAccelerators(std::vector<Accel> accels);
@@ -165,6 +172,9 @@ class CpuEngine {
   ConsoleOutput TakeConsole();
   // Runs until a stop (see the contract); raises CPU_RUN when Unicorn stops without a reason.
   StopRecord Run(const RunLimits& limits);
+
+  // x86: true when the engine can reset QEMU's exception-in-flight state (cpu_exceptions.cc).
+  static bool CanForgetExceptions();
 
   // Hook entry points (static trampolines call these).
   void OnCode(uint64_t addr, uint32_t size);
@@ -177,7 +187,7 @@ class CpuEngine {
   void OnPl011Write(uint64_t offset, unsigned size, uint64_t value);
 
  private:
-  enum class Stop { kNone, kReached, kLimit, kTimeout, kBreakpoint, kException, kWatch, kAccel };
+  enum class Stop { kNone, kReached, kLimit, kTimeout, kBreakpoint, kException, kWatch, kAccel, kNeedTranslation };
 
   static constexpr uint64_t kPage = 4096;
   static constexpr uint64_t kPl011Size = 0x1000;
@@ -186,7 +196,6 @@ class CpuEngine {
   static uint64_t Pl011ReadHook(uc_engine* uc, uint64_t offset, unsigned size, void* user);
   static void Pl011WriteHook(uc_engine* uc, uint64_t offset, unsigned size, uint64_t value, void* user);
 
-  void MapRam();
   void InstallHooks();
   void Release();
   uint64_t ReadReg(const RegRef& r) const;
@@ -203,6 +212,7 @@ class CpuEngine {
   StopRecord Classify(uc_err err, uint64_t now);
   StopRecord MemoryFault(uc_err err, uint64_t now);
   void Uncount();
+  void ForgetPendingException();
 
   // Memory map.
   uint8_t* HostFor(uint64_t pa, uint64_t size) const;  // null unless inside one RAM region
@@ -214,6 +224,7 @@ class CpuEngine {
   void UpdateProtectedSet(uint64_t pa, uint64_t size, bool readOnly);
   void ProtectWindowPart(const Window& w, uint64_t pa, uint64_t size, bool ro);
   bool IsProtected(uint64_t pa, uint64_t size) const;
+  bool IsProtectedWhole(uint64_t pa, uint64_t size) const;
   bool Translate(uint64_t va, uint64_t* pa) const;
   bool IdentityRam(uint64_t va, uint64_t size) const;
   bool HaltInsnAt(uint64_t pc, uint32_t size) const;
@@ -222,6 +233,7 @@ class CpuEngine {
   // Accelerated copy.
   void CheckAccel(const Accel& a) const;
   bool AccelReady(const Accel& a, uint64_t* iterations);
+  bool Known(uint64_t va, uint64_t size) const;
   bool AccelPerform(const Accel& a);
 
   CpuArch arch_ = CpuArch::kAmd64;
@@ -232,6 +244,7 @@ class CpuEngine {
   std::vector<Window> windows_;    // sorted by va
   std::vector<Xlat> xlat_;         // sorted by va
   std::vector<PRange> protected_;  // sorted, merged
+  std::vector<VRange> known_;      // sorted
 
   // Devices.
   uint32_t uartPort_ = 0x3f8;
@@ -273,6 +286,9 @@ class CpuEngine {
   uint32_t intno_ = 0;
   uint64_t cr2_ = 0;
   const Accel* pendingAccel_ = nullptr;
+  // An accelerator whose ranges' translation is not known yet: the run stops to ask for it.
+  bool needTranslation_ = false;
+  uint64_t needVa_ = 0, needSize_ = 0;
   uint64_t pendingIterations_ = 0;
   bool faultSeen_ = false;
   uc_mem_type faultType_ = UC_MEM_READ;

@@ -55,7 +55,10 @@ void CpuEngine::AddWindow(const Window& w) {
     if (host == nullptr) {
       Raise("CPU_MAP", "machine: window PA " + Hex(w.pa) + " + " + Hex(w.size) + " is not inside one RAM region");
     }
-    err = uc_mem_map_ptr(uc_, w.va, w.size, UC_PROT_ALL, host);
+    // A window wholly inside protected RAM is mapped read-only at once (machine/cpu/ splits
+    // windows at protection boundaries), which spares uc_mem_protect's region split.
+    bool whole = !protected_.empty() && IsProtectedWhole(w.pa, w.size);
+    err = uc_mem_map_ptr(uc_, w.va, w.size, whole ? (UC_PROT_READ | UC_PROT_EXEC) : UC_PROT_ALL, host);
   }
   if (err != UC_ERR_OK) {
     Raise("CPU_MAP", "machine: Unicorn refused the window at " + Hex(w.va) + " + " + Hex(w.size) + " (" +
@@ -64,7 +67,7 @@ void CpuEngine::AddWindow(const Window& w) {
   auto it = std::lower_bound(windows_.begin(), windows_.end(), w.va,
                              [](const Window& a, uint64_t va) { return a.va < va; });
   windows_.insert(it, w);
-  if (!w.device) {
+  if (!w.device && !IsProtectedWhole(w.pa, w.size)) {
     for (const PRange& p : protected_) {
       uint64_t lo = std::max(p.pa, w.pa), hi = std::min(p.pa + p.size, w.pa + w.size);
       if (lo < hi) ProtectWindowPart(w, lo, hi - lo, true);
@@ -114,6 +117,14 @@ void CpuEngine::ProtectWindowPart(const Window& w, uint64_t pa, uint64_t size, b
 bool CpuEngine::IsProtected(uint64_t pa, uint64_t size) const {
   for (const PRange& p : protected_) {
     if (pa < p.pa + p.size && p.pa < pa + size) return true;
+  }
+  return false;
+}
+
+// True when every byte of [pa, pa + size) is protected (the set is merged: one range holds it).
+bool CpuEngine::IsProtectedWhole(uint64_t pa, uint64_t size) const {
+  for (const PRange& p : protected_) {
+    if (pa >= p.pa && pa + size <= p.pa + p.size) return true;
   }
   return false;
 }
@@ -198,11 +209,19 @@ void CpuEngine::InvalidateCode(uint64_t va, uint64_t size) {
   }
 }
 
-// Replaces the translation and the windows (a diff: windows that stay are not touched).
-void CpuEngine::SetMappings(std::vector<Window> want, std::vector<Xlat> translation) {
+// Replaces the translation, its known ranges and the windows (a diff: windows that stay are
+// not touched).
+void CpuEngine::SetMappings(std::vector<Window> want, std::vector<Xlat> translation, std::vector<VRange> known) {
   for (Window& w : want) w.device = InDevice(w.pa, w.size);
+  for (const VRange& k : known) {
+    if (k.size == 0 || (k.va + k.size < k.va && k.va + k.size != 0)) {
+      Raise("CPU_MAP", "machine: known range " + Hex(k.va) + " + " + Hex(k.size) + " is empty or wraps");
+    }
+  }
+  std::sort(known.begin(), known.end(), [](const VRange& a, const VRange& b) { return a.va < b.va; });
   SetTranslation(std::move(translation));
   ApplyWindowDiff(want);
+  known_ = std::move(known);
 }
 
 void CpuEngine::SetTranslation(std::vector<Xlat> xl) {

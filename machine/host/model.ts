@@ -210,6 +210,18 @@ function givenKernel(kernel: ElfImage, arch: Arch, load: PhysAddr, kstart: bigin
   };
 }
 
+/**
+ * Table pages the model kernel reserves: MODEL_KERNEL.tablePages, or more for a host whose
+ * vm_page_dump bitmap (mapped with 4 KiB pages: one PT page per 2 MiB of it) and direct map
+ * (one PDP page per 512 GiB) need more (servers of several TiB).
+ */
+function hostTablePages(view: HostView): number {
+  const pages = dumpAvailPages(dumpAvailFrom(view));
+  const top = view.physmem.reduce((m, r) => (rangeEnd(r) > m ? rangeEnd(r) : m), 0n);
+  const need = 32 + Math.ceil(Number(pages) / 8 / Number(SZ_2M)) + Number(top >> 39n);
+  return Math.max(MODEL_KERNEL.tablePages, need);
+}
+
 /** Builds the host model (see the module contract). */
 export function buildHostModel(profile: MachineProfile, opts: HostModelOptions): HostModel {
   const arch = profile.arch;
@@ -249,7 +261,8 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
     physfree += BigInt(pages) * PAGE;
     return pa;
   };
-  const poolPa = take(MODEL_KERNEL.tablePages);
+  const poolPages = hostTablePages(view);
+  const poolPa = take(poolPages);
   take(1); // guard
   const stackPa = take(HOST.KSTACK_PAGES);
   const sym = img.symbols;
@@ -308,7 +321,7 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
 
   // 4. Page tables.
   const fmt = TABLE_FORMATS[arch];
-  const pool = new PagePool(poolPa, MODEL_KERNEL.tablePages);
+  const pool = new PagePool(poolPa, poolPages);
   const root = pool.alloc('the host root table');
   const lowRoot = arch === 'arm64' ? pool.alloc('the host TTBR0 L0 (empty)') : undefined;
   const kmapSize = alignUp(hostRange.size, SZ_2M);
@@ -535,6 +548,9 @@ function deviceTableBytes(t: DeviceTable, seed: bigint): Uint8Array {
   }
 }
 
+/** Allocated pages written per Machine.place call (16 MiB of page images). */
+const ALLOCATED_BATCH = 4096;
+
 /**
  * Writes the model into guest RAM: placements, seeded pages and device tables. With
  * `{ loader: false }` the boot loader's part (`loaderPlacements`) is left out: it has been
@@ -543,7 +559,11 @@ function deviceTableBytes(t: DeviceTable, seed: bigint): Uint8Array {
 export function installHost(machine: Machine, model: HostModel, opts: { readonly loader?: boolean } = {}): void {
   const loaderPart = new Set(model.loaderPlacements);
   machine.place(opts.loader === false ? model.placements.filter((p) => !loaderPart.has(p)) : model.placements);
-  machine.place(model.allocated.map((pa) => ({ label: 'allocated page', phys: pa, data: pageBytes(model.seed, pa) })));
+  // In batches: a server-sized model allocates a GiB of pages, which must not all be in JS memory at once.
+  for (let i = 0; i < model.allocated.length; i += ALLOCATED_BATCH) {
+    const batch = model.allocated.slice(i, i + ALLOCATED_BATCH);
+    machine.place(batch.map((pa) => ({ label: 'allocated page', phys: pa, data: pageBytes(model.seed, pa) })));
+  }
   machine.place(
     model.deviceTables.map((t) => ({ label: t.kind, phys: t.range.start, data: deviceTableBytes(t, model.seed) })),
   );

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { phys, size } from '../../loader/addr.js';
 import { KERNBASE as KERNBASE_AMD64 } from '../../loader/arch/amd64/layout.js';
 import { KERNBASE as KERNBASE_ARM64 } from '../../loader/arch/arm64/layout.js';
-import { AMD64_REGS, ARM64_REGS, COPY_LOOPS, type CopyLoop, type StopReason } from '../../machine/cpu.js';
+import { AMD64_REGS, ARM64_REGS, COPY_LOOPS, type CopyLoop, type StopReason } from '../../machine/cpu/index.js';
 import { sym } from '../unit/machine/asm.js';
 import { AMD64, amd64Machine, ARM64, arm64Machine, cpuTestOptions, K4, M2 } from '../unit/machine/machines.js';
 

@@ -3,7 +3,7 @@
 // mode (shadow: false), where protection must follow aliases added later.
 import t from 'tap';
 import { kva, phys, size } from '../../loader/addr.js';
-import { Cpu, COPY_LOOPS, type CopyLoop } from '../../machine/cpu.js';
+import { Cpu, COPY_LOOPS, type CopyLoop } from '../../machine/cpu/index.js';
 import { NativeRam } from '../../machine/native-ram.js';
 import { ArrayRam } from '../../loader/memory/guest-ram.js';
 import { throwsCode } from '../helpers/errors.js';

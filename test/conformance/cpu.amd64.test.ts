@@ -4,7 +4,7 @@
 import t from 'tap';
 import { phys, size } from '../../loader/addr.js';
 import { KERNBASE } from '../../loader/arch/amd64/layout.js';
-import { CPU_BITS } from '../../machine/cpu.js';
+import { CPU_BITS } from '../../machine/cpu/index.js';
 import { sym } from '../unit/machine/asm.js';
 import { AMD64, amd64Machine, cpuTestOptions, K4, M2, u64 } from '../unit/machine/machines.js';
 import { readU64, writeU64, X86Tables } from '../unit/machine/tables.js';

@@ -11,7 +11,7 @@ import { planRescue } from '../../loader/plan/rescue-plan.js';
 import { buildProbeKernel, probeChecksum } from '../../kernels/probe/index.js';
 import type { Trampoline } from '../../loader/trampoline/index.js';
 import { checkEntryContract } from '../../machine/contract.js';
-import type { RegName } from '../../machine/cpu.js';
+import type { RegName } from '../../machine/cpu/index.js';
 import { execKernel, prepareHandOff, type ExecPath } from '../../machine/exec.js';
 import { runJump } from '../../machine/jump.js';
 import { Machine } from '../../machine/machine.js';

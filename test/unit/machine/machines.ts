@@ -8,7 +8,7 @@
  *   the RAM (2 MiB blocks) and the PL011 page at 0x0900_0000 (device); MMU on at EL1.
  */
 import { phys, size } from '../../../loader/addr.js';
-import { Cpu, type CpuOptions } from '../../../machine/cpu.js';
+import { Cpu, type CpuOptions } from '../../../machine/cpu/index.js';
 import { NativeRam } from '../../../machine/native-ram.js';
 import { nativeAvailable } from '../../../native/binding.js';
 import { asmMissing, assembleWithSymbols, type Assembled } from './asm.js';

@@ -5,7 +5,7 @@ import { phys, size } from '../../../loader/addr.js';
 import { KERNBASE as KERNBASE_AMD64 } from '../../../loader/arch/amd64/layout.js';
 import { KERNBASE as KERNBASE_ARM64 } from '../../../loader/arch/arm64/layout.js';
 import { walkArm64 } from '../../../machine/arm64-walker.js';
-import { MAX_SHADOW_WINDOWS, planAmd64Shadow, planArm64Shadow } from '../../../machine/cpu.js';
+import { MAX_SHADOW_WINDOWS, planAmd64Shadow, planArm64Shadow } from '../../../machine/cpu/index.js';
 import { ArrayRam, type RamRegion } from '../../../loader/memory/guest-ram.js';
 import { walkX86 } from '../../../machine/x86-walker.js';
 import { throwsCode } from '../../helpers/errors.js';

@@ -24,7 +24,7 @@ const mutate = (f: (p: Record<string, unknown> & { [k: string]: unknown }) => vo
 };
 
 t.test('built-in profiles', (t) => {
-  t.same(builtinProfileNames(), ['amd64-bios', 'amd64-efi', 'arm64-acpi', 'arm64-fdt']);
+  t.same(builtinProfileNames(), ['amd64-bios', 'amd64-efi', 'amd64-server', 'arm64-acpi', 'arm64-fdt', 'arm64-server']);
   for (const n of builtinProfileNames()) {
     const p = loadProfile(n);
     t.equal(p.name, n);
