@@ -21,10 +21,24 @@
  * a mismatch: it returns every changed segment, in record order, with both digests and, when
  * the bytes the loader staged were given to `recordSegments` (and matched RAM then), the
  * physical address of the first changed byte. Staged bytes are referenced, not copied.
+ * `digestArmedPlan` says what of an armed D47358 reservation is hashed (and what is not).
  */
 import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
-import { formatRange, hex, rangeEnd, type PhysAddr, type PhysRange } from '../loader/addr.js';
+import {
+  formatRange,
+  hex,
+  overlaps,
+  phys,
+  range,
+  rangeEnd,
+  size,
+  type PhysAddr,
+  type PhysRange,
+} from '../loader/addr.js';
+import type { Arch } from '../loader/arch/index.js';
+import { AMD64_RESCUE_DUMP_PARAMS_SIZE, ARM64_RESCUE_DUMP_PARAMS_SIZE } from '../loader/handoff/params.js';
+import type { RescuePlan } from '../loader/plan/rescue-plan.js';
 import { normalize, subtract } from '../loader/plan/ranges.js';
 import { MAX_VIEW_BYTES, resolveRange, type GuestRam } from '../loader/memory/guest-ram.js';
 
@@ -189,4 +203,44 @@ export function refusalReason(changed: readonly ChangedSegment[]): string {
 /** True when `pa` lies in a recorded segment's hashed parts (a write there will be caught). */
 export function isProtected(digests: SegmentDigests, pa: PhysAddr): boolean {
   return digests.segments.some((d) => d.hashed.some((r) => pa >= r.start && pa < rangeEnd(r)));
+}
+
+/** A kexec_load segment as the purgatory hashes it (mem, memsz; buf zero-filled up to memsz). */
+export interface LoadedSegment {
+  readonly buf: Uint8Array;
+  readonly mem: bigint;
+  readonly memsz: bigint;
+}
+
+/**
+ * The digests of an armed rescue plan, taken when it is armed: each plan segment's bytes as
+ * placed and, for kexec_load, each loaded segment (mem, memsz: kexec zero-fills the tail).
+ * Left out: the rescue_dump_params at the reservation's start and the amd64 bootstrap
+ * page-table pool, which the host writes at the panic (rescue_dump_params_init,
+ * rescue_kernel_exec), as kexec leaves the purgatory and a hotplug elfcorehdr out.
+ */
+export function digestArmedPlan(
+  ram: GuestRam,
+  arch: Arch,
+  plan: RescuePlan,
+  loaded: readonly LoadedSegment[] = [],
+): SegmentDigests {
+  const params = arch === 'amd64' ? AMD64_RESCUE_DUMP_PARAMS_SIZE : ARM64_RESCUE_DUMP_PARAMS_SIZE;
+  const span = (s: RescuePlan['segments'][number]): PhysRange =>
+    range(s.phys, s.memSize > size(s.data.length) ? s.memSize : size(s.data.length));
+  const exclude = [
+    range(plan.region.start, size(params)),
+    ...plan.segments.filter((s) => s.kind === 'page-tables').map(span),
+  ];
+  const segments: SegmentSpec[] = [
+    ...plan.segments
+      .filter((s) => s.data.length > 0)
+      .map((s) => ({ label: s.label, range: range(s.phys, size(s.data.length)), staged: s.data })),
+    ...loaded.map((seg, i) => {
+      const r = range(phys(seg.mem), size(seg.memsz));
+      const inside = plan.segments.filter((s) => overlaps(r, span(s))).map((s) => s.label);
+      return { label: `kexec segment ${i} (${inside.join(', ')})`, range: r, staged: seg.buf };
+    }),
+  ];
+  return recordSegments(ram, segments, { exclude });
 }

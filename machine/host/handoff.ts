@@ -17,7 +17,7 @@
  *    a missing memory map or a pointer outside RAM is a HostError.
  *  - `dumpAvailFrom(view)`: dump_avail as page-aligned, merged `[start, end)` pairs.
  */
-import { alignUp, hex, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../../loader/addr.js';
+import { alignUp, hex, phys, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../../loader/addr.js';
 import { archInfo, type Arch } from '../../loader/arch/index.js';
 import { decodeEfiMap, efiPhysmemType } from '../../loader/handoff/efimap.js';
 import { findNode, getProp, parseFdt, readMemoryRanges, type Fdt } from '../../loader/handoff/fdt/index.js';
@@ -38,6 +38,7 @@ import { propReg, asCellCount, addressCells, sizeCells } from '../../loader/hand
 import type { HostFirmware } from '../../loader/plan/firmware.js';
 import { loaderMetadata, metadataAddress, metadataToPhys } from '../../loader/plan/kexec-plan.js';
 import { normalize, subtract } from '../../loader/plan/ranges.js';
+import type { GuestRam } from '../../loader/memory/guest-ram.js';
 import type { Machine, Placement } from '../machine.js';
 import { HostCode, HostError } from './errors.js';
 
@@ -261,14 +262,14 @@ export function dumpAvailFrom(view: HostView): (readonly [bigint, bigint])[] {
 }
 
 /** A PhysReader over guest RAM: bounded by `max` and by the end of the RAM region holding `pa`. */
-export function ramReader(machine: Machine): PhysReader {
+export function ramReader(ram: GuestRam): PhysReader {
   return (pa, max, what) => {
-    const region = machine.ram.regions.find((r) => pa >= r.base && pa < r.base + r.size);
+    const region = ram.regions.find((r) => pa >= r.base && pa < r.base + r.size);
     if (region === undefined) {
       throw new HostError(HostCode.BadPointer, `machine: ${what} ${hex(pa)} is not guest RAM`, { what, pa });
     }
     const len = Math.min(max, Number(region.base + region.size - pa));
-    return machine.ram.read(pa as PhysAddr, len);
+    return ram.read(phys(pa), len);
   };
 }
 
@@ -289,5 +290,5 @@ export function placementReader(items: readonly Placement[]): PhysReader {
 
 /** Decodes the host's hand-off from guest RAM (the honesty rule: RAM only). */
 export function hostFromHandoff(machine: Machine, at: HandoffLocation): HostView {
-  return decodeHostHandoff(ramReader(machine), at);
+  return decodeHostHandoff(ramReader(machine.ram), at);
 }

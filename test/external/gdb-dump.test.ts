@@ -24,6 +24,7 @@ import { guestMemoryReader } from '../../dump/source.js';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { HostSession } from '../../machine/session.js';
 import { crashDump } from '../../rescue/crash-dump.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 
 const have = (tool: string): boolean => {
   const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
@@ -110,7 +111,7 @@ t.test('kboot panic --format elf: vmcore.0 in readelf and gdb-multiarch', native
     rmSync(dir, { recursive: true, force: true });
   });
   s.advanceTo('running');
-  t.ok(s.panic().rescued);
+  t.ok(s.panic({ observer: probeObserver }).rescued);
   const out = crashDump(s, { dir, format: 'elf' });
   t.equal(out.save?.status, 'good');
   const file = join(dir, 'vmcore.0');
