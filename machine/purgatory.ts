@@ -26,6 +26,7 @@
 import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
 import {
+  add,
   formatRange,
   hex,
   overlaps,
@@ -97,7 +98,7 @@ const ZERO_CHUNK = new Uint8Array(64 * 1024);
 function updateFromRam(h: Hash, ram: GuestRam, r: PhysRange): void {
   for (const p of resolveRange(ram.regions, 'sha256', r.start, r.size)) {
     for (let off = 0; off < p.len; off += MAX_VIEW_BYTES) {
-      h.update(ram.view((p.at + BigInt(off)) as PhysAddr, Math.min(MAX_VIEW_BYTES, p.len - off)));
+      h.update(ram.view(add(p.at, size(off)), Math.min(MAX_VIEW_BYTES, p.len - off)));
     }
   }
 }
@@ -156,12 +157,12 @@ function firstDifference(ram: GuestRam, d: SegmentDigest): PhysAddr | undefined 
       for (let off = 0; off < p.len; off += ZERO_CHUNK.length) {
         const n = Math.min(ZERO_CHUNK.length, p.len - off);
         const at = p.at + BigInt(off);
-        const now = ram.view(at as PhysAddr, n);
+        const now = ram.view(phys(at), n);
         const from = Number(at - d.range.start);
         const want = new Uint8Array(n);
         if (from < staged.length) want.set(staged.subarray(from, Math.min(from + n, staged.length)));
         if (Buffer.compare(now, want) === 0) continue;
-        for (let i = 0; i < n; i++) if (now[i] !== want[i]) return (at + BigInt(i)) as PhysAddr;
+        for (let i = 0; i < n; i++) if (now[i] !== want[i]) return phys(at + BigInt(i));
       }
     }
   }

@@ -38,7 +38,7 @@
  * input escape as ElfError.
  */
 import assert from 'node:assert/strict';
-import { hex, type KernelVa, type Size } from '../addr.js';
+import { hex, kva, offsetFrom, type KernelVa, type Size } from '../addr.js';
 import { archInfo } from '../arch/index.js';
 import type { ElfImage, ElfSection, ProgramHeader } from '../elf/image.js';
 import { Elf64Ehdr, Elf64Phdr, Elf64Shdr, Elf64Sym, PN_XNUM, SHF, SHN, SHT, STB, STT } from '../elf/layout.js';
@@ -465,10 +465,10 @@ export function extractEmbeddedRescue(host: Uint8Array | ElfImage): EmbeddedResc
   }
   const off = Number(seg.offset + (start - seg.vaddr));
   const bytes = img.bytes.slice(off, off + Number(end - start));
-  return Object.freeze({ bytes, start: start as KernelVa, end: end as KernelVa, segment: seg.index });
+  return Object.freeze({ bytes, start: kva(start), end: kva(end), segment: seg.index });
 }
 
 /** The rescue kernel's length as rescue_kernel_init computes it (`&rescue_end - &rescue_start`). */
 export function embeddedRescueLength(rescue: EmbeddedRescue): Size {
-  return (rescue.end - rescue.start) as Size;
+  return offsetFrom(rescue.end, rescue.start);
 }
