@@ -78,6 +78,12 @@ export interface KexecRebootRequest {
   readonly avoid: readonly PhysRange[];
 }
 
+/** What the boot loader stages of a host model (machine/host/model.ts). */
+export type HostLoaderImage = Pick<
+  HostModel,
+  'loaderPlacements' | 'handoff' | 'load' | 'kernbasePa' | 'entry' | 'relocation'
+>;
+
 /** A kexec reboot laid out (planKexecReboot) and, once staged, in guest RAM. */
 export interface KexecRebootStaging {
   /** The run holding the trampoline area, the GDT page and the staging buffers. */
@@ -143,7 +149,15 @@ export function planKexecReboot(req: KexecRebootRequest): KexecRebootStaging {
       data: s.data,
     })),
     tramp,
-    contract: { kind: 'kexec-reboot', ...k },
+    contract: {
+      kind: 'kexec-reboot',
+      entryVa: k.entryVa,
+      entryPa: k.entryPa,
+      modulep: k.modulep,
+      kernend: k.kernend,
+      modulepPa: k.modulepPa,
+      kernelFirstPagePa: k.kernelFirstPagePa,
+    },
   };
 }
 
@@ -190,7 +204,7 @@ export function kexecRebootFromPlan(profile: MachineProfile, plan: KexecBootPlan
  */
 export function kexecRebootFromHost(
   profile: MachineProfile,
-  model: HostModel,
+  model: HostLoaderImage,
   avoid: readonly PhysRange[],
 ): KexecRebootRequest {
   const handoff = new Set(model.handoff.placements);

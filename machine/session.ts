@@ -127,7 +127,7 @@ interface SessionState {
 /** A booted host on an emulated machine (see the module contract). */
 export class HostSession {
   readonly profile: MachineProfile;
-  /** The strategy's id (`embed`, `kld`, `kexec`). */
+  /** The strategy's id (loader/strategy.ts STRATEGY_IDS). */
   readonly strategy: StrategyId;
   /** The strategy itself. */
   readonly arming: RescueStrategy;
