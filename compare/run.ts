@@ -29,25 +29,18 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { parseElf } from '../loader/elf/index.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { hostKernelElf } from '../kernels/host-elf.js';
-import { FIRST_USERSPACE_PHASE, HOST_PHASES, type HostPhase } from '../machine/host/timeline.js';
-import { HostSession } from '../machine/session.js';
+import { FIRST_USERSPACE_PHASE, HOST_PHASES } from '../machine/host/timeline.js';
 import { RESCUE_STRATEGIES, STRATEGY_IDS, type RescueStrategy } from '../machine/strategies/index.js';
 import { isProbeKernel } from '../rescue/probe-observer.js';
 import { CompareCode, CompareError } from './errors.js';
-import { corruptSegmentFault, strayWriteFault } from './faults.js';
-import { now, round, type Ctx, type Trunk } from './context.js';
-import { mainRun, type MainRun } from './measure.js';
-import {
-  COMPARE_FAULTS,
-  type CompareReport,
-  type PhaseResult,
-  type ProfileComparison,
-  type StrategyComparison,
-} from './report.js';
+import { now, round } from './context.js';
+import type { MainRun } from './measure.js';
+import { runTasks, type TaskOutcome } from './pool.js';
+import { COMPARE_FAULTS, type CompareReport, type ProfileComparison, type StrategyComparison } from './report.js';
 
 export interface CompareOptions {
   /** The rescue kernel ELF. */
@@ -59,92 +52,8 @@ export interface CompareOptions {
   /** Where temporary dumps go (default: the OS temporary directory). */
   readonly tmpDir?: string;
   readonly onProgress?: (line: string) => void;
-}
-
-function bootTrunk(ctx: Ctx, strategy: RescueStrategy): Trunk {
-  const t0 = now();
-  const host = HostSession.boot({
-    profile: ctx.profile,
-    strategy: strategy.id,
-    rescue: ctx.rescue,
-    seed: ctx.seed,
-    rescueName: basename(ctx.file),
-  });
-  return { strategy, host, bootMs: now() - t0 };
-}
-
-function advance(trunk: Trunk, phase: HostPhase): void {
-  const t0 = now();
-  trunk.host.advanceTo(phase);
-  trunk.bootMs += now() - t0;
-}
-
-/**
- * A fork of the trunk at its phase, armed the way the strategy arms by then (one armed from
- * userspace loads the crash kernel; the call fails before userspace, as kexec_load does);
- * closed after `f`.
- */
-export function withArmedFork<T>(ctx: Ctx, trunk: Trunk, f: (s: HostSession) => T): T {
-  ctx.sessions++;
-  const s = trunk.host.fork();
-  try {
-    if (trunk.strategy.armedBy === 'userspace') s.loadCrash(ctx.rescue);
-    return f(s);
-  } finally {
-    s.close();
-  }
-}
-
-/** A panic at the trunk's phase, in a fork of its own. */
-function panicHere(ctx: Ctx, trunk: Trunk): PhaseResult {
-  return withArmedFork(ctx, trunk, (s) => {
-    const out = s.panic();
-    return {
-      phase: s.phase,
-      rescued: out.rescued,
-      reason: out.rescued ? null : (out.reason ?? `the jump stopped: ${out.jump?.stop.kind ?? 'unknown'}`),
-      instructions: out.jump?.stop.executed ?? null,
-    };
-  });
-}
-
-/** Everything one strategy goes through on one profile (see the module contract). */
-function runStrategy(ctx: Ctx, strategy: RescueStrategy): { comparison: StrategyComparison; main: MainRun } {
-  const { profile } = ctx;
-  ctx.progress(`${profile.name} ${strategy.id}: a panic at each of ${HOST_PHASES.length} boot phases`);
-  const trunk = bootTrunk(ctx, strategy);
-  try {
-    const phases: PhaseResult[] = [];
-    for (const phase of HOST_PHASES.filter((p) => p !== 'running')) {
-      advance(trunk, phase);
-      phases.push(panicHere(ctx, trunk));
-    }
-    advance(trunk, 'running');
-    const main = mainRun(ctx, trunk);
-    phases.push(main.running);
-    ctx.progress(`${profile.name} ${strategy.id}: corrupted staged segment, stray write by the trampoline`);
-    const corrupt = withArmedFork(ctx, trunk, (s) => corruptSegmentFault(s, ctx.rescue));
-    const stray = withArmedFork(ctx, trunk, (s) => strayWriteFault(s));
-    const faults = [...main.faults, corrupt, stray].sort(
-      (a, b) => COMPARE_FAULTS.indexOf(a.fault) - COMPARE_FAULTS.indexOf(b.fault),
-    );
-    const rescued = phases.filter((p) => p.rescued);
-    const armedFrom = phases.find((p) => p.rescued)?.phase ?? null;
-    const applicable = faults.filter((f) => f.outcome !== 'n/a');
-    const comparison: StrategyComparison = {
-      ...main.result,
-      armedFrom,
-      userspaceOnly: armedFrom !== null && HOST_PHASES.indexOf(armedFrom) >= HOST_PHASES.indexOf(FIRST_USERSPACE_PHASE),
-      rescuedShare: Math.round((rescued.length / phases.length) * 1000) / 1000,
-      phases,
-      faults,
-      faultsHandled: applicable.filter((f) => f.outcome === 'survived' || f.outcome === 'detected').length,
-      faultsApplicable: applicable.length,
-    };
-    return { comparison, main: { ...main, bootMs: trunk.bootMs } };
-  } finally {
-    trunk.host.close();
-  }
+  /** Threads to run the strategies on (default: compare/pool.ts threadsFor; 1 runs them in this thread). */
+  readonly threads?: number;
 }
 
 /** A strategy's staging of the generated host kernel, timed (the re-stage of a rebuild). */
@@ -155,7 +64,10 @@ interface Staging {
   readonly ms: number;
 }
 
-function stageHost(ctx: Ctx, strategy: RescueStrategy): Staging {
+function stageHost(
+  ctx: { readonly rescue: Uint8Array; readonly profile: MachineProfile; readonly seed: number },
+  strategy: RescueStrategy,
+): Staging {
   const host = hostKernelElf(ctx.profile.arch, ctx.seed);
   const t0 = now();
   const staged = strategy.stage(host, ctx.rescue);
@@ -185,29 +97,37 @@ function withStagingFacts(
   return { ...c, memory, replace: { ...c.replace, ms: round(ms) } };
 }
 
-/** Compares the strategies on one profile. */
-function compareProfile(ctx: Ctx): ProfileComparison {
+/** One profile's comparison from its strategies' task results (in RESCUE_STRATEGIES order). */
+function compareProfile(
+  rescue: Uint8Array,
+  profile: MachineProfile,
+  seed: number,
+  runs: readonly TaskOutcome[],
+): ProfileComparison {
+  const ctx = { rescue, profile, seed };
   const t0 = now();
-  const { profile } = ctx;
-  const runs = RESCUE_STRATEGIES.map((strategy) => ({ strategy, ...runStrategy(ctx, strategy) }));
-  const stagings = runs.map((r) => stageHost(ctx, r.strategy));
-  const baseImage = runs.find((_, i) => stagings[i]?.grows === false)?.main.imageSize ?? 0n;
+  const stagings = RESCUE_STRATEGIES.map((s) => stageHost(ctx, s));
+  const stagingMs = now() - t0;
+  const baseImage = runs.find((_, i) => stagings[i]?.grows === false)?.result.main.imageSize ?? 0n;
   const strategies = runs.map((r, i) => {
     const staging = stagings[i];
-    return staging === undefined
-      ? r.comparison
-      : withStagingFacts(r.comparison, r.strategy, staging, r.main, baseImage);
+    const strategy = RESCUE_STRATEGIES[i];
+    return staging === undefined || strategy === undefined
+      ? r.result.comparison
+      : withStagingFacts(r.result.comparison, strategy, staging, r.result.main, baseImage);
   });
   const dumps = strategies.filter((c) => c.dump.status !== 'none');
-  const ms = dumps.map((c) => c.dump.ms).sort((a, b) => a - b);
+  const ms = dumps.map((c) => c.dump.ms).sort((x, y) => x - y);
   const first = dumps[0]?.dump;
+  const start = Math.min(...runs.map((r) => r.startMs));
+  const end = Math.max(...runs.map((r) => r.endMs));
   return {
     machine: profile.name,
     source: profile.source,
     arch: profile.arch,
-    reservation: runs[0]?.main.reservation ?? { start: '0x0', size: 0 },
-    sessions: ctx.sessions,
-    elapsedMs: round(now() - t0),
+    reservation: runs[0]?.result.main.reservation ?? { start: '0x0', size: 0 },
+    sessions: runs.reduce((n, r) => n + r.result.sessions, 0),
+    elapsedMs: round(end - start + stagingMs),
     dump: {
       format: first?.format ?? 'minidump',
       size: first?.size ?? 0,
@@ -233,23 +153,20 @@ function checkProfiles(opts: CompareOptions, arch: MachineProfile['arch']): void
 }
 
 /** Runs the comparison (see the module contract). */
-export function runCompare(opts: CompareOptions): CompareReport {
+export async function runCompare(opts: CompareOptions): Promise<CompareReport> {
   const t0 = now();
   const image = parseElf(opts.rescue);
   checkProfiles(opts, image.arch);
   const seed = opts.seed ?? 1;
   const tmp = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kboot-compare-'));
   try {
-    const profiles = opts.profiles.map((profile) =>
-      compareProfile({
-        rescue: opts.rescue,
-        file: opts.file,
-        profile,
-        seed,
-        tmp,
-        progress: opts.onProgress ?? (() => undefined),
-        sessions: 0,
-      }),
+    const tasks = opts.profiles.flatMap((profile) =>
+      RESCUE_STRATEGIES.map((s) => ({ rescue: opts.rescue, file: opts.file, profile, seed, tmp, strategy: s.id })),
+    );
+    const outcomes = await runTasks(tasks, opts.onProgress ?? (() => undefined), opts.threads);
+    const n = RESCUE_STRATEGIES.length;
+    const profiles = opts.profiles.map((profile, i) =>
+      compareProfile(opts.rescue, profile, seed, outcomes.slice(i * n, (i + 1) * n)),
     );
     return {
       kernel: {

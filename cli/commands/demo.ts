@@ -258,7 +258,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
 
     // 7. compare
     step(`compare embed, KLD and kexec on ${profile.name} (kboot compare)`);
-    const cmp = compare.runCompare({
+    const cmp = await compare.runCompare({
       rescue,
       file: shown(kernelPath),
       profiles: [profile],
