@@ -33,7 +33,7 @@ export function threadsFor(tasks: number, cores: number = availableParallelism()
 }
 
 /** Progress lines in serial order: a task's lines wait until every earlier task is done. */
-class OrderedProgress {
+export class OrderedProgress {
   private next = 0;
   private readonly held: string[][];
   private readonly done: boolean[];
