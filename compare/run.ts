@@ -19,11 +19,13 @@
  *     (compare/faults.ts).
  * A strategy that needs a reboot to be replaced is timed by its host's boot to `running`; one
  * that needs a rebuild, by re-staging the host kernel (the strategy's `stage`) plus that boot.
+ * Each strategy on each profile is one task (compare/strategy-run.ts), run whole on a worker
+ * thread (compare/pool.ts) or, with one core or `threads: 1`, in this thread.
  *
  * Contract: every number comes from those runs (HostSession, JumpResult, crashDump, the
  * strategy's staging), timed with performance.now(); temporary dumps are removed. Every
  * session is closed. `sessions` counts the scenario sessions (the forks). `onProgress` gets
- * one line per stage. Profiles must have the kernel's arch (COMPARE_ARCH_MISMATCH otherwise).
+ * one line per stage, in the order a serial run gives them. Profiles must have the kernel's arch (COMPARE_ARCH_MISMATCH otherwise).
  * Only KbootErrors escape.
  */
 import { createHash } from 'node:crypto';
