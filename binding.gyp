@@ -17,7 +17,8 @@
         "native/compress.cc",
         "native/file_writer.cc",
         "native/page_digest.cc",
-        "native/fs_lock.cc"
+        "native/fs_lock.cc",
+        "native/snapshot.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "libraries": ["-lunicorn", "-lzstd", "-lz"],

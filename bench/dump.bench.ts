@@ -19,6 +19,7 @@ import { HostSession } from '../machine/session.js';
 import { crashDump } from '../rescue/crash-dump.js';
 import { popcount8 } from '../loader/kernel-abi/dump-avail.js';
 import { compare, medianPairMs, mibPerSec, type Benchmark, type BenchResult } from './harness.js';
+import { probeObserver } from '../rescue/probe-observer.js';
 
 const GiB_PAGES = 262_144;
 
@@ -36,7 +37,7 @@ export const benchmarks: Benchmark[] = [
       const dir = mkdtempSync(join(tmpdir(), 'kboot-bench-dump-'));
       try {
         s.advanceTo('running');
-        if (!s.panic().rescued) throw new Error('bench: the panic was not rescued');
+        if (!s.panic({ observer: probeObserver }).rescued) throw new Error('bench: the panic was not rescued');
         let bytes = 0;
         let pages = 0;
         let rssBefore = 0;

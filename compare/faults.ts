@@ -24,13 +24,15 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { hex, type PhysAddr } from '../loader/addr.js';
+import { add, hex, offsetFrom, size, SZ_4K, type PhysAddr } from '../loader/addr.js';
+import { A64Asm, X86Asm } from '../loader/codegen/index.js';
 import { parseElf, PF } from '../loader/elf/index.js';
 import { probeChecksum } from '../kernels/probe/index.js';
 import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { runJump } from '../machine/jump.js';
 import type { HostSession } from '../machine/session.js';
 import { crashDump } from '../rescue/crash-dump.js';
+import { probeObserver } from '../rescue/probe-observer.js';
 import type { FaultResult } from './report.js';
 import { MachineCode, MachineError } from '../machine/errors.js';
 
@@ -102,7 +104,7 @@ export function corruptionTarget(s: HostSession, rescue: Uint8Array): { pa: Phys
   const image = parseElf(rescue);
   const text = image.loadSegments.find((p) => (p.flags & PF.X) !== 0 && p.filesz > 0n) ?? image.loadSegments[0];
   const fileOffset = text === undefined ? BigInt(rescue.length) / 2n : text.offset + text.filesz / 2n;
-  return { pa: (kseg.phys + fileOffset) as PhysAddr, fileOffset };
+  return { pa: add(kseg.phys, size(fileOffset)), fileOffset };
 }
 
 /** corrupt-segment: flip a staged byte between arming and the panic (see the module contract). */
@@ -111,7 +113,7 @@ export function corruptSegmentFault(s: HostSession, rescue: Uint8Array): FaultRe
   const old = s.machine.ram.read(pa, 1)[0] ?? 0;
   s.machine.ram.write(pa, Uint8Array.of(old ^ 0xff));
   const where = `byte ${hex(fileOffset)} of the staged kernel (PA ${hex(pa)}) flipped after arming`;
-  const out = s.panic();
+  const out = s.panic({ observer: probeObserver });
   const changed = out.changedSegments ?? [];
   if (!out.rescued && changed.length > 0) {
     const named = changed
@@ -133,7 +135,7 @@ export function corruptSegmentFault(s: HostSession, rescue: Uint8Array): FaultRe
       detail: `${where}; not rescued without naming the damage (${out.reason ?? out.jump?.stop.kind ?? 'unknown'})`,
     };
   }
-  const probe = out.probe;
+  const probe = out.observed;
   if (probe === undefined) {
     return {
       fault: 'corrupt-segment',
@@ -160,35 +162,26 @@ export function corruptSegmentFault(s: HostSession, rescue: Uint8Array): FaultRe
   };
 }
 
-/** Little-endian bytes of 32-bit words. */
-function words(...w: number[]): Uint8Array {
-  const b = new Uint8Array(w.length * 4);
-  const v = new DataView(b.buffer);
-  w.forEach((x, i) => v.setUint32(i * 4, x >>> 0, true));
-  return b;
-}
-
 /**
  * `tramp` with a stray store in front of its first instruction: `mov [rsp], rdi` (amd64) /
  * `str x1, [sp]` (arm64), then a branch to the real entry. The extra code goes in host
- * kernel text just after rescue_tramp, so it runs at the same privilege and mappings.
+ * kernel text just after rescue_tramp (16-byte aligned), so it runs at the same privilege
+ * and mappings.
  */
 export function withStrayStore(tramp: Trampoline): Trampoline {
   const at = (tramp.code.size + 15) & ~15;
   const va = tramp.code.va + BigInt(at);
-  const pa = (tramp.code.phys + BigInt(at)) as PhysAddr;
-  let code: Uint8Array;
-  if (tramp.arch === 'amd64') {
-    const rel = Number(tramp.entry.pc - (va + 9n)); // E9 rel32 from the end of the jmp
-    code = new Uint8Array([0x48, 0x89, 0x3c, 0x24, 0xe9, 0, 0, 0, 0]);
-    new DataView(code.buffer).setInt32(5, rel, true);
-  } else {
-    const imm26 = Number((tramp.entry.pc - (va + 4n)) / 4n) & 0x3ff_ffff;
-    code = words(0xf90003e1, 0x1400_0000 | imm26); // str x1, [sp]; b entry
-  }
+  const entry = Number(tramp.entry.pc - va); // the real entry, before the injected code
+  const code =
+    tramp.arch === 'amd64'
+      ? new X86Asm().labelAt('entry', entry).movStore64({ base: 'rsp' }, 'rdi').jmp('entry').finish(va).bytes
+      : new A64Asm().labelAt('entry', entry).str('x1', { base: 'sp' }).b('entry').finish(va).bytes;
   return {
     ...tramp,
-    segments: [...tramp.segments, { label: 'stray store (injected fault)', role: 'code', phys: pa, data: code }],
+    segments: [
+      ...tramp.segments,
+      { label: 'stray store (injected fault)', role: 'code', phys: add(tramp.code.phys, size(at)), data: code },
+    ],
     entry: { ...tramp.entry, pc: va },
   };
 }
@@ -196,13 +189,14 @@ export function withStrayStore(tramp: Trampoline): Trampoline {
 /** The PA behind the panicking thread's SP (host model state). */
 function stackPa(s: HostSession): PhysAddr {
   const st = s.model.state.stack;
-  const page = st.pages[Number((st.sp - st.va) / 0x1000n)];
+  const off = offsetFrom(st.sp, st.va);
+  const page = st.pages[Number(off / SZ_4K)];
   if (page === undefined) {
     throw new MachineError(MachineCode.HostModel, `machine: the host SP ${hex(st.sp)} is outside its stack`, {
       sp: st.sp,
     });
   }
-  return (page + ((st.sp - st.va) & 0xfffn)) as PhysAddr;
+  return add(page, size(off % SZ_4K));
 }
 
 /** stray-write: rescue_kernel_exec with one extra store (see the module contract). */

@@ -11,7 +11,8 @@
  */
 import type { Arch } from '../loader/arch/index.js';
 import type { HostPhase } from '../machine/host/timeline.js';
-import type { Strategy } from '../machine/session.js';
+import type { StrategyId } from '../loader/strategy.js';
+import { RESCUE_STRATEGIES } from '../machine/strategies/index.js';
 
 /** The fixed fault set every strategy is put through. */
 export const COMPARE_FAULTS = ['dma', 'its', 'corrupt-segment', 'stray-write'] as const;
@@ -47,7 +48,7 @@ export interface PhaseResult {
 }
 
 export interface StrategyComparison {
-  readonly strategy: Strategy;
+  readonly strategy: StrategyId;
   /** The first phase from which a panic is rescued (null: never). */
   readonly armedFrom: HostPhase | null;
   /** How the armed kernel got there (HostSession.armed.how). */
@@ -128,7 +129,7 @@ export interface ProfileComparison {
   readonly source: string;
   readonly arch: Arch;
   readonly reservation: { readonly start: string; readonly size: number };
-  /** Sessions booted for this profile. */
+  /** Scenario sessions run for this profile (each forked from its strategy's host, booted once). */
   readonly sessions: number;
   readonly elapsedMs: number;
   /** The minidump of this host (the same for every strategy: the reservation is M_NODUMP). */
@@ -147,14 +148,16 @@ export interface CompareReport {
   readonly seed: number;
   readonly phases: readonly HostPhase[];
   readonly userspaceFrom: HostPhase;
-  readonly strategies: readonly Strategy[];
+  readonly strategies: readonly StrategyId[];
   readonly faultSet: readonly CompareFault[];
   readonly profiles: readonly ProfileComparison[];
   readonly elapsedMs: number;
 }
 
-/** How each strategy is named in tables and charts. */
-export const STRATEGY_LABEL: { readonly [S in Strategy]: string } = { embed: 'embed', kld: 'KLD', kexec: 'kexec' };
+/** How each strategy is named in tables and charts (its `label`, machine/strategies). */
+export const STRATEGY_LABEL: { readonly [S in StrategyId]: string } = Object.freeze(
+  Object.fromEntries(RESCUE_STRATEGIES.map((s) => [s.id, s.label])) as { [S in StrategyId]: string },
+);
 
 /** How each fault is named in tables and charts. */
 export const FAULT_LABEL: { readonly [F in CompareFault]: string } = {

@@ -1,54 +1,48 @@
 /**
  * `runCompare`: the three ways of arming a FreeBSD rescue kernel (D47358: embedded with
- * RESCUE_EMBED, preloaded as a KLD-style module, or kexec_load-ed from userspace) run
- * through the same scenarios on the emulated machine, per machine profile:
+ * RESCUE_EMBED, preloaded as a KLD-style module, or kexec_load-ed from userspace;
+ * machine/strategies) run through the same scenarios on the emulated machine, per machine
+ * profile. Each strategy boots one host and advances it phase by phase; every scenario runs in
+ * a session of its own, forked from that host where the scenario starts (HostSession.fork: a
+ * fresh machine with a copy of the host's RAM), so the boot is not repeated per scenario:
  *
- *  1. a panic at every boot phase (machine/host/timeline.ts HOST_PHASES), each in a session
- *     of its own (a kexec user loads the crash kernel as soon as it can; the call fails
- *     before userspace): which panics are rescued, hence where the strategy is armed from
- *     and the share of the boot timeline it covers;
- *  2. the main run to `running`: memory (the reservation; the strategy's extra copy of the
- *     rescue kernel: embedded in the kernel image / the preloaded module / kexec_load's
- *     userspace buffer; the host kernel's growth, from the embed and kexec sessions' images
- *     and from embedRescue), bytes copied at boot, at load and at the panic, the panic →
- *     rescue-entry jump (instructions and time from its JumpResult), the probe kernel's
- *     run, a minidump into a temporary directory (savecore layout), the DMA and ITS faults
- *     during further dumps, and for kexec the replacement of the rescue kernel on the
- *     running host (unload + load, then the panic);
- *  3. the corrupt-segment and stray-write faults, each in a fresh armed session
+ *  1. a panic at every boot phase (machine/host/timeline.ts HOST_PHASES), each in its own
+ *     fork (a strategy armed from userspace loads the crash kernel as soon as it can; the call
+ *     fails before userspace): which panics are rescued, hence where the strategy is armed
+ *     from and the share of the boot timeline it covers;
+ *  2. the main run at `running` (compare/measure.ts): memory, bytes copied at boot, at load
+ *     and at the panic, the panic → rescue-entry jump, the probe kernel's run, a minidump into
+ *     a temporary directory (savecore layout), the DMA and ITS faults during further dumps,
+ *     and for a strategy replaced on the running host the replacement (unload + load, then the
+ *     panic);
+ *  3. the corrupt-segment and stray-write faults, each in a fresh armed fork
  *     (compare/faults.ts).
+ * A strategy that needs a reboot to be replaced is timed by its host's boot to `running`; one
+ * that needs a rebuild, by re-staging the host kernel (the strategy's `stage`) plus that boot.
+ * Each strategy on each profile is one task (compare/strategy-run.ts), run whole on a worker
+ * thread (compare/pool.ts) or, with one core or `threads: 1`, in this thread.
  *
- * Contract: every number comes from those runs (HostSession, JumpResult, crashDump,
- * embedRescue), timed with performance.now(); temporary dumps are removed. Every session is
- * closed. `onProgress` gets one line per stage. Profiles must have the kernel's arch
- * (CLI_USAGE otherwise). Only KbootErrors escape.
+ * Contract: every number comes from those runs (HostSession, JumpResult, crashDump, the
+ * strategy's staging), timed with performance.now(); temporary dumps are removed. Every
+ * session is closed. `sessions` counts the scenario sessions (the forks). `onProgress` gets
+ * one line per stage, in the order a serial run gives them. Profiles must have the kernel's arch (COMPARE_ARCH_MISMATCH otherwise).
+ * Only KbootErrors escape.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { hex } from '../loader/addr.js';
-import { embedRescue } from '../loader/embed/index.js';
+import { join } from 'node:path';
 import { parseElf } from '../loader/elf/index.js';
-import { crashRequestFromPlan } from '../loader/kexec/index.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
-import { probeChecksum } from '../kernels/probe/index.js';
-import { trampolineOps } from '../loader/trampoline/index.js';
-import { isProbeKernel } from '../machine/exec.js';
 import { hostKernelElf } from '../kernels/host-elf.js';
-import { FIRST_USERSPACE_PHASE, HOST_PHASES, type HostPhase } from '../machine/host/timeline.js';
-import { HostSession, STRATEGIES, type Strategy } from '../machine/session.js';
-import { crashDump } from '../rescue/crash-dump.js';
-import { corruptSegmentFault, dmaFault, itsFault, strayWriteFault, withDumpDir } from './faults.js';
-import {
-  COMPARE_FAULTS,
-  type CompareReport,
-  type FaultResult,
-  type PhaseResult,
-  type ProfileComparison,
-  type StrategyComparison,
-} from './report.js';
+import { FIRST_USERSPACE_PHASE, HOST_PHASES } from '../machine/host/timeline.js';
+import { RESCUE_STRATEGIES, STRATEGY_IDS, type RescueStrategy } from '../machine/strategies/index.js';
+import { isProbeKernel } from '../rescue/probe-observer.js';
 import { CompareCode, CompareError } from './errors.js';
+import { now, round } from './context.js';
+import type { MainRun } from './measure.js';
+import { runTasks, type TaskOutcome } from './pool.js';
+import { COMPARE_FAULTS, type CompareReport, type ProfileComparison, type StrategyComparison } from './report.js';
 
 export interface CompareOptions {
   /** The rescue kernel ELF. */
@@ -60,362 +54,121 @@ export interface CompareOptions {
   /** Where temporary dumps go (default: the OS temporary directory). */
   readonly tmpDir?: string;
   readonly onProgress?: (line: string) => void;
+  /** Threads to run the strategies on (default: compare/pool.ts threadsFor; 1 runs them in this thread). */
+  readonly threads?: number;
 }
 
-const now = (): number => performance.now();
-const round = (ms: number): number => Math.round(ms * 10) / 10;
-const pageUp = (n: bigint): bigint => (n + 0xfffn) & ~0xfffn;
-
-interface Ctx {
-  readonly rescue: Uint8Array;
-  readonly file: string;
-  readonly profile: MachineProfile;
-  readonly seed: number;
-  readonly tmp: string;
-  readonly progress: (line: string) => void;
-  sessions: number;
+/** A strategy's staging of the generated host kernel, timed (the re-stage of a rebuild). */
+interface Staging {
+  /** The host kernel file changed (the loader carries the rescue kernel inside it). */
+  readonly grows: boolean;
+  readonly fileGrowth: number;
+  readonly ms: number;
 }
 
-function boot(ctx: Ctx, strategy: Strategy): HostSession {
-  ctx.sessions++;
-  return HostSession.boot({
-    profile: ctx.profile,
-    strategy,
-    rescue: ctx.rescue,
-    seed: ctx.seed,
-    rescueName: basename(ctx.file),
-  });
-}
-
-/** Boots to `phase` and arms the way the strategy does by then; closes the session after `f`. */
-function withArmed<T>(ctx: Ctx, strategy: Strategy, phase: HostPhase, f: (s: HostSession) => T): T {
-  const s = boot(ctx, strategy);
-  try {
-    s.advanceTo(phase);
-    if (strategy === 'kexec') s.loadCrash(ctx.rescue); // fails before userspace, as kexec_load does
-    return f(s);
-  } finally {
-    s.close();
-  }
-}
-
-/** A panic at `phase` in a fresh session. */
-function panicAt(ctx: Ctx, strategy: Strategy, phase: HostPhase): PhaseResult {
-  return withArmed(ctx, strategy, phase, (s) => {
-    const out = s.panic({ runProbe: false });
-    return {
-      phase,
-      rescued: out.rescued,
-      reason: out.rescued ? null : (out.reason ?? `the jump stopped: ${out.jump?.stop.kind ?? 'unknown'}`),
-      instructions: out.jump?.stop.executed ?? null,
-    };
-  });
-}
-
-interface MainRun {
-  readonly result: Omit<
-    StrategyComparison,
-    'armedFrom' | 'userspaceOnly' | 'rescuedShare' | 'phases' | 'faults' | 'faultsHandled' | 'faultsApplicable'
-  >;
-  readonly running: PhaseResult;
-  readonly imageSize: bigint;
-  readonly faults: FaultResult[];
-  readonly bootMs: number;
-  readonly reservation: { readonly start: string; readonly size: number };
-}
-
-/** The main run of one strategy (see the module contract, 2). */
-function mainRun(ctx: Ctx, strategy: Strategy): MainRun {
+function stageHost(
+  ctx: { readonly rescue: Uint8Array; readonly profile: MachineProfile; readonly seed: number },
+  strategy: RescueStrategy,
+): Staging {
+  const host = hostKernelElf(ctx.profile.arch, ctx.seed);
   const t0 = now();
-  const s = boot(ctx, strategy);
-  try {
-    s.advanceTo('running');
-    let loadBytes = 0n;
-    let replace: StrategyComparison['replace'] | undefined;
-    if (strategy === 'kexec') {
-      const first = s.loadCrash(ctx.rescue);
-      if (!first.ok) throw first.error;
-      const plan = s.armed?.plan;
-      if (plan !== undefined) {
-        for (const seg of crashRequestFromPlan(plan, 'linux').segments) loadBytes += seg.bufsz;
-      }
-      const sha = s.reservationSha256();
-      const t = now();
-      const unload = s.unloadCrash();
-      const unarmed = s.armed === undefined;
-      const again = s.loadCrash(ctx.rescue);
-      const ms = now() - t;
-      const same = again.ok && s.reservationSha256() === sha;
-      replace = {
-        withoutReboot: unload.ok && unarmed && again.ok,
-        needs: 'nothing',
-        done: unload.ok && again.ok,
-        rescuedAfter: null,
-        how: `kexec_load unload (no segments${unarmed ? ', nothing armed after it' : ''}) then load again on the running host${same ? '; the reservation is byte-identical' : ''}`,
-        ms: round(ms),
-      };
-    }
-    const bootMs = now() - t0;
-    const armed = s.armed;
-    if (armed === undefined) {
-      throw new CompareError(
-        CompareCode.NotArmed,
-        `compare: ${strategy} did not arm the rescue kernel on ${ctx.profile.name}`,
-        {
-          strategy,
-          machine: ctx.profile.name,
-        },
-      );
-    }
-    // what the boot moved: the loader's copy of the rescue bytes, then rescue_kernel_init's staging
-    const initBytes = armed.plan.segments.reduce(
-      (n, g) => n + (g.kind === 'kernel' ? armed.plan.sizing.kernelFile : BigInt(g.data.length)),
-      0n,
-    );
-    const syms = s.model.kernel.symbols;
-    const embedded =
-      syms['rescue_start'] !== undefined && syms['rescue_end'] !== undefined
-        ? syms['rescue_end'].va - syms['rescue_start'].va
-        : 0n;
-    const module = s.model.handoff.placements.find((p) => p.label.startsWith('preloaded module'));
-    const moduleBytes = BigInt(module?.data.length ?? 0);
-    const loaderBytes = strategy === 'embed' ? embedded : strategy === 'kld' ? moduleBytes : 0n;
-    const bootBytes = strategy === 'kexec' ? 0n : loaderBytes + initBytes;
-    const transient =
-      strategy === 'embed'
-        ? {
-            bytes: pageUp(embedded),
-            what: 'the embedded copy inside the host kernel image, from the loader on (debug.rescue_free_kernel may free it after staging)',
-          }
-        : strategy === 'kld'
-          ? {
-              bytes: pageUp(moduleBytes),
-              what: "the preloaded module's copy in RAM, from the loader until rescue_kernel_init (SI_SUB_VM_CONF)",
-            }
-          : { bytes: loadBytes, what: "kexec_load's userspace buffer (the segments), during the load" };
-    const tramp = trampolineOps(ctx.profile.arch).buildRescueExec({ plan: armed.plan, host: s.model.state });
-    const tableBytes = tramp.segments.filter((g) => g.role === 'page-tables').reduce((n, g) => n + g.data.length, 0);
-
-    ctx.progress(`${ctx.profile.name} ${strategy}: panic at running, hand-off on the CPU`);
-    const its = s.deviceTablesSha256();
-    const tp = now();
-    const out = s.panic();
-    const panicMs = now() - tp;
-    const stop = out.jump?.stop;
-    const probeRun = out.probe;
-    const probe =
-      probeRun === undefined
-        ? null
-        : {
-            stop: probeRun.stop.kind,
-            instructions: probeRun.stop.executed,
-            complete: probeRun.report?.complete === true,
-            checksumOk: probeRun.report !== undefined && probeRun.report.checksum === probeChecksum(ctx.rescue),
-          };
-    if (replace !== undefined) replace = { ...replace, rescuedAfter: out.rescued };
-    let dump: StrategyComparison['dump'] = {
-      status: 'none',
-      format: 'minidump',
-      size: 0,
-      pages: 0,
-      bytesOut: 0,
-      ms: 0,
-    };
-    const faults: FaultResult[] = [];
-    if (out.rescued) {
-      ctx.progress(`${ctx.profile.name} ${strategy}: minidump, then the DMA and ITS faults`);
-      dump = withDumpDir(ctx.tmp, (dir) => {
-        const d = crashDump(s, { dir, dumptime: 1_800_000_000n });
-        return {
-          status: d.save?.status ?? 'none',
-          format: d.format,
-          size: Number(d.size),
-          pages: d.pages,
-          bytesOut: Number(d.save?.bytesOut ?? 0n),
-          ms: round(d.save?.ms ?? 0),
-        };
-      });
-      faults.push(dmaFault(s, ctx.tmp), itsFault(s, ctx.tmp, its));
-    } else {
-      const why = `no rescue kernel ran (${out.reason ?? stop?.kind ?? 'unknown'}): no dump`;
-      faults.push({ fault: 'dma', outcome: 'failed', detail: why });
-      faults.push(
-        ctx.profile.arch === 'arm64'
-          ? { fault: 'its', outcome: 'failed', detail: why }
-          : { fault: 'its', outcome: 'n/a', detail: `${ctx.profile.name} has no GICv3 ITS` },
-      );
-    }
-    return {
-      bootMs,
-      reservation: { start: hex(s.expected.region.start), size: Number(s.expected.region.size) },
-      imageSize: s.model.kernel.image.size,
-      faults,
-      running: {
-        phase: 'running',
-        rescued: out.rescued,
-        reason: out.rescued ? null : (out.reason ?? `the jump stopped: ${stop?.kind ?? 'unknown'}`),
-        instructions: stop?.executed ?? null,
-      },
-      result: {
-        strategy,
-        armedHow: armed.how,
-        memory: {
-          reservedBytes: Number(s.expected.region.size),
-          transientBytes: Number(transient.bytes),
-          transient: transient.what,
-          kernelImageGrowth: null,
-          kernelFileGrowth: null,
-        },
-        copies: {
-          bootBytes: Number(bootBytes),
-          boot:
-            strategy === 'kexec'
-              ? 'nothing: rescue_kernel_init only reserves the area'
-              : `loader ${Number(loaderBytes)} (${strategy === 'embed' ? 'inside the kernel image' : 'the module'}) + rescue_kernel_init ${Number(initBytes)} (kernel and metadata into the reservation)`,
-          loadBytes: Number(loadBytes),
-          panicBytes: stop?.accelerated.bytes ?? 0,
-          panicTableBytes: tableBytes,
-        },
-        jump: {
-          rescued: out.rescued,
-          stop: stop?.kind ?? 'not run',
-          instructions: stop?.executed ?? 0,
-          ms: round(stop?.elapsedMs ?? 0),
-          panicMs: round(panicMs),
-          probe,
-        },
-        dump,
-        replace: replace ?? {
-          withoutReboot: false,
-          needs: strategy === 'embed' ? 'rebuild' : 'reboot',
-          done: false,
-          rescuedAfter: null,
-          how: '',
-          ms: 0,
-        },
-      },
-    };
-  } finally {
-    s.close();
-  }
+  const staged = strategy.stage(host, ctx.rescue);
+  const ms = now() - t0;
+  return { grows: staged.kernel !== host, fileGrowth: staged.kernel.length - host.length, ms };
 }
 
-/** Compares the strategies on one profile. */
-function compareProfile(ctx: Ctx): ProfileComparison {
+/**
+ * What a strategy's staging does to the host kernel (the file and the loaded image grow when
+ * the loader carries the rescue kernel inside it; the image against `baseImage`, a host whose
+ * kernel is left as it is) and what replacing the rescue kernel costs when it needs a reboot
+ * (the boot to running) or a rebuild (re-staging plus that boot).
+ */
+function withStagingFacts(
+  c: StrategyComparison,
+  strategy: RescueStrategy,
+  staging: Staging,
+  main: MainRun,
+  baseImage: bigint,
+): StrategyComparison {
+  const memory = staging.grows
+    ? { ...c.memory, kernelImageGrowth: Number(main.imageSize - baseImage), kernelFileGrowth: staging.fileGrowth }
+    : c.memory;
+  const needs = strategy.replacement.needs;
+  if (needs === 'nothing') return { ...c, memory };
+  const ms = needs === 'rebuild' ? staging.ms + main.bootMs : main.bootMs;
+  return { ...c, memory, replace: { ...c.replace, ms: round(ms) } };
+}
+
+/** One profile's comparison from its strategies' task results (in RESCUE_STRATEGIES order). */
+function compareProfile(
+  rescue: Uint8Array,
+  profile: MachineProfile,
+  seed: number,
+  runs: readonly TaskOutcome[],
+): ProfileComparison {
+  const ctx = { rescue, profile, seed };
   const t0 = now();
-  const { profile } = ctx;
-  const strategies: StrategyComparison[] = [];
-  const mains = new Map<Strategy, MainRun>();
-  for (const strategy of STRATEGIES) {
-    ctx.progress(`${profile.name} ${strategy}: a panic at each of ${HOST_PHASES.length} boot phases`);
-    const phases = HOST_PHASES.filter((p) => p !== 'running').map((p) => panicAt(ctx, strategy, p));
-    const main = mainRun(ctx, strategy);
-    mains.set(strategy, main);
-    phases.push(main.running);
-    ctx.progress(`${profile.name} ${strategy}: corrupted staged segment, stray write by the trampoline`);
-    const corrupt = withArmed(ctx, strategy, 'running', (s) => corruptSegmentFault(s, ctx.rescue));
-    const stray = withArmed(ctx, strategy, 'running', (s) => strayWriteFault(s));
-    const faults = [...main.faults, corrupt, stray].sort(
-      (a, b) => COMPARE_FAULTS.indexOf(a.fault) - COMPARE_FAULTS.indexOf(b.fault),
-    );
-    const rescued = phases.filter((p) => p.rescued);
-    const firstIdx = phases.findIndex((p) => p.rescued);
-    const armedFrom = firstIdx < 0 ? null : (phases[firstIdx]?.phase ?? null);
-    const applicable = faults.filter((f) => f.outcome !== 'n/a');
-    strategies.push({
-      ...main.result,
-      armedFrom,
-      userspaceOnly: armedFrom !== null && HOST_PHASES.indexOf(armedFrom) >= HOST_PHASES.indexOf(FIRST_USERSPACE_PHASE),
-      rescuedShare: Math.round((rescued.length / phases.length) * 1000) / 1000,
-      phases,
-      faults,
-      faultsHandled: applicable.filter((f) => f.outcome === 'survived' || f.outcome === 'detected').length,
-      faultsApplicable: applicable.length,
-    });
-  }
-  // embed: the host kernel's growth (loaded image against the kexec session's; file from embedRescue)
-  // and what a replacement needs (re-embed and boot; a KLD: boot)
-  const host = hostKernelElf(profile.arch, ctx.seed);
-  const te = now();
-  const rebuilt = embedRescue(host, ctx.rescue);
-  const embedMs = now() - te;
-  const base = mains.get('kexec')?.imageSize ?? 0n;
-  const done = strategies.map((c): StrategyComparison => {
-    const main = mains.get(c.strategy);
-    if (c.strategy === 'embed') {
-      return {
-        ...c,
-        memory: {
-          ...c.memory,
-          kernelImageGrowth: Number((main?.imageSize ?? base) - base),
-          kernelFileGrowth: rebuilt.length - host.length,
-        },
-        replace: {
-          ...c.replace,
-          how: 'RESCUE_EMBED links it into the host kernel: rebuild the kernel, install it and reboot (time: re-embed + boot to running)',
-          ms: round(embedMs + (main?.bootMs ?? 0)),
-        },
-      };
-    }
-    if (c.strategy === 'kld') {
-      return {
-        ...c,
-        replace: {
-          ...c.replace,
-          how: 'the loader preloads it (rescue_kernel_load="YES") and rescue_kernel_init reads it once at SI_SUB_VM_CONF: reboot (time: boot to running)',
-          ms: round(main?.bootMs ?? 0),
-        },
-      };
-    }
-    return c;
+  const stagings = RESCUE_STRATEGIES.map((s) => stageHost(ctx, s));
+  const stagingMs = now() - t0;
+  const baseImage = runs.find((_, i) => stagings[i]?.grows === false)?.result.main.imageSize ?? 0n;
+  const strategies = runs.map((r, i) => {
+    const staging = stagings[i];
+    const strategy = RESCUE_STRATEGIES[i];
+    return staging === undefined || strategy === undefined
+      ? r.result.comparison
+      : withStagingFacts(r.result.comparison, strategy, staging, r.result.main, baseImage);
   });
-  const dumps = done.filter((c) => c.dump.status !== 'none');
-  const ms = dumps.map((c) => c.dump.ms).sort((a, b) => a - b);
+  const dumps = strategies.filter((c) => c.dump.status !== 'none');
+  const ms = dumps.map((c) => c.dump.ms).sort((x, y) => x - y);
   const first = dumps[0]?.dump;
+  const start = Math.min(...runs.map((r) => r.startMs));
+  const end = Math.max(...runs.map((r) => r.endMs));
   return {
     machine: profile.name,
     source: profile.source,
     arch: profile.arch,
-    reservation: mains.get('embed')?.reservation ?? { start: '0x0', size: 0 },
-    sessions: ctx.sessions,
-    elapsedMs: round(now() - t0),
+    reservation: runs[0]?.result.main.reservation ?? { start: '0x0', size: 0 },
+    sessions: runs.reduce((n, r) => n + r.result.sessions, 0),
+    elapsedMs: round(end - start + stagingMs),
     dump: {
       format: first?.format ?? 'minidump',
       size: first?.size ?? 0,
       pages: first?.pages ?? 0,
       ms: ms[Math.floor(ms.length / 2)] ?? 0,
     },
-    strategies: done,
+    strategies,
   };
 }
 
-/** Runs the comparison (see the module contract). */
-export function runCompare(opts: CompareOptions): CompareReport {
-  const t0 = now();
-  const image = parseElf(opts.rescue);
-  const wrong = opts.profiles.filter((p) => p.arch !== image.arch);
+/** Refuses an empty profile list or a profile of another arch than the kernel's. */
+function checkProfiles(opts: CompareOptions, arch: MachineProfile['arch']): void {
+  const wrong = opts.profiles.filter((p) => p.arch !== arch);
   if (wrong.length > 0 || opts.profiles.length === 0) {
     throw new CompareError(
       opts.profiles.length === 0 ? CompareCode.NoProfile : CompareCode.ArchMismatch,
       opts.profiles.length === 0
         ? 'compare: compare needs at least one machine profile'
-        : `compare: ${opts.file} is an ${image.arch} kernel; ${wrong.map((p) => `${p.name} is ${p.arch}`).join(', ')}`,
-      { arch: image.arch, machines: wrong.map((p) => p.name) },
+        : `compare: ${opts.file} is an ${arch} kernel; ${wrong.map((p) => `${p.name} is ${p.arch}`).join(', ')}`,
+      { arch, machines: wrong.map((p) => p.name) },
     );
   }
+}
+
+/** Runs the comparison (see the module contract). */
+export async function runCompare(opts: CompareOptions): Promise<CompareReport> {
+  const t0 = now();
+  const image = parseElf(opts.rescue);
+  checkProfiles(opts, image.arch);
   const seed = opts.seed ?? 1;
   const tmp = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kboot-compare-'));
   try {
-    const profiles = opts.profiles.map((profile) =>
-      compareProfile({
-        rescue: opts.rescue,
-        file: opts.file,
-        profile,
-        seed,
-        tmp,
-        progress: opts.onProgress ?? (() => undefined),
-        sessions: 0,
-      }),
+    const tasks = opts.profiles.flatMap((profile) =>
+      RESCUE_STRATEGIES.map((s) => ({ rescue: opts.rescue, file: opts.file, profile, seed, tmp, strategy: s.id })),
+    );
+    const outcomes = await runTasks(tasks, opts.onProgress ?? (() => undefined), opts.threads);
+    const n = RESCUE_STRATEGIES.length;
+    const profiles = opts.profiles.map((profile, i) =>
+      compareProfile(opts.rescue, profile, seed, outcomes.slice(i * n, (i + 1) * n)),
     );
     return {
       kernel: {
@@ -428,7 +181,7 @@ export function runCompare(opts: CompareOptions): CompareReport {
       seed,
       phases: [...HOST_PHASES],
       userspaceFrom: FIRST_USERSPACE_PHASE,
-      strategies: [...STRATEGIES],
+      strategies: [...STRATEGY_IDS],
       faultSet: [...COMPARE_FAULTS],
       profiles,
       elapsedMs: round(now() - t0),

@@ -8,7 +8,6 @@
  * Contract: pure; draws only from the report; lines end with "\n"; no colour codes.
  */
 import { formatBytes } from '../dump/progress.js';
-import type { Strategy } from '../machine/session.js';
 import {
   FAULT_LABEL,
   STRATEGY_LABEL,
@@ -51,29 +50,30 @@ function probeText(c: StrategyComparison): string {
   return p.complete ? `ran, checksum ${p.checksumOk ? 'ok' : 'WRONG'}` : `stopped: ${p.stop}`;
 }
 
-/** One profile's table. */
-export function formatProfileTable(report: CompareReport, p: ProfileComparison): string {
-  const cols = p.strategies;
-  const all = (f: (c: StrategyComparison) => string): string[] => cols.map(f);
-  const lines: string[] = [];
+type Cells = (f: (c: StrategyComparison) => string) => string[];
+
+/** The heading line and the column names. */
+function heading(report: CompareReport, p: ProfileComparison, all: Cells): string[] {
   const kind = report.kernel.probe ? 'probe kernel' : 'kernel';
-  lines.push(
+  return [
     `kboot compare: ${report.kernel.file} (${report.kernel.arch} ${kind}, ${formatBytes(report.kernel.size)}) on ${p.machine}: ${p.sessions} sessions in ${secs(p.elapsedMs)}`,
-  );
-  lines.push('');
-  lines.push(
+    '',
     row(
       '',
       all((c) => STRATEGY_LABEL[c.strategy]),
     ),
-  );
-  lines.push(row('armed from', all(armedText)));
-  lines.push(
+  ];
+}
+
+/** Where it is armed from and the panic at every phase. */
+function armingRows(report: CompareReport, all: Cells): string[] {
+  const lines = [
+    row('armed from', all(armedText)),
     row(
       'panics rescued (share of boot)',
       all((c) => `${c.phases.filter((x) => x.rescued).length}/${c.phases.length} (${pct(c.rescuedShare)})`),
     ),
-  );
+  ];
   for (const phase of report.phases) {
     const label = `  panic at ${phase}${phase === report.userspaceFrom ? ' (userspace)' : ''}`;
     lines.push(
@@ -86,19 +86,20 @@ export function formatProfileTable(report: CompareReport, p: ProfileComparison):
       ),
     );
   }
-  lines.push(
+  return lines;
+}
+
+/** Memory and the bytes copied at boot, at load and at the panic. */
+function memoryRows(all: Cells): string[] {
+  return [
     row(
       'reserved (rescue_kernel_init)',
       all((c) => formatBytes(c.memory.reservedBytes)),
     ),
-  );
-  lines.push(
     row(
       'extra memory for the copy [1]',
       all((c) => formatBytes(c.memory.transientBytes)),
     ),
-  );
-  lines.push(
     row(
       'host kernel growth',
       all((c) =>
@@ -107,39 +108,33 @@ export function formatProfileTable(report: CompareReport, p: ProfileComparison):
           : `+${formatBytes(c.memory.kernelImageGrowth)} (file +${formatBytes(c.memory.kernelFileGrowth ?? 0)})`,
       ),
     ),
-  );
-  lines.push(
     row(
       'copied at boot [2]',
       all((c) => formatBytes(c.copies.bootBytes)),
     ),
-  );
-  lines.push(
     row(
       'copied at load (kexec_load)',
       all((c) => formatBytes(c.copies.loadBytes)),
     ),
-  );
-  lines.push(
     row(
       'copied at panic',
       all((c) => `${formatBytes(c.copies.panicBytes)} (+${formatBytes(c.copies.panicTableBytes)} tables)`),
     ),
-  );
-  lines.push(
+  ];
+}
+
+/** The panic → rescue jump, the rescue kernel's run, the dump and the replacement. */
+function runRows(p: ProfileComparison, all: Cells): string[] {
+  return [
     row(
       'panic -> rescue entry',
       all((c) => (c.jump.rescued ? `${c.jump.instructions} insns, ${secs(c.jump.ms)}` : `✗ ${c.jump.stop}`)),
     ),
-  );
-  lines.push(
     row(
       '  panic() wall time',
       all((c) => secs(c.jump.panicMs)),
     ),
-  );
-  lines.push(row('  rescue kernel', all(probeText)));
-  lines.push(
+    row('  rescue kernel', all(probeText)),
     row(
       `dump (${p.dump.format})`,
       all((c) =>
@@ -148,35 +143,42 @@ export function formatProfileTable(report: CompareReport, p: ProfileComparison):
           : `${formatBytes(c.dump.size)}, ${secs(c.dump.ms)}${c.dump.status === 'good' ? '' : ` ${c.dump.status}`}`,
       ),
     ),
+    row('replace rescue kernel, no reboot', all(replaceText)),
+  ];
+}
+
+/** One row per fault, then the count handled. */
+function faultRows(report: CompareReport, all: Cells): string[] {
+  const lines = report.faultSet.map((f) =>
+    row(
+      `fault: ${FAULT_LABEL[f]}`,
+      all((c) => {
+        const r = c.faults.find((x) => x.fault === f);
+        return r === undefined ? '?' : MARK[r.outcome];
+      }),
+    ),
   );
-  lines.push(row('replace rescue kernel, no reboot', all(replaceText)));
-  for (const f of report.faultSet) {
-    lines.push(
-      row(
-        `fault: ${FAULT_LABEL[f]}`,
-        all((c) => {
-          const r = c.faults.find((x) => x.fault === f);
-          return r === undefined ? '?' : MARK[r.outcome];
-        }),
-      ),
-    );
-  }
   lines.push(
     row(
       'faults handled',
       all((c) => `${c.faultsHandled}/${c.faultsApplicable}`),
     ),
   );
-  lines.push('');
-  lines.push(
+  return lines;
+}
+
+/** The notes under the table: the reservation and dump, what the memory, copies and replacements are. */
+function notes(p: ProfileComparison): string[] {
+  const cols = p.strategies;
+  const lines = [
     `reservation ${p.reservation.start} + ${formatBytes(p.reservation.size)}; minidump ${formatBytes(p.dump.size)} (${p.dump.pages} pages), median ${secs(p.dump.ms)}`,
-  );
-  lines.push('[1] extra memory:');
-  for (const c of cols) lines.push(`    ${STRATEGY_LABEL[c.strategy]}: ${c.memory.transient}`);
-  lines.push('[2] copied at boot:');
-  for (const c of cols) lines.push(`    ${STRATEGY_LABEL[c.strategy]}: ${c.copies.boot}`);
-  lines.push('replacing the rescue kernel:');
-  for (const c of cols) lines.push(`    ${STRATEGY_LABEL[c.strategy]}: ${c.replace.how}`);
+    '[1] extra memory:',
+    ...cols.map((c) => `    ${STRATEGY_LABEL[c.strategy]}: ${c.memory.transient}`),
+    '[2] copied at boot:',
+    ...cols.map((c) => `    ${STRATEGY_LABEL[c.strategy]}: ${c.copies.boot}`),
+    'replacing the rescue kernel:',
+    ...cols.map((c) => `    ${STRATEGY_LABEL[c.strategy]}: ${c.replace.how}`),
+  ];
   const stopped = cols.filter((c) => c.jump.probe !== null && !c.jump.probe.complete);
   if (stopped.length > 0) {
     lines.push(
@@ -184,17 +186,37 @@ export function formatProfileTable(report: CompareReport, p: ProfileComparison):
         "a probe writes to the console it was built for: build it for this machine's UART (kboot probe-kernel --uart-base)",
     );
   }
-  lines.push('faults:');
+  return lines;
+}
+
+/** What each fault did, once when every strategy saw the same, else per strategy. */
+function faultNotes(report: CompareReport, p: ProfileComparison): string[] {
+  const lines = ['faults:'];
   for (const f of report.faultSet) {
-    const details = cols.map((c) => ({ s: c.strategy, r: c.faults.find((x) => x.fault === f) }));
+    const details = p.strategies.map((c) => ({
+      label: STRATEGY_LABEL[c.strategy],
+      r: c.faults.find((x) => x.fault === f),
+    }));
     const texts = new Set(details.map((d) => d.r?.detail ?? ''));
-    if (texts.size === 1) {
-      lines.push(`    ${FAULT_LABEL[f]} (all): ${[...texts][0] ?? ''}`);
-    } else {
-      for (const d of details)
-        lines.push(`    ${FAULT_LABEL[f]} (${STRATEGY_LABEL[d.s as Strategy]}): ${d.r?.detail ?? ''}`);
-    }
+    if (texts.size === 1) lines.push(`    ${FAULT_LABEL[f]} (all): ${[...texts][0] ?? ''}`);
+    else for (const d of details) lines.push(`    ${FAULT_LABEL[f]} (${d.label}): ${d.r?.detail ?? ''}`);
   }
+  return lines;
+}
+
+/** One profile's table. */
+export function formatProfileTable(report: CompareReport, p: ProfileComparison): string {
+  const all: Cells = (f) => p.strategies.map(f);
+  const lines = [
+    ...heading(report, p, all),
+    ...armingRows(report, all),
+    ...memoryRows(all),
+    ...runRows(p, all),
+    ...faultRows(report, all),
+    '',
+    ...notes(p),
+    ...faultNotes(report, p),
+  ];
   return `${lines.join('\n')}\n`;
 }
 

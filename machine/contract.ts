@@ -8,7 +8,7 @@
  * walkers, since Unicorn 2.0.1 does not translate on x86); never throws for a bad state —
  * every problem becomes a `ContractViolation` with its facts in hex.
  */
-import { hex, type KernelVa, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
+import { hex, phys, size, SZ_2M, SZ_4G, type KernelVa, type PhysAddr, type PhysRange } from '../loader/addr.js';
 import { archInfo, type Arch } from '../loader/arch/index.js';
 import { walkArm64 } from './arm64-walker.js';
 import { CPU_BITS } from './cpu/index.js';
@@ -47,11 +47,10 @@ interface ArchCheck {
 }
 
 const B = CPU_BITS.amd64;
-const MiB2 = 0x20_0000n;
 
 function readU32(m: Machine, pa: bigint | undefined): bigint | undefined {
-  if (pa === undefined || !m.ram.isRam(pa as PhysAddr, 4n as Size)) return undefined;
-  const b = m.ram.read(pa as PhysAddr, 4);
+  if (pa === undefined || !m.ram.isRam(phys(pa), size(4))) return undefined;
+  const b = m.ram.read(phys(pa), 4);
   return BigInt(new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true));
 }
 
@@ -85,8 +84,8 @@ const CHECKS: { readonly [A in Arch]: ArchCheck } = {
       const ksPa = tr(ks);
       if (ksPa === undefined) v.push({ item: 'X2b', message: `KERNSTART ${hex(ks)} is not mapped` });
       else {
-        if (ksPa % MiB2 !== 0n) v.push({ item: 'X2b', message: `KERNSTART maps to ${hex(ksPa)}, not 2 MiB aligned` });
-        if (ksPa >= 1n << 32n) v.push({ item: 'X2b', message: `KERNSTART maps to ${hex(ksPa)}, above 4 GiB` });
+        if (ksPa % SZ_2M !== 0n) v.push({ item: 'X2b', message: `KERNSTART maps to ${hex(ksPa)}, not 2 MiB aligned` });
+        if (ksPa >= SZ_4G) v.push({ item: 'X2b', message: `KERNSTART maps to ${hex(ksPa)}, above 4 GiB` });
         if (ksPa !== input.kernelFirstPagePa)
           v.push({
             item: 'X2b',
@@ -133,7 +132,7 @@ const CHECKS: { readonly [A in Arch]: ArchCheck } = {
       const pc = cpu.reg('pc');
       if (pc !== input.entryPa)
         v.push({ item: 'X0', message: `PC ${hex(pc)} is not the kernel entry ${hex(input.entryPa)}` });
-      if (input.kernelFirstPagePa % MiB2 !== 0n)
+      if (input.kernelFirstPagePa % SZ_2M !== 0n)
         v.push({ item: 'X0', message: `the kernel is loaded at ${hex(input.kernelFirstPagePa)}, not 2 MiB aligned` });
       const el = (cpu.reg('currentel') >> 2n) & 3n;
       if (el !== 1n) v.push({ item: 'X1', message: `running at EL${el}, not EL1` });

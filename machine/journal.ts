@@ -33,7 +33,8 @@ import { loadLoaderConf, preloadDecisions, type LoadedLoaderConf } from '../load
 import { formatProblems, validateJson } from '../loader/schema.js';
 import type { HostPhase } from './host/timeline.js';
 import { withDirectoryLock } from '../native/dir-lock.js';
-import { HostSession, type Strategy } from './session.js';
+import type { StrategyId } from '../loader/strategy.js';
+import { HostSession } from './session.js';
 import type { KexecAbi } from '../loader/kexec/index.js';
 
 export interface FileRef {
@@ -44,7 +45,7 @@ export interface FileRef {
 export type JournalAction =
   | {
       readonly action: 'boot';
-      readonly strategy: Strategy;
+      readonly strategy: StrategyId;
       readonly phase: HostPhase;
       readonly kernel?: FileRef;
       readonly rescue?: FileRef;

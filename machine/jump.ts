@@ -9,7 +9,7 @@
  * `write-protect` stop naming the address; a wrong entry, an unmapped CR3 or an endless loop
  * ends in the matching stop reason inside the limits.
  */
-import { type PhysAddr, type PhysRange } from '../loader/addr.js';
+import { phys, SZ_4K, type PhysAddr, type PhysRange } from '../loader/addr.js';
 import type { CopyLoop as TrampCopyLoop, EntryState, Trampoline } from '../loader/trampoline/index.js';
 import { normalize, subtract } from '../loader/plan/ranges.js';
 import { COPY_LOOPS, type CopyLoop, type RegName, type StopReason } from './cpu/index.js';
@@ -32,6 +32,9 @@ export interface JumpResult {
   readonly reached: boolean;
   readonly stopAt: bigint;
 }
+
+/** Where the amd64 GDT goes when the caller names no scratch page: the second page of RAM. */
+const DEFAULT_GDT_PAGE = phys(SZ_4K);
 
 export const DEFAULT_JUMP_LIMITS = { maxInstructions: 50_000_000, timeoutMs: 60_000 } as const;
 
@@ -63,8 +66,8 @@ export function setEntryState(machine: Machine, entry: EntryState, gdt: PhysAddr
   const cpu = machine.cpu;
   if (entry.cr3 !== undefined) {
     cpu.setupLongMode({
-      cr3: entry.cr3 as PhysAddr,
-      gdtBase: gdt ?? (0x1000n as PhysAddr),
+      cr3: phys(entry.cr3),
+      gdtBase: gdt ?? DEFAULT_GDT_PAGE,
       ...(entry.cr0 === undefined ? {} : { cr0: entry.cr0 }),
       ...(entry.cr4 === undefined ? {} : { cr4: entry.cr4 }),
       ...(entry.efer === undefined ? {} : { efer: entry.efer }),

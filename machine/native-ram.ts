@@ -83,6 +83,14 @@ export class NativeRam implements GuestRam {
   pageDigestsAt(pas: BigUint64Array): Uint32Array {
     return u32View(callNative(() => this.handle.pageDigestsAt(pas)));
   }
+  /**
+   * Copies every page `src` touched and holds non-zero into this RAM (same regions), so a fresh
+   * RAM becomes a copy of `src` at the cost of its touched pages (native/snapshot.cc); the bytes copied.
+   */
+  copyFrom(src: NativeRam): Size {
+    const addon = loadNative();
+    return size(callNative(() => addon.copyGuestRam(this.handle, src.handle)));
+  }
   residentBytes(): Size {
     return size(callNative(() => this.handle.residentBytes()));
   }

@@ -21,10 +21,25 @@
  * a mismatch: it returns every changed segment, in record order, with both digests and, when
  * the bytes the loader staged were given to `recordSegments` (and matched RAM then), the
  * physical address of the first changed byte. Staged bytes are referenced, not copied.
+ * `digestArmedPlan` says what of an armed D47358 reservation is hashed (and what is not).
  */
 import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
-import { formatRange, hex, rangeEnd, type PhysAddr, type PhysRange } from '../loader/addr.js';
+import {
+  add,
+  formatRange,
+  hex,
+  overlaps,
+  phys,
+  range,
+  rangeEnd,
+  size,
+  type PhysAddr,
+  type PhysRange,
+} from '../loader/addr.js';
+import type { Arch } from '../loader/arch/index.js';
+import { AMD64_RESCUE_DUMP_PARAMS_SIZE, ARM64_RESCUE_DUMP_PARAMS_SIZE } from '../loader/handoff/params.js';
+import type { RescuePlan } from '../loader/plan/rescue-plan.js';
 import { normalize, subtract } from '../loader/plan/ranges.js';
 import { MAX_VIEW_BYTES, resolveRange, type GuestRam } from '../loader/memory/guest-ram.js';
 
@@ -83,7 +98,7 @@ const ZERO_CHUNK = new Uint8Array(64 * 1024);
 function updateFromRam(h: Hash, ram: GuestRam, r: PhysRange): void {
   for (const p of resolveRange(ram.regions, 'sha256', r.start, r.size)) {
     for (let off = 0; off < p.len; off += MAX_VIEW_BYTES) {
-      h.update(ram.view((p.at + BigInt(off)) as PhysAddr, Math.min(MAX_VIEW_BYTES, p.len - off)));
+      h.update(ram.view(add(p.at, size(off)), Math.min(MAX_VIEW_BYTES, p.len - off)));
     }
   }
 }
@@ -142,12 +157,12 @@ function firstDifference(ram: GuestRam, d: SegmentDigest): PhysAddr | undefined 
       for (let off = 0; off < p.len; off += ZERO_CHUNK.length) {
         const n = Math.min(ZERO_CHUNK.length, p.len - off);
         const at = p.at + BigInt(off);
-        const now = ram.view(at as PhysAddr, n);
+        const now = ram.view(phys(at), n);
         const from = Number(at - d.range.start);
         const want = new Uint8Array(n);
         if (from < staged.length) want.set(staged.subarray(from, Math.min(from + n, staged.length)));
         if (Buffer.compare(now, want) === 0) continue;
-        for (let i = 0; i < n; i++) if (now[i] !== want[i]) return (at + BigInt(i)) as PhysAddr;
+        for (let i = 0; i < n; i++) if (now[i] !== want[i]) return phys(at + BigInt(i));
       }
     }
   }
@@ -189,4 +204,44 @@ export function refusalReason(changed: readonly ChangedSegment[]): string {
 /** True when `pa` lies in a recorded segment's hashed parts (a write there will be caught). */
 export function isProtected(digests: SegmentDigests, pa: PhysAddr): boolean {
   return digests.segments.some((d) => d.hashed.some((r) => pa >= r.start && pa < rangeEnd(r)));
+}
+
+/** A kexec_load segment as the purgatory hashes it (mem, memsz; buf zero-filled up to memsz). */
+export interface LoadedSegment {
+  readonly buf: Uint8Array;
+  readonly mem: bigint;
+  readonly memsz: bigint;
+}
+
+/**
+ * The digests of an armed rescue plan, taken when it is armed: each plan segment's bytes as
+ * placed and, for kexec_load, each loaded segment (mem, memsz: kexec zero-fills the tail).
+ * Left out: the rescue_dump_params at the reservation's start and the amd64 bootstrap
+ * page-table pool, which the host writes at the panic (rescue_dump_params_init,
+ * rescue_kernel_exec), as kexec leaves the purgatory and a hotplug elfcorehdr out.
+ */
+export function digestArmedPlan(
+  ram: GuestRam,
+  arch: Arch,
+  plan: RescuePlan,
+  loaded: readonly LoadedSegment[] = [],
+): SegmentDigests {
+  const params = arch === 'amd64' ? AMD64_RESCUE_DUMP_PARAMS_SIZE : ARM64_RESCUE_DUMP_PARAMS_SIZE;
+  const span = (s: RescuePlan['segments'][number]): PhysRange =>
+    range(s.phys, s.memSize > size(s.data.length) ? s.memSize : size(s.data.length));
+  const exclude = [
+    range(plan.region.start, size(params)),
+    ...plan.segments.filter((s) => s.kind === 'page-tables').map(span),
+  ];
+  const segments: SegmentSpec[] = [
+    ...plan.segments
+      .filter((s) => s.data.length > 0)
+      .map((s) => ({ label: s.label, range: range(s.phys, size(s.data.length)), staged: s.data })),
+    ...loaded.map((seg, i) => {
+      const r = range(phys(seg.mem), size(seg.memsz));
+      const inside = plan.segments.filter((s) => overlaps(r, span(s))).map((s) => s.label);
+      return { label: `kexec segment ${i} (${inside.join(', ')})`, range: r, staged: seg.buf };
+    }),
+  ];
+  return recordSegments(ram, segments, { exclude });
 }

@@ -218,9 +218,11 @@ export interface NativeAddon {
   readonly FileWriter: new (fd: number, queueBytes: number) => NativeFileWriterHandle;
   /** flock(2) with LOCK_NB: "" when done, "EWOULDBLOCK" when held elsewhere, else the errno name. */
   readonly flock: (fd: number, mode: 'exclusive' | 'shared' | 'unlock') => string;
+  /** Copies every touched non-zero page of `src` into `dst` (same regions); the bytes copied (snapshot.cc). */
+  readonly copyGuestRam: (dst: NativeGuestRamHandle, src: NativeGuestRamHandle) => bigint;
 }
 
-const EXPECTED_ABI = 7;
+const EXPECTED_ABI = 8;
 
 export { packageRoot } from '../loader/paths.js';
 

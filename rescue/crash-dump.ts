@@ -14,7 +14,6 @@
  * a progress line is drawn and SIGINT/SIGTERM name and describe the part written before the
  * process ends (dump/savecore.ts).
  */
-import type { PhysAddr } from '../loader/addr.js';
 import type { DumpCompression } from '../dump/compress.js';
 import { DumpCode, DumpError } from '../dump/errors.js';
 import {
@@ -145,7 +144,7 @@ export function* crashDumpSteps(s: HostSession, opts: CrashDumpOptions): Steps<C
   }
   const faults = opts.faults ?? [];
   const devices = faultDevices(s, faults);
-  const stream = openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start as PhysAddr, {
+  const stream = openRescueDumper(s.machine.ram, s.profile.arch, armed.plan.region.start, {
     format: opts.format ?? 'minidump',
     devices,
     watch: opts.watch ?? true,

@@ -90,7 +90,7 @@ export function registerCompare(program: Command, io: CliIo): void {
           { arch, machines: wrong.map((p) => p.name) },
         );
       }
-      const report = compare.runCompare({
+      const report = await compare.runCompare({
         rescue: bytes,
         file,
         profiles,

@@ -101,6 +101,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
     { HostSession },
     { HOST_PHASES },
     { crashDump },
+    { probeObserver },
     { progressReporter, summaryLine },
     { openDumpFile },
     { openDump },
@@ -112,6 +113,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
     import('../../machine/session.js'),
     import('../../machine/host/timeline.js'),
     import('../../rescue/crash-dump.js'),
+    import('../../rescue/probe-observer.js'),
     import('../../dump/progress.js'),
     import('../../dump/file.js'),
     import('../../dump/open.js'),
@@ -172,7 +174,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
 
     // 4. panic and hand off
     step('panic the host: rescue_kernel_exec hands off to the rescue kernel on the CPU (kboot panic)');
-    const out = s.panic();
+    const out = s.panic({ observer: probeObserver });
     flush();
     if (!out.rescued || out.jump === undefined) {
       throw new MachineError(
@@ -183,7 +185,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
         },
       );
     }
-    const report = out.probe?.report;
+    const report = out.observed?.report;
     const checksumOk = report !== undefined && report.checksum === probeChecksum(rescue);
     say(
       `      rescue kernel entered at ${hex(out.jump.stopAt)} after ${out.jump.stop.executed} instructions (${out.jump.stop.elapsedMs.toFixed(1)} ms)`,
@@ -256,7 +258,7 @@ export async function runDemo(arch: Arch, outDir: string, io: CliIo, json: boole
 
     // 7. compare
     step(`compare embed, KLD and kexec on ${profile.name} (kboot compare)`);
-    const cmp = compare.runCompare({
+    const cmp = await compare.runCompare({
       rescue,
       file: shown(kernelPath),
       profiles: [profile],

@@ -22,6 +22,7 @@ import { basename } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
 import { jsonSafe } from '../../loader/errors.js';
 import type { ExecOutcome } from '../../machine/exec.js';
+import type { ProbeRun } from '../../rescue/probe-observer.js';
 import { readInputFile } from '../../loader/io/input.js';
 import type { ProbeMode } from '../../kernels/probe/index.js';
 import type { CliIo } from '../io.js';
@@ -37,15 +38,15 @@ interface ExecOpts {
 }
 
 /** True when the run did everything it should. */
-export function execSucceeded(o: ExecOutcome): boolean {
+export function execSucceeded(o: ExecOutcome<ProbeRun>): boolean {
   if (!o.jump.reached) return false;
-  if (o.probe !== undefined)
-    return o.probe.report?.complete === true && o.probe.report.checksum === o.probe.expectedChecksum;
+  if (o.observed !== undefined)
+    return o.observed.report?.complete === true && o.observed.report.checksum === o.observed.expectedChecksum;
   return (o.contract ?? []).length === 0;
 }
 
 /** The text form of an outcome. */
-export function formatExec(o: ExecOutcome, trace: boolean): string {
+export function formatExec(o: ExecOutcome<ProbeRun>, trace: boolean): string {
   const out: string[] = [];
   out.push(
     `${o.path === 'rescue' ? 'rescue exec (D47358 rescue_kernel_exec)' : 'kexec reboot (loader.kboot)'} of ${o.kernelName} on ${o.profile} (${o.arch})`,
@@ -65,15 +66,15 @@ export function formatExec(o: ExecOutcome, trace: boolean): string {
       .map(([k, v]) => `${k}=${hex(v)}`)
       .join(' ')}`,
   );
-  if (o.probe !== undefined) {
-    const r = o.probe.report;
+  if (o.observed !== undefined) {
+    const r = o.observed.report;
     if (r === undefined)
       out.push(
-        `probe: no report (${o.probe.reportError ?? 'unreadable'}); the probe stopped: ${describeStop(o.probe.stop)}`,
+        `probe: no report (${o.observed.reportError ?? 'unreadable'}); the probe stopped: ${describeStop(o.observed.stop)}`,
       );
     else {
       out.push(
-        `probe report (${r.mode} mode): ${r.complete ? 'complete' : 'INCOMPLETE'}, stopped: ${describeStop(o.probe.stop)}`,
+        `probe report (${r.mode} mode): ${r.complete ? 'complete' : 'INCOMPLETE'}, stopped: ${describeStop(o.observed.stop)}`,
       );
       out.push(
         `  entry pc ${hex(r.entryPc)}, page-table root ${hex(r.ptRoot)}, boot args ${hex(r.bootArgs[0])} ${hex(r.bootArgs[1])}`,
@@ -86,9 +87,9 @@ export function formatExec(o: ExecOutcome, trace: boolean): string {
       out.push(
         `  hand-off read at ${hex(r.handoffAddr)}: ${Buffer.from(r.handoff.subarray(0, 32)).toString('hex')}...`,
       );
-      const ok = r.checksum === o.probe.expectedChecksum;
+      const ok = r.checksum === o.observed.expectedChecksum;
       out.push(
-        `  image checksum ${hex(r.checksum)} ${ok ? '= the file' : `!= the file (${hex(o.probe.expectedChecksum)})`}`,
+        `  image checksum ${hex(r.checksum)} ${ok ? '= the file' : `!= the file (${hex(o.observed.expectedChecksum)})`}`,
       );
     }
   }
@@ -160,14 +161,14 @@ export function registerExec(program: Command, io: CliIo): void {
       if (opts.memsize !== undefined && memsize === undefined) {
         throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
       }
-      const [{ parseElf }, { loadProfile, defaultProfileName }, { execKernel }, { probeImageMode }] = await Promise.all(
-        [
+      const [{ parseElf }, { loadProfile, defaultProfileName }, { execKernel }, { probeImageMode }, { probeObserver }] =
+        await Promise.all([
           import('../../loader/elf/reader.js'),
           import('../../loader/plan/profile.js'),
           import('../../machine/exec.js'),
           import('../../kernels/probe/index.js'),
-        ],
-      );
+          import('../../rescue/probe-observer.js'),
+        ]);
       const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
       const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
       const how = execPathFor(probeImageMode(image), opts.crash === true, file);
@@ -179,10 +180,11 @@ export function registerExec(program: Command, io: CliIo): void {
       const outcome = execKernel(profile, image, basename(file), {
         path: how.path,
         exact: opts.exact === true,
+        observer: probeObserver,
         ...(memsize === undefined ? {} : { memsize }),
       });
       if (g.json) {
-        const { probe, ...rest } = outcome;
+        const { observed: probe, ...rest } = outcome;
         const json = {
           ...rest,
           pathFrom: how.from,

@@ -33,7 +33,9 @@ import { IoCode, IoError, jsonSafe } from '../../loader/errors.js';
 import { othersCanWrite } from '../../loader/io/output.js';
 import { DEFAULT_LOCK_WAIT_MS } from '../../native/dir-lock.js';
 import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
-import type { HostSession, PanicOutcome, Strategy } from '../../machine/session.js';
+import type { HostSession, PanicOutcome } from '../../machine/session.js';
+import { STRATEGY_IDS, type StrategyId } from '../../loader/strategy.js';
+import { probeObserver, type ProbeRun } from '../../rescue/probe-observer.js';
 import {
   configRefs,
   fileRef,
@@ -57,8 +59,6 @@ import { crashDumpAsync, DUMP_FAULTS, type CrashDumpResult, type DumpFault } fro
 import { DUMP_FORMATS, type DumpFormat } from '../../rescue/dumper.js';
 import { globalOptions, requestExitStatus } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
-
-const STRATEGY_NAMES = ['embed', 'kld', 'kexec'] as const;
 
 function phaseOf(text: string | undefined, fallback: HostPhase): HostPhase {
   if (text === undefined) return fallback;
@@ -176,7 +176,7 @@ async function rescueFromConfig(configPath: string, conf: LoadedLoaderConf): Pro
   return found;
 }
 
-function printPanic(io: CliIo, out: PanicOutcome, log: readonly string[]): void {
+function printPanic(io: CliIo, out: PanicOutcome<ProbeRun>, log: readonly string[]): void {
   for (const l of log) io.out(`  ${l}\n`);
   if (!out.rescued) {
     io.out(
@@ -187,7 +187,7 @@ function printPanic(io: CliIo, out: PanicOutcome, log: readonly string[]): void 
   io.out(
     `panic at ${out.phase}: the rescue kernel (armed at ${out.armedAt ?? '?'}) was entered at ${hex(out.jump?.stopAt ?? 0n)} after ${out.jump?.stop.executed ?? 0} instructions\n`,
   );
-  const r = out.probe?.report;
+  const r = out.observed?.report;
   if (r !== undefined)
     io.out(
       `probe report: ${r.complete ? 'complete' : 'INCOMPLETE'}, checksum ${hex(r.checksum)}, hand-off read at ${hex(r.handoffAddr)}\n`,
@@ -232,8 +232,8 @@ export function registerHost(program: Command, io: CliIo): void {
       cmd: Command,
     ) => {
       const g = globalOptions(cmd);
-      const strategy = (opts.strategy ?? 'kld') as Strategy;
-      if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
+      const strategy = (opts.strategy ?? 'kld') as StrategyId;
+      if (!(STRATEGY_IDS as readonly string[]).includes(strategy)) {
         throw new CliError(CliCode.Usage, `cli: --strategy must be embed, kld or kexec, not "${strategy}"`, {
           strategy,
         });
@@ -428,7 +428,7 @@ export function registerHost(program: Command, io: CliIo): void {
             { machine: s.profile.name },
           );
         }
-        const o = s.panic();
+        const o = s.panic({ observer: probeObserver });
         if (!g.json) printPanic(io, o, s.log);
         let dump: CrashDumpResult | undefined;
         if (dumping && o.rescued) {
@@ -461,9 +461,10 @@ export function registerHost(program: Command, io: CliIo): void {
       const d = out.dump;
       for (const w of dumpWarnings(d)) io.err(`kboot: warning: ${w}\n`);
       if (g.json) {
-        io.out(
-          `${JSON.stringify(jsonSafe({ ...out.outcome, probe: out.outcome.probe === undefined ? undefined : probeJson(out.outcome.probe), dump: d === undefined ? undefined : dumpJson(d, recovery) }), null, 2)}\n`,
-        );
+        const { observed, console: lines, ...head } = out.outcome;
+        const probe = observed === undefined ? undefined : probeJson(observed);
+        const dump = d === undefined ? undefined : dumpJson(d, recovery);
+        io.out(`${JSON.stringify(jsonSafe({ ...head, probe, console: lines, dump }), null, 2)}\n`);
       } else if (d !== undefined) {
         printDump(io, d);
       }
@@ -474,7 +475,7 @@ export function registerHost(program: Command, io: CliIo): void {
 }
 
 /** The probe part of `kboot panic --json`: how it stopped and what its report says. */
-function probeJson(p: NonNullable<PanicOutcome['probe']>): Record<string, unknown> {
+function probeJson(p: ProbeRun): Record<string, unknown> {
   const r = p.report;
   return {
     stop: p.stop,

@@ -38,10 +38,11 @@
  * input escape as ElfError.
  */
 import assert from 'node:assert/strict';
-import { hex, type KernelVa, type Size } from '../addr.js';
+import { hex, kva, offsetFrom, type KernelVa, type Size } from '../addr.js';
 import { archInfo } from '../arch/index.js';
 import type { ElfImage, ElfSection, ProgramHeader } from '../elf/image.js';
 import { Elf64Ehdr, Elf64Phdr, Elf64Shdr, Elf64Sym, PN_XNUM, SHF, SHN, SHT, STB, STT } from '../elf/layout.js';
+import type { LayoutValues } from '../bytes/layout.js';
 import { parseElf } from '../elf/reader.js';
 import { lintRescueKernel } from '../elf/rescue-lint.js';
 import { EmbedCode, EmbedError } from './errors.js';
@@ -84,6 +85,7 @@ function fail(
 }
 
 const utf8 = new TextEncoder();
+type ElfHeaderValues = LayoutValues<(typeof Elf64Ehdr)['fields']>;
 const roundUp = (v: bigint, a: bigint): bigint => (a <= 1n ? v : ((v + a - 1n) / a) * a);
 
 function sectionData(host: Uint8Array, s: ElfSection): Uint8Array {
@@ -105,18 +107,59 @@ function extendStrtab(table: Uint8Array, names: readonly string[]): { bytes: Uin
   return { bytes: out, offsets };
 }
 
-/** Embeds `rescue` (an ELF file) in `host` (an ELF file); see the module contract. */
-export function embedRescue(host: Uint8Array, rescue: Uint8Array, opts: EmbedOptions = {}): Uint8Array {
-  const img = parseElf(host);
-  const resc = parseElf(rescue);
+/** The section tables embedRescue extends. */
+interface HostTables {
+  readonly symtab: ElfSection;
+  readonly strtab: ElfSection;
+  readonly shstrtab: ElfSection;
+  /** The index the new `mfs` section gets. */
+  readonly newIndex: number;
+}
+
+/** Where the rescue ELF goes: after the last PT_LOAD's memory image, at the next page. */
+interface RescuePlacement {
+  /** The PT_LOAD that grows. */
+  readonly last: ProgramHeader;
+  /** Its file end before it grows. */
+  readonly fileEnd: bigint;
+  /** Non-allocated sections after it, which move behind the new bytes. */
+  readonly moved: readonly ElfSection[];
+  readonly dataVa: bigint;
+  readonly dataOff: bigint;
+  readonly dataLen: bigint;
+  readonly dataEnd: bigint;
+  /** The segment's new p_filesz = p_memsz. */
+  readonly newSize: bigint;
+}
+
+/** A section's bytes at its new file offset. */
+interface TailSection {
+  readonly index: number;
+  readonly offset: bigint;
+  readonly data: Uint8Array;
+}
+
+/** What embedRescue writes, decided before a byte is written (planEmbed). */
+export interface EmbedPlan {
+  readonly placement: RescuePlacement;
+  readonly tables: HostTables;
+  /** sh_name of the new `mfs` section. */
+  readonly mfsName: number;
+  /** Sections written after the rescue ELF (moved, and the extended tables), in section order. */
+  readonly tail: readonly TailSection[];
+  readonly shoff: bigint;
+  readonly shnum: number;
+  /** The new file's size. */
+  readonly total: bigint;
+}
+
+/** The rescue ELF must be a rescue kernel of the host's arch, and the host must not carry one yet. */
+function checkPair(img: ElfImage, resc: ElfImage): void {
   if (resc.arch !== img.arch) {
     throw fail(
       EmbedCode.ArchMismatch,
       `rescue kernel is ${resc.arch} but the host kernel is ${img.arch} (e_machine ${hex(resc.machine)} vs ${hex(img.machine)})`,
-      {
-        host: img.arch,
-        rescue: resc.arch,
-      },
+      { host: img.arch, rescue: resc.arch },
     );
   }
   const lint = lintRescueKernel(resc);
@@ -138,197 +181,238 @@ export function embedRescue(host: Uint8Array, rescue: Uint8Array, opts: EmbedOpt
       },
     );
   }
+}
 
-  const eh = Elf64Ehdr.decode(host, 0);
+/** The host's .symtab, its string table and .shstrtab (EMBED_BAD_HOST when they cannot be extended). */
+function hostTables(img: ElfImage, eh: ElfHeaderValues): HostTables {
   if (eh.phnum === PN_XNUM || eh.shnum === 0 || eh.shstrndx === SHN.XINDEX) {
     throw fail(
       EmbedCode.BadHost,
       `the host uses extended ELF numbering (e_phnum ${hex(eh.phnum)}, e_shnum ${hex(eh.shnum)}, e_shstrndx ${hex(eh.shstrndx)})`,
-      {
-        phnum: eh.phnum,
-        shnum: eh.shnum,
-        shstrndx: eh.shstrndx,
-      },
+      { phnum: eh.phnum, shnum: eh.shnum, shstrndx: eh.shstrndx },
     );
   }
   const sections = img.sections;
   const symtab = sections.find((s) => s.type === SHT.SYMTAB);
   const strtab = symtab === undefined ? undefined : sections[symtab.link];
   const shstrtab = sections[eh.shstrndx];
-  if (
-    symtab === undefined ||
-    strtab === undefined ||
-    strtab.type !== SHT.STRTAB ||
-    shstrtab === undefined ||
-    shstrtab.type !== SHT.STRTAB
-  ) {
+  if (symtab === undefined || strtab?.type !== SHT.STRTAB || shstrtab?.type !== SHT.STRTAB) {
     throw fail(
       EmbedCode.BadHost,
       `the host has no symbol table to carry ${RESCUE_START_SYMBOL}/${RESCUE_END_SYMBOL} (.symtab ${symtab === undefined ? 'missing' : `#${symtab.index}`}, ${hex(sections.length)} sections)`,
-      {
-        sections: sections.length,
-      },
+      { sections: sections.length },
     );
   }
   if (sections.some((s) => s.type === SHT_SYMTAB_SHNDX)) {
     throw fail(EmbedCode.BadHost, 'the host has an SHT_SYMTAB_SHNDX table, which kboot does not extend', {});
   }
-  const newIndex = sections.length;
-  if (newIndex >= SHN.LORESERVE) {
-    throw fail(EmbedCode.BadHost, `no room for another section index (${hex(newIndex)} sections)`, {
-      sections: newIndex,
+  if (sections.length >= SHN.LORESERVE) {
+    throw fail(EmbedCode.BadHost, `no room for another section index (${hex(sections.length)} sections)`, {
+      sections: sections.length,
     });
   }
+  return { symtab, strtab, shstrtab, newIndex: sections.length };
+}
 
-  // --- the segment that grows ------------------------------------------------------------
-  const loads = img.loadSegments;
-  const last = loads[loads.length - 1];
-  assert(last !== undefined, 'parseElf guarantees a PT_LOAD in an ET_EXEC/ET_DYN file');
-  const fileEnd = last.offset + last.filesz;
-  const noRoom = (what: string, details: Record<string, unknown>): EmbedError =>
-    fail(EmbedCode.NoRoom, `the host's last PT_LOAD #${last.index} cannot grow: ${what}`, {
-      segment: last.index,
-      fileEnd,
-      ...details,
-    });
+/** EMBED_NO_ROOM for the last PT_LOAD. */
+function noRoom(last: ProgramHeader, fileEnd: bigint, what: string, details: Record<string, unknown>): EmbedError {
+  return fail(EmbedCode.NoRoom, `the host's last PT_LOAD #${last.index} cannot grow: ${what}`, {
+    segment: last.index,
+    fileEnd,
+    ...details,
+  });
+}
+
+/** Nothing loaded may lie after the last PT_LOAD in the file; the sections that do not load move. */
+function sectionsAfter(img: ElfImage, eh: ElfHeaderValues, last: ProgramHeader, fileEnd: bigint): ElfSection[] {
   for (const p of img.phdrs) {
-    if (p.index === last.index || p.filesz === 0n) continue;
-    if (p.offset + p.filesz > fileEnd) {
-      throw noRoom(
-        `program header #${p.index} has file bytes after it ([${hex(p.offset)}, ${hex(p.offset + p.filesz)}) past ${hex(fileEnd)})`,
-        {
-          other: p.index,
-        },
-      );
-    }
+    if (p.index === last.index || p.filesz === 0n || p.offset + p.filesz <= fileEnd) continue;
+    throw noRoom(
+      last,
+      fileEnd,
+      `program header #${p.index} has file bytes after it ([${hex(p.offset)}, ${hex(p.offset + p.filesz)}) past ${hex(fileEnd)})`,
+      { other: p.index },
+    );
   }
   const phEnd = eh.phoff + BigInt(eh.phnum * Elf64Phdr.size);
   if (eh.phnum > 0 && phEnd > fileEnd) {
-    throw noRoom(`the program headers lie after it (end ${hex(phEnd)}, segment file end ${hex(fileEnd)})`, { phEnd });
+    throw noRoom(
+      last,
+      fileEnd,
+      `the program headers lie after it (end ${hex(phEnd)}, segment file end ${hex(fileEnd)})`,
+      {
+        phEnd,
+      },
+    );
   }
   const moved: ElfSection[] = [];
-  for (const s of sections) {
+  for (const s of img.sections) {
     if (s.index === 0 || s.type === SHT.NOBITS) continue;
     const end = s.offset + s.size;
     if ((s.flags & SHF.ALLOC) !== 0n) {
       if (s.size > 0n && end > fileEnd) {
         throw noRoom(
+          last,
+          fileEnd,
           `allocated section ${JSON.stringify(s.name)} has file bytes after it ([${hex(s.offset)}, ${hex(end)}))`,
-          {
-            section: s.name,
-          },
+          { section: s.name },
         );
       }
-      continue;
-    }
-    if (s.offset >= fileEnd) moved.push(s);
+    } else if (s.offset >= fileEnd) moved.push(s);
     else if (end > fileEnd) {
-      throw noRoom(`section ${JSON.stringify(s.name)} straddles its end ([${hex(s.offset)}, ${hex(end)}))`, {
-        section: s.name,
-      });
+      throw noRoom(
+        last,
+        fileEnd,
+        `section ${JSON.stringify(s.name)} straddles its end ([${hex(s.offset)}, ${hex(end)}))`,
+        {
+          section: s.name,
+        },
+      );
     }
   }
+  return moved;
+}
 
+/** The segment that grows and where the rescue ELF goes in it (see the module contract). */
+function placeRescue(img: ElfImage, eh: ElfHeaderValues, rescueLength: number, opts: EmbedOptions): RescuePlacement {
+  const loads = img.loadSegments;
+  const last = loads[loads.length - 1];
+  assert(last !== undefined, 'parseElf guarantees a PT_LOAD in an ET_EXEC/ET_DYN file');
+  const fileEnd = last.offset + last.filesz;
+  const moved = sectionsAfter(img, eh, last, fileEnd);
   const info = archInfo(img.arch);
-  const page = info.pageSize;
   // plain bigints: an end near 2^64 must become EMBED_NO_ROOM below, not an ADDR_OVERFLOW here
-  const dataVa = roundUp(last.vaddr + last.memsz, page);
-  const dataLen = BigInt(rescue.length);
+  const dataVa = roundUp(last.vaddr + last.memsz, info.pageSize);
+  const dataLen = BigInt(rescueLength);
   const dataEnd = dataVa + dataLen;
   const limit: bigint = opts.maxEnd ?? info.vmMaxKernelAddress;
   if (dataEnd > limit) {
-    throw noRoom(`the rescue kernel would end at ${hex(dataEnd)}, past ${hex(limit)}`, { dataVa, dataEnd, limit });
+    throw noRoom(last, fileEnd, `the rescue kernel would end at ${hex(dataEnd)}, past ${hex(limit)}`, {
+      dataVa,
+      dataEnd,
+      limit,
+    });
   }
   const dataOff = last.offset + (dataVa - last.vaddr);
-  const newSize = dataEnd - last.vaddr;
+  return { last, fileEnd, moved, dataVa, dataOff, dataLen, dataEnd, newSize: dataEnd - last.vaddr };
+}
 
-  // --- new tables ------------------------------------------------------------------------
+/** The extended string tables and .symtab (rescue_start, rescue_end appended), by section index. */
+function extendedTables(
+  host: Uint8Array,
+  t: HostTables,
+  at: RescuePlacement,
+): { tables: Map<number, Uint8Array>; mfsName: number } {
   const tables = new Map<number, Uint8Array>();
-  const strAdds = extendStrtab(sectionData(host, strtab), [RESCUE_START_SYMBOL, RESCUE_END_SYMBOL]);
-  let shNameOfMfs: number;
-  if (strtab.index === shstrtab.index) {
+  const strAdds = extendStrtab(sectionData(host, t.strtab), [RESCUE_START_SYMBOL, RESCUE_END_SYMBOL]);
+  let mfsName: number;
+  if (t.strtab.index === t.shstrtab.index) {
     const both = extendStrtab(strAdds.bytes, [RESCUE_SECTION]);
-    tables.set(strtab.index, both.bytes);
-    shNameOfMfs = both.offsets[0] ?? 0;
+    tables.set(t.strtab.index, both.bytes);
+    mfsName = both.offsets[0] ?? 0;
   } else {
-    tables.set(strtab.index, strAdds.bytes);
-    const sh = extendStrtab(sectionData(host, shstrtab), [RESCUE_SECTION]);
-    tables.set(shstrtab.index, sh.bytes);
-    shNameOfMfs = sh.offsets[0] ?? 0;
+    tables.set(t.strtab.index, strAdds.bytes);
+    const sh = extendStrtab(sectionData(host, t.shstrtab), [RESCUE_SECTION]);
+    tables.set(t.shstrtab.index, sh.bytes);
+    mfsName = sh.offsets[0] ?? 0;
   }
-  const oldSyms = sectionData(host, symtab);
+  const oldSyms = sectionData(host, t.symtab);
   const syms = new Uint8Array(oldSyms.length + 2 * Elf64Sym.size);
   syms.set(oldSyms);
-  const info8 = (STB.GLOBAL << 4) | STT.OBJECT;
+  const info = (STB.GLOBAL << 4) | STT.OBJECT;
+  const sym = { info, other: 0, shndx: t.newIndex };
   Elf64Sym.encodeInto(syms, oldSyms.length, {
+    ...sym,
     name: strAdds.offsets[0] ?? 0,
-    info: info8,
-    other: 0,
-    shndx: newIndex,
-    value: dataVa,
-    size: dataLen,
+    value: at.dataVa,
+    size: at.dataLen,
   });
   Elf64Sym.encodeInto(syms, oldSyms.length + Elf64Sym.size, {
+    ...sym,
     name: strAdds.offsets[1] ?? 0,
-    info: info8,
-    other: 0,
-    shndx: newIndex,
-    value: dataEnd,
+    value: at.dataEnd,
     size: 0n,
   });
-  tables.set(symtab.index, syms);
+  tables.set(t.symtab.index, syms);
+  return { tables, mfsName };
+}
 
-  // --- layout of the tail ----------------------------------------------------------------
-  let cursor = dataOff + dataLen;
-  const tail: { index: number; offset: bigint; data: Uint8Array }[] = [];
-  const tailIndexes = new Set<number>([...moved.map((s) => s.index), ...tables.keys()]);
-  for (const s of sections) {
+/** Lays out what embedRescue writes (see the module contract); pure, throws the EmbedErrors. */
+export function planEmbed(host: Uint8Array, rescue: Uint8Array, opts: EmbedOptions = {}): EmbedPlan {
+  const img = parseElf(host);
+  checkPair(img, parseElf(rescue));
+  const eh = Elf64Ehdr.decode(host, 0);
+  const tables = hostTables(img, eh);
+  const placement = placeRescue(img, eh, rescue.length, opts);
+  const ext = extendedTables(host, tables, placement);
+  let cursor = placement.dataOff + placement.dataLen;
+  const tail: TailSection[] = [];
+  const tailIndexes = new Set<number>([...placement.moved.map((s) => s.index), ...ext.tables.keys()]);
+  for (const s of img.sections) {
     if (!tailIndexes.has(s.index)) continue;
-    const data = tables.get(s.index) ?? sectionData(host, s);
+    const data = ext.tables.get(s.index) ?? sectionData(host, s);
     cursor = roundUp(cursor, s.addralign > 1n ? s.addralign : 1n);
     tail.push({ index: s.index, offset: cursor, data });
     cursor += BigInt(data.length);
   }
   const shoff = roundUp(cursor, 8n);
-  const shnum = sections.length + 1;
+  const shnum = img.sections.length + 1;
   const total = shoff + BigInt(shnum * Elf64Shdr.size);
   if (total > MAX_IN_MEMORY) {
-    throw noRoom(`the file would be ${hex(total)} bytes, more than kboot builds in memory`, { total });
+    throw noRoom(
+      placement.last,
+      placement.fileEnd,
+      `the file would be ${hex(total)} bytes, more than kboot builds in memory`,
+      {
+        total,
+      },
+    );
   }
+  return { placement, tables, mfsName: ext.mfsName, tail, shoff, shnum, total };
+}
 
-  const out = new Uint8Array(Number(total));
-  out.set(host.subarray(0, Number(fileEnd)));
-  out.set(rescue, Number(dataOff));
-  for (const t of tail) out.set(t.data, Number(t.offset));
+/** Writes the planned file: the host up to the old segment end, the rescue ELF, the tail, the headers. */
+function encodeEmbed(host: Uint8Array, rescue: Uint8Array, plan: EmbedPlan): Uint8Array {
+  const { placement: at, shoff, shnum } = plan;
+  const eh = Elf64Ehdr.decode(host, 0);
+  const out = new Uint8Array(Number(plan.total));
+  out.set(host.subarray(0, Number(at.fileEnd)));
+  out.set(rescue, Number(at.dataOff));
+  for (const t of plan.tail) out.set(t.data, Number(t.offset));
   Elf64Ehdr.encodeInto(out, 0, { ...eh, shoff, shnum });
-  const ph = Elf64Phdr.decode(host, Number(eh.phoff) + last.index * Elf64Phdr.size);
-  Elf64Phdr.encodeInto(out, Number(eh.phoff) + last.index * Elf64Phdr.size, { ...ph, filesz: newSize, memsz: newSize });
-  const tailBy = new Map(tail.map((t) => [t.index, t]));
-  for (const s of sections) {
-    const at = Number(eh.shoff) + s.index * Elf64Shdr.size;
-    const sh = Elf64Shdr.decode(host, at);
-    const t = tailBy.get(s.index);
-    Elf64Shdr.encodeInto(out, Number(shoff) + s.index * Elf64Shdr.size, {
+  const phAt = Number(eh.phoff) + at.last.index * Elf64Phdr.size;
+  Elf64Phdr.encodeInto(out, phAt, { ...Elf64Phdr.decode(host, phAt), filesz: at.newSize, memsz: at.newSize });
+  const tailBy = new Map(plan.tail.map((t) => [t.index, t]));
+  for (let index = 0; index < plan.tables.newIndex; index++) {
+    const sh = Elf64Shdr.decode(host, Number(eh.shoff) + index * Elf64Shdr.size);
+    const t = tailBy.get(index);
+    Elf64Shdr.encodeInto(out, Number(shoff) + index * Elf64Shdr.size, {
       ...sh,
       ...(t === undefined ? {} : { offset: t.offset, size: BigInt(t.data.length) }),
     });
   }
-  Elf64Shdr.encodeInto(out, Number(shoff) + newIndex * Elf64Shdr.size, {
-    name: shNameOfMfs,
+  Elf64Shdr.encodeInto(out, Number(shoff) + plan.tables.newIndex * Elf64Shdr.size, {
+    name: plan.mfsName,
     type: SHT.PROGBITS,
     flags: SHF.ALLOC,
-    addr: dataVa,
-    offset: dataOff,
-    size: dataLen,
+    addr: at.dataVa,
+    offset: at.dataOff,
+    size: at.dataLen,
     link: 0,
     info: 0,
     addralign: 1n,
     entsize: 0n,
   });
+  return out;
+}
 
+/** Embeds `rescue` (an ELF file) in `host` (an ELF file); see the module contract. */
+export function embedRescue(host: Uint8Array, rescue: Uint8Array, opts: EmbedOptions = {}): Uint8Array {
+  const plan = planEmbed(host, rescue, opts);
+  const out = encodeEmbed(host, rescue, plan);
   // postcondition: the result parses and gives the same bytes back
   const back = extractEmbeddedRescue(out);
-  assert.equal(back.start, dataVa);
+  assert.equal(back.start, plan.placement.dataVa);
   assert.equal(back.bytes.length, rescue.length);
   return out;
 }
@@ -381,10 +465,10 @@ export function extractEmbeddedRescue(host: Uint8Array | ElfImage): EmbeddedResc
   }
   const off = Number(seg.offset + (start - seg.vaddr));
   const bytes = img.bytes.slice(off, off + Number(end - start));
-  return Object.freeze({ bytes, start: start as KernelVa, end: end as KernelVa, segment: seg.index });
+  return Object.freeze({ bytes, start: kva(start), end: kva(end), segment: seg.index });
 }
 
 /** The rescue kernel's length as rescue_kernel_init computes it (`&rescue_end - &rescue_start`). */
 export function embeddedRescueLength(rescue: EmbeddedRescue): Size {
-  return (rescue.end - rescue.start) as Size;
+  return offsetFrom(rescue.end, rescue.start);
 }

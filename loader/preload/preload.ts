@@ -369,85 +369,79 @@ function kernelDecision(env: ReadonlyMap<string, ConfSetting>, modulePath: reado
   });
 }
 
-/** Turns a parsed loader.conf into the loader's decisions (see the module contract). */
-export function preloadDecisions(conf: LoaderConf, opts: PreloadOptions = {}): BootDecisions {
+/** What the loader collects while it walks the configuration. */
+interface Walk {
+  readonly steps: PreloadStep[];
+  readonly modules: PreloadModule[];
+  readonly skipped: SkippedModule[];
+  readonly warnings: PreloadWarning[];
+  /** `kind\0type\0name` of every module loaded so far. */
+  readonly loaded: Set<string>;
+}
+
+/** The variables the loader sees: its own initial ones, then the configuration's, last one winning. */
+function loaderEnv(conf: LoaderConf, opts: PreloadOptions): Map<string, ConfSetting> {
   const env = new Map<string, ConfSetting>();
   for (const [name, value] of opts.initialEnv ?? []) env.set(name, { value, source: { file: '(loader)', line: 0 } });
   for (const v of conf.env) env.set(v.name, { value: v.value, source: v.source });
+  return env;
+}
 
-  const warnings: PreloadWarning[] = conf.warnings.map((w) => ({
-    code: w.code,
-    message: w.message,
-    ...(w.source === undefined ? {} : { source: w.source }),
-  }));
-  const modulePathSetting = env.get('module_path');
-  const modulePath =
-    modulePathSetting === undefined ? [...DEFAULT_MODULE_PATH] : splitModulePath(modulePathSetting.value);
-  const blacklist = new Set(env.get('module_blacklist')?.value.match(/[-A-Za-z0-9_]+/g) ?? []);
+/** `load` of a module, unless the same file and type is already loaded (stand/common/module.c). */
+function addLoad(w: Walk, m: PreloadModule): void {
+  const id = `${m.kind}\0${m.type ?? ''}\0${m.name}`;
+  if (w.loaded.has(id)) {
+    w.skipped.push({ key: m.key, name: m.name, reason: 'already-loaded', source: m.source });
+    return;
+  }
+  w.loaded.add(id);
+  w.modules.push(m);
+  w.steps.push({ kind: 'load-module', module: m });
+}
 
-  const steps: PreloadStep[] = conf.execs.map((e) => ({ kind: 'exec', command: e.command, source: e.source }));
-  for (const e of conf.execs) {
-    warnings.push({
-      code: 'COMMAND_NOT_RUN',
-      message: `exec ${JSON.stringify(e.command)} is not run by kboot`,
-      source: e.source,
+/** A `<key>_before` / `<key>_after` command: a `load` becomes a module load; anything else is kept, not run. */
+function runCommand(w: Walk, key: string, phase: 'before' | 'after', setting: ConfSetting): void {
+  const load = parseLoadCommand(setting.value, setting.source);
+  if (load !== undefined) {
+    addLoad(w, moduleFromLoad(key, load, phase, setting.source));
+    return;
+  }
+  w.steps.push({ kind: 'command', phase, key, command: setting.value, source: setting.source });
+  w.warnings.push({
+    code: 'COMMAND_NOT_RUN',
+    message: `${key}_${phase} command ${JSON.stringify(setting.value)} is not run by kboot`,
+    source: setting.source,
+  });
+}
+
+/** One module setting: skipped (not enabled, blacklisted) or loaded between its commands. */
+function walkModule(w: Walk, m: ModuleConf, blacklist: ReadonlySet<string>): void {
+  const load = m.settings.load;
+  const name = m.settings.name?.value ?? m.key;
+  if (load !== undefined && !['yes', 'no'].includes(asciiLower(load.value))) {
+    w.warnings.push({
+      code: 'LOAD_VALUE',
+      message: `${m.key}_load is ${JSON.stringify(load.value)}, neither YES nor NO: the module is not loaded`,
+      source: load.source,
     });
   }
-  steps.push({ kind: 'load-kernel' });
-  const modules: PreloadModule[] = [];
-  const skipped: SkippedModule[] = [];
-  const loadedKeys = new Set<string>();
-
-  const addLoad = (m: PreloadModule): void => {
-    const id = `${m.kind}\0${m.type ?? ''}\0${m.name}`;
-    if (loadedKeys.has(id)) {
-      skipped.push({ key: m.key, name: m.name, reason: 'already-loaded', source: m.source });
-      return;
-    }
-    loadedKeys.add(id);
-    modules.push(m);
-    steps.push({ kind: 'load-module', module: m });
-  };
-  const runCommand = (key: string, phase: 'before' | 'after', setting: ConfSetting): void => {
-    const load = parseLoadCommand(setting.value, setting.source);
-    if (load !== undefined) {
-      addLoad(moduleFromLoad(key, load, phase, setting.source));
-      return;
-    }
-    steps.push({ kind: 'command', phase, key, command: setting.value, source: setting.source });
-    warnings.push({
-      code: 'COMMAND_NOT_RUN',
-      message: `${key}_${phase} command ${JSON.stringify(setting.value)} is not run by kboot`,
-      source: setting.source,
-    });
-  };
-
-  for (const m of conf.modules) {
-    const load = m.settings.load;
-    const name = m.settings.name?.value ?? m.key;
-    if (load !== undefined && !['yes', 'no'].includes(asciiLower(load.value))) {
-      warnings.push({
-        code: 'LOAD_VALUE',
-        message: `${m.key}_load is ${JSON.stringify(load.value)}, neither YES nor NO: the module is not loaded`,
-        source: load.source,
-      });
-    }
-    if (load === undefined || asciiLower(load.value) !== 'yes') {
-      skipped.push({ key: m.key, name, reason: 'not-enabled', source: load?.source ?? m.firstSource });
-      continue;
-    }
-    if (blacklist.has(name)) {
-      skipped.push({ key: m.key, name, reason: 'blacklisted', source: load.source });
-      continue;
-    }
-    const module = moduleFromConf(m, load);
-    const before = m.settings.before;
-    const after = m.settings.after;
-    if (before !== undefined) runCommand(m.key, 'before', before);
-    addLoad(module);
-    if (after !== undefined) runCommand(m.key, 'after', after);
+  if (load === undefined || asciiLower(load.value) !== 'yes') {
+    w.skipped.push({ key: m.key, name, reason: 'not-enabled', source: load?.source ?? m.firstSource });
+    return;
   }
+  if (blacklist.has(name)) {
+    w.skipped.push({ key: m.key, name, reason: 'blacklisted', source: load.source });
+    return;
+  }
+  const module = moduleFromConf(m, load);
+  const { before, after } = m.settings;
+  if (before !== undefined) runCommand(w, m.key, 'before', before);
+  addLoad(w, module);
+  if (after !== undefined) runCommand(w, m.key, 'after', after);
+}
 
+/** The one module of type rescue_kernel, if any (CONFIG_INVALID for two). */
+function rescueModule(modules: readonly PreloadModule[]): PreloadModule | undefined {
   const rescues = modules.filter((m) => m.rescueKernel);
   const second = rescues[1];
   if (second !== undefined) {
@@ -457,8 +451,11 @@ export function preloadDecisions(conf: LoaderConf, opts: PreloadOptions = {}): B
       { modules: rescues.map((r) => ({ key: r.key, name: r.name, file: r.source.file, line: r.source.line })) },
     );
   }
-  const rescueKernel = rescues[0];
+  return rescues[0];
+}
 
+/** The kernel environment in strcmp order, warning about entries the kernel would drop. */
+function kernelEnv(env: ReadonlyMap<string, ConfSetting>, warnings: PreloadWarning[]): KenvEntry[] {
   const kenv: KenvEntry[] = [...env.entries()]
     .sort(([a], [b]) => strcmp(a, b))
     .map(([name, s]): KenvEntry => [name, s.value]);
@@ -479,26 +476,57 @@ export function preloadDecisions(conf: LoaderConf, opts: PreloadOptions = {}): B
       message: `${hex(kenv.length)} kenv entries; the kernel keeps at most ${hex(KENV_SIZE)}`,
     });
   }
+  return kenv;
+}
+
+/** Turns a parsed loader.conf into the loader's decisions (see the module contract). */
+export function preloadDecisions(conf: LoaderConf, opts: PreloadOptions = {}): BootDecisions {
+  const env = loaderEnv(conf, opts);
+  const w: Walk = {
+    steps: conf.execs.map((e) => ({ kind: 'exec', command: e.command, source: e.source })),
+    modules: [],
+    skipped: [],
+    warnings: conf.warnings.map((c) => ({
+      code: c.code,
+      message: c.message,
+      ...(c.source === undefined ? {} : { source: c.source }),
+    })),
+    loaded: new Set(),
+  };
+  for (const e of conf.execs) {
+    w.warnings.push({
+      code: 'COMMAND_NOT_RUN',
+      message: `exec ${JSON.stringify(e.command)} is not run by kboot`,
+      source: e.source,
+    });
+  }
+  const modulePathSetting = env.get('module_path');
+  const modulePath =
+    modulePathSetting === undefined ? [...DEFAULT_MODULE_PATH] : splitModulePath(modulePathSetting.value);
+  const blacklist = new Set(env.get('module_blacklist')?.value.match(/[-A-Za-z0-9_]+/g) ?? []);
+  w.steps.push({ kind: 'load-kernel' });
+  for (const m of conf.modules) walkModule(w, m, blacklist);
+  const rescueKernel = rescueModule(w.modules);
+  const kenv = kernelEnv(env, w.warnings);
   if (rescueKernel !== undefined) {
     const on = env.get('debug.rescue_minidump')?.value;
     if (on === undefined || on === '' || on === '0') {
-      warnings.push({
+      w.warnings.push({
         code: 'RESCUE_NOT_ENABLED',
         message: `a ${RESCUE_KERNEL_MODULE_TYPE} is preloaded but debug.rescue_minidump is not set non-zero: rescue_kernel_init will not reserve anything`,
         source: rescueKernel.source,
       });
     }
   }
-
   return Object.freeze({
     kernel: kernelDecision(env, modulePath),
     modulePath: Object.freeze(modulePath),
-    modules: Object.freeze(modules),
+    modules: Object.freeze(w.modules),
     ...(rescueKernel === undefined ? {} : { rescueKernel }),
-    steps: Object.freeze(steps),
+    steps: Object.freeze(w.steps),
     kenv: Object.freeze(kenv),
-    skipped: Object.freeze(skipped),
-    warnings: Object.freeze(warnings),
+    skipped: Object.freeze(w.skipped),
+    warnings: Object.freeze(w.warnings),
   });
 }
 

@@ -10,7 +10,7 @@
  * no CPU involved) and returns the page-aligned PAs it wrote. Writes are deterministic for a
  * seed. Only `targets` are written.
  */
-import { hex, SZ_4K, type PhysAddr } from '../../loader/addr.js';
+import { hex, phys, SZ_4K } from '../../loader/addr.js';
 import type { GuestRam } from '../../loader/memory/guest-ram.js';
 import { MachineCode, MachineError } from '../errors.js';
 
@@ -47,7 +47,7 @@ export function busMaster(ram: GuestRam, opts: BusMasterOptions): DeviceWriter {
     );
   }
   for (const t of opts.targets) {
-    if (t % 0x1000n !== 0n || !ram.isRam(t as PhysAddr, SZ_4K)) {
+    if (t % SZ_4K !== 0n || !ram.isRam(phys(t), SZ_4K)) {
       throw new MachineError(
         MachineCode.DeviceConfig,
         `machine: device ${opts.name} target ${hex(t)} is not a RAM page`,
@@ -78,8 +78,8 @@ export function busMaster(ram: GuestRam, opts: BusMasterOptions): DeviceWriter {
         data[i] = counter >>> 24;
       }
       data[0] = (data[0] ?? 0) | 1; // never a no-op write
-      const at = page + (slot + BigInt(burst) > 0x1000n ? 0n : slot);
-      ram.write(at as PhysAddr, data);
+      const at = page + (slot + BigInt(burst) > SZ_4K ? 0n : slot);
+      ram.write(phys(at), data);
       if (!seen.has(page)) {
         seen.add(page);
         written.push(page);

@@ -17,7 +17,20 @@
  *    a missing memory map or a pointer outside RAM is a HostError.
  *  - `dumpAvailFrom(view)`: dump_avail as page-aligned, merged `[start, end)` pairs.
  */
-import { alignUp, hex, SZ_4K, type PhysAddr, type PhysRange, type Size } from '../../loader/addr.js';
+import {
+  add,
+  alignDown,
+  alignUp,
+  hex,
+  phys,
+  rangeFromEnd,
+  size,
+  SZ_4K,
+  type AddrLike,
+  type PhysAddr,
+  type PhysRange,
+  type Size,
+} from '../../loader/addr.js';
 import { archInfo, type Arch } from '../../loader/arch/index.js';
 import { decodeEfiMap, efiPhysmemType } from '../../loader/handoff/efimap.js';
 import { findNode, getProp, parseFdt, readMemoryRanges, type Fdt } from '../../loader/handoff/fdt/index.js';
@@ -38,6 +51,7 @@ import { propReg, asCellCount, addressCells, sizeCells } from '../../loader/hand
 import type { HostFirmware } from '../../loader/plan/firmware.js';
 import { loaderMetadata, metadataAddress, metadataToPhys } from '../../loader/plan/kexec-plan.js';
 import { normalize, subtract } from '../../loader/plan/ranges.js';
+import type { GuestRam } from '../../loader/memory/guest-ram.js';
 import type { Machine, Placement } from '../machine.js';
 import { HostCode, HostError } from './errors.js';
 
@@ -91,7 +105,8 @@ export interface HostHandoff {
 
 export { metadataAddress, metadataToPhys } from '../../loader/plan/kexec-plan.js';
 
-const pageUp = (n: bigint): bigint => alignUp(n as Size, SZ_4K);
+const pageUp = <A extends AddrLike>(a: A): A => alignUp(a, SZ_4K);
+const pageBytes = (n: number): Size => pageUp(size(n));
 
 /** The loader's hand-off for the host (see the module contract). */
 export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
@@ -102,20 +117,20 @@ export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
   const placements: Placement[] = [];
   const moduleRecords: PreloadedModule[] = [];
   for (const m of input.modules ?? []) {
-    placements.push({ label: `preloaded module ${m.name}`, phys: next as PhysAddr, data: m.bytes });
+    placements.push({ label: `preloaded module ${m.name}`, phys: next, data: m.bytes });
     moduleRecords.push({ name: m.name, type: m.type, addr: md(next), size: BigInt(m.bytes.length), metadata: [] });
-    next += pageUp(BigInt(m.bytes.length));
+    next = add(next, pageBytes(m.bytes.length));
   }
-  const envPa = next as PhysAddr;
-  next += pageUp(BigInt(kenvBytes.length));
+  const envPa = next;
+  next = add(next, pageBytes(kenvBytes.length));
   placements.push({ label: 'host kenv', phys: envPa, data: kenvBytes });
   let dtbPa: PhysAddr | undefined;
   if (firmware.kind === 'fdt') {
-    dtbPa = next as PhysAddr;
+    dtbPa = next;
     placements.push({ label: 'host DTB', phys: dtbPa, data: firmware.bytes });
-    next += pageUp(BigInt(firmware.bytes.length));
+    next = add(next, pageBytes(firmware.bytes.length));
   }
-  const modulepPa = next as PhysAddr;
+  const modulepPa = next;
   const metadata = loaderMetadata(arch, {
     boothowto: input.boothowto,
     envp: md(envPa),
@@ -129,15 +144,15 @@ export function encodeHostHandoff(input: HostHandoffInput): HostHandoff {
     size: input.image.size,
     metadata,
   };
-  let kernendPa = 0n;
+  let kernendPa = modulepPa;
   const modinfo = encodeModinfo([kernel, ...moduleRecords], {
-    kernend: (size) => {
-      kernendPa = pageUp(modulepPa + BigInt(size));
+    kernend: (bytes) => {
+      kernendPa = pageUp(add(modulepPa, size(bytes)));
       return md(kernendPa);
     },
   });
   placements.push({ label: 'host modinfo', phys: modulepPa, data: modinfo });
-  return { placements, envPa, dtbPa, modulepPa, kernendPa: kernendPa as PhysAddr };
+  return { placements, envPa, dtbPa, modulepPa, kernendPa };
 }
 
 /** The host's picture of the machine, decoded from its hand-off. */
@@ -157,10 +172,11 @@ export interface HostView {
   readonly dtbPa: PhysAddr | undefined;
 }
 
+/** A decoded memory range shrunk to whole pages (physmem_hardware_region rounds inward). */
 function pageInward(r: { start: bigint; size: bigint }): PhysRange | undefined {
-  const s = pageUp(r.start);
-  const e = (r.start + r.size) & ~0xfffn;
-  return e > s ? { start: s as PhysAddr, size: (e - s) as Size } : undefined;
+  const s = pageUp(phys(r.start));
+  const e = alignDown(phys(r.start + r.size), SZ_4K);
+  return e > s ? rangeFromEnd(s, e) : undefined;
 }
 
 function fdtExcluded(fdt: Fdt): PhysRange[] {
@@ -174,12 +190,7 @@ function fdtExcluded(fdt: Fdt): PhysRange[] {
       if (reg !== undefined && getProp(c, 'no-map') !== undefined) out.push(...propReg(reg, ac, sc));
     }
   }
-  return normalize(
-    out.map((r) => {
-      const s = r.start & ~0xfffn;
-      return { start: s as PhysAddr, size: (pageUp(r.start + r.size) - s) as Size };
-    }),
-  );
+  return normalize(out.map((r) => rangeFromEnd(alignDown(phys(r.start), SZ_4K), pageUp(phys(r.start + r.size)))));
 }
 
 /** Decodes the hand-off through `read` (see the module contract). */
@@ -203,7 +214,7 @@ export function decodeHostHandoff(read: PhysReader, at: HandoffLocation): HostVi
         value: v,
       });
     }
-    return pa as PhysAddr;
+    return phys(pa);
   };
   const howto = findMetadata(kernel, MODINFOMD.HOWTO);
   const envp = findMetadata(kernel, MODINFOMD.ENVP);
@@ -248,7 +259,7 @@ export function decodeHostHandoff(read: PhysReader, at: HandoffLocation): HostVi
     firmware,
     physmem,
     excluded,
-    kernendPa: kernend === undefined ? (0n as PhysAddr) : toPa(readMdU64(kernend), 'KERNEND'),
+    kernendPa: kernend === undefined ? phys(0) : toPa(readMdU64(kernend), 'KERNEND'),
     imagePa: toPa(kernel.addr, 'MODINFO_ADDR'),
     envPa,
     dtbPa,
@@ -261,14 +272,14 @@ export function dumpAvailFrom(view: HostView): (readonly [bigint, bigint])[] {
 }
 
 /** A PhysReader over guest RAM: bounded by `max` and by the end of the RAM region holding `pa`. */
-export function ramReader(machine: Machine): PhysReader {
+export function ramReader(ram: GuestRam): PhysReader {
   return (pa, max, what) => {
-    const region = machine.ram.regions.find((r) => pa >= r.base && pa < r.base + r.size);
+    const region = ram.regions.find((r) => pa >= r.base && pa < r.base + r.size);
     if (region === undefined) {
       throw new HostError(HostCode.BadPointer, `machine: ${what} ${hex(pa)} is not guest RAM`, { what, pa });
     }
     const len = Math.min(max, Number(region.base + region.size - pa));
-    return machine.ram.read(pa as PhysAddr, len);
+    return ram.read(phys(pa), len);
   };
 }
 
@@ -289,5 +300,5 @@ export function placementReader(items: readonly Placement[]): PhysReader {
 
 /** Decodes the host's hand-off from guest RAM (the honesty rule: RAM only). */
 export function hostFromHandoff(machine: Machine, at: HandoffLocation): HostView {
-  return decodeHostHandoff(ramReader(machine), at);
+  return decodeHostHandoff(ramReader(machine.ram), at);
 }

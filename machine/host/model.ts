@@ -27,19 +27,27 @@
  * reservation) nor a device table. Allocated pages hold `pageBytes(seed, pa)`.
  */
 import {
+  add,
   alignDown,
   alignUp,
   hex,
+  kva,
+  offsetFrom,
+  phys,
+  range,
   rangeEnd,
+  size,
+  sub,
   SZ_1G,
   SZ_2M,
   SZ_4K,
+  type AddrLike,
   type KernelVa,
   type PhysAddr,
   type PhysRange,
   type Size,
 } from '../../loader/addr.js';
-import { archInfo, type Arch } from '../../loader/arch/index.js';
+import { archInfo, type Arch, type ArchInfo } from '../../loader/arch/index.js';
 import { PagePool } from '../../loader/arch/page-pool.js';
 import { PML4_UPPER_HALF } from '../../loader/arch/amd64/paging.js';
 import type { ElfImage } from '../../loader/elf/image.js';
@@ -47,6 +55,7 @@ import { LPI_PENDTAB_SIZE } from '../../loader/arch/arm64/layout.js';
 import { hostFirmware } from '../../loader/plan/firmware.js';
 import { buildMemoryMap } from '../../loader/plan/memory-map.js';
 import type { DeviceTable, MachineProfile } from '../../loader/plan/profile.js';
+import { makeRelocation, type Relocation } from '../../loader/plan/load-plan.js';
 import { intersectAll, normalize, subtract } from '../../loader/plan/ranges.js';
 import type { HostKernelState } from '../../loader/trampoline/types.js';
 import type { Machine, Placement } from '../machine.js';
@@ -66,8 +75,7 @@ import { DumpAvailPair, HOST, Msgbuf, MODEL_KERNEL } from '../../loader/kernel-a
 import { pageBytes, SeededRandom } from '../../loader/bytes/prng.js';
 import { mapRun, TABLE_FORMATS } from './tables.js';
 
-const PAGE = 0x1000n;
-const pageUp = (n: bigint): bigint => alignUp(n as Size, SZ_4K);
+const pageUp = <A extends AddrLike>(a: A): A => alignUp(a, SZ_4K);
 
 export interface HostModelOptions {
   readonly seed: bigint | number;
@@ -87,6 +95,8 @@ export interface HostModel {
   readonly seed: bigint;
   readonly load: PhysAddr;
   readonly kernbasePa: PhysAddr;
+  /** The host kernel's link addresses → physical memory (KERNBASE → kernbasePa). */
+  readonly relocation: Relocation;
   /** The kernel image in RAM and its named objects (VA and PA). */
   readonly kernel: {
     readonly image: PhysRange;
@@ -136,11 +146,15 @@ export interface HostModel {
   readonly gdt: PhysAddr;
 }
 
+type KernelSymbol = { va: KernelVa; pa: PhysAddr; size: Size };
+
 interface KernelImage {
   readonly bytes: Placement[];
-  readonly end: bigint;
-  readonly symbols: Record<string, { va: KernelVa; pa: PhysAddr; size: Size }>;
-  readonly trampOff: bigint | undefined;
+  /** Bytes from the load address to the image's end. */
+  readonly end: Size;
+  readonly symbols: Record<string, KernelSymbol>;
+  /** rescue_tramp's offset from the load address, when the kernel has one. */
+  readonly trampOff: Size | undefined;
 }
 
 /** The host model kernel's version string (FreeBSD's `version[]`, ending in a newline). */
@@ -148,39 +162,41 @@ export function modelVersionString(arch: Arch): string {
   return `FreeBSD 15.0-KBOOT-MODEL #0: kboot host model (${arch})\n`;
 }
 
+/** The model kernel's version string sits this far into its data (a recognisable marker). */
+const VERSION_OFFSET = size(0x800);
+
 /** Generated text: a deterministic instruction-like stream (not executed; only its bytes matter). */
-function modelKernel(arch: Arch, load: PhysAddr, seed: bigint, kstart: bigint): KernelImage {
+function modelKernel(arch: Arch, load: PhysAddr, seed: bigint, kstart: KernelVa): KernelImage {
   const K = MODEL_KERNEL;
   const text = new Uint8Array(Number(K.textSize));
-  for (let off = 0n; off < K.textSize; off += PAGE) text.set(pageBytes(seed ^ 0x7e47n, load + off), Number(off));
+  for (let off = 0n; off < K.textSize; off += SZ_4K) text.set(pageBytes(seed ^ 0x7e47n, load + off), Number(off));
   const data = new Uint8Array(Number(K.dataSize));
-  // data: the kernel version string at its start is a recognisable marker
   const ident = new TextEncoder().encode(`${modelVersionString(arch)}\0`);
-  data.set(ident, 0x800);
-  const sym = (name: string, off: bigint, size: bigint): [string, { va: KernelVa; pa: PhysAddr; size: Size }] => [
+  data.set(ident, Number(VERSION_OFFSET));
+  const sym = (name: string, off: bigint, bytes: bigint): [string, KernelSymbol] => [
     name,
-    { va: (kstart + off) as KernelVa, pa: (load + off) as PhysAddr, size: size as Size },
+    { va: add(kstart, size(off)), pa: add(load, size(off)), size: size(bytes) },
   ];
   return {
     bytes: [
-      { label: 'host kernel text', phys: (load + K.text) as PhysAddr, data: text },
-      { label: 'host kernel data', phys: (load + K.data) as PhysAddr, data },
+      { label: 'host kernel text', phys: add(load, size(K.text)), data: text },
+      { label: 'host kernel data', phys: add(load, size(K.data)), data },
     ],
-    end: K.bss + K.bssSize,
+    end: size(K.bss + K.bssSize),
     symbols: Object.fromEntries([
       sym('btext', K.text, K.textSize),
       sym('rescue_tramp', K.rescueTramp, 0x40n),
-      sym('dump_avail', K.dumpAvail, BigInt(HOST.DUMP_AVAIL_COUNT * 8)),
-      sym('version', K.data + 0x800n, BigInt(ident.length)),
-      sym('gdt', K.gdt, PAGE),
-      sym('pt_l0', K.scratch, 3n * PAGE),
+      sym('dump_avail', K.dumpAvail, BigInt(HOST.DUMP_AVAIL_COUNT * VM_PADDR_BYTES)),
+      sym('version', K.data + VERSION_OFFSET, BigInt(ident.length)),
+      sym('gdt', K.gdt, SZ_4K),
+      sym('pt_l0', K.scratch, 3n * SZ_4K),
       sym('end', K.bss + K.bssSize, 0n),
     ]),
-    trampOff: K.rescueTramp,
+    trampOff: size(K.rescueTramp),
   };
 }
 
-function givenKernel(kernel: ElfImage, arch: Arch, load: PhysAddr, kstart: bigint): KernelImage {
+function givenKernel(kernel: ElfImage, arch: Arch, load: PhysAddr, kstart: KernelVa): KernelImage {
   const loads = kernel.loadSegments;
   if (kernel.arch !== arch || loads.length === 0 || loads.some((p) => p.vaddr < kstart)) {
     throw new HostError(
@@ -190,23 +206,24 @@ function givenKernel(kernel: ElfImage, arch: Arch, load: PhysAddr, kstart: bigin
     );
   }
   const end = loads.reduce((m, p) => (p.vaddr + p.memsz - kstart > m ? p.vaddr + p.memsz - kstart : m), 0n);
-  const symbols: Record<string, { va: KernelVa; pa: PhysAddr; size: Size }> = {};
+  const toPa = (va: bigint): PhysAddr => add(load, offsetFrom(kva(va), kstart));
+  const symbols: Record<string, KernelSymbol> = {};
   for (const s of kernel.symbols) {
     if (s.value >= kstart && s.value <= kstart + end && s.name !== '') {
       // `end`-style symbols sit just past the image
-      symbols[s.name] = { va: s.value as KernelVa, pa: (load + s.value - kstart) as PhysAddr, size: s.size as Size };
+      symbols[s.name] = { va: kva(s.value), pa: toPa(s.value), size: size(s.size) };
     }
   }
   const tramp = symbols['rescue_tramp'];
   return {
+    end: size(end),
     bytes: loads.map((p, i) => ({
       label: `host kernel PT_LOAD #${i}`,
-      phys: (load + p.vaddr - kstart) as PhysAddr,
+      phys: toPa(p.vaddr),
       data: kernel.bytes.subarray(Number(p.offset), Number(p.offset + p.filesz)),
     })),
-    end,
     symbols,
-    trampOff: tramp === undefined ? undefined : tramp.pa - load,
+    trampOff: tramp === undefined ? undefined : offsetFrom(tramp.pa, load),
   };
 }
 
@@ -222,63 +239,169 @@ function hostTablePages(view: HostView): number {
   return Math.max(MODEL_KERNEL.tablePages, need);
 }
 
-/** Builds the host model (see the module contract). */
-export function buildHostModel(profile: MachineProfile, opts: HostModelOptions): HostModel {
-  const arch = profile.arch;
-  const info = archInfo(arch);
-  const seed = BigInt(opts.seed);
-  const hostRange = profile.hostKernel.range;
-  const load = hostRange.start;
-  const kernbasePa = (arch === 'amd64' ? load - SZ_2M : load) as PhysAddr;
-  const kstart = info.kernstart as bigint;
-  const img =
-    opts.kernel === undefined ? modelKernel(arch, load, seed, kstart) : givenKernel(opts.kernel, arch, load, kstart);
+/** What every stage of buildHostModel starts from. */
+interface HostBase {
+  readonly profile: MachineProfile;
+  readonly arch: Arch;
+  readonly info: ArchInfo;
+  readonly seed: bigint;
+  /** The host-kernel range; the kernel loads at its start. */
+  readonly hostRange: PhysRange;
+  readonly load: PhysAddr;
+  readonly kernbasePa: PhysAddr;
+  readonly img: KernelImage;
+}
 
-  // 1. The loader's hand-off after the image, then everything else from its decoded form.
-  const map = buildMemoryMap(profile);
+/** The parts of the host's memory the eight stages of buildHostModel decide, in stage order. */
+interface HostLayout {
+  readonly loader: LoaderPart;
+  readonly early: EarlyPart;
+  readonly memory: MemoryPart;
+  readonly tables: TablesPart;
+  readonly allocated: readonly PhysAddr[];
+  readonly bitmap: Uint8Array;
+  readonly msgbuf: MsgbufPart;
+  readonly dumpAvail: Uint8Array;
+}
+
+/** 1. The loader's hand-off and what the host decodes from it. */
+interface LoaderPart {
+  readonly handoff: HostHandoff;
+  readonly view: HostView;
+}
+
+/** 2. Early allocations from KERNEND (physfree). */
+interface EarlyPart {
+  readonly poolPa: PhysAddr;
+  /** Table pages in the pool (hostTablePages). */
+  readonly poolPages: number;
+  readonly stackPa: PhysAddr;
+  readonly dumpAvailPa: PhysAddr;
+  readonly gdt: PhysAddr;
+  readonly scratch: PhysAddr;
+  readonly trampPa: PhysAddr;
+}
+
+/** 3. dump_avail, the M_NODUMP ranges, and where the msgbuf and the vm_page_dump bitmap go. */
+interface MemoryPart {
+  readonly pairs: readonly (readonly [bigint, bigint])[];
+  readonly dumpable: readonly PhysRange[];
+  readonly noDump: readonly PhysRange[];
+  readonly deviceTables: readonly DeviceTable[];
+  /** Free RAM left after the msgbuf and the bitmap. */
+  readonly free: readonly PhysRange[];
+  readonly msgRange: PhysRange;
+  readonly bitmapRange: PhysRange;
+  readonly vmPages: number;
+  readonly bitmapBytes: number;
+}
+
+/** 4. The host's translation tables. */
+interface TablesPart {
+  readonly pool: PagePool;
+  readonly root: PhysAddr;
+  readonly lowRoot: PhysAddr | undefined;
+  readonly kernbaseMap: { readonly va: KernelVa; readonly pa: PhysAddr; readonly size: Size };
+  readonly dmapBase: PhysAddr;
+  readonly ramOut: readonly PhysRange[];
+  readonly kmVa: KernelVa;
+  readonly stackVa: KernelVa;
+  readonly bitmapVa: KernelVa;
+  readonly kernelVmEnd: KernelVa;
+  readonly pages: readonly { readonly pa: PhysAddr; readonly bytes: Uint8Array }[];
+  readonly range: PhysRange;
+}
+
+/** 7. The message buffer's bytes. */
+interface MsgbufPart {
+  readonly structPa: PhysAddr;
+  readonly size: number;
+  readonly buffer: Uint8Array;
+  readonly struct: Uint8Array;
+  readonly text: string;
+}
+
+/** rescue_tramp's offset in its text page (64-byte aligned, `.p2align 6`), as in the model kernel. */
+const RESCUE_TRAMP_PAGE_OFFSET = size(MODEL_KERNEL.rescueTramp % SZ_4K);
+/**
+ * Bytes above the panicking thread's SP up to the top of its kernel stack: the frames of
+ * panic() → vpanic() → rescue_kernel_exec(). A model choice (UNVERIFIED against a real stack).
+ */
+const PANIC_FRAMES_BYTES = size(0x60);
+/** Where kernel_map's stack run and bitmap run start: one guard page, then 64 KiB in. */
+const KERNEL_MAP_STACK_OFFSET = SZ_4K;
+const KERNEL_MAP_BITMAP_OFFSET = size(0x1_0000);
+/** dump_avail[] holds DUMP_AVAIL_COUNT vm_paddr_t entries (8 bytes on amd64 and arm64). */
+const VM_PADDR_BYTES = 8;
+/** The KSTACK_PAGES pages as a size. */
+const KSTACK_BYTES = size(BigInt(HOST.KSTACK_PAGES) * SZ_4K);
+
+/** 1. The loader's hand-off after the image, then everything else from its decoded form. */
+function stageLoader(b: HostBase, modules: readonly PreloadInput[] | undefined): LoaderPart {
+  const { profile, arch, kernbasePa, load, img } = b;
   const handoff = encodeHostHandoff({
     arch,
     kernbasePa,
-    at: pageUp(load + img.end) as PhysAddr,
+    at: pageUp(add(load, img.end)),
     kernelName: '/boot/kernel/kernel',
-    image: { start: load, size: img.end as Size },
+    image: { start: load, size: img.end },
     kenv: profile.hostKernel.kenv,
     boothowto: profile.hostKernel.boothowto,
-    firmware: hostFirmware(profile, map),
-    ...(opts.modules === undefined ? {} : { modules: opts.modules }),
+    firmware: hostFirmware(profile, buildMemoryMap(profile)),
+    ...(modules === undefined ? {} : { modules }),
   });
   const view = decodeHostHandoff(placementReader(handoff.placements), {
     arch,
     modulepPa: handoff.modulepPa,
     kernbasePa,
   });
+  return { handoff, view };
+}
 
-  // 2. Early allocations from KERNEND (physfree): table pages, a guard page, the stack, and
-  //    for a given kernel the globals the model kernel keeps in data/bss.
+/**
+ * 2. Early allocations from KERNEND (physfree): table pages, a guard page, the stack, and for a
+ * given kernel the globals the model kernel keeps in data/bss.
+ */
+function earlyAllocations(b: HostBase, view: HostView): EarlyPart {
   let physfree = pageUp(view.kernendPa);
   const take = (pages: number): PhysAddr => {
-    const pa = physfree as PhysAddr;
-    physfree += BigInt(pages) * PAGE;
+    const pa = physfree;
+    physfree = add(physfree, size(BigInt(pages) * SZ_4K));
     return pa;
   };
   const poolPages = hostTablePages(view);
   const poolPa = take(poolPages);
   take(1); // guard
   const stackPa = take(HOST.KSTACK_PAGES);
-  const sym = img.symbols;
-  const dumpAvailPa = sym['dump_avail']?.pa ?? take(1);
-  const gdt = sym['gdt']?.pa ?? take(1);
-  const scratch = sym['pt_l0']?.pa ?? take(3);
-  const trampPa = (img.trampOff === undefined ? take(1) + 0x1c0n : load + img.trampOff) as PhysAddr;
-  if (physfree > rangeEnd(hostRange)) {
+  const sym = b.img.symbols;
+  const early = {
+    poolPa,
+    poolPages,
+    stackPa,
+    dumpAvailPa: sym['dump_avail']?.pa ?? take(1),
+    gdt: sym['gdt']?.pa ?? take(1),
+    scratch: sym['pt_l0']?.pa ?? take(3),
+    trampPa: b.img.trampOff === undefined ? add(take(1), RESCUE_TRAMP_PAGE_OFFSET) : add(b.load, b.img.trampOff),
+  };
+  if (physfree > rangeEnd(b.hostRange)) {
     throw new HostError(
       HostCode.RangeTooSmall,
-      `machine: the host kernel range ${hex(hostRange.start)}+${hex(hostRange.size)} cannot hold the image, metadata and early allocations (need up to ${hex(physfree)})`,
-      { start: hostRange.start, size: hostRange.size, needs: physfree - load },
+      `machine: the host kernel range ${hex(b.hostRange.start)}+${hex(b.hostRange.size)} cannot hold the image, metadata and early allocations (need up to ${hex(physfree)})`,
+      { start: b.hostRange.start, size: b.hostRange.size, needs: physfree - b.load },
     );
   }
+  return early;
+}
 
-  // 3. dump_avail and what the kernel keeps out of its free memory.
+/** The top `bytes` of `r`. */
+const topOf = (r: PhysRange, bytes: Size): PhysRange => range(add(r.start, sub(r.size, bytes)), bytes);
+
+/**
+ * 3. dump_avail and what the kernel keeps out of its free memory; the msgbuf at the top of the
+ * last free segment (getmemsize / pmap_bootstrap take it from phys_avail's end), the bitmap at
+ * the top of the biggest (vm_page_startup).
+ */
+function memoryPlacement(b: HostBase, view: HostView, noDumpIn: readonly PhysRange[] | undefined): MemoryPart {
   const pairs = dumpAvailFrom(view);
   if (pairs.length + 1 > HOST.DUMP_AVAIL_COUNT / 2) {
     throw new HostError(
@@ -287,16 +410,13 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
       { ranges: pairs.length },
     );
   }
-  const dumpable = pairs.map(([s, e]) => ({ start: s as PhysAddr, size: (e - s) as Size }));
-  const noDump = normalize(opts.noDump ?? []);
-  const deviceTables = profile.gic?.tables ?? [];
-  const busy = [hostRange, ...noDump, ...deviceTables.map((t) => t.range)];
-  let free = subtract(dumpable, busy);
-
-  // msgbuf: top of the last free segment (getmemsize / pmap_bootstrap take it from phys_avail's end)
+  const dumpable = pairs.map(([s, e]) => range(phys(s), size(e - s)));
+  const noDump = normalize(noDumpIn ?? []);
+  const deviceTables = b.profile.gic?.tables ?? [];
+  let free = subtract(dumpable, [b.hostRange, ...noDump, ...deviceTables.map((t) => t.range)]);
   const msgSizeTunable = view.kenv.find(([k]) => k === HOST.MSGBUFSIZE_TUNABLE)?.[1];
   const msgRegion = pageUp(
-    BigInt(msgSizeTunable !== undefined && /^\d+$/.test(msgSizeTunable) ? msgSizeTunable : HOST.MSGBUF_SIZE),
+    size(msgSizeTunable !== undefined && /^\d+$/.test(msgSizeTunable) ? BigInt(msgSizeTunable) : HOST.MSGBUF_SIZE),
   );
   const last = free[free.length - 1];
   if (last === undefined || last.size < msgRegion) {
@@ -304,24 +424,27 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
       size: msgRegion,
     });
   }
-  const msgRange = { start: (rangeEnd(last) - msgRegion) as PhysAddr, size: msgRegion as Size };
+  const msgRange = topOf(last, msgRegion);
   free = subtract(free, [msgRange]);
-  // bitmap: top of the biggest free segment (vm_page_startup)
   const vmPages = Number(dumpAvailPages(pairs));
-  const bitmapBytes = Math.ceil(vmPages / 64) * 8;
-  const bitmapRegion = pageUp(BigInt(bitmapBytes));
-  const biggest = free.reduce<PhysRange | undefined>((b, r) => (b === undefined || r.size > b.size ? r : b), undefined);
+  const bitmapBytes = Math.ceil(vmPages / HOST.BITSET_WORD_BITS) * 8;
+  const bitmapRegion = pageUp(size(bitmapBytes));
+  const biggest = free.reduce<PhysRange | undefined>((m, r) => (m === undefined || r.size > m.size ? r : m), undefined);
   if (biggest === undefined || biggest.size < bitmapRegion) {
     throw new HostError(HostCode.NoMemory, `machine: no free RAM for the ${hex(bitmapRegion)}-byte vm_page_dump`, {
       size: bitmapRegion,
     });
   }
-  const bitmapRange = { start: (rangeEnd(biggest) - bitmapRegion) as PhysAddr, size: bitmapRegion as Size };
+  const bitmapRange = topOf(biggest, bitmapRegion);
   free = subtract(free, [bitmapRange]);
+  return { pairs, dumpable, noDump, deviceTables, free, msgRange, bitmapRange, vmPages, bitmapBytes };
+}
 
-  // 4. Page tables.
+/** 4. Page tables: the KERNBASE map, the DMAP, kernel_map's stack and bitmap runs. */
+function pageTables(b: HostBase, view: HostView, early: EarlyPart, bitmapRange: PhysRange): TablesPart {
+  const { arch, info, load, hostRange } = b;
   const fmt = TABLE_FORMATS[arch];
-  const pool = new PagePool(poolPa, poolPages);
+  const pool = new PagePool(early.poolPa, early.poolPages);
   const root = pool.alloc('the host root table');
   const lowRoot = arch === 'arm64' ? pool.alloc('the host TTBR0 L0 (empty)') : undefined;
   const kmapSize = alignUp(hostRange.size, SZ_2M);
@@ -330,27 +453,40 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
   const ramOut = normalize(
     view.physmem.map((r) => {
       const s = alignDown(r.start, SZ_2M);
-      return { start: s, size: (alignUp((r.start + r.size) as Size, SZ_2M) - s) as Size };
+      return range(s, offsetFrom(alignUp(phys(rangeEnd(r)), SZ_2M), s));
     }),
   );
-  const dmapBase = (arch === 'arm64' ? alignDown((ramOut[0]?.start ?? 0n) as PhysAddr, SZ_1G) : 0n) as PhysAddr;
+  const dmapBase = arch === 'arm64' ? alignDown(ramOut[0]?.start ?? phys(0), SZ_1G) : phys(0);
   for (const r of ramOut) {
     mapRun(pool, root, fmt, { va: info.dmapMin + (r.start - dmapBase), pa: r.start, size: r.size });
   }
-  const kmVa = (arch === 'amd64' ? info.vmMinKernelAddress : info.kernbase + kmapSize) as bigint;
-  const stackVa = (kmVa + PAGE) as KernelVa;
-  mapRun(pool, root, fmt, { va: stackVa, pa: stackPa, size: BigInt(HOST.KSTACK_PAGES) * PAGE, largest: 1 });
-  const bitmapVa = (kmVa + 0x1_0000n) as KernelVa;
-  mapRun(pool, root, fmt, { va: bitmapVa, pa: bitmapRange.start, size: bitmapRegion, largest: 1 });
-  const kernelVmEnd = alignUp((bitmapVa + bitmapRegion) as Size, SZ_2M) as bigint as KernelVa;
-  const tablePages = pool.pages();
-  const tablesRange = { start: poolPa, size: (BigInt(tablePages.length) * PAGE) as Size };
+  const kmVa = arch === 'amd64' ? info.vmMinKernelAddress : add(info.kernbase, kmapSize);
+  const stackVa = add(kmVa, KERNEL_MAP_STACK_OFFSET);
+  mapRun(pool, root, fmt, { va: stackVa, pa: early.stackPa, size: KSTACK_BYTES, largest: 1 });
+  const bitmapVa = add(kmVa, KERNEL_MAP_BITMAP_OFFSET);
+  mapRun(pool, root, fmt, { va: bitmapVa, pa: bitmapRange.start, size: bitmapRange.size, largest: 1 });
+  const pages = pool.pages();
+  return {
+    pool,
+    root,
+    lowRoot,
+    kernbaseMap,
+    dmapBase,
+    ramOut,
+    kmVa,
+    stackVa,
+    bitmapVa,
+    kernelVmEnd: alignUp(add(bitmapVa, bitmapRange.size), SZ_2M),
+    pages,
+    range: range(early.poolPa, size(BigInt(pages.length) * SZ_4K)),
+  };
+}
 
-  // 5. Allocated (UMA) pages, chosen from what is still free.
+/** 5. Allocated (UMA) pages, chosen from what is still free. */
+function allocatedPages(seed: bigint, free: readonly PhysRange[], want: number): PhysAddr[] {
   const rnd = new SeededRandom(seed, 1n);
-  const want = opts.allocatedPages ?? HOST.DEFAULT_ALLOCATED_PAGES;
-  const freePages = free.map((r) => r.size / PAGE);
-  const totalFree = freePages.reduce((a, b) => a + b, 0n);
+  const freePages = free.map((r) => r.size / SZ_4K);
+  const totalFree = freePages.reduce((a, n) => a + n, 0n);
   const chosen = new Set<bigint>();
   for (let tries = 0; chosen.size < want && tries < want * 4 && totalFree > 0n; tries++) {
     let k = rnd.below(totalFree);
@@ -358,51 +494,62 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
       const n = freePages[i] ?? 0n;
       const r = free[i];
       if (r !== undefined && k < n) {
-        chosen.add(r.start + k * PAGE);
+        chosen.add(r.start + k * SZ_4K);
         break;
       }
       k -= n;
     }
   }
-  const allocated = [...chosen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) as PhysAddr[];
+  return [...chosen].sort((a, c) => (a < c ? -1 : a > c ? 1 : 0)).map(phys);
+}
 
-  // 6. The bitmap: every page a minidump takes.
-  const bitmap = new Uint8Array(bitmapBytes);
+/** 6. The vm_page_dump bitmap: every page a minidump takes. */
+function dumpBitmap(
+  b: HostBase,
+  early: EarlyPart,
+  mem: MemoryPart,
+  tables: TablesPart,
+  allocated: readonly PhysAddr[],
+): Uint8Array {
+  const bitmap = new Uint8Array(mem.bitmapBytes);
+  const inAny = (pa: bigint, ranges: readonly PhysRange[]): boolean =>
+    ranges.some((r) => pa >= r.start && pa < rangeEnd(r));
+  const tableRanges = mem.deviceTables.map((t) => t.range);
   const setPa = (pa: bigint): void => {
-    if (noDump.some((r) => pa >= r.start && pa < rangeEnd(r))) return;
-    if (deviceTables.some((t) => pa >= t.range.start && pa < rangeEnd(t.range))) return;
-    const b = paToBit(pairs, pa);
-    if (b === undefined) return;
-    const bit = Number(b);
-    bitmap[bit >> 3] = (bitmap[bit >> 3] ?? 0) | (1 << (bit & 7));
+    if (inAny(pa, mem.noDump) || inAny(pa, tableRanges)) return;
+    const bit = paToBit(mem.pairs, pa);
+    if (bit === undefined) return;
+    const i = Number(bit);
+    bitmap[i >> 3] = (bitmap[i >> 3] ?? 0) | (1 << (i & 7));
   };
   const setRange = (r: PhysRange): void => {
-    for (const x of intersectAll([r], dumpable))
-      for (let pa = x.start as bigint; pa < rangeEnd(x); pa += PAGE) setPa(pa);
+    for (const x of intersectAll([r], mem.dumpable))
+      for (let pa = x.start as bigint; pa < rangeEnd(x); pa += SZ_4K) setPa(pa);
   };
-  setRange({ start: load, size: kmapSize });
-  setRange(tablesRange);
-  setRange({ start: stackPa, size: (BigInt(HOST.KSTACK_PAGES) * PAGE) as Size });
-  setRange(bitmapRange);
-  setRange(msgRange);
+  setRange(range(b.load, tables.kernbaseMap.size));
+  setRange(tables.range);
+  setRange(range(early.stackPa, KSTACK_BYTES));
+  setRange(mem.bitmapRange);
+  setRange(mem.msgRange);
   allocated.forEach(setPa);
+  return bitmap;
+}
 
-  // 7. msgbuf contents.
-  const msgStructPa = (rangeEnd(msgRange) - BigInt(Msgbuf.size)) as PhysAddr;
-  const msgSize = Number(msgRegion) - Msgbuf.size;
-  const text = bootMessages(profile, view, seed);
+/** 7. msgbuf contents: the boot messages, then struct msgbuf at the end of its region (msgbufinit). */
+function msgbufContents(b: HostBase, view: HostView, msgRange: PhysRange, dmapBase: PhysAddr): MsgbufPart {
+  const structPa = sub(phys(rangeEnd(msgRange)), size(Msgbuf.size));
+  const msgSize = Number(msgRange.size) - Msgbuf.size;
+  const text = bootMessages(b.profile, view, b.seed);
   const textBytes = new TextEncoder().encode(text).subarray(0, msgSize);
-  const msgBuf = new Uint8Array(msgSize);
-  msgBuf.set(textBytes);
-  const cksum = textBytes.reduce((a, b) => (a + b) >>> 0, 0);
-  const dmapVa = (pa: bigint): bigint => info.dmapMin + (pa - dmapBase);
-  const msgStruct = Msgbuf.encode({
-    msgPtr: dmapVa(msgRange.start),
+  const buffer = new Uint8Array(msgSize);
+  buffer.set(textBytes);
+  const struct = Msgbuf.encode({
+    msgPtr: b.info.dmapMin + (msgRange.start - dmapBase),
     msgMagic: HOST.MSG_MAGIC,
     msgSize,
     msgWseq: textBytes.length,
     msgRseq: 0,
-    msgCksum: cksum,
+    msgCksum: textBytes.reduce((a, c) => (a + c) >>> 0, 0),
     msgSeqmod: msgSize * HOST.SEQMOD_FACTOR,
     msgLastpri: -1 >>> 0,
     msgFlags: 0,
@@ -412,72 +559,128 @@ export function buildHostModel(profile: MachineProfile, opts: HostModelOptions):
     loWitness: 0n,
     mtxLock: 4n, // MTX_UNOWNED (sys/sys/mutex.h)
   });
+  return { structPa, size: msgSize, buffer, struct, text: text.slice(0, textBytes.length) };
+}
 
-  // 8. dump_avail[] in the kernel's data.
-  const da = new Uint8Array(HOST.DUMP_AVAIL_COUNT * 8);
+/** 8. dump_avail[] in the kernel's data. */
+function dumpAvailArray(pairs: readonly (readonly [bigint, bigint])[]): Uint8Array {
+  const da = new Uint8Array(HOST.DUMP_AVAIL_COUNT * VM_PADDR_BYTES);
   pairs.forEach(([s, e], i) => DumpAvailPair.encodeInto(da, i * DumpAvailPair.size, { start: s, end: e }));
+  return da;
+}
 
-  const loaderPlacements: Placement[] = [...img.bytes, ...handoff.placements];
-  const placements: Placement[] = [
-    ...loaderPlacements,
-    ...tablePages.map((p, i) => ({ label: `host page table #${i}`, phys: p.pa, data: p.bytes })),
-    { label: 'dump_avail', phys: dumpAvailPa, data: da },
-    { label: 'msgbuf buffer', phys: msgRange.start, data: msgBuf },
-    { label: 'struct msgbuf', phys: msgStructPa, data: msgStruct },
-    { label: 'vm_page_dump', phys: bitmapRange.start, data: bitmap },
-  ];
-  const state: HostKernelState = {
-    text: { pa: trampPa, va: (kstart + (trampPa - load)) as KernelVa },
+/** The eight stages in order (see the module contract). */
+function layOutHost(b: HostBase, opts: HostModelOptions): HostLayout {
+  const loader = stageLoader(b, opts.modules);
+  const early = earlyAllocations(b, loader.view);
+  const memory = memoryPlacement(b, loader.view, opts.noDump);
+  const tables = pageTables(b, loader.view, early, memory.bitmapRange);
+  const allocated = allocatedPages(b.seed, memory.free, opts.allocatedPages ?? HOST.DEFAULT_ALLOCATED_PAGES);
+  const bitmap = dumpBitmap(b, early, memory, tables, allocated);
+  const msgbuf = msgbufContents(b, loader.view, memory.msgRange, tables.dmapBase);
+  return { loader, early, memory, tables, allocated, bitmap, msgbuf, dumpAvail: dumpAvailArray(memory.pairs) };
+}
+
+/** What rescue_kernel_exec needs of the host: its text, tables, scratch and the panicking thread's stack. */
+function kernelState(b: HostBase, l: HostLayout): HostKernelState {
+  const { tables, early } = l;
+  return {
+    text: { pa: early.trampPa, va: add(b.info.kernstart, offsetFrom(early.trampPa, b.load)) },
     tables: {
-      root,
-      ...(lowRoot === undefined ? {} : { lowRoot }),
-      ...(arch === 'amd64'
-        ? { upperHalf: Array.from({ length: 512 - PML4_UPPER_HALF }, (_, i) => pool.get(root, PML4_UPPER_HALF + i)) }
+      root: tables.root,
+      ...(tables.lowRoot === undefined ? {} : { lowRoot: tables.lowRoot }),
+      ...(b.arch === 'amd64'
+        ? {
+            upperHalf: Array.from({ length: 512 - PML4_UPPER_HALF }, (_, i) =>
+              tables.pool.get(tables.root, PML4_UPPER_HALF + i),
+            ),
+          }
         : {}),
     },
-    scratch,
+    scratch: early.scratch,
     stack: {
-      va: stackVa,
-      pages: Array.from({ length: HOST.KSTACK_PAGES }, (_, i) => (stackPa + BigInt(i) * PAGE) as PhysAddr),
-      sp: (stackVa + BigInt(HOST.KSTACK_PAGES) * PAGE - 0x60n) as KernelVa,
+      va: tables.stackVa,
+      pages: Array.from({ length: HOST.KSTACK_PAGES }, (_, i) => add(early.stackPa, size(BigInt(i) * SZ_4K))),
+      sp: sub(add(tables.stackVa, KSTACK_BYTES), PANIC_FRAMES_BYTES),
     },
-    ...(arch === 'amd64' ? { pgNx: 0n } : {}),
+    ...(b.arch === 'amd64' ? { pgNx: 0n } : {}),
   };
+}
+
+/** Everything to write, in order; the loader's part first. */
+function placementsOf(b: HostBase, l: HostLayout): { loader: Placement[]; all: Placement[] } {
+  const loader: Placement[] = [...b.img.bytes, ...l.loader.handoff.placements];
+  const all: Placement[] = [
+    ...loader,
+    ...l.tables.pages.map((p, i) => ({ label: `host page table #${i}`, phys: p.pa, data: p.bytes })),
+    { label: 'dump_avail', phys: l.early.dumpAvailPa, data: l.dumpAvail },
+    { label: 'msgbuf buffer', phys: l.memory.msgRange.start, data: l.msgbuf.buffer },
+    { label: 'struct msgbuf', phys: l.msgbuf.structPa, data: l.msgbuf.struct },
+    { label: 'vm_page_dump', phys: l.memory.bitmapRange.start, data: l.bitmap },
+  ];
+  return { loader, all };
+}
+
+/** Builds the host model (see the module contract). */
+export function buildHostModel(profile: MachineProfile, opts: HostModelOptions): HostModel {
+  const arch = profile.arch;
+  const info = archInfo(arch);
+  const seed = BigInt(opts.seed);
+  const hostRange = profile.hostKernel.range;
+  const load = hostRange.start;
+  // amd64: KERNBASE maps 2 MiB below the load address (the kernel's first page is KERNSTART)
+  const kernbasePa = arch === 'amd64' ? sub(load, offsetFrom(info.kernstart, info.kernbase)) : load;
+  const img =
+    opts.kernel === undefined
+      ? modelKernel(arch, load, seed, info.kernstart)
+      : givenKernel(opts.kernel, arch, load, info.kernstart);
+  const b: HostBase = { profile, arch, info, seed, hostRange, load, kernbasePa, img };
+  const l = layOutHost(b, opts);
+  const state = kernelState(b, l);
+  const placements = placementsOf(b, l);
+  const { tables, memory } = l;
   return {
     arch,
     profileName: profile.name,
     seed,
     load,
     kernbasePa,
-    kernel: { image: { start: load, size: img.end as Size }, generated: opts.kernel === undefined, symbols: sym },
-    handoff,
-    view,
+    relocation: makeRelocation(hostRange, kernbasePa, info.kernbase),
+    kernel: { image: range(load, img.end), generated: opts.kernel === undefined, symbols: img.symbols },
+    handoff: l.loader.handoff,
+    view: l.loader.view,
     tables: {
-      root,
-      lowRoot,
-      pages: tablesRange,
-      kernbaseMap,
-      dmap: { basePa: dmapBase, ranges: ramOut },
-      kernelMap: { va: kmVa as KernelVa, end: kernelVmEnd },
+      root: tables.root,
+      lowRoot: tables.lowRoot,
+      pages: tables.range,
+      kernbaseMap: tables.kernbaseMap,
+      dmap: { basePa: tables.dmapBase, ranges: tables.ramOut },
+      kernelMap: { va: tables.kmVa, end: tables.kernelVmEnd },
     },
-    stack: { va: stackVa, pages: state.stack.pages },
+    stack: { va: tables.stackVa, pages: state.stack.pages },
     msgbuf: {
-      region: msgRange,
-      bufPa: msgRange.start,
-      structPa: msgStructPa,
-      size: msgSize,
-      text: text.slice(0, textBytes.length),
+      region: memory.msgRange,
+      bufPa: memory.msgRange.start,
+      structPa: l.msgbuf.structPa,
+      size: l.msgbuf.size,
+      text: l.msgbuf.text,
     },
-    dumpAvail: { pa: dumpAvailPa, pairs },
-    bitmap: { pa: bitmapRange.start, va: bitmapVa, pages: vmPages, bytes: bitmapBytes, data: bitmap },
-    allocated,
-    deviceTables,
-    noDump,
-    placements,
-    loaderPlacements,
-    entry: (opts.kernel?.entry ?? kstart + MODEL_KERNEL.text) as KernelVa,
+    dumpAvail: { pa: l.early.dumpAvailPa, pairs: memory.pairs },
+    bitmap: {
+      pa: memory.bitmapRange.start,
+      va: tables.bitmapVa,
+      pages: memory.vmPages,
+      bytes: memory.bitmapBytes,
+      data: l.bitmap,
+    },
+    allocated: l.allocated,
+    deviceTables: memory.deviceTables,
+    noDump: memory.noDump,
+    placements: placements.all,
+    loaderPlacements: placements.loader,
+    entry: opts.kernel?.entry === undefined ? add(info.kernstart, size(MODEL_KERNEL.text)) : kva(opts.kernel.entry),
     state,
-    gdt,
+    gdt: l.early.gdt,
   };
 }
 
@@ -508,7 +711,7 @@ export function dumpParams(model: HostModel): RescueDumpParams {
     dpMsgbufpa: model.msgbuf.bufPa,
     dpMsgbufsz: BigInt(model.msgbuf.size),
     dpVmdumppa: model.bitmap.pa,
-    dpVmdumpsz: model.arch === 'arm64' ? pageUp(BigInt(model.bitmap.bytes)) : BigInt(model.bitmap.bytes),
+    dpVmdumpsz: model.arch === 'arm64' ? pageUp(size(model.bitmap.bytes)) : BigInt(model.bitmap.bytes),
     dpDumpavailpa: model.dumpAvail.pa,
     rootPa: model.tables.root,
     dpKernstart: info.vmMinKernelAddress,

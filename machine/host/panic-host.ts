@@ -13,7 +13,7 @@
  *   +0x1a0_0000 scratch (GDT / pt_l0..l2)    +0x200_0000  2 MiB kernel_map run with the stack
  * The full host model (msgbuf, dump_avail, page contents...) builds on this.
  */
-import { hex, type KernelVa, type PhysAddr, type Size } from '../../loader/addr.js';
+import { add, hex, kva, size, sub, SZ_2M, SZ_4K, type KernelVa, type PhysAddr, type Size } from '../../loader/addr.js';
 import { kernelTables } from '../../loader/arch/amd64/paging.js';
 import { kernelBlockTables } from '../../loader/arch/arm64/paging.js';
 import { archInfo, type Arch } from '../../loader/arch/index.js';
@@ -23,19 +23,21 @@ import type { HostKernelState } from '../../loader/trampoline/index.js';
 import type { Placement } from '../machine.js';
 import { MachineCode, MachineError } from '../errors.js';
 
-const MiB = 1n << 20n;
-const PAGE = 0x1000n;
 /** Offsets inside the host kernel range (see the module header). */
 export const PANIC_HOST_LAYOUT = {
-  tramp: 0x10_01c0n,
-  tables: 0x180_0000n,
+  tramp: size(0x10_01c0),
+  tables: size(0x180_0000),
   tablePages: 16,
-  scratch: 0x1a0_0000n,
-  stackRun: 0x200_0000n,
+  scratch: size(0x1a0_0000),
+  stackRun: size(0x200_0000),
+  /** The stack's offset in its 2 MiB kernel_map run. */
+  stackInRun: size(0x14_0000),
   stackPages: 4,
   /** Bytes of the host range the layout needs. */
-  needs: 0x240_0000n,
+  needs: size(0x240_0000),
 } as const;
+/** Bytes above the panicking thread's SP to the top of its stack (as in the host model, UNVERIFIED). */
+const PANIC_FRAMES_BYTES = size(0x60);
 
 export interface PanicHost {
   readonly state: HostKernelState;
@@ -47,7 +49,7 @@ export interface PanicHost {
 
 interface HostOps {
   /** Kernel-map VA of the stack run (2 MiB aligned). */
-  readonly stackRunVa: bigint;
+  readonly stackRunVa: KernelVa;
   readonly build: (
     pool: PagePool,
     load: PhysAddr,
@@ -56,7 +58,7 @@ interface HostOps {
     stackRunPa: PhysAddr,
   ) => HostKernelState['tables'];
   /** VA at which the host runs its text at `load + off`. */
-  readonly textVa: (off: bigint) => KernelVa;
+  readonly textVa: (off: Size) => KernelVa;
   /** amd64 pg_nx: 0, because Unicorn 2.0.1 cannot enable EFER.NXE (the emulated CPU has no NX). */
   readonly pgNx?: bigint;
 }
@@ -64,31 +66,32 @@ interface HostOps {
 const OPS: { readonly [A in Arch]: HostOps } = {
   amd64: {
     // kernel_map (VM_MIN_KERNEL_ADDRESS upwards, PML4 slot 508), where kernel stacks live
-    stackRunVa: 0xffff_fe00_1220_0000n,
+    stackRunVa: kva(0xffff_fe00_1220_0000n),
     // KERNSTART maps the kernel at its load address, so KERNBASE maps load - 2 MiB (loader.kboot, locore)
     build: (pool, load, range, stackRunVa, stackRunPa) => {
       const t = kernelTables(pool, {
-        kernbaseTo: (load - 2n * MiB) as PhysAddr,
-        size: (range + 2n * MiB) as Size,
-        extra: [{ va: stackRunVa, pa: stackRunPa, size: (2n * MiB) as Size }],
+        kernbaseTo: sub(load, SZ_2M),
+        size: add(range, SZ_2M),
+        extra: [{ va: stackRunVa, pa: stackRunPa, size: SZ_2M }],
       });
       return { root: t.root, upperHalf: t.upperHalf };
     },
-    textVa: (off) => (archInfo('amd64').kernstart + off) as KernelVa,
+    textVa: (off) => add(archInfo('amd64').kernstart, off),
     pgNx: 0n,
   },
   arm64: {
-    stackRunVa: archInfo('arm64').kernbase + 0x200_0000n + 0x4000_0000n,
+    // a kernel_map VA 1 GiB + 32 MiB above KERNBASE, clear of the KERNBASE map (a model choice)
+    stackRunVa: add(archInfo('arm64').kernbase, size(0x200_0000n + 0x4000_0000n)),
     build: (pool, load, range, stackRunVa, stackRunPa) => {
       const t = kernelBlockTables(pool, {
         vaBase: archInfo('arm64').kernbase,
         pa: load,
         size: range,
-        extra: [{ va: stackRunVa, pa: stackRunPa, size: (2n * MiB) as Size }],
+        extra: [{ va: stackRunVa, pa: stackRunPa, size: SZ_2M }],
       });
       return { root: t.ttbr1, lowRoot: t.ttbr0 };
     },
-    textVa: (off) => (archInfo('arm64').kernbase + off) as KernelVa,
+    textVa: (off) => add(archInfo('arm64').kernbase, off),
   },
 };
 
@@ -108,25 +111,24 @@ export function panicHost(profile: MachineProfile): PanicHost {
   }
   const ops = OPS[profile.arch];
   const load = range.start;
-  const pool = new PagePool((load + L.tables) as PhysAddr, L.tablePages);
-  const stackRunPa = (load + L.stackRun) as PhysAddr;
-  const stackRunVa = ops.stackRunVa as KernelVa;
+  const pool = new PagePool(add(load, L.tables), L.tablePages);
+  const stackRunPa = add(load, L.stackRun);
+  const stackRunVa = ops.stackRunVa;
   const tables = ops.build(pool, load, range.size, stackRunVa, stackRunPa);
-  const stackVa = (stackRunVa + 0x14_0000n) as KernelVa;
-  const pages = Array.from(
-    { length: L.stackPages },
-    (_, i) => (stackRunPa + 0x14_0000n + BigInt(i) * PAGE) as PhysAddr,
-  );
+  const stackVa = add(stackRunVa, L.stackInRun);
+  const stackPa = add(stackRunPa, L.stackInRun);
+  const pages = Array.from({ length: L.stackPages }, (_, i) => add(stackPa, size(BigInt(i) * SZ_4K)));
+  const stackTop = add(stackVa, size(BigInt(L.stackPages) * SZ_4K));
   const state: HostKernelState = {
-    text: { pa: (load + L.tramp) as PhysAddr, va: ops.textVa(L.tramp) },
+    text: { pa: add(load, L.tramp), va: ops.textVa(L.tramp) },
     tables,
-    scratch: (load + L.scratch + PAGE) as PhysAddr,
-    stack: { va: stackVa, pages, sp: (stackVa + BigInt(L.stackPages) * PAGE - 0x60n) as KernelVa },
+    scratch: add(load, add(L.scratch, SZ_4K)),
+    stack: { va: stackVa, pages, sp: sub(stackTop, PANIC_FRAMES_BYTES) },
     ...(ops.pgNx === undefined ? {} : { pgNx: ops.pgNx }),
   };
   return {
     state,
     placements: pool.pages().map((p, i) => ({ label: `host page table #${i}`, phys: p.pa, data: p.bytes })),
-    gdt: (load + L.scratch) as PhysAddr,
+    gdt: add(load, L.scratch),
   };
 }

@@ -19,6 +19,7 @@ import {
   L3_PAGE,
   VM_MEMATTR_WRITE_BACK,
 } from '../../loader/arch/arm64/layout.js';
+import { SZ_4K } from '../../loader/addr.js';
 import type { PagePool } from '../../loader/arch/page-pool.js';
 import type { Arch } from '../../loader/arch/index.js';
 
@@ -67,9 +68,9 @@ const idx = (va: bigint, level: Level): number => Number((va >> SHIFT[level]) & 
 
 /** Maps one run (see the module contract). */
 export function mapRun(pool: PagePool, root: bigint, fmt: TableFormat, run: MapRun): void {
-  assert.equal(run.va % 0x1000n, 0n, 'mapRun: va not page aligned');
-  assert.equal(run.pa % 0x1000n, 0n, 'mapRun: pa not page aligned');
-  assert.equal(run.size % 0x1000n, 0n, 'mapRun: size not page aligned');
+  assert.equal(run.va % SZ_4K, 0n, 'mapRun: va not page aligned');
+  assert.equal(run.pa % SZ_4K, 0n, 'mapRun: pa not page aligned');
+  assert.equal(run.size % SZ_4K, 0n, 'mapRun: size not page aligned');
   const largest = Math.min(run.largest ?? fmt.largest, fmt.largest);
   let off = 0n;
   while (off < run.size) {

@@ -7,7 +7,8 @@
  * Contract: `HostTimeline` starts at 'loader' and only moves forward; `advanceTo(phase)`
  * enters every phase up to and including `phase` in order and runs each phase's hooks in
  * registration order, returning what ran. Going backwards or naming an unknown phase is
- * HOST_BAD_PHASE. No strategy code lives here.
+ * HOST_BAD_PHASE. `resumedFrom` copies where another timeline stands (not its hooks). No
+ * strategy code lives here.
  */
 import { HostCode, HostError } from './errors.js';
 
@@ -63,6 +64,17 @@ export class HostTimeline {
   private index = 0;
   private readonly hooks: PhaseHook[] = [];
   private readonly log: PhaseStep[] = [{ phase: 'loader', hooks: [] }];
+
+  /**
+   * A timeline standing where `from` stands, with its steps but none of its hooks (a forked
+   * host registers its own hooks for the phases still ahead).
+   */
+  static resumedFrom(from: HostTimeline): HostTimeline {
+    const t = new HostTimeline();
+    t.index = from.index;
+    t.log.splice(0, t.log.length, ...from.log);
+    return t;
+  }
 
   /** The current phase. */
   get phase(): HostPhase {

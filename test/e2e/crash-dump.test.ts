@@ -18,7 +18,9 @@ import { memoryIo } from '../../cli/io.js';
 import { runCli } from '../../cli/run.js';
 import { DumpCode } from '../../dump/errors.js';
 import { nativeAvailable } from '../../native/binding.js';
-import { HostSession, STRATEGIES, type Strategy } from '../../machine/session.js';
+import { HostSession } from '../../machine/session.js';
+import { STRATEGY_IDS, type StrategyId } from '../../loader/strategy.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 import { crashDump } from '../../rescue/crash-dump.js';
 import { SeededRandom } from '../../loader/bytes/prng.js';
 import { dumpParams } from '../../machine/host/model.js';
@@ -27,14 +29,14 @@ const skip = nativeAvailable() ? false : 'the native addon is not built';
 const rescueFor = (p: MachineProfile): Uint8Array =>
   buildProbeKernel(p.arch, { mode: 'rescue', ...(p.uart.kind === 'pl011' ? { uartBase: p.uart.base } : {}) });
 
-function panicked(profile: MachineProfile, strategy: Strategy, rescue: Uint8Array): HostSession {
+function panicked(profile: MachineProfile, strategy: StrategyId, rescue: Uint8Array): HostSession {
   const s = HostSession.boot({ profile, strategy, rescue });
   s.advanceTo('running');
   if (strategy === 'kexec') {
     const out = s.loadCrash(rescue);
     if (!out.ok) throw out.error;
   }
-  const p = s.panic();
+  const p = s.panic({ observer: probeObserver });
   if (!p.rescued) throw new Error(`${strategy}: not rescued`);
   return s;
 }
@@ -62,7 +64,7 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 for (const name of ['amd64-efi', 'arm64-fdt']) {
   const profile = loadProfile(name);
   const rescue = rescueFor(profile);
-  for (const strategy of STRATEGIES) {
+  for (const strategy of STRATEGY_IDS) {
     t.test(`${name} ${strategy}: panic, dump, read back 1,000 kernel VAs`, { skip }, async (t) => {
       const s = panicked(profile, strategy, rescue);
       t.teardown(() => s.close());
@@ -71,7 +73,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
       // Sample 1,000 dumped pages' bytes at the panic, before the dump runs.
       const m = s.model;
       const dumped = m.allocated;
-      const rnd = new SeededRandom(42n, BigInt(STRATEGIES.indexOf(strategy)));
+      const rnd = new SeededRandom(42n, BigInt(STRATEGY_IDS.indexOf(strategy)));
       const samples: { kva: bigint; pa: bigint; bytes: Uint8Array }[] = [];
       const d = dumpParams(m);
       const dmapVa = (pa: bigint): bigint => d.dpDmapmin + (pa - (d.dpDmapbasepa ?? 0n));

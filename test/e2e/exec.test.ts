@@ -17,6 +17,7 @@ import { runJump } from '../../machine/jump.js';
 import { Machine } from '../../machine/machine.js';
 import { nativeAvailable } from '../../native/binding.js';
 import { makeRescueKernel } from '../helpers/kernels.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 const probeFor = (p: MachineProfile, path: ExecPath): Uint8Array =>
@@ -27,13 +28,13 @@ for (const name of ['amd64-efi', 'amd64-bios', 'arm64-fdt', 'arm64-acpi']) {
     t.test(`${name}: probe kernel through ${path}`, { skip }, (t) => {
       const profile = loadProfile(name);
       const bytes = probeFor(profile, path);
-      const o = execKernel(profile, parseElf(bytes), 'probe.elf', { path });
+      const o = execKernel(profile, parseElf(bytes), 'probe.elf', { path, observer: probeObserver });
       t.equal(o.jump.stop.kind, 'reached', `the trampoline reaches the entry (${o.jump.stop.kind})`);
       t.ok(o.jump.reached);
-      const r = o.probe?.report;
-      t.equal(o.probe?.stop.kind, 'halted', 'the probe halts');
+      const r = o.observed?.report;
+      t.equal(o.observed?.stop.kind, 'halted', 'the probe halts');
       if (r === undefined) {
-        t.fail(`no report: ${o.probe?.reportError ?? ''}`);
+        t.fail(`no report: ${o.observed?.reportError ?? ''}`);
         return;
       }
       t.ok(r.complete, 'every probe stage finished');
@@ -93,9 +94,12 @@ t.test('a foreign kernel: the CPU stops at its entry and the contract holds', { 
   for (const name of ['amd64-efi', 'arm64-fdt']) {
     for (const path of ['kexec', 'rescue'] as const) {
       const profile = loadProfile(name);
-      const o = execKernel(profile, parseElf(makeRescueKernel(profile.arch)), 'foreign.elf', { path });
+      const o = execKernel(profile, parseElf(makeRescueKernel(profile.arch)), 'foreign.elf', {
+        path,
+        observer: probeObserver,
+      });
       t.ok(o.jump.reached, `${name} ${path}: reached the entry`);
-      t.equal(o.probe, undefined);
+      t.equal(o.observed, undefined);
       t.same(o.contract, [], `${name} ${path}: no contract violation`);
     }
   }

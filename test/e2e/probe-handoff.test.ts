@@ -16,6 +16,7 @@ import { planRescue } from '../../loader/plan/rescue-plan.js';
 import { buildProbeKernel, PROBE_FOLLOW_BYTES, type ProbeFirmwareKind } from '../../kernels/probe/index.js';
 import { execKernel } from '../../machine/exec.js';
 import { nativeAvailable } from '../../native/binding.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 
@@ -36,12 +37,12 @@ for (const [name, kind] of Object.entries(FIRMWARE)) {
   t.test(`${name}: the probe reads params, kenv and firmware map as the rescue kernel would`, { skip }, (t) => {
     const profile = loadProfile(name);
     const bytes = probeFor(profile);
-    const o = execKernel(profile, parseElf(bytes), 'probe.elf', { path: 'rescue' });
+    const o = execKernel(profile, parseElf(bytes), 'probe.elf', { path: 'rescue', observer: probeObserver });
     t.ok(o.jump.reached, `the trampoline reaches the entry (${o.jump.stop.kind})`);
-    t.equal(o.probe?.stop.kind, 'halted', 'the probe halts');
-    const r = o.probe?.report;
+    t.equal(o.observed?.stop.kind, 'halted', 'the probe halts');
+    const r = o.observed?.report;
     if (r === undefined) {
-      t.fail(`no report: ${o.probe?.reportError ?? ''}`);
+      t.fail(`no report: ${o.observed?.reportError ?? ''}`);
       t.end();
       return;
     }

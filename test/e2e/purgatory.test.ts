@@ -14,7 +14,9 @@ import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { dumpParams } from '../../machine/host/model.js';
 import { nativeAvailable } from '../../native/binding.js';
 import { isProtected } from '../../machine/purgatory.js';
-import { HostSession, STRATEGIES, type Strategy } from '../../machine/session.js';
+import { HostSession } from '../../machine/session.js';
+import { STRATEGY_IDS, type StrategyId } from '../../loader/strategy.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 const rescueFor = (p: MachineProfile): Uint8Array =>
@@ -22,7 +24,7 @@ const rescueFor = (p: MachineProfile): Uint8Array =>
 const PC = { amd64: 'rip', arm64: 'pc' } as const;
 const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-function armed(profile: MachineProfile, strategy: Strategy, rescue: Uint8Array): HostSession {
+function armed(profile: MachineProfile, strategy: StrategyId, rescue: Uint8Array): HostSession {
   const s = HostSession.boot({ profile, strategy, rescue });
   s.advanceTo('running');
   if (strategy === 'kexec') {
@@ -50,7 +52,7 @@ const inside = (pa: bigint, r: PhysRange): boolean => pa >= r.start && pa < rang
 for (const name of ['amd64-efi', 'arm64-fdt']) {
   const profile = loadProfile(name);
   const rescue = rescueFor(profile);
-  for (const strategy of STRATEGIES) {
+  for (const strategy of STRATEGY_IDS) {
     t.test(`${name} ${strategy}: a byte changed in a staged segment refuses the jump and names it`, { skip }, (t) => {
       const s = armed(profile, strategy, rescue);
       try {
@@ -83,10 +85,10 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
           const pa = piece.start + piece.size / 2n;
           flip(s, pa);
           const before = reservationPastDumpParams(s);
-          const out = s.panic();
+          const out = s.panic({ observer: probeObserver });
           t.equal(out.rescued, false, `${seg.label}: not rescued`);
           t.equal(out.jump, undefined, `${seg.label}: rescue_kernel_exec did not run`);
-          t.equal(out.probe, undefined);
+          t.equal(out.observed, undefined);
           t.same(out.console, []);
           t.equal(out.armedAt, a.phase);
           const changed = out.changedSegments ?? [];
@@ -126,7 +128,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
               'a byte kexec_load zero-filled',
             );
             flip(s, pa);
-            const out = s.panic();
+            const out = s.panic({ observer: probeObserver });
             t.equal(out.rescued, false, 'a changed zero-fill byte refuses the jump');
             t.same(
               (out.changedSegments ?? []).map((c) => [c.label, c.firstDifferingByte]),
@@ -151,11 +153,11 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
           t.notOk(isProtected(digests, phys(pa)), `0x${pa.toString(16)} is not checked`);
           flip(s, pa);
         }
-        const out = s.panic();
+        const out = s.panic({ observer: probeObserver });
         t.ok(out.rescued, 'the jump happens');
         t.equal(out.changedSegments, undefined);
         t.equal(out.reason, undefined);
-        t.ok(out.probe?.report?.complete, 'the probe rescue kernel ran');
+        t.ok(out.observed?.report?.complete, 'the probe rescue kernel ran');
       } finally {
         s.close();
       }
@@ -164,7 +166,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
   }
 
   t.test(`${name}: unchanged, every strategy is rescued as before; digests are taken when armed`, { skip }, (t) => {
-    for (const strategy of STRATEGIES) {
+    for (const strategy of STRATEGY_IDS) {
       const s = HostSession.boot({ profile, strategy, rescue });
       try {
         s.advanceTo('SI_SUB_VM_CONF');
@@ -181,10 +183,10 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
         } else {
           t.equal(s.armed?.digests, early, `${strategy}: not re-recorded later`);
         }
-        const out = s.panic();
+        const out = s.panic({ observer: probeObserver });
         t.ok(out.rescued, `${strategy}: rescued`);
         t.equal(out.changedSegments, undefined);
-        t.ok(out.probe?.report?.complete, `${strategy}: the probe report is complete`);
+        t.ok(out.observed?.report?.complete, `${strategy}: the probe report is complete`);
       } finally {
         s.close();
       }
@@ -216,12 +218,12 @@ t.test('kexec: a reload re-stages and re-records; an unload drops the digests', 
     t.ok(s.loadCrash(rescue).ok, 'reloaded over a changed byte');
     t.ok(s.unloadCrash().ok, 'unloaded');
     t.equal(s.armed, undefined, 'no crash kernel, no digests');
-    const out = s.panic({ runProbe: false });
+    const out = s.panic();
     t.equal(out.rescued, false);
     t.equal(out.changedSegments, undefined, 'nothing to check: not a purgatory refusal');
     t.match(out.reason ?? '', /^no crash kernel loaded/);
     t.ok(s.loadCrash(rescue).ok, 'loaded again');
-    const ok = s.panic({ runProbe: false });
+    const ok = s.panic();
     t.ok(ok.rescued, 'the reloaded kernel passes the check and the jump happens');
   } finally {
     s.close();

@@ -12,14 +12,16 @@ import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { dumpParams } from '../../machine/host/model.js';
 import { HOST_PHASES, type HostPhase } from '../../machine/host/timeline.js';
 import { nativeAvailable } from '../../native/binding.js';
-import { HostSession, STRATEGIES, type Strategy } from '../../machine/session.js';
+import { HostSession } from '../../machine/session.js';
+import { STRATEGY_IDS, type StrategyId } from '../../loader/strategy.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
 const rescueFor = (p: MachineProfile): Uint8Array =>
   buildProbeKernel(p.arch, { mode: 'rescue', ...(p.uart.kind === 'pl011' ? { uartBase: p.uart.base } : {}) });
 
 /** Boots, arms the way the strategy does, and returns the session (the caller closes it). */
-function armed(profile: MachineProfile, strategy: Strategy, rescue: Uint8Array): HostSession {
+function armed(profile: MachineProfile, strategy: StrategyId, rescue: Uint8Array): HostSession {
   const s = HostSession.boot({ profile, strategy, rescue });
   s.advanceTo('running');
   if (strategy === 'kexec') {
@@ -34,7 +36,7 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
     const profile = loadProfile(name);
     const rescue = rescueFor(profile);
     const shas: string[] = [];
-    for (const strategy of STRATEGIES) {
+    for (const strategy of STRATEGY_IDS) {
       const s = armed(profile, strategy, rescue);
       try {
         t.equal(
@@ -44,9 +46,9 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
         );
         shas.push(s.reservationSha256());
         const its = s.deviceTablesSha256();
-        const out = s.panic();
+        const out = s.panic({ observer: probeObserver });
         t.ok(out.rescued, `${strategy}: the jump reached the rescue kernel`);
-        const r = out.probe?.report;
+        const r = out.observed?.report;
         t.ok(r?.complete, `${strategy}: the probe report is complete`);
         t.match(out.console.join('\n'), /kboot probe: ok arch=\w+ mode=rescue/);
         // the params the probe read are the ones the host filled at panic (rescue_dump_params_init)
@@ -91,15 +93,15 @@ for (const name of ['amd64-efi', 'arm64-fdt']) {
 t.test('a panic at each phase is rescued exactly when the strategy has armed', { skip }, (t) => {
   const profile = loadProfile('amd64-efi');
   const rescue = rescueFor(profile);
-  const armedFrom: Record<Strategy, HostPhase> = { embed: 'SI_SUB_VM_CONF', kld: 'SI_SUB_VM_CONF', kexec: 'init' };
-  for (const strategy of STRATEGIES) {
+  const armedFrom: Record<StrategyId, HostPhase> = { embed: 'SI_SUB_VM_CONF', kld: 'SI_SUB_VM_CONF', kexec: 'init' };
+  for (const strategy of STRATEGY_IDS) {
     for (const phase of HOST_PHASES) {
       const s = HostSession.boot({ profile, strategy, rescue });
       try {
         s.advanceTo(phase);
         // a kexec user loads the crash kernel as soon as it can: the call fails before userspace
         if (strategy === 'kexec') s.loadCrash(rescue);
-        const out = s.panic({ protect: false, runProbe: false });
+        const out = s.panic({ protect: false });
         const expected = HOST_PHASES.indexOf(phase) >= HOST_PHASES.indexOf(armedFrom[strategy]);
         t.equal(
           out.rescued,

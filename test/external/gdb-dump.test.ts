@@ -25,6 +25,7 @@ import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { HostSession } from '../../machine/session.js';
 import { crashDump } from '../../rescue/crash-dump.js';
 import { requireTool } from '../helpers/tools.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
 
 const native = nativeAvailable() ? {} : { skip: 'the native addon is not built' };
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -106,7 +107,7 @@ t.test('kboot panic --format elf: vmcore.0 in readelf and gdb-multiarch', native
     rmSync(dir, { recursive: true, force: true });
   });
   s.advanceTo('running');
-  t.ok(s.panic().rescued);
+  t.ok(s.panic({ observer: probeObserver }).rescued);
   const out = crashDump(s, { dir, format: 'elf' });
   t.equal(out.save?.status, 'good');
   const file = join(dir, 'vmcore.0');

@@ -5,9 +5,13 @@
  */
 import type { CompareReport, FaultResult, StrategyComparison } from '../../../compare/index.js';
 import { HOST_PHASES, type HostPhase } from '../../../machine/host/timeline.js';
-import type { Strategy } from '../../../machine/session.js';
+import type { StrategyId } from '../../../loader/strategy.js';
 
-const from: { readonly [S in Strategy]: HostPhase } = { embed: 'SI_SUB_VM_CONF', kld: 'SI_SUB_VM_CONF', kexec: 'init' };
+const from: { readonly [S in StrategyId]: HostPhase } = {
+  embed: 'SI_SUB_VM_CONF',
+  kld: 'SI_SUB_VM_CONF',
+  kexec: 'init',
+};
 
 function faults(arch: 'amd64' | 'arm64'): FaultResult[] {
   return [
@@ -20,7 +24,7 @@ function faults(arch: 'amd64' | 'arm64'): FaultResult[] {
   ];
 }
 
-function strategy(s: Strategy, arch: 'amd64' | 'arm64'): StrategyComparison {
+function strategy(s: StrategyId, arch: 'amd64' | 'arm64'): StrategyComparison {
   const first = HOST_PHASES.indexOf(from[s]);
   const phases = HOST_PHASES.map((phase, i) => ({
     phase,
