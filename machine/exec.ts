@@ -29,8 +29,10 @@ import { runJump, unprotectAll, type JumpResult } from './jump.js';
 import { Machine } from './machine.js';
 import { MachineCode, MachineError } from './errors.js';
 
+/** How execKernel enters the kernel: a kexec reboot (loader.kboot) or D47358's rescue_kernel_exec. */
 export type ExecPath = 'kexec' | 'rescue';
 
+/** How execKernel loads and enters a kernel. */
 export interface ExecOptions {
   readonly path: ExecPath;
   readonly exact?: boolean;
@@ -46,6 +48,7 @@ export interface TraceStep {
   readonly detail: string;
 }
 
+/** What execKernel did: the trampoline, the jump, the registers at entry, the probe's report or the entry-contract check. */
 export interface ExecOutcome {
   readonly arch: MachineProfile['arch'];
   readonly path: ExecPath;

@@ -73,7 +73,9 @@ import { decodeProbeReport, probeReportVa, ProbeReportLayout, type ProbeReport }
 import type { StopReason } from './cpu.js';
 import { MachineCode, MachineError } from './errors.js';
 
+/** How the rescue kernel is armed: embedded in the host kernel (RESCUE_EMBED), preloaded by the loader (KLD), or loaded with kexec_load from userspace. */
 export type Strategy = 'embed' | 'kld' | 'kexec';
+/** Every strategy, in the order reports list them. */
 export const STRATEGIES: readonly Strategy[] = ['embed', 'kld', 'kexec'];
 
 /** The rescue_dump_params field naming the kernel's root page table (machine/rescue.h). */
@@ -81,6 +83,7 @@ export const STRATEGIES: readonly Strategy[] = ['embed', 'kld', 'kexec'];
 /** Where the preloaded rescue module is named (loader.conf `rescue_kernel_name`). */
 export const RESCUE_MODULE_NAME = '/boot/rescue/kernel';
 
+/** What HostSession.boot needs: the machine, the strategy and the rescue kernel, optionally the host kernel, the seed and the memsize. */
 export interface SessionOptions {
   readonly profile: MachineProfile;
   readonly strategy: Strategy;
@@ -105,6 +108,7 @@ export interface Armed {
   readonly digests: SegmentDigests;
 }
 
+/** What a panic did: whether the rescue kernel was entered, the jump, the probe kernel's run and the console. */
 export interface PanicOutcome {
   readonly strategy: Strategy;
   readonly phase: HostPhase;
