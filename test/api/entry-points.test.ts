@@ -14,7 +14,7 @@ import * as dump from 'kboot/dump';
 import * as rescue from 'kboot/rescue';
 import * as scenario from 'kboot/scenario';
 import { packagePath } from '../../loader/paths.js';
-import { entryPoints, exportedNames, packageJson } from './entry-points.js';
+import { entryPoints, exportedNames, packageJson, readmeLibraryBlocks, typeCheck } from './entry-points.js';
 
 const entries = entryPoints();
 const names = exportedNames(entries.map((e) => e.source));
@@ -102,6 +102,21 @@ t.test('deep imports are closed: only the exports map is reachable by name', (t)
     t.throws(() => require.resolve(deep), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' }, `${deep} is not exported`);
   }
   t.doesNotThrow(() => require.resolve('kboot/package.json'), 'package.json is');
+  t.end();
+});
+
+t.test("the README's library section imports only the entry points, and its code type-checks", (t) => {
+  const blocks = readmeLibraryBlocks(readFileSync(packagePath('README.md'), 'utf8'));
+  t.ok(blocks.length >= 2, `${blocks.length} code blocks`);
+  const specifiers = new Set(entries.map((e) => e.specifier));
+  for (const block of blocks) {
+    for (const m of block.matchAll(/from '([^']+)'/g)) {
+      const spec = m[1] ?? '';
+      t.ok(spec.startsWith('node:') || specifiers.has(spec), `${spec} is an entry point (or a Node built-in)`);
+    }
+  }
+  // each block as a module of this package: its imports resolve through `exports`
+  t.same(typeCheck(blocks.map((b) => `${b}\nexport {};\n`)), [], 'tsc: no errors');
   t.end();
 });
 

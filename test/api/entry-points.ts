@@ -83,3 +83,40 @@ export function exportedNames(sources: readonly string[]): Map<string, ExportedN
   }
   return out;
 }
+
+/** The ```ts blocks of the README's "## Library" section. */
+export function readmeLibraryBlocks(readme: string): string[] {
+  const start = readme.indexOf('\n## Library\n');
+  const end = readme.indexOf('\n## ', start + 1);
+  const section = readme.slice(start, end < 0 ? undefined : end);
+  return [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+}
+
+/** Type-checks `sources` as modules of this package (so `kboot/...` resolves through `exports`). */
+export function typeCheck(sources: readonly string[]): string[] {
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
+  };
+  const names = sources.map((_, i) => packagePath('test', 'api', `readme-block-${i}.ts`));
+  const host = ts.createCompilerHost(options);
+  const virtual = new Map(names.map((n, i) => [n, sources[i] ?? '']));
+  const getSourceFile = host.getSourceFile.bind(host);
+  const fileExists = host.fileExists.bind(host);
+  const readFile = host.readFile.bind(host);
+  host.getSourceFile = (name, lang, ...rest) => {
+    const text = virtual.get(name);
+    return text === undefined ? getSourceFile(name, lang, ...rest) : ts.createSourceFile(name, text, lang);
+  };
+  host.fileExists = (name) => virtual.has(name) || fileExists(name);
+  host.readFile = (name) => virtual.get(name) ?? readFile(name);
+  const program = ts.createProgram(names, options, host);
+  return ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+}
