@@ -79,12 +79,12 @@ interface ErrorStyle {
  */
 function commanderFailure(io: CliIo, e: CommanderError, said: string, style: ErrorStyle): number {
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
-    io.err(said);
+    if (said !== '') io.err(said);
     return Exit.Ok;
   }
   if (e.code === 'commander.invalidArgument') {
     if (!style.json) io.err(`${said.split('\n')[0] ?? ''}\n`);
-  } else {
+  } else if (said !== '') {
     io.err(said);
   }
   if (e.exitCode === 0) return Exit.Ok;
@@ -131,11 +131,11 @@ export async function runCli(argv: readonly string[], io: CliIo, extra?: (progra
   const style = { json: argv.includes('--json'), verbose: argv.includes('--verbose') || argv.includes('-v') };
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    io.err(said);
+    if (said !== '') io.err(said);
     return exitStatusRequested(program) ?? Exit.Ok;
   } catch (e) {
     if (e instanceof CommanderError) return commanderFailure(io, e, said, style);
-    io.err(said);
+    if (said !== '') io.err(said);
     if (isKbootError(e)) return kbootFailure(io, e, style);
     return bug(io, e, style);
   }
