@@ -1,9 +1,11 @@
 /**
  * What every command shares with the runner (cli/run.ts) without importing it: the exit
- * statuses, the global options and a way to end with a status after printing a full result.
- * Commands import this module, never cli/run.ts, so there is no import cycle.
+ * statuses, the global options, what an action receives, and a way to end with a status
+ * after printing a full result. Commands and actions import this module, never cli/run.ts,
+ * so there is no import cycle.
  */
 import type { Command } from 'commander';
+import type { CliIo } from './io.js';
 
 /** Exit statuses. */
 export const Exit = { Ok: 0, Failure: 1, Usage: 2, Bug: 70 } as const;
@@ -12,6 +14,11 @@ export const Exit = { Ok: 0, Failure: 1, Usage: 2, Bug: 70 } as const;
 export interface GlobalOptions {
   readonly json: boolean;
   readonly verbose: boolean;
+}
+
+/** What an action (cli/actions) receives besides its arguments: the streams and the global options. */
+export interface ActionContext extends GlobalOptions {
+  readonly io: CliIo;
 }
 
 const requested = new WeakMap<Command, number>();
@@ -30,6 +37,16 @@ export function requestExitStatus(cmd: Command, status: number): void {
 export function globalOptions(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
   return { json: o.json === true, verbose: o.verbose === true };
+}
+
+/** The context of an action run by `cmd`. */
+export function actionContext(cmd: Command, io: CliIo): ActionContext {
+  return { io, ...globalOptions(cmd) };
+}
+
+/** Records the status an action returned (an action that returns nothing succeeded). */
+export function endWith(cmd: Command, status: number | void): void {
+  if (typeof status === 'number' && status !== Exit.Ok) requestExitStatus(cmd, status);
 }
 
 /** The status an action asked for with requestExitStatus, if any. */

@@ -38,8 +38,11 @@ export const U64_MAX = U64_LIMIT - 1n;
 
 /** Common sizes. */
 export const SZ_4K = 0x1000n as Size;
+/** 2 MiB (the rescue reservation's alignment, a large page). */
 export const SZ_2M = 0x20_0000n as Size;
+/** 1 GiB (the boundary a rescue reservation never crosses). */
 export const SZ_1G = 0x4000_0000n as Size;
+/** 4 GiB (the 32-bit physical address limit). */
 export const SZ_4G = 0x1_0000_0000n as Size;
 
 function checkU64(value: bigint | number, what: string): bigint {

@@ -76,6 +76,7 @@ export function jsonSafe(value: unknown): unknown {
 /** Declares a code table; `CodeOf<typeof T>` is the union of its values. */
 export type CodeOf<T extends Readonly<Record<string, string>>> = T[keyof T];
 
+/** Codes of AddrError: address arithmetic out of range or misaligned. */
 export const AddrCode = {
   Negative: 'ADDR_NEGATIVE',
   TooLarge: 'ADDR_TOO_LARGE',
@@ -92,6 +93,7 @@ export class AddrError extends KbootError<CodeOf<typeof AddrCode>> {
   override readonly name = 'AddrError';
 }
 
+/** Codes of BytesError: a read or write past the end of a buffer, a bad field value. */
 export const BytesCode = {
   OutOfBounds: 'BYTES_OUT_OF_BOUNDS',
   ValueRange: 'BYTES_VALUE_RANGE',
@@ -103,6 +105,7 @@ export class BytesError extends KbootError<CodeOf<typeof BytesCode>> {
   override readonly name = 'BytesError';
 }
 
+/** Codes of ConfigError: machine profiles, loader.conf and the state journal. */
 export const ConfigCode = {
   NotFound: 'CONFIG_NOT_FOUND',
   Unreadable: 'CONFIG_UNREADABLE',
@@ -137,6 +140,7 @@ export class ConfigError extends KbootError<CodeOf<typeof ConfigCode>> {
   override readonly name = 'ConfigError';
 }
 
+/** Codes of PlanError: a hand-off that cannot be planned on the machine. */
 export const PlanCode = {
   NoHole: 'PLAN_NO_HOLE',
   MetadataTooLarge: 'PLAN_METADATA_TOO_LARGE',
@@ -153,6 +157,7 @@ export class PlanError extends KbootError<CodeOf<typeof PlanCode>> {
   override readonly name = 'PlanError';
 }
 
+/** Codes of IoError: files that cannot be opened, read or created as kboot requires. */
 export const IoCode = {
   /** The path does not exist (or a directory on the way does not). */
   NotFound: 'IO_NOT_FOUND',

@@ -5,15 +5,25 @@
  * `allErrors`); `assertValid(name, value, makeError)` throws the caller's KbootError with
  * `details.problems` listing them all. Schemas are compiled once per process. Values with
  * bigints must be converted first (`toJsonValue`): JSON output prints addresses as hex strings.
+ * ajv and ajv-formats (CommonJS) are required on the first validation, not when this module is
+ * imported: a command that validates nothing does not load them (issue 13 item 5).
  */
-import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv2020, ValidateFunction, ErrorObject } from 'ajv/dist/2020.js';
 import { readInputText } from './io/input.js';
 import { packagePath } from './paths.js';
 import type { KbootError } from './errors.js';
 
-// ajv-formats is CommonJS; under NodeNext its default export sits on `.default`.
-const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv2020) => void }).default;
+/** A new ajv for draft 2020-12 with the formats, loading both packages (once, synchronously). */
+function newAjv(): Ajv2020 {
+  const require = createRequire(import.meta.url);
+  const { Ajv2020: Ajv } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  // ajv-formats is CommonJS; its plugin is also its `.default`
+  const addFormats = (require('ajv-formats') as { default: (ajv: Ajv2020) => void }).default;
+  const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+  addFormats(ajv);
+  return ajv;
+}
 
 /** One schema violation. */
 export interface SchemaProblem {
@@ -28,10 +38,7 @@ const compiled = new Map<string, ValidateFunction>();
 function validator(name: string): ValidateFunction {
   const hit = compiled.get(name);
   if (hit !== undefined) return hit;
-  if (ajv === undefined) {
-    ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
-    addFormats(ajv);
-  }
+  ajv ??= newAjv();
   const schema = JSON.parse(
     readInputText(packagePath('schemas', `${name}.schema.json`), 'package', { what: 'JSON schema' }),
   ) as object;

@@ -5,6 +5,7 @@
  */
 import { KbootError, type CodeOf } from '../loader/errors.js';
 
+/** Codes of MachineError: the emulated machine, its CPU, the host model and the hand-off runs. */
 export const MachineCode = {
   /** The CPU could not be created or set up (arch, UART, long mode / EL1 registers). */
   CpuSetup: 'CPU_SETUP',

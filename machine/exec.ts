@@ -29,8 +29,10 @@ import { kexecRebootFromPlan, stageKexecReboot } from './kexec-reboot.js';
 import { Machine } from './machine.js';
 import { DEFAULT_OBSERVE_LIMITS, observeEntry, type EntryObserver } from './observer.js';
 
+/** How execKernel enters the kernel: a kexec reboot (loader.kboot) or D47358's rescue_kernel_exec. */
 export type ExecPath = 'kexec' | 'rescue';
 
+/** How execKernel loads and enters a kernel. */
 export interface ExecOptions<R = never> {
   readonly path: ExecPath;
   readonly exact?: boolean;
@@ -48,6 +50,7 @@ export interface TraceStep {
   readonly detail: string;
 }
 
+/** What execKernel did: the trampoline, the jump, the registers at entry, what the observer read or the entry-contract check. */
 export interface ExecOutcome<R = never> {
   readonly arch: MachineProfile['arch'];
   readonly path: ExecPath;

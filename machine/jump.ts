@@ -26,6 +26,7 @@ export interface JumpOptions {
   readonly gdt?: PhysAddr;
 }
 
+/** How a trampoline run ended: the stop reason and whether the CPU reached the entry. */
 export interface JumpResult {
   readonly stop: StopReason;
   /** True when the CPU stopped at `stopAt`. */

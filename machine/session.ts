@@ -63,6 +63,7 @@ import {
 } from './purgatory.js';
 import { rescueStrategy, type FoundRescue, type RescueStrategy } from './strategies/index.js';
 
+/** What HostSession.boot needs: the machine, the strategy and the rescue kernel, optionally the host kernel, the seed and the memsize. */
 export interface SessionOptions {
   readonly profile: MachineProfile;
   readonly strategy: StrategyId;
@@ -98,6 +99,7 @@ export interface PanicOptions<R> {
   readonly observeLimits?: ObserveLimits;
 }
 
+/** What a panic did: whether the rescue kernel was entered, the jump, what the observer read and the console. */
 export interface PanicOutcome<R = unknown> {
   readonly strategy: StrategyId;
   readonly phase: HostPhase;

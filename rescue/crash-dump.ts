@@ -33,8 +33,10 @@ import { MachineCode, MachineError } from '../machine/errors.js';
 
 /** Faults a dump can be put through (also the compare fault set's dump half). */
 export type DumpFault = 'dma' | 'its' | 'second-panic' | 'full-target';
+/** Every dump fault, in the order reports list them. */
 export const DUMP_FAULTS: readonly DumpFault[] = ['dma', 'its', 'second-panic', 'full-target'];
 
+/** Where and how crashDump saves the dump: a crash directory or a dump-device image, the format, the compression, the faults. */
 export interface CrashDumpOptions {
   /** A savecore crash directory (vmcore.N, info.N, bounds). */
   readonly dir?: string;
@@ -55,6 +57,7 @@ export interface CrashDumpOptions {
   readonly fs?: SavecoreFs;
 }
 
+/** What crashDump wrote: the format, size and pages, the saved files and what changed while dumping. */
 export interface CrashDumpResult {
   readonly format: DumpFormat;
   readonly size: bigint;

@@ -30,7 +30,9 @@ import { planMinidump, type MinidumpHeader, type MinidumpParams } from '../dump/
 import { guestMemoryReader } from '../dump/source.js';
 import { MAX_ZERO_CHUNK, zeroChunk } from '../dump/zero.js';
 
+/** What /dev/dumper streams: a minidump (what FreeBSD writes by default) or an ELF full dump of dump_avail. */
 export type DumpFormat = 'minidump' | 'elf';
+/** Every dump format. */
 export const DUMP_FORMATS: readonly DumpFormat[] = ['minidump', 'elf'];
 
 /** What the dumper may do to guest RAM: read it. */
@@ -59,6 +61,7 @@ export interface ChangedPage {
   readonly when: 'before-read' | 'after-read';
 }
 
+/** What the dumper saw change while it dumped: pages and the devices still writing. */
 export interface DumpWatchReport {
   /** Dumped data pages watched. */
   readonly watchedPages: number;

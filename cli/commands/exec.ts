@@ -1,148 +1,11 @@
 /**
- * `kboot exec <elf> [--machine NAME|FILE] [--crash] [--memsize SIZE] [--exact] [--trace] [--json]`
- *
- * Contract: loads the kernel into a fresh emulated machine as a normal kexec image
- * (loader.kboot style) — or, with --crash, as a D47358 rescue kernel armed in its
- * reservation and entered through rescue_kernel_exec's trampoline from a panicking host —
- * runs the trampoline on the CPU and enters the kernel. For a probe kernel it prints the
- * probe's report; for any other kernel the entry-contract check. --trace prints the hand-off
- * step by step (segments staged, registers at entry, instructions executed): what users of
- * kexec ask for when "kexec hangs". Exit status 1 when the jump does not reach the entry, the
- * probe does not complete, or the contract is violated.
- *
- * A probe kernel knows how it expects to be entered (`kboot probe-kernel --mode`, read back by
- * kernels/probe probeImageMode): a rescue-mode probe (the default) reads D47358's rescue
- * hand-off, so without --crash it is entered through rescue_kernel_exec all the same, and a
- * note on stderr says so (`pathFrom: "probe-mode"` in --json); a kexec-mode probe given
- * --crash would read a hand-off that is not there, so that is a usage error naming the two
- * commands that work. Any other kernel is entered the way the options say.
+ * `kboot exec <elf>`: the command's descriptor; its action (cli/actions/exec.ts, with the
+ * emulated machine) is loaded only when the command runs.
  */
 import type { Command } from 'commander';
-import { basename } from 'node:path';
-import { hex, parseSizeText } from '../../loader/addr.js';
-import { jsonSafe } from '../../loader/errors.js';
-import type { ExecOutcome } from '../../machine/exec.js';
-import type { ProbeRun } from '../../rescue/probe-observer.js';
-import { readInputFile } from '../../loader/io/input.js';
-import type { ProbeMode } from '../../kernels/probe/index.js';
+import type { ExecOptions } from '../actions/exec.js';
+import { actionContext, endWith } from '../context.js';
 import type { CliIo } from '../io.js';
-import { globalOptions, requestExitStatus } from '../context.js';
-import { CliCode, CliError } from '../errors.js';
-
-interface ExecOpts {
-  machine?: string;
-  crash?: boolean;
-  memsize?: string;
-  exact?: boolean;
-  trace?: boolean;
-}
-
-/** True when the run did everything it should. */
-export function execSucceeded(o: ExecOutcome<ProbeRun>): boolean {
-  if (!o.jump.reached) return false;
-  if (o.observed !== undefined)
-    return o.observed.report?.complete === true && o.observed.report.checksum === o.observed.expectedChecksum;
-  return (o.contract ?? []).length === 0;
-}
-
-/** The text form of an outcome. */
-export function formatExec(o: ExecOutcome<ProbeRun>, trace: boolean): string {
-  const out: string[] = [];
-  out.push(
-    `${o.path === 'rescue' ? 'rescue exec (D47358 rescue_kernel_exec)' : 'kexec reboot (loader.kboot)'} of ${o.kernelName} on ${o.profile} (${o.arch})`,
-  );
-  if (trace) for (const t of o.trace) out.push(`  [${t.step}] ${t.detail}`);
-  const s = o.jump.stop;
-  out.push(
-    o.jump.reached
-      ? `entered the kernel at ${hex(o.jump.stopAt)} after ${s.executed} instructions, ${s.elapsedMs.toFixed(1)} ms` +
-          (s.accelerated.copies > 0
-            ? ` (${s.accelerated.copies} copies, ${hex(s.accelerated.bytes)} bytes natively accelerated)`
-            : '')
-      : `the jump did not reach ${hex(o.jump.stopAt)}: ${describeStop(s)}`,
-  );
-  out.push(
-    `registers at ${o.jump.reached ? 'entry' : 'the stop'}: ${Object.entries(o.entryRegs)
-      .map(([k, v]) => `${k}=${hex(v)}`)
-      .join(' ')}`,
-  );
-  if (o.observed !== undefined) {
-    const r = o.observed.report;
-    if (r === undefined)
-      out.push(
-        `probe: no report (${o.observed.reportError ?? 'unreadable'}); the probe stopped: ${describeStop(o.observed.stop)}`,
-      );
-    else {
-      out.push(
-        `probe report (${r.mode} mode): ${r.complete ? 'complete' : 'INCOMPLETE'}, stopped: ${describeStop(o.observed.stop)}`,
-      );
-      out.push(
-        `  entry pc ${hex(r.entryPc)}, page-table root ${hex(r.ptRoot)}, boot args ${hex(r.bootArgs[0])} ${hex(r.bootArgs[1])}`,
-      );
-      out.push(
-        `  system registers: ${Object.entries(r.sys)
-          .map(([k, v]) => `${k}=${hex(v)}`)
-          .join(' ')}`,
-      );
-      out.push(
-        `  hand-off read at ${hex(r.handoffAddr)}: ${Buffer.from(r.handoff.subarray(0, 32)).toString('hex')}...`,
-      );
-      const ok = r.checksum === o.observed.expectedChecksum;
-      out.push(
-        `  image checksum ${hex(r.checksum)} ${ok ? '= the file' : `!= the file (${hex(o.observed.expectedChecksum)})`}`,
-      );
-    }
-  }
-  if (o.contract !== undefined) {
-    if (o.contract.length === 0) out.push('entry contract: every item holds');
-    else {
-      out.push(`entry contract: ${o.contract.length} violation${o.contract.length === 1 ? '' : 's'}`);
-      for (const v of o.contract) out.push(`  [${v.item}] ${v.message}`);
-    }
-  }
-  if (o.console.length > 0) {
-    out.push('console:');
-    for (const l of o.console) out.push(`  ${l}`);
-  }
-  return `${out.join('\n')}\n`;
-}
-
-function describeStop(s: ExecOutcome['jump']['stop']): string {
-  switch (s.kind) {
-    case 'exception':
-      return `exception ${s.name} (vector ${s.vector}) at ${hex(s.pc)}${s.cr2 === undefined ? '' : `, CR2 ${hex(s.cr2)}`}`;
-    case 'unmapped':
-      return `${s.access} of unmapped ${hex(s.address)} at ${hex(s.pc)}`;
-    case 'write-protect':
-      return `write to protected ${hex(s.address)} (PA ${hex(s.pa)}) at ${hex(s.pc)}`;
-    case 'limit':
-      return `instruction limit (${s.executed}) at ${hex(s.pc)}`;
-    case 'timeout':
-      return `time limit (${s.elapsedMs.toFixed(0)} ms) at ${hex(s.pc)}`;
-    default:
-      return `${s.kind} at ${hex(s.pc)}`;
-  }
-}
-
-/**
- * The hand-off to use: the options', unless a probe's mode says otherwise (see the module
- * contract). Throws CLI_USAGE for a kexec-mode probe given --crash.
- */
-export function execPathFor(
-  mode: ProbeMode | undefined,
-  crash: boolean,
-  file: string,
-): { path: 'rescue' | 'kexec'; from: 'option' | 'probe-mode' } {
-  if (mode === 'kexec' && crash) {
-    throw new CliError(
-      CliCode.Usage,
-      `cli: ${file} is a kexec-mode probe (kboot probe-kernel --mode kexec), which reads a kexec hand-off: run kboot exec ${file} without --crash, or build a rescue-mode probe (kboot probe-kernel --mode rescue) for --crash`,
-      { file, mode, crash },
-    );
-  }
-  if (mode === 'rescue' && !crash) return { path: 'rescue', from: 'probe-mode' };
-  return { path: crash ? 'rescue' : 'kexec', from: 'option' };
-}
 
 /** Registers `kboot exec`. */
 export function registerExec(program: Command, io: CliIo): void {
@@ -155,53 +18,8 @@ export function registerExec(program: Command, io: CliIo): void {
     .option('--memsize <size>', 'rescue_memsize for --crash')
     .option('--exact', 'emulate every copy instruction (no native acceleration)')
     .option('--trace', 'print the hand-off step by step')
-    .action(async (file: string, opts: ExecOpts, cmd: Command) => {
-      const g = globalOptions(cmd);
-      const memsize = opts.memsize === undefined ? undefined : parseSizeText(opts.memsize);
-      if (opts.memsize !== undefined && memsize === undefined) {
-        throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
-      }
-      const [{ parseElf }, { loadProfile, defaultProfileName }, { execKernel }, { probeImageMode }, { probeObserver }] =
-        await Promise.all([
-          import('../../loader/elf/reader.js'),
-          import('../../loader/plan/profile.js'),
-          import('../../machine/exec.js'),
-          import('../../kernels/probe/index.js'),
-          import('../../rescue/probe-observer.js'),
-        ]);
-      const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
-      const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
-      const how = execPathFor(probeImageMode(image), opts.crash === true, file);
-      if (how.from === 'probe-mode') {
-        io.err(
-          `kboot: ${file} is a rescue-mode probe: entering it through rescue_kernel_exec, as --crash does (build it with kboot probe-kernel --mode kexec for a kexec reboot)\n`,
-        );
-      }
-      const outcome = execKernel(profile, image, basename(file), {
-        path: how.path,
-        exact: opts.exact === true,
-        observer: probeObserver,
-        ...(memsize === undefined ? {} : { memsize }),
-      });
-      if (g.json) {
-        const { observed: probe, ...rest } = outcome;
-        const json = {
-          ...rest,
-          pathFrom: how.from,
-          ok: execSucceeded(outcome),
-          ...(probe === undefined
-            ? {}
-            : {
-                probe: {
-                  ...probe,
-                  report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined },
-                },
-              }),
-        };
-        io.out(`${JSON.stringify(jsonSafe(json), null, 2)}\n`);
-      } else {
-        io.out(formatExec(outcome, opts.trace === true));
-      }
-      if (!execSucceeded(outcome)) requestExitStatus(cmd, 1);
+    .action(async (file: string, opts: ExecOptions, cmd: Command) => {
+      const { runExec } = await import('../actions/exec.js');
+      endWith(cmd, runExec(actionContext(cmd, io), file, opts));
     });
 }

@@ -9,6 +9,7 @@ import * as arm64 from './arm64/layout.js';
 
 /** A supported architecture, named as FreeBSD names it. */
 export type Arch = 'amd64' | 'arm64';
+/** Every supported architecture. */
 export const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
 
 /** Per-arch facts the loader needs. */

@@ -83,6 +83,7 @@ export const FdtCode = {
   BadRange: 'FDT_BAD_RANGE',
 } as const;
 
+/** A hand-off record (modinfo, kenv, EFI map, SMAP, efi_fb, params, device tree) that cannot be encoded or decoded. */
 export class HandoffError extends KbootError<CodeOf<typeof HandoffCode> | CodeOf<typeof FdtCode>> {
   readonly domain = 'handoff';
   override readonly name = 'HandoffError';

@@ -6,6 +6,7 @@
  */
 import { KbootError, type CodeOf } from '../errors.js';
 
+/** Codes of MemoryError: guest RAM accessed outside its regions or with bad arguments (GUEST_*). */
 export const MemoryCode = {
   /** A range that starts or ends outside RAM, or crosses a hole between regions. */
   GuestRange: 'GUEST_RANGE',

@@ -52,6 +52,7 @@ const STAGING_SLACK = 0x10_0000n;
 /** KEXEC_SEGMENT_MAX (sys/sys/kexec.h; Linux KEXEC_SEGMENT_MAX). */
 export const KEXEC_SEGMENT_MAX = 16;
 
+/** What planKexecBoot needs: the kernel to boot, the machine and the kernel environment. */
 export interface KexecBootRequest {
   readonly kernel: ElfImage;
   /** MODINFO_NAME of the kernel module, e.g. "/boot/kernel/kernel". */
@@ -62,6 +63,7 @@ export interface KexecBootRequest {
   readonly boothowto?: number;
 }
 
+/** A kexec reboot (loader.kboot) described: the segments, the metadata and the entry. */
 export interface KexecBootPlan {
   readonly arch: Arch;
   readonly profileName: string;

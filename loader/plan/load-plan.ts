@@ -109,6 +109,7 @@ export interface PlanWarning {
   readonly message: string;
 }
 
+/** A hand-off described, not applied: the region, the segments to stage there, the entry and what memory each side may use. */
 export interface LoadPlan {
   readonly arch: Arch;
   readonly profileName: string;

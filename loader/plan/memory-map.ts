@@ -22,6 +22,7 @@ export type MemoryUse =
   /** Filled in by a plan. */
   | 'rescue-reservation';
 
+/** One range of the machine's memory map and what it is used for. */
 export interface MemoryMapEntry {
   readonly range: PhysRange;
   readonly use: MemoryUse;
@@ -37,6 +38,7 @@ export interface FirmwareMapEntry {
   readonly type: 'ram' | 'loader-data' | ReservedKind;
 }
 
+/** The machine's physical memory as a profile describes it: RAM, reserved ranges, device tables and what firmware reports. */
 export interface MemoryMap {
   readonly ram: readonly PhysRange[];
   readonly entries: readonly MemoryMapEntry[];

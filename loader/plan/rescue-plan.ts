@@ -31,6 +31,7 @@ import { normalize, subtract } from './ranges.js';
 import { buildRescueArea, type RescueArea } from './rescue-area.js';
 import { memsizeFromKenv, placeReservation, reservationSize } from './reservation.js';
 
+/** What planRescue needs: the rescue kernel, the machine and optionally the memsize and placement. */
 export interface RescuePlanRequest {
   readonly kernel: ElfImage;
   /** Shown in labels ("kernel rescue.elf"). */

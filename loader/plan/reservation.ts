@@ -52,6 +52,7 @@ export function reservationSize(memsize: Size, kernelFileSize: Size): Size {
   return (memsize + alignUp(kernelFileSize, SZ_4K) + RESCUE_KERNEL_OFFSET) as Size;
 }
 
+/** Where and how large a rescue reservation should be (rescue_kernel_init's rules apply). */
 export interface PlacementRequest {
   readonly arch: Arch;
   readonly size: Size;
@@ -60,6 +61,7 @@ export interface PlacementRequest {
   readonly prefer?: 'highest' | 'lowest';
 }
 
+/** Where a rescue reservation was placed, and why there. */
 export interface Placement {
   readonly region: PhysRange;
   /** Why it is there, in words, for `kboot plan`. */

@@ -1,6 +1,7 @@
 /**
  * KLD-preload strategy, pure half: the loader.conf parser (loader-conf.ts), its fs-backed
- * wrapper (load-file.ts) and the boot loader's decisions (preload.ts). See each module.
+ * wrapper (load-file.ts), the boot loader's decisions (preload.ts) and where the rescue kernel
+ * module it names lies (rescue-module.ts). See each module.
  */
 export {
   confEnv,
@@ -52,3 +53,4 @@ export {
   type PreloadWarning,
   type SkippedModule,
 } from './preload.js';
+export { findRescueKernel, rescueKernelPaths, type RescueKernelLookup } from './rescue-module.js';

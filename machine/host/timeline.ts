@@ -24,6 +24,7 @@ export const HOST_PHASES = [
   'rc',
   'running',
 ] as const;
+/** One boot phase of the host (HOST_PHASES). */
 export type HostPhase = (typeof HOST_PHASES)[number];
 
 /** The first phase with userspace running (init(8) is process 1). */

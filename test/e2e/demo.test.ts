@@ -8,7 +8,7 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DemoReport } from '../../cli/commands/demo.js';
+import type { DemoReport } from '../../scenario/demo.js';
 import { memoryIo } from '../../cli/io.js';
 import { Exit, runCli } from '../../cli/run.js';
 import { openDumpFile } from '../../dump/file.js';

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { parseElf, writeElf, type ElfWriteSpec } from '../../loader/elf/index.js';
 import { memoryIo } from '../../cli/io.js';
 import { runCli } from '../../cli/run.js';
-import type { InspectReport } from '../../cli/commands/inspect.js';
+import type { InspectReport } from '../../cli/actions/inspect.js';
 import { freebsdKernelSpec } from '../unit/loader/elf/fixtures.js';
 import { requireTool } from '../helpers/tools.js';
 

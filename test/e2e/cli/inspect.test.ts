@@ -13,7 +13,7 @@ import { validateJson } from '../../../loader/schema.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import { packageRoot } from '../../../loader/paths.js';
-import type { InspectReport } from '../../../cli/commands/inspect.js';
+import type { InspectReport } from '../../../cli/actions/inspect.js';
 import { freebsdKernelSpec } from '../../unit/loader/elf/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kboot-inspect-'));

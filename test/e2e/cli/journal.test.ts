@@ -1,13 +1,13 @@
 // machine/journal.ts without a machine: the journal is read through the bounded opener (a FIFO,
 // /dev/zero or a symlink standing in for state.json is an IoError at once), written through
 // an exclusive temporary with an unpredictable name into a 0700 directory, and a recorded
-// loader.conf is checked file by file (loadRecordedConfig). Also execPathFor (cli/commands/exec.ts).
+// loader.conf is checked file by file (loadRecordedConfig). Also execPathFor (cli/actions/exec.ts).
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execPathFor } from '../../../cli/commands/exec.js';
+import { execPathFor } from '../../../cli/actions/exec.js';
 import {
   configRefs,
   JOURNAL_VERSION,

@@ -1,4 +1,4 @@
-// `kboot probe-kernel` (cli/commands/probe-kernel.ts; kept beside the probe tests): writes
+// `kboot probe-kernel` (cli/commands/probe-kernel.ts, cli/actions/probe-kernel.ts; kept beside the probe tests): writes
 // the ELF with mode 0644 whatever the umask, refuses to overwrite without --force (and
 // leaves the old file alone), leaves no temporary file behind, prints size/entry/report
 // offset (or JSON), and maps bad options to CLI_USAGE / PROBE_BAD_OPTION. The file it writes
@@ -13,7 +13,7 @@ import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import { packagePath } from '../../../loader/paths.js';
 import { buildProbeKernel, PROBE_REPORT_OFFSET, probeEntryVa } from '../../../kernels/probe/index.js';
-import type { ProbeKernelReport } from '../../../cli/commands/probe-kernel.js';
+import type { ProbeKernelReport } from '../../../cli/actions/probe-kernel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kboot-probe-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

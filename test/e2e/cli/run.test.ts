@@ -85,3 +85,25 @@ t.test('--json: a usage error found by the parser is an error object on stdout t
   t.same(validateJson('error', parsed), [], 'schemas/error.schema.json');
   t.match(io.stderr(), /unknown option/, 'commander still says it on stderr');
 });
+
+t.test("a value outside an option's .choices() is a one-line usage error; --help lists the choices", async (t) => {
+  const io = memoryIo();
+  t.equal(await runCli(['boot', '--strategy', 'warm', '--rescue', 'x.elf'], io), Exit.Usage);
+  t.match(
+    io.stderr(),
+    /^kboot: option '--strategy <how>' argument 'warm' is invalid\. Allowed choices are embed, kld, kexec\.\n$/,
+  );
+  t.equal(io.stdout(), '');
+  const j = memoryIo();
+  t.equal(await runCli(['--json', 'panic', '--compress', 'lz4'], j), Exit.Usage);
+  t.equal(j.stderr(), '', 'with --json nothing on stderr');
+  const parsed = JSON.parse(j.stdout()) as { error: { code: string; details: { commander: string } } };
+  t.equal(parsed.error.code, 'CLI_USAGE');
+  t.equal(parsed.error.details.commander, 'commander.invalidArgument');
+  const help = memoryIo();
+  t.equal(await runCli(['panic', '--help'], help), Exit.Ok);
+  t.match(
+    help.stdout().replace(/\s+/g, ' '),
+    /--fault <name\.\.\.> faults during the dump \(choices: "dma", "its", "second-panic", "full-target"\)/,
+  );
+});

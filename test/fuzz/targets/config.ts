@@ -24,7 +24,7 @@ import {
   type ConfResolver,
 } from '../../../loader/preload/index.js';
 import { JOURNAL_FILE, loadJournal } from '../../../machine/journal.js';
-import { parseSeed } from '../../../cli/commands/compare.js';
+import { parseSeed } from '../../../cli/actions/compare.js';
 import { bytesCase, packParts, textTarget, unpackParts } from '../lib/build.js';
 import { mutatedText, tokenEdits } from '../lib/mutate.js';
 import { scratchDir } from '../lib/scratch.js';

@@ -22,7 +22,7 @@ import {
 } from '../../../loader/elf/index.js';
 import { EmbedError, embedRescue, extractEmbeddedRescue } from '../../../loader/embed/index.js';
 import { buildProbeKernel } from '../../../kernels/probe/index.js';
-import { formatInspect, inspectReport } from '../../../cli/commands/inspect.js';
+import { formatInspect, inspectReport } from '../../../cli/actions/inspect.js';
 import { makeRescueKernel } from '../../helpers/kernels.js';
 import { freebsdKernelSpec, pattern } from '../../unit/loader/elf/fixtures.js';
 import { bytesCase, bytesTarget, packParts, unpackParts } from '../lib/build.js';

@@ -15,7 +15,7 @@ import { packagePath } from '../../../loader/paths.js';
 import { parseProfile } from '../../../loader/plan/profile.js';
 import { planRescue } from '../../../loader/plan/rescue-plan.js';
 import { buildProbeKernel } from '../../../kernels/probe/index.js';
-import { planReport } from '../../../cli/commands/plan.js';
+import { planReport } from '../../../cli/actions/plan.js';
 import { makeRescueKernel } from '../../helpers/kernels.js';
 import { bytesCase, bytesTarget, packParts, unpackParts } from '../lib/build.js';
 import { mutatedJson, mutatedText } from '../lib/mutate.js';

@@ -8,7 +8,7 @@
 import { ElfError } from '../../../loader/elf/errors.js';
 import { ET, Elf64Ehdr } from '../../../loader/elf/layout.js';
 import { readElfSymbols } from '../../../loader/elf/symbols.js';
-import { formatInspect, symbolOnlyReport } from '../../../cli/commands/inspect.js';
+import { formatInspect, symbolOnlyReport } from '../../../cli/actions/inspect.js';
 import { symbolFile } from '../../helpers/kernel-symbols.js';
 import { bytesTarget } from '../lib/build.js';
 import { invariant, type FuzzTarget } from '../lib/target.js';

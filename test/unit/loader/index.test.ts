@@ -16,7 +16,6 @@ t.test('the pipeline is reachable from the package entry point', (t) => {
     'parseFdt',
     'encodeRescueParams',
     'phys',
-    'defineLayout',
     'KbootError',
   ]) {
     t.ok(name in kboot, `exports ${name}`);
