@@ -18,3 +18,4 @@ export { validateJson, assertValid, formatProblems, type SchemaProblem } from '.
 export * from './preload/index.js';
 export * from './embed/index.js';
 export * from './kexec/index.js';
+export * from './import/index.js';

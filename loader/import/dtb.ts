@@ -11,7 +11,9 @@
  *    firmware's fill is modelled as FreeBSD's fdt_fixup_memory does it
  *    (stand/fdt/fdt_loader_cmd.c: the first memory node — created as `memory` with
  *    device_type when there is none — gets one `reg` listing every range), which is the
- *    tree recorded as the board's DTB;
+ *    tree recorded as the board's DTB (re-encoded by kboot's writer: the same tree without
+ *    the free space a blob may carry, e.g. QEMU's 1 MiB; the input's SHA-256 is in the
+ *    provenance);
  *  - `/memreserve/` entries (reserved, excluded by the kernel), `/reserved-memory` children:
  *    a static `reg` with `no-map` is reserved; without `no-map` FreeBSD uses it as RAM
  *    (sys/dev/fdt/fdt_common.c fdt_get_reserved_mem takes only no-map children); a dynamic
@@ -399,12 +401,7 @@ export function importDtb(bytes: Uint8Array, opts: DtbImportOptions = {}): Machi
     memoryNodes: decided.nodes,
     memReserve: decided.fdt.memReserve.map((m) => ({ start: m.address, size: m.size })),
     reservedMemory,
-    dtb: decided.fdt === parsed ? bytes.slice(0, Number(dtbTotalSize(bytes))) : writeFdt(decided.fdt),
+    dtb: writeFdt(decided.fdt),
     assumptions: decided.assumptions,
   };
-}
-
-/** fdt_header.totalsize (the blob may be padded after it, as QEMU's dumpdtb pads to 1 MiB). */
-function dtbTotalSize(bytes: Uint8Array): number {
-  return (bytes[4] ?? 0) * 0x100_0000 + (bytes[5] ?? 0) * 0x1_0000 + (bytes[6] ?? 0) * 0x100 + (bytes[7] ?? 0);
 }

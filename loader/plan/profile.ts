@@ -25,8 +25,10 @@ import {
   hex,
   overlaps,
   parseSizeText,
+  phys,
   range,
   rangeEnd,
+  rangeFromEnd,
   SZ_2M,
   SZ_4G,
   SZ_4K,
@@ -43,6 +45,7 @@ import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
 import { readInputFile, readInputText } from '../io/input.js';
 import { packagePath } from '../paths.js';
 import { formatProblems, validateJson } from '../schema.js';
+import { normalize } from './ranges.js';
 
 /** How the host kernel learns the memory map. */
 export type FirmwareKind = 'efi' | 'bios' | 'fdt';
@@ -550,13 +553,15 @@ function parseImported(
       problems.push({ path: '/dtb', message: 'a board device tree belongs to an arm64 fdt machine' });
     }
     try {
-      const fdtRam = readMemoryRanges(parseFdt(dtb)).flatMap((r) => {
+      const inward = readMemoryRanges(parseFdt(dtb)).flatMap((r) => {
         const start = (r.start + SZ_4K - 1n) & ~(SZ_4K - 1n);
         const end = (r.start + r.size) & ~(SZ_4K - 1n);
-        return end > start ? [`${hex(start)}-${hex(end)}`] : [];
+        return end > start ? [rangeFromEnd(phys(start), end)] : [];
       });
-      const want = ram.map((r) => `${hex(r.start)}-${hex(rangeEnd(r))}`);
-      if ([...fdtRam].sort().join(',') !== [...want].sort().join(',')) {
+      const text = (rs: readonly PhysRange[]): string[] => normalize(rs).map((r) => `${hex(r.start)}-${hex(rangeEnd(r))}`);
+      const fdtRam = text(inward);
+      const want = text(ram);
+      if (fdtRam.join(',') !== want.join(',')) {
         problems.push({
           path: '/dtb',
           message: `the device tree's RAM (${fdtRam.join(', ')}) is not the profile's RAM (${want.join(', ')})`,
