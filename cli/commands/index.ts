@@ -11,6 +11,7 @@ import { registerExec } from './exec.js';
 import { registerHelp } from './help.js';
 import { registerHost } from './host.js';
 import { registerInspect } from './inspect.js';
+import { registerMachine } from './machine.js';
 import { registerPlan } from './plan.js';
 import { registerProbeKernel } from './probe-kernel.js';
 
@@ -24,6 +25,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerHost(program, io);
   registerDump(program, io);
   registerCompare(program, io);
+  registerMachine(program, io);
   registerDemo(program, io);
   // keep last: it adds `help` to every command group registered before it
   registerHelp(program, io);
