@@ -13,7 +13,8 @@
  *    /sys/firmware/fdt when present, whether /sys/firmware/efi exists, the online CPU count;
  *    on FreeBSD `sysctl -b machdep.efi_map` and `sysctl -b machdep.smap` (and `sysctl -n
  *    hw.ncpu`) through `opts.run` (default: execFileSync of /sbin/sysctl). Another OS, or an
- *    arch other than x64/arm64, is IMPORT_UNSUPPORTED; a failed command IMPORT_HOST.
+ *    arch other than x64/arm64, is IMPORT_UNSUPPORTED; a command that fails stands for a
+ *    source the host does not have (loader/import/host.ts then says IMPORT_HOST).
  * Sources: Linux Documentation/ABI/testing/sysfs-firmware-memmap, drivers/of/fdt.c
  * (/sys/firmware/fdt), kernel/resource.c (/proc/iomem); FreeBSD sbin/sysctl/sysctl.c (-b
  * writes the raw value), sys/amd64/amd64/machdep.c (efi_map / smap handlers).
@@ -136,25 +137,20 @@ function linuxSnapshot(arch: Arch, root: string, records: InputRecord[]): HostSn
 }
 
 function freebsdSnapshot(arch: Arch, run: CommandRunner, records: InputRecord[]): HostSnapshot {
-  const sysctl = (args: string[], optional: boolean): Uint8Array | undefined => {
+  // An oid the kernel does not have (no EFI map on a BIOS boot) fails: that source is absent.
+  const sysctl = (args: string[]): Uint8Array | undefined => {
     try {
       const out = run('/sbin/sysctl', args);
       records.push({ kind: 'sysctl', path: `sysctl ${args.join(' ')}`, sha256: sha256(out), bytes: out.length });
       return out;
-    } catch (e) {
-      if (optional) return undefined;
-      throw new ImportError(
-        ImportCode.Host,
-        `import: sysctl ${args.join(' ')} failed (${e instanceof Error ? e.message : String(e)})`,
-        { args },
-        { cause: e },
-      );
+    } catch {
+      return undefined;
     }
   };
-  const efiMap = sysctl(['-b', 'machdep.efi_map'], true);
-  const smap = efiMap !== undefined && efiMap.length > 0 ? undefined : sysctl(['-b', 'machdep.smap'], true);
+  const efiMap = sysctl(['-b', 'machdep.efi_map']);
+  const smap = efiMap !== undefined && efiMap.length > 0 ? undefined : sysctl(['-b', 'machdep.smap']);
   const ncpu = Number(
-    Buffer.from(sysctl(['-n', 'hw.ncpu'], false) ?? new Uint8Array())
+    Buffer.from(sysctl(['-n', 'hw.ncpu']) ?? new Uint8Array())
       .toString('utf8')
       .trim(),
   );

@@ -286,7 +286,10 @@ async function importAction(opts: ImportOpts, cmd: Command, io: CliIo): Promise<
     writeNewFile(written, text, { shown: out, what: 'machine profile', replace: opts.force === true });
   }
   const { report, text: shown } = await describe({ ...built.profile, source: written ?? 'stdout' });
-  if (g.json) io.out(`${JSON.stringify({ written, machine: report }, null, 2)}\n`);
+  if (g.json)
+    io.out(
+      `${JSON.stringify({ written, machine: report, ...(written === null ? { profile: built.json } : {}) }, null, 2)}\n`,
+    );
   else if (written === null) {
     io.out(text);
     io.err(shown);

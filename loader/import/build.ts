@@ -12,10 +12,11 @@
  *  - the CPU count when the source has none: 1 — CPUS_ASSUMED; more than the profile's 256
  *    are counted as 256 — CPUS_CLAMPED;
  *  - the console: arm64 boards get kboot's PL011 at the board UART's address when kboot
- *    cannot model that UART (UART_NOT_MODELLED), or at QEMU virt's 0x09000000 when the source
- *    names none (UART_ASSUMED); amd64 gets COM1 at I/O port 0x3f8 (UART_COM1);
+ *    cannot model that UART (UART_NOT_MODELLED), or at QEMU virt's 0x09000000 (else the lowest
+ *    free window) when the source names none (UART_ASSUMED); amd64 gets COM1 at I/O port
+ *    0x3f8 (UART_COM1);
  *  - arm64 without an interrupt controller in the source: a GICv3 without ITS at QEMU virt's
- *    addresses (GIC_ASSUMED);
+ *    addresses, or the lowest free window when RAM or a device is there (GIC_ASSUMED);
  *  - the host kernel: 64 MiB (less when RAM is short) at the lowest 2 MiB-aligned free RAM
  *    (amd64: below 4 GiB, preferring KERNLOAD 2 MiB) — HOST_KERNEL_PLACED;
  *  - GICv3 ITS tables: FreeBSD allocates them at boot (sys/arm64/arm64/gicv3_its.c), so the
@@ -32,7 +33,7 @@ import { MACHINE_DEFAULTS } from '../plan/host-fdt.js';
 import { parseProfile, type MachineProfile } from '../plan/profile.js';
 import { normalize, subtract } from '../plan/ranges.js';
 import { ImportCode, ImportError } from './errors.js';
-import { mergeRanges, type Assumption, type MachineFacts } from './facts.js';
+import { mergeRanges, type Assumption, type FactRange, type MachineFacts } from './facts.js';
 
 /** What the profile records about how it was made. */
 export interface ImportMeta {
@@ -173,7 +174,11 @@ function cpuCount(facts: MachineFacts, notes: Assumption[]): number {
   return facts.cpus;
 }
 
-function consoleUart(facts: MachineFacts, notes: Assumption[]): { kind: string; base: string; size?: string } {
+function consoleUart(
+  facts: MachineFacts,
+  taken: FactRange[],
+  notes: Assumption[],
+): { kind: string; base: string; size?: string } {
   if (facts.arch === 'amd64') {
     notes.push({
       code: 'UART_COM1',
@@ -191,15 +196,43 @@ function consoleUart(facts: MachineFacts, notes: Assumption[]): { kind: string; 
     return { kind: 'pl011', base: hx(u.base), size: hx(PL011_WINDOW) };
   }
   const why = u === undefined ? 'names no console' : (u.why ?? 'has a console kboot cannot place');
+  const at = freeWindow(taken, PL011_WINDOW, PL011_DEFAULT);
   notes.push({
     code: 'UART_ASSUMED',
-    message: `the ${facts.source} ${why}: the emulated console is a PL011 at QEMU virt's ${hx(PL011_DEFAULT)}`,
+    message: `the ${facts.source} ${why}: the emulated console is a PL011 at ${hx(at)}${at === PL011_DEFAULT ? " (QEMU virt's)" : " (a free window: QEMU virt's 0x9000000 is taken)"}`,
   });
-  return { kind: 'pl011', base: hx(PL011_DEFAULT), size: hx(PL011_WINDOW) };
+  return { kind: 'pl011', base: hx(at), size: hx(PL011_WINDOW) };
 }
 
 /** QEMU virt's PL011 (hw/arm/virt.c base_memmap VIRT_UART). */
 const PL011_DEFAULT = 0x0900_0000n;
+/** Where an assumed GIC's redistributors start after its distributor (QEMU virt: 0x80a0000 - 0x8000000). */
+const GIC_ASSUMED_REDIST_OFFSET = 0xa_0000n;
+/** Device windows kboot invents stay below 2^48 (arm64's 48-bit physical addresses). */
+const WINDOW_LIMIT = 1n << 48n;
+
+/**
+ * A `size`-byte device window for something the source does not place: `preferred` when it
+ * is free, else the lowest 64 KiB-aligned gap above 128 MiB after anything already taken.
+ * The window is added to `taken`.
+ */
+function freeWindow(taken: FactRange[], size: bigint, preferred: bigint): bigint {
+  const clear = (at: bigint): boolean =>
+    at + size <= WINDOW_LIMIT && !taken.some((r) => r.size > 0n && at < r.start + r.size && r.start < at + size);
+  const candidates = [preferred, 0x0800_0000n, ...taken.map((r) => roundUp(r.start + r.size, 0x1_0000n))]
+    .filter((a) => a >= 0x0800_0000n)
+    .sort((a, b) => (a === preferred ? -1 : b === preferred ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  const at = candidates.find(clear);
+  if (at === undefined) {
+    throw new ImportError(
+      ImportCode.Unusable,
+      `import: no free ${hx(size)}-byte window below 2^48 for an emulated device`,
+      { size },
+    );
+  }
+  taken.push({ start: at, size });
+  return at;
+}
 
 /** The host kernel: the lowest 2 MiB-aligned free run (amd64: below 4 GiB, KERNLOAD first). */
 function placeHostKernel(facts: MachineFacts, free: readonly PhysRange[], notes: Assumption[]): PhysRange {
@@ -250,19 +283,23 @@ function gicJson(
   facts: MachineFacts,
   cpus: number,
   free: readonly PhysRange[],
+  taken: FactRange[],
   notes: Assumption[],
 ): Record<string, unknown> | undefined {
   if (facts.arch !== 'arm64') return undefined;
   const g = facts.gic;
   if (g === undefined) {
+    const redistSize = 0x2_0000n * BigInt(cpus);
+    const block = GIC_ASSUMED_REDIST_OFFSET + redistSize;
+    const dist = freeWindow(taken, block, MACHINE_DEFAULTS.GIC_DISTRIBUTOR);
     notes.push({
       code: 'GIC_ASSUMED',
-      message: `the ${facts.source} names no interrupt controller: assumed a GICv3 without ITS at QEMU virt's addresses (whether the board's GIC has an ITS is unknown)`,
+      message: `the ${facts.source} names no interrupt controller: assumed a GICv3 without ITS (distributor ${hx(dist)}, redistributors ${hx(dist + GIC_ASSUMED_REDIST_OFFSET)}); whether the board's GIC has an ITS is unknown`,
     });
     return {
-      distributor: hx(MACHINE_DEFAULTS.GIC_DISTRIBUTOR),
-      redistributor: hx(MACHINE_DEFAULTS.GIC_REDISTRIBUTOR),
-      redistributorSize: hx(0x2_0000n * BigInt(cpus)),
+      distributor: hx(dist),
+      redistributor: hx(dist + GIC_ASSUMED_REDIST_OFFSET),
+      redistributorSize: hx(redistSize),
     };
   }
   if (g.version === 'v2') return { version: 'v2', distributor: hx(g.distributor.start) };
@@ -410,13 +447,14 @@ export function buildImportedProfile(facts: MachineFacts, meta: ImportMeta): Imp
   const ram = pageRam(facts, notes);
   const reserved = pageReserved(facts, notes);
   const cpus = cpuCount(facts, notes);
-  const uart = consoleUart(facts, notes);
+  const taken: FactRange[] = [...facts.ram, ...facts.reserved, ...facts.mmio];
   const carved = reserved.map((r) =>
     rangeFromEnd(phys(BigInt(r['base'] ?? '0')), BigInt(r['base'] ?? '0') + BigInt(r['size'] ?? '0')),
   );
   const free = subtract(ram, carved);
   const host = placeHostKernel(facts, free, notes);
-  const gic = gicJson(facts, cpus, subtract(free, [host]), notes);
+  const gic = gicJson(facts, cpus, subtract(free, [host]), taken, notes);
+  const uart = consoleUart(facts, taken, notes);
   notes.push({
     code: 'KENV_DEFAULT',
     message: `the host kenv is taken to be ${DEFAULT_KENV.join(' ')} (debug.rescue_minidump=1 so D47358 reserves at all)`,

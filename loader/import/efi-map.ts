@@ -31,8 +31,10 @@ import {
   EFI_MD_TYPE,
   EFI_PAGE_SIZE,
   efiPhysmemType,
+  EfiMapHeader,
   type EfiMemoryDescriptor,
 } from '../handoff/efimap.js';
+import { truncated } from '../handoff/common.js';
 import { ImportCode, ImportError } from './errors.js';
 import { checkCount, factRange, parseHex, type MachineFacts } from './facts.js';
 import { factsFromMap, type EntryKind, type MapEntry } from './map.js';
@@ -99,16 +101,16 @@ export function efiEntryKind(type: number): EntryKind {
 
 /** The binary form's descriptors, after S_efi_map's length check. */
 export function decodeEfiMapBinary(bytes: Uint8Array): EfiMemoryDescriptor[] {
-  const map = decodeEfiMap(bytes);
-  const want = BigInt(EFI_MAP_DESCRIPTORS_OFFSET) + map.memorySize;
+  const header = EfiMapHeader.decode(bytes, 0, truncated);
+  const want = BigInt(EFI_MAP_DESCRIPTORS_OFFSET) + header.memorySize;
   if (BigInt(bytes.length) !== want) {
     throw new ImportError(
       ImportCode.BadMap,
-      `import: efi_map length mismatch: ${bytes.length} bytes, but the header says ${EFI_MAP_DESCRIPTORS_OFFSET} + memory_size ${map.memorySize} (S_efi_map would refuse it)`,
+      `import: efi_map length mismatch: ${bytes.length} bytes, but the header says ${EFI_MAP_DESCRIPTORS_OFFSET} + memory_size ${header.memorySize} (S_efi_map would refuse it)`,
       { length: bytes.length, expected: want },
     );
   }
-  return [...map.descriptors];
+  return [...decodeEfiMap(bytes).descriptors];
 }
 
 /** Parses one descriptor line of the text form, or throws IMPORT_SYNTAX. */
