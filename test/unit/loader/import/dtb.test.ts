@@ -23,17 +23,10 @@ import { parseElf } from '../../../../loader/elf/reader.js';
 import { validateJson } from '../../../../loader/schema.js';
 import { buildProbeKernel } from '../../../../kernels/probe/index.js';
 import { throwsCode } from '../../../helpers/errors.js';
+import { BOARD_MEMORY } from '../../../helpers/boards.js';
 
 const dtb = (name: string): Buffer => readFileSync(packagePath('test', 'fixtures', 'dtb', `${name}.dtb`));
 const G = 1n << 30n;
-
-/** Boards whose firmware adds /memory at boot, with the RAM a user would give. */
-export const BOARD_MEMORY: Readonly<Record<string, readonly { start: bigint; size: bigint }[]>> = {
-  'allwinner_sun50i-a64-pine64-plus': [{ start: 0x4000_0000n, size: 2n * G }],
-  'amd_amd-overdrive-rev-b1': [{ start: 0x80_0000_0000n, size: 8n * G }],
-  'broadcom_bcm2711-rpi-4-b': [{ start: 0n, size: 0x3b40_0000n }],
-  'rockchip_rk3399-rockpro64': [{ start: 0x20_0000n, size: 0xf7e0_0000n }],
-};
 
 function imported(name: string): { facts: MachineFacts; profile: ReturnType<typeof buildImportedProfile> } {
   const memory = BOARD_MEMORY[name];
