@@ -26,7 +26,7 @@
  *  - the host kenv: kernel, kernelname and debug.rescue_minidump=1 (what D47358 needs to
  *    reserve at all) — KENV_DEFAULT.
  */
-import { alignDown, alignUp, hex, phys, rangeEnd, rangeFromEnd, SZ_2M, SZ_4G, SZ_4K, type PhysRange } from '../addr.js';
+import { hex, phys, rangeEnd, rangeFromEnd, SZ_2M, SZ_4G, SZ_4K, type PhysRange } from '../addr.js';
 import { LPI_CONFTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
 import { ConfigError } from '../errors.js';
 import { MACHINE_DEFAULTS } from '../plan/host-fdt.js';

@@ -558,7 +558,8 @@ function parseImported(
         const end = (r.start + r.size) & ~(SZ_4K - 1n);
         return end > start ? [rangeFromEnd(phys(start), end)] : [];
       });
-      const text = (rs: readonly PhysRange[]): string[] => normalize(rs).map((r) => `${hex(r.start)}-${hex(rangeEnd(r))}`);
+      const text = (rs: readonly PhysRange[]): string[] =>
+        normalize(rs).map((r) => `${hex(r.start)}-${hex(rangeEnd(r))}`);
       const fdtRam = text(inward);
       const want = text(ram);
       if (fdtRam.join(',') !== want.join(',')) {
