@@ -38,8 +38,8 @@ import {
 } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
-import { GICV3_SIZE } from './host-fdt.js';
-import { parseFdt, readMemoryRanges } from '../handoff/fdt/index.js';
+import { GICV3_SIZE, loaderFdtFixup } from './host-fdt.js';
+import { parseFdt, readMemoryRanges, writeFdt } from '../handoff/fdt/index.js';
 import { HandoffError } from '../handoff/errors.js';
 import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
 import { readInputFile, readInputText } from '../io/input.js';
@@ -553,7 +553,9 @@ function parseImported(
       problems.push({ path: '/dtb', message: 'a board device tree belongs to an arm64 fdt machine' });
     }
     try {
-      const inward = readMemoryRanges(parseFdt(dtb)).flatMap((r) => {
+      const tree = parseFdt(dtb);
+      writeFdt(loaderFdtFixup(tree)); // the host's tree must be writable, as hostFirmware writes it
+      const inward = readMemoryRanges(tree).flatMap((r) => {
         const start = (r.start + SZ_4K - 1n) & ~(SZ_4K - 1n);
         const end = (r.start + r.size) & ~(SZ_4K - 1n);
         return end > start ? [rangeFromEnd(phys(start), end)] : [];
