@@ -7,7 +7,8 @@
  *    /proc/iomem's device windows and "Crash kernel" added when it was readable; firmware
  *    `efi` when /sys/firmware/efi exists, else `bios`. Without a memmap, /proc/iomem alone.
  *  - Linux/arm64: /sys/firmware/fdt (the tree the kernel booted with) as a board DTB; when it
- *    has no usable /memory (an EFI boot: the EFI stub deletes the memory nodes), the RAM is
+ *    has no usable /memory (an EFI boot: Linux's EFI stub deletes the memory nodes,
+ *    drivers/firmware/efi/libstub/fdt.c — read from memory, UNVERIFIED here), the RAM is
  *    /proc/iomem's "System RAM" given as --memory would be. Without a DTB, /proc/iomem alone
  *    (firmware `efi`).
  *  - FreeBSD: `sysctl -b machdep.efi_map`, else `sysctl -b machdep.smap` (amd64).

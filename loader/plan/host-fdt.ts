@@ -21,7 +21,8 @@
  * `loaderFdtFixup(fdt)`: an imported board's own tree as FreeBSD's loader hands it to the
  * kernel — fdt_fixup() (stand/fdt/fdt_loader_cmd.c) creates /chosen when missing (libfdt
  * fdt_add_subnode puts a new node right after its parent's properties, so it becomes the
- * first child) and sets an empty /chosen `fixup-applied`; the EFI loader's
+ * first child; a later upstream libfdt change appends it after the subnodes instead — which
+ * one sys/contrib/libfdt has is UNVERIFIED) and sets an empty /chosen `fixup-applied`; the EFI loader's
  * fdt_platform_fixups (stand/efi/fdt/efi_fdt.c) only applies overlays, of which kboot has
  * none. Nothing else changes.
  */
