@@ -5,7 +5,8 @@
 //    (PLAN_FIRMWARE_MAP: the -FDT_ERR_NOSPACE of a multi-range /memory reg, several memory
 //    nodes);
 //  - three boards (HiSilicon D05 with 8 ITS, NXP i.MX8MQ, Marvell MACCHIATObin) go through
-//    `kboot boot` + `kboot panic --dump-dir` with the probe's report complete and a dump saved;
+//    `kboot boot` + `kboot panic --dump-dir` with the probe's report complete and a dump saved,
+//    and through `kboot exec --crash`;
 //  - `--host` gives a profile whose RAM is /sys/firmware/memmap's "System RAM" (rounded
 //    inward to pages, the exact entries kept in board.firmwareMap), and `plan --crash` works on
 //    it; `machine list`, `show` and the usage errors.
@@ -122,6 +123,9 @@ t.test('three boards boot, panic and dump on the emulated CPU with a complete pr
     );
     t.match(String((j['console'] as string[] | undefined)?.join('\n') ?? ''), /kboot probe: ok arch=arm64 mode=rescue/);
     t.ok(readdirSync(crash).includes('vmcore.0'));
+    const exec = await kboot('--json', 'exec', rescue, '--machine', profile, '--crash');
+    t.equal(exec.code, Exit.Ok, `${board}: exec --crash`);
+    t.match(parse(exec.out), { ok: true, probe: { report: { mode: 'rescue', complete: true } } });
   }
 });
 
