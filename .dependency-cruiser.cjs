@@ -7,17 +7,19 @@
 //   rescue/                       the rescue kernel's side after the jump (/dev/dumper, crash dumps)
 //   machine/   dump/              the emulated machine | dump formats and savecore (not each other)
 //   native/    kernels/           the addon's typed binding | kernels kboot builds (probe, host)
+//   sysprobe/                     read-only probes of the machine kboot runs on and of map files (machine import)
 //   loader/                       pure: formats, plans, hand-off, trampolines, strategies' data
 const layers = {
   loader: [],
   native: ['loader'],
   kernels: ['loader'],
+  sysprobe: ['loader'],
   machine: ['loader', 'native', 'kernels'],
   dump: ['loader', 'native'],
   rescue: ['loader', 'native', 'kernels', 'machine', 'dump'],
   compare: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue'],
   scenario: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare'],
-  cli: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare', 'scenario'],
+  cli: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare', 'scenario', 'sysprobe'],
 };
 const all = Object.keys(layers);
 

@@ -36,6 +36,8 @@ export const DUMP_FAULT_CHOICES = ['dma', 'its', 'second-panic', 'full-target'] 
 export const KEXEC_ABI_CHOICES = ['linux', 'freebsd'] as const;
 /** `kboot plan --place`: loader/plan findHole's `prefer`. */
 export const PLACE_CHOICES = ['highest', 'lowest'] as const;
+/** `kboot machine import --firmware`: what an amd64 Linux memory map was handed by (loader/import). */
+export const FIRMWARE_IMPORT_CHOICES = ['efi', 'bios'] as const;
 /** `kboot probe-kernel --mode`: kernels/probe/layout.ts ProbeMode. */
 export const PROBE_MODE_CHOICES = ['rescue', 'kexec'] as const;
 

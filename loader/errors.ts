@@ -28,6 +28,7 @@ export type ErrorDomain =
   | 'dump'
   | 'io'
   | 'compare'
+  | 'import'
   | 'cli';
 
 /** Structured facts about a failure; values are plain data (bigint allowed). */

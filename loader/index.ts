@@ -180,3 +180,25 @@ export {
   type KexecRequest,
   type KexecState,
 } from './kexec/index.js';
+
+// machine importers: a board's DTB, a FreeBSD efi_map / smap, Linux memmap / iomem, the running host
+export {
+  buildImportedProfile,
+  ImportCode,
+  importDtb,
+  importEfiMap,
+  ImportError,
+  importHost,
+  importIomem,
+  importMemmap,
+  importSmap,
+  rescueRules,
+  type Assumption,
+  type DtbImportOptions,
+  type HostSnapshot,
+  type ImportedProfile,
+  type ImportMeta,
+  type ImportSource,
+  type MachineFacts,
+  type RulesReport,
+} from './import/index.js';

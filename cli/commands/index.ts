@@ -34,6 +34,7 @@ const COMMANDS: readonly { readonly name: string; readonly load: () => Promise<R
   { name: 'panic', load: async () => (await import('./host.js')).registerPanic },
   { name: 'dump', load: async () => (await import('./dump.js')).registerDump },
   { name: 'compare', load: async () => (await import('./compare.js')).registerCompare },
+  { name: 'machine', load: async () => (await import('./machine.js')).registerMachine },
   { name: 'demo', load: async () => (await import('./demo.js')).registerDemo },
 ];
 

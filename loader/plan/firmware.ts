@@ -10,17 +10,18 @@
  * RT_CODE/RT_DATA with EFI_MD_ATTR_RT / SMAP reserved; ACPI reclaim and NVS → RECLAIM /
  * FIRMWARE and SMAP 3 / 4; persistent → PERSISTENT / SMAP_TYPE_PMEM; other reserved →
  * EFI reserved (0) / SMAP reserved. EFI descriptors are 48 bytes apart, as most firmware
- * lays them out (kboot honours descriptor_size everywhere).
+ * lays them out (kboot honours descriptor_size everywhere). An FDT machine's tree is the
+ * profile's board DTB (imported) with the loader's /chosen edits, else kboot's own.
  */
 import type { PhysRange } from '../addr.js';
 import { EFI_MD_ATTR, EFI_MD_TYPE, encodeEfiMap, type EfiMemoryDescriptor } from '../handoff/efimap.js';
 import { encodeEfiFb } from '../handoff/efifb.js';
-import { writeFdt, type Fdt } from '../handoff/fdt/index.js';
+import { parseFdt, writeFdt, type Fdt } from '../handoff/fdt/index.js';
 import { encodeSmap, SMAP_TYPE, type BiosSmapEntry } from '../handoff/smap.js';
 import type { FirmwareMapEntry, MemoryMap } from './memory-map.js';
 import type { MachineProfile } from './profile.js';
 import { intersectAll } from './ranges.js';
-import { buildMachineFdt } from './host-fdt.js';
+import { buildMachineFdt, loaderFdtFixup } from './host-fdt.js';
 
 /** Descriptor stride of the firmware kboot models. */
 export const FIRMWARE_EFI_DESCRIPTOR_SIZE = 48;
@@ -101,6 +102,7 @@ export function machineFdt(profile: MachineProfile, map: MemoryMap): Fdt {
     })),
   );
   const gic = profile.gic;
+  const redist = gic?.redistributors[0];
   return buildMachineFdt({
     model: `kboot ${profile.name}`,
     compatible: `kboot,${profile.name}`,
@@ -108,14 +110,14 @@ export function machineFdt(profile: MachineProfile, map: MemoryMap): Fdt {
     memory: ram.map((r) => ({ start: r.start, size: r.size })),
     reserved: reservedInRam,
     ...(profile.uart.kind === 'pl011' ? { uart: { base: profile.uart.base, size: profile.uart.size } } : {}),
-    ...(gic === undefined
+    ...(gic === undefined || redist === undefined
       ? {}
       : {
           gic: {
             distributor: gic.distributor,
-            redistributor: gic.redistributor,
-            redistributorSize: gic.redistributorSize,
-            its: gic.its,
+            redistributor: redist.start,
+            redistributorSize: redist.size,
+            ...(gic.its[0] === undefined ? {} : { its: gic.its[0] }),
           },
         }),
     bootargs: '',
@@ -157,7 +159,8 @@ export function hostFirmware(profile: MachineProfile, map: MemoryMap): HostFirmw
       return { kind: 'smap', entries, bytes: encodeSmap(entries) };
     }
     case 'fdt': {
-      const fdt = machineFdt(profile, map);
+      // An imported board brings its own tree; the loader edits its /chosen as FreeBSD's does.
+      const fdt = profile.dtb === undefined ? machineFdt(profile, map) : loaderFdtFixup(parseFdt(profile.dtb));
       return { kind: 'fdt', fdt, bytes: writeFdt(fdt) };
     }
   }

@@ -17,6 +17,14 @@
  * (GIC_SPI 0, GIC_PPI 1) and `irq.h` (IRQ_TYPE_LEVEL_HIGH 4). Default addresses and
  * interrupt numbers are QEMU virt's (`hw/arm/virt.c` base_memmap, `include/hw/arm/virt.h`).
  * Model: Firecracker `src/vmm/src/arch/aarch64/fdt.rs` (one function per node).
+ *
+ * `loaderFdtFixup(fdt)`: an imported board's own tree as FreeBSD's loader hands it to the
+ * kernel — fdt_fixup() (stand/fdt/fdt_loader_cmd.c) creates /chosen when missing (libfdt
+ * fdt_add_subnode puts a new node right after its parent's properties, so it becomes the
+ * first child; a later upstream libfdt change appends it after the subnodes instead — which
+ * one sys/contrib/libfdt has is UNVERIFIED) and sets an empty /chosen `fixup-applied`; the EFI loader's
+ * fdt_platform_fixups (stand/efi/fdt/efi_fdt.c) only applies overlays, of which kboot has
+ * none. Nothing else changes.
  */
 import { FdtCode } from '../handoff/errors.js';
 import { checkMemReserve } from '../handoff/fdt/codec.js';
@@ -254,6 +262,20 @@ function uartNode(uart: { base: bigint; size: bigint }): FdtNode {
     makeProp('clocks', u32Value(PHANDLE.APB_PCLK, PHANDLE.APB_PCLK)),
     makeProp('clock-names', stringValue('uartclk', 'apb_pclk')),
   ]);
+}
+
+/** The loader's /chosen edits on a board's own tree (see the module contract). */
+export function loaderFdtFixup(fdt: Fdt): Fdt {
+  const fixup = makeProp('fixup-applied', emptyValue());
+  const i = fdt.root.children.findIndex((c) => c.name === 'chosen');
+  const chosen = fdt.root.children[i];
+  const children =
+    chosen === undefined
+      ? [makeNode('chosen', [fixup]), ...fdt.root.children]
+      : fdt.root.children.map((c, j) =>
+          j === i ? { ...c, props: [...c.props.filter((p) => p.name !== 'fixup-applied'), fixup] } : c,
+        );
+  return { ...fdt, root: { ...fdt.root, children } };
 }
 
 /** Builds the machine's tree (see the module contract). */

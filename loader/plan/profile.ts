@@ -9,6 +9,10 @@
  * with `details.problems`. The result is immutable and uses branded addresses.
  * Built-in profiles live in profiles/*.json; `loadProfile(nameOrPath)` finds either; a file is
  * read through loader/io/input.ts (regular files of at most INPUT_LIMITS.profile bytes).
+ * Imported profiles (`kboot machine import`, loader/import/) also carry their `provenance`,
+ * `assumptions`, what was read (`board`) and, for an arm64 board, its own device tree
+ * (`dtb`, base64): it must parse, its RAM (every /memory range, page-rounded inward) must be
+ * the profile's RAM, and a GICv2 fdt machine needs it (kboot builds only GICv3 trees).
  *
  * Sources for the rules: amd64 kernels must be loaded 2 MiB aligned below 4 GiB
  * (sys/amd64/amd64/machdep.c amd64_loadaddr()); LPI tables are 64 KiB aligned
@@ -26,6 +30,7 @@ import {
   phys,
   range,
   rangeEnd,
+  rangeFromEnd,
   size,
   SZ_2M,
   SZ_4G,
@@ -37,11 +42,14 @@ import {
 } from '../addr.js';
 import type { Arch } from '../arch/index.js';
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
-import { GICV3_SIZE } from './host-fdt.js';
-import { ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
+import { GICV3_SIZE, loaderFdtFixup } from './host-fdt.js';
+import { parseFdt, readMemoryRanges, writeFdt } from '../handoff/fdt/index.js';
+import { HandoffError } from '../handoff/errors.js';
+import { AddrError, ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
 import { readInputFile, readInputText } from '../io/input.js';
 import { packagePath } from '../paths.js';
 import { formatProblems, validateJson } from '../schema.js';
+import { normalize } from './ranges.js';
 
 /** How the host kernel learns the memory map. */
 export type FirmwareKind = 'efi' | 'bios' | 'fdt';
@@ -63,12 +71,30 @@ export interface DeviceTable {
   readonly range: PhysRange;
 }
 export interface GicProfile {
+  readonly version: 'v2' | 'v3';
   readonly distributor: PhysAddr;
-  readonly redistributor: PhysAddr;
-  readonly redistributorSize: Size;
-  readonly its: PhysAddr;
+  /** GICv3 redistributor regions, the first one first (empty on GICv2). */
+  readonly redistributors: readonly PhysRange[];
+  /** Every GICv3 ITS, the first one first (empty on GICv2 and on a GICv3 without one). */
+  readonly its: readonly PhysAddr[];
   /** Every LPI/ITS table, in the order the profile lists them. */
   readonly tables: readonly DeviceTable[];
+}
+/** Where an imported profile came from (`kboot machine import`). */
+export interface ProfileProvenance {
+  readonly command: string;
+  readonly kboot?: string;
+  readonly inputs: readonly {
+    readonly kind: string;
+    readonly path: string;
+    readonly sha256: string;
+    readonly bytes: number;
+  }[];
+}
+/** An assumption an importer made, with its stable code. */
+export interface ProfileAssumption {
+  readonly code: string;
+  readonly message: string;
 }
 export interface FramebufferProfile {
   readonly base: PhysAddr;
@@ -102,7 +128,16 @@ export interface MachineProfile {
   readonly gic: GicProfile | undefined;
   readonly framebuffer: FramebufferProfile | undefined;
   readonly hostKernel: HostKernelProfile;
+  /** The board's own device tree (imported arm64 fdt machines): the host's DTB is made from it. */
+  readonly dtb: Uint8Array | undefined;
+  readonly provenance: ProfileProvenance | undefined;
+  readonly assumptions: readonly ProfileAssumption[];
+  /** What the importer read, as the profile records it (schemas/machine.schema.json `board`). */
+  readonly board: Readonly<Record<string, unknown>> | undefined;
 }
+
+/** The GICv2 distributor (GICD) register frame (Arm IHI 0048B: 4 KiB). */
+export const GICV2_DISTRIBUTOR_SIZE = 0x1000n;
 
 /** Names of the built-in profiles. */
 export function builtinProfileNames(): string[] {
@@ -180,44 +215,65 @@ interface RawProfile {
   reserved?: (RawRange & { name: string; kind: ReservedKind })[];
   mmio?: (RawRange & { name: string })[];
   uart: { kind: 'ns16550' | 'pl011'; base: string; size?: string };
-  gic?: {
-    distributor: string;
-    redistributor: string;
-    redistributorSize: string;
-    its: string;
-    lpiConfTable: string;
-    lpiPendTables: string[];
-    itsTables: (RawRange & { kind: ItsTableKind })[];
-  };
+  gic?: RawGic;
   framebuffer?: { base: string; size: string; width: number; height: number; stride: number };
   hostKernel: { loadAddress: string; size: string; boothowto?: number; kenv?: string[] };
+  dtb?: string;
+  provenance?: ProfileProvenance;
+  assumptions?: ProfileAssumption[];
+  board?: Record<string, unknown>;
+}
+interface RawGic {
+  version?: 'v2' | 'v3';
+  distributor: string;
+  redistributor?: string;
+  redistributorSize?: string;
+  redistributorRegions?: RawRange[];
+  its?: string;
+  additionalIts?: string[];
+  lpiConfTable?: string;
+  lpiPendTables?: string[];
+  itsTables?: (RawRange & { kind: ItsTableKind })[];
 }
 
 /**
- * The MMIO windows the arm64 machine maps — the GICv3 distributor, redistributors and ITS
- * (GICV3_SIZE) and a PL011 — as buildMachineFdt lays them out: each non-empty and below
- * 2^64, the redistributors large enough for the CPUs, disjoint from each other and from RAM.
+ * The MMIO windows the arm64 machine maps — the GIC distributor (GICv3: 64 KiB; GICv2: the
+ * 4 KiB GICD), every GICv3 redistributor region and ITS (GICV3_SIZE) and a PL011 — as
+ * buildMachineFdt lays them out: each non-empty and below 2^64, the redistributors large
+ * enough for the CPUs, disjoint from each other and from RAM.
  */
 function deviceWindowProblems(
   cpus: number,
   ram: readonly PhysRange[],
   gic: GicProfile | undefined,
   uart: { readonly kind: 'ns16550' | 'pl011'; readonly base: bigint; readonly size: bigint },
-): { path: string; message: string }[] {
-  const out: { path: string; message: string }[] = [];
+): Problem[] {
+  const out: Problem[] = [];
   const windows: { name: string; path: string; start: bigint; size: bigint }[] = [];
   if (gic !== undefined) {
     const need = GICV3_SIZE.REDISTRIBUTOR_PER_CPU * BigInt(cpus);
-    if (gic.redistributorSize < need) {
+    const have = gic.redistributors.reduce((n, r) => n + r.size, 0n);
+    if (gic.version === 'v3' && have < need) {
       out.push({
         path: '/gic/redistributorSize',
-        message: `redistributor region ${hex(gic.redistributorSize)} is too small for ${cpus} CPUs (${hex(need)})`,
+        message: `redistributor region ${hex(have)} is too small for ${cpus} CPUs (${hex(need)})`,
       });
     }
+    const dist = gic.version === 'v3' ? GICV3_SIZE.DISTRIBUTOR : GICV2_DISTRIBUTOR_SIZE;
     windows.push(
-      { name: 'GIC distributor', path: '/gic/distributor', start: gic.distributor, size: GICV3_SIZE.DISTRIBUTOR },
-      { name: 'GIC redistributors', path: '/gic/redistributor', start: gic.redistributor, size: gic.redistributorSize },
-      { name: 'GIC ITS', path: '/gic/its', start: gic.its, size: GICV3_SIZE.ITS },
+      { name: 'GIC distributor', path: '/gic/distributor', start: gic.distributor, size: dist },
+      ...gic.redistributors.map((r, i) => ({
+        name: 'GIC redistributors',
+        path: i === 0 ? '/gic/redistributor' : `/gic/redistributorRegions/${i - 1}`,
+        start: r.start as bigint,
+        size: r.size as bigint,
+      })),
+      ...gic.its.map((a, i) => ({
+        name: 'GIC ITS',
+        path: i === 0 ? '/gic/its' : `/gic/additionalIts/${i - 1}`,
+        start: a as bigint,
+        size: GICV3_SIZE.ITS,
+      })),
     );
   }
   if (uart.kind === 'pl011') windows.push({ name: 'PL011 UART', path: '/uart', start: uart.base, size: uart.size });
@@ -289,6 +345,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
   const hostKernel = readHostKernel(p, raw, ram, reserved);
   const gic = readGic(p, raw, ram, hostKernel.range);
   const framebuffer = readFramebuffer(p, raw);
+  const imported = readImported(p, raw, ram, gic);
   const uart: MachineProfile['uart'] = {
     kind: raw.uart.kind,
     base: p.num(raw.uart.base, '/uart/base'),
@@ -316,6 +373,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
     gic,
     framebuffer,
     hostKernel,
+    ...imported,
   };
 }
 
@@ -447,25 +505,26 @@ function readHostKernel(
   return { range: hostRange, boothowto: hk.boothowto ?? 0, kenv };
 }
 
-/** `gic`: LPI and ITS tables 64 KiB aligned, in RAM, clear of the host kernel and of each other; one pending table per CPU. */
-function readGic(
+/** The LPI and ITS tables of a GICv3 with an ITS: 64 KiB aligned, in RAM, clear of the host kernel and of each other; one pending table per CPU. */
+function readGicTables(
   p: ProfileReader,
-  raw: RawProfile,
+  g: RawGic,
+  cpus: number,
   ram: readonly PhysRange[],
   hostRange: PhysRange,
-): GicProfile | undefined {
-  const g = raw.gic;
-  if (g === undefined) return undefined;
+): DeviceTable[] {
+  if (g.lpiConfTable === undefined) return [];
+  const pend = g.lpiPendTables ?? [];
   const tables: DeviceTable[] = [
     {
       kind: 'lpi-conf',
       range: p.checked(p.addr(g.lpiConfTable, '/gic/lpiConfTable'), LPI_CONFTAB_SIZE, '/gic/lpiConfTable'),
     },
-    ...g.lpiPendTables.map((t, i): DeviceTable => ({
+    ...pend.map((t, i): DeviceTable => ({
       kind: 'lpi-pend',
       range: p.checked(p.addr(t, `/gic/lpiPendTables/${i}`), LPI_PENDTAB_SIZE, `/gic/lpiPendTables/${i}`),
     })),
-    ...g.itsTables.map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: p.rng(t, `/gic/itsTables/${i}`) })),
+    ...(g.itsTables ?? []).map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: p.rng(t, `/gic/itsTables/${i}`) })),
   ];
   tables.forEach((t, i) => {
     if (!isAligned(t.range.start, LPI_TABLE_ALIGN)) {
@@ -482,18 +541,38 @@ function readGic(
       }
     });
   });
-  if (g.lpiPendTables.length !== raw.cpus) {
+  if (pend.length !== cpus) {
     p.problems.push({
       path: '/gic/lpiPendTables',
-      message: `${g.lpiPendTables.length} LPI pending tables for ${raw.cpus} CPUs (one per CPU)`,
+      message: `${pend.length} LPI pending tables for ${cpus} CPUs (one per CPU)`,
     });
   }
+  return tables;
+}
+
+/** `gic`: the interrupt controller (GICv3 by default, or GICv2), its redistributor regions, every ITS and the tables. */
+function readGic(
+  p: ProfileReader,
+  raw: RawProfile,
+  ram: readonly PhysRange[],
+  hostRange: PhysRange,
+): GicProfile | undefined {
+  const g = raw.gic;
+  if (g === undefined) return undefined;
+  const redistributors =
+    g.redistributor === undefined
+      ? []
+      : [
+          p.rng({ base: g.redistributor, size: g.redistributorSize ?? '0' }, '/gic/redistributor'),
+          ...(g.redistributorRegions ?? []).map((r, i) => p.rng(r, `/gic/redistributorRegions/${i}`)),
+        ];
+  const its = g.its === undefined ? [] : [g.its, ...(g.additionalIts ?? [])];
   return {
+    version: g.version ?? 'v3',
     distributor: p.addr(g.distributor, '/gic/distributor'),
-    redistributor: p.addr(g.redistributor, '/gic/redistributor'),
-    redistributorSize: p.num(g.redistributorSize, '/gic/redistributorSize'),
-    its: p.addr(g.its, '/gic/its'),
-    tables,
+    redistributors,
+    its: its.map((a, i) => p.addr(a, i === 0 ? '/gic/its' : `/gic/additionalIts/${i - 1}`)),
+    tables: readGicTables(p, g, raw.cpus, ram, hostRange),
   };
 }
 
@@ -512,4 +591,61 @@ function readFramebuffer(p: ProfileReader, raw: RawProfile): FramebufferProfile 
     p.problems.push({ path: '/framebuffer', message: 'an EFI framebuffer needs EFI firmware' });
   }
   return framebuffer;
+}
+
+/** The RAM of a board's device tree: every /memory range, page-rounded inward, as "start-end" texts. */
+function fdtRamText(tree: ReturnType<typeof parseFdt>): string[] {
+  const inward = readMemoryRanges(tree).flatMap((r) => {
+    const start = (r.start + SZ_4K - 1n) & ~(SZ_4K - 1n);
+    const end = (r.start + r.size) & ~(SZ_4K - 1n);
+    return end > start && end <= U64_LIMIT ? [rangeFromEnd(phys(start), end)] : [];
+  });
+  return ramText(inward);
+}
+
+/** Ranges as sorted, merged "start-end" texts. */
+function ramText(rs: readonly PhysRange[]): string[] {
+  return normalize(rs).map((r) => `${hex(r.start)}-${hex(rangeEnd(r))}`);
+}
+
+/**
+ * An imported profile's own parts: the board DTB (it must parse and be writable as the host's
+ * tree; its RAM, page-rounded inward, must be the profile's RAM), provenance, assumptions and
+ * what was read. A GICv2 fdt machine must bring its DTB: kboot's own tree (buildMachineFdt) is
+ * GICv3.
+ */
+function readImported(
+  p: ProfileReader,
+  raw: RawProfile,
+  ram: readonly PhysRange[],
+  gic: GicProfile | undefined,
+): Pick<MachineProfile, 'dtb' | 'provenance' | 'assumptions' | 'board'> {
+  let dtb: Uint8Array | undefined;
+  if (raw.dtb !== undefined) {
+    dtb = new Uint8Array(Buffer.from(raw.dtb, 'base64'));
+    if (raw.arch !== 'arm64' || raw.firmware !== 'fdt') {
+      p.problems.push({ path: '/dtb', message: 'a board device tree belongs to an arm64 fdt machine' });
+    }
+    try {
+      const tree = parseFdt(dtb);
+      writeFdt(loaderFdtFixup(tree)); // the host's tree must be writable, as hostFirmware writes it
+      const fdtRam = fdtRamText(tree);
+      const want = ramText(ram);
+      if (fdtRam.join(',') !== want.join(',')) {
+        p.problems.push({
+          path: '/dtb',
+          message: `the device tree's RAM (${fdtRam.join(', ')}) is not the profile's RAM (${want.join(', ')})`,
+        });
+      }
+    } catch (e) {
+      if (!(e instanceof HandoffError || e instanceof AddrError)) throw e;
+      p.problems.push({ path: '/dtb', message: `the board device tree cannot be used: ${e.message}` });
+    }
+  } else if (gic?.version === 'v2' && raw.firmware === 'fdt') {
+    p.problems.push({
+      path: '/gic/version',
+      message: "a GICv2 fdt machine needs its board's device tree (kboot machine import --dtb)",
+    });
+  }
+  return { dtb, provenance: raw.provenance, assumptions: raw.assumptions ?? [], board: raw.board };
 }

@@ -36,6 +36,12 @@ import {
   rescueEfiMapTarget,
   smapTarget,
 } from './targets/handoff.js';
+import { importDtbTarget } from './targets/import-dtb.js';
+import { importEfiMapTarget } from './targets/import-efi-map.js';
+import { importEfiMapTextTarget } from './targets/import-efi-map-text.js';
+import { importIomemTarget } from './targets/import-iomem.js';
+import { importMemmapTarget } from './targets/import-memmap.js';
+import { importSmapTarget } from './targets/import-smap.js';
 import { SELF_TEST_TARGETS } from './targets/self-test.js';
 
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
@@ -69,6 +75,12 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   gzipTarget,
   zstdTarget,
   decompressFileTarget,
+  importDtbTarget,
+  importEfiMapTarget,
+  importEfiMapTextTarget,
+  importSmapTarget,
+  importMemmapTarget,
+  importIomemTarget,
 ];
 
 /** A target by name, the runner's self-tests (targets/self-test.ts) included. */

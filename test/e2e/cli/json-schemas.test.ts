@@ -221,6 +221,28 @@ for (const { arch, machine } of MACHINES) {
   });
 }
 
+t.test('machine import, list, show, rescue-dtb', { skip }, async (t) => {
+  const board = packagePath('test', 'fixtures', 'dtb', 'qemu-virt-gicv3-its.dtb');
+  const imp = await json(t, 'machine-import', Exit.Ok, 'machine', 'import', '--dtb', board, '--name', 'qemu-board');
+  t.match(imp, { written: /qemu-board\.json$/, machine: { name: 'qemu-board', arch: 'arm64', firmware: 'fdt' } });
+  t.match(await json(t, 'machine-list', Exit.Ok, 'machine', 'list'), { machines: [{ kind: 'builtin' }] });
+  await json(t, 'machine-show', Exit.Ok, 'machine', 'show', 'qemu-board.json');
+  await json(t, 'machine-show', Exit.Ok, 'machine', 'show', 'amd64-bios');
+  writeFileSync(join(dir, 'machine-probe.elf'), buildProbeKernel('arm64', { mode: 'rescue' }));
+  const rd = await json(
+    t,
+    'machine-rescue-dtb',
+    Exit.Ok,
+    'machine',
+    'rescue-dtb',
+    'qemu-board.json',
+    'machine-probe.elf',
+    '-o',
+    'qemu-board.rescue.dtb',
+  );
+  t.equal(rd['bytes'], readFileSync(join(dir, 'qemu-board.rescue.dtb')).length);
+});
+
 t.test('failing commands print {"error": {...}}', { skip }, async (t) => {
   writeFileSync(join(dir, 'notes.txt'), 'not an ELF\n');
   for (const [argv, exit, code] of [

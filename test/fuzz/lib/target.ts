@@ -18,8 +18,8 @@ import { KbootError } from '../../../loader/errors.js';
 export type ErrorClass = abstract new (...args: never[]) => KbootError;
 
 /** The tap file that runs a target (test/fuzz/<group>.test.ts). */
-export type FuzzGroup = 'elf' | 'config' | 'handoff' | 'dump' | 'compress';
-export const FUZZ_GROUPS: readonly FuzzGroup[] = ['elf', 'config', 'handoff', 'dump', 'compress'];
+export type FuzzGroup = 'elf' | 'config' | 'handoff' | 'dump' | 'compress' | 'import';
+export const FUZZ_GROUPS: readonly FuzzGroup[] = ['elf', 'config', 'handoff', 'dump', 'compress', 'import'];
 
 /** One input, ready to run. */
 export interface FuzzCase {

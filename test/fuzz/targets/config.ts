@@ -25,11 +25,18 @@ import {
 } from '../../../loader/preload/index.js';
 import { JOURNAL_FILE, loadJournal } from '../../../machine/journal.js';
 import { parseSeed } from '../../../cli/actions/compare.js';
+import { buildImportedProfile, importDtb } from '../../../loader/import/index.js';
 import { bytesCase, packParts, textTarget, unpackParts } from '../lib/build.js';
 import { mutatedText, tokenEdits } from '../lib/mutate.js';
 import { scratchDir } from '../lib/scratch.js';
 import { invariant, NotDecoded, type FuzzCase, type FuzzTarget } from '../lib/target.js';
 import { CliError } from '../../../cli/errors.js';
+
+/** The profile `kboot machine import --dtb` writes for a fixture board. */
+function importedBoard(name: string): Record<string, unknown> {
+  const facts = importDtb(readFileSync(packagePath('test', 'fixtures', 'dtb', `${name}.dtb`)));
+  return buildImportedProfile(facts, { name, command: 'fuzz seed', inputs: [] }).json;
+}
 
 export const profileTarget: FuzzTarget = textTarget({
   name: 'profile',
@@ -39,7 +46,13 @@ export const profileTarget: FuzzTarget = textTarget({
   floor: 0.05,
   tapRuns: 6000,
   json: true,
-  seeds: () => builtinProfileNames().map((n) => readFileSync(packagePath('profiles', `${n}.json`), 'utf8')),
+  seeds: () => [
+    ...builtinProfileNames().map((n) => readFileSync(packagePath('profiles', `${n}.json`), 'utf8')),
+    // an imported board: its own DTB, a GICv3 with an ITS, provenance and assumptions
+    JSON.stringify(importedBoard('cavium_thunder-88xx')),
+    // a GICv2 board
+    JSON.stringify(importedBoard('qemu-virt-gicv2')),
+  ],
   decode: (text) => {
     const p = parseProfile(text, 'fuzz.json');
     // what every command does next with a profile: its memory map and the firmware's map of it

@@ -30,6 +30,10 @@ function profileOf(arch: Arch, ram: PhysRange[], reserved: PhysRange[]): Machine
     gic: undefined,
     framebuffer: undefined,
     hostKernel: { range: R(0n, 0n), boothowto: 0, kenv: [] },
+    dtb: undefined,
+    provenance: undefined,
+    assumptions: [],
+    board: undefined,
   };
 }
 
