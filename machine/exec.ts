@@ -22,7 +22,7 @@ import type { MachineProfile } from '../loader/plan/profile.js';
 import { planRescue } from '../loader/plan/rescue-plan.js';
 import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { checkEntryContract, type ContractInput, type ContractViolation } from './contract.js';
-import type { RegName, StopReason } from './cpu/index.js';
+import type { RegName } from './cpu/index.js';
 import { panicHost } from './host/panic-host.js';
 import { runJump, type JumpResult } from './jump.js';
 import { kexecRebootFromPlan, stageKexecReboot } from './kexec-reboot.js';

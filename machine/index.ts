@@ -12,13 +12,7 @@
  *   import { HostSession } from 'kboot/machine';
  *   const s = HostSession.boot({ profile, strategy: 'kexec', rescue });
  */
-export {
-  HostSession,
-  type Armed,
-  type PanicOptions,
-  type PanicOutcome,
-  type SessionOptions,
-} from './session.js';
+export { HostSession, type Armed, type PanicOptions, type PanicOutcome, type SessionOptions } from './session.js';
 export { STRATEGY_IDS, type StrategyId } from '../loader/strategy.js';
 export type { EntryObserver, ObserveLimits } from './observer.js';
 export { HOST_PHASES, type HostPhase } from './host/timeline.js';

@@ -27,7 +27,9 @@ export function registerMachine(program: Command, io: CliIo): void {
     .option('--name <name>', 'the profile name (default: from the file name)')
     .addOption(new Option('--arch <arch>', 'for a memory map (default amd64)').choices(ARCH_CHOICES))
     .addOption(
-      new Option('--firmware <kind>', 'for a Linux map of an amd64 machine (default bios)').choices(FIRMWARE_IMPORT_CHOICES),
+      new Option('--firmware <kind>', 'for a Linux map of an amd64 machine (default bios)').choices(
+        FIRMWARE_IMPORT_CHOICES,
+      ),
     )
     .option('--force', 'replace an existing profile file')
     .action(async (opts: ImportOpts, cmd: Command) => {

@@ -524,7 +524,10 @@ function readGicTables(
       kind: 'lpi-pend',
       range: p.checked(p.addr(t, `/gic/lpiPendTables/${i}`), LPI_PENDTAB_SIZE, `/gic/lpiPendTables/${i}`),
     })),
-    ...(g.itsTables ?? []).map((t, i): DeviceTable => ({ kind: `its-${t.kind}`, range: p.rng(t, `/gic/itsTables/${i}`) })),
+    ...(g.itsTables ?? []).map((t, i): DeviceTable => ({
+      kind: `its-${t.kind}`,
+      range: p.rng(t, `/gic/itsTables/${i}`),
+    })),
   ];
   tables.forEach((t, i) => {
     if (!isAligned(t.range.start, LPI_TABLE_ALIGN)) {
