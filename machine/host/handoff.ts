@@ -26,6 +26,7 @@ import {
   rangeFromEnd,
   size,
   SZ_4K,
+  U64_LIMIT,
   type AddrLike,
   type PhysAddr,
   type PhysRange,
@@ -174,8 +175,11 @@ export interface HostView {
 
 /** A decoded memory range shrunk to whole pages (physmem_hardware_region rounds inward). */
 function pageInward(r: { start: bigint; size: bigint }): PhysRange | undefined {
+  // a firmware range may claim to run past 2^64 (or start in its last page): only whole pages below it count
+  if (r.start > U64_LIMIT - SZ_4K) return undefined;
   const s = pageUp(phys(r.start));
-  const e = alignDown(phys(r.start + r.size), SZ_4K);
+  const end = r.start + r.size < U64_LIMIT ? r.start + r.size : U64_LIMIT;
+  const e = end - (end % SZ_4K);
   return e > s ? rangeFromEnd(s, e) : undefined;
 }
 

@@ -13,6 +13,7 @@ import { parseLoaderConf } from '../../loader/preload/index.js';
 import { DumpCode } from '../../dump/errors.js';
 import { openMinidump } from '../../dump/reader.js';
 import { throwsCode } from '../helpers/errors.js';
+import { fuzzTarget } from './registry.js';
 
 const fixture = (name: string): Buffer => readFileSync(packagePath('test', 'fixtures', 'fuzz', name));
 
@@ -122,5 +123,20 @@ t.test('a reserved range named with characters a DTB node cannot hold: the host 
     ['..-schemas-machine.schema.json@40000000'],
     'dtc-valid node name',
   );
+  t.end();
+});
+
+t.test('a host hand-off whose DTB /memory runs past 2^64: decoded (whole pages below 2^64), not an AddrError', (t) => {
+  // was: AddrError ADDR_TOO_LARGE "physical address does not fit in 64 bits (0x1000000b800000000)" in pageInward
+  const target = fuzzTarget('host-handoff');
+  if (target === undefined) throw new Error('no host-handoff fuzz target');
+  const run = target.prepare().fromBytes(fixture('host-handoff-memory-past-2-64.bin'));
+  let escaped: unknown;
+  try {
+    run.run();
+  } catch (e) {
+    escaped = target.errors.some((c) => e instanceof c) ? undefined : e;
+  }
+  t.equal(escaped, undefined, "only the target's own errors");
   t.end();
 });
