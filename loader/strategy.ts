@@ -18,6 +18,7 @@
 
 /** The strategies' ids, in the order reports list them. */
 export const STRATEGY_IDS = ['embed', 'kld', 'kexec'] as const;
+/** How a rescue kernel is armed: `embed` (RESCUE_EMBED), `kld` (preloaded by the boot loader) or `kexec` (kexec_load from userspace). */
 export type StrategyId = (typeof STRATEGY_IDS)[number];
 
 /** A module the boot loader preloads (its MODINFO_NAME, MODINFO_TYPE and file bytes). */

@@ -25,6 +25,7 @@ export const MSGBUF_LINES = { default: 10, max: 10_000, width: 240 } as const;
 /** Missing physical ranges listed in a report. */
 export const MISSING_RANGES_SHOWN = 16;
 
+/** What `kboot dump inspect` reports about a dump: its format, headers, sections, truncation, zero pages and kernel (schemas/dump-inspect.schema.json). */
 export interface DumpInspectReport {
   readonly file: string;
   readonly fileSize: number;

@@ -38,6 +38,7 @@ export interface ReadRequest {
   readonly as?: ReadFormat;
 }
 
+/** What `kboot dump read` returns: the bytes read (by PA, KVA or symbol) and their formatted values (schemas/dump-read.schema.json). */
 export interface DumpReadReport {
   readonly file: string;
   readonly compression: DumpCompression;

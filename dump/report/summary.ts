@@ -41,6 +41,7 @@ export interface Undetermined {
   readonly reason: string;
 }
 
+/** A crashinfo(8)-style summary of a dump: panic string, versions, msgbuf tail and what could not be determined (schemas/dump-info.schema.json). */
 export interface DumpInfoReport {
   readonly file: string;
   readonly fileSize: number;

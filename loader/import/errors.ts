@@ -9,6 +9,7 @@
  */
 import { KbootError, type CodeOf } from '../errors.js';
 
+/** Codes of ImportError: machine sources (DTB, efi_map, smap, memmap, iomem, the host) that cannot be imported (`IMPORT_*`). */
 export const ImportCode = {
   /** No RAM could be found: no /memory node, a /memory of size 0, a map without RAM (details.hint names --memory). */
   NoMemory: 'IMPORT_NO_MEMORY',
