@@ -30,23 +30,15 @@ import { hex, phys, rangeEnd, rangeFromEnd, SZ_2M, SZ_4G, SZ_4K, type PhysRange 
 import { LPI_CONFTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
 import { ConfigError } from '../errors.js';
 import { MACHINE_DEFAULTS } from '../plan/host-fdt.js';
-import { parseProfile, type MachineProfile } from '../plan/profile.js';
+import { parseProfile, type MachineProfile, type ProfileProvenance } from '../plan/profile.js';
 import { normalize, subtract } from '../plan/ranges.js';
 import { ImportCode, ImportError } from './errors.js';
 import { mergeRanges, type Assumption, type FactRange, type MachineFacts } from './facts.js';
 
-/** What the profile records about how it was made. */
-export interface ImportMeta {
+/** What the profile records about how it was made: its name and description, and its provenance. */
+export interface ImportMeta extends ProfileProvenance {
   readonly name: string;
   readonly description?: string;
-  readonly command: string;
-  readonly kboot?: string;
-  readonly inputs: readonly {
-    readonly kind: string;
-    readonly path: string;
-    readonly sha256: string;
-    readonly bytes: number;
-  }[];
 }
 
 /** The result: the file's JSON object and the profile it parses to. */
