@@ -76,6 +76,19 @@ export const LinuxEfiMemreserveEntry = defineLayout(
   { size: 16 },
 );
 
+/**
+ * kboot's proposed extension of struct rescue_kernel_params (memreserve mode only): right after
+ * the params, a magic ("KBFWHNDL" in little-endian bytes) then the EFI system table's PA that
+ * rescue_preload_init would pass on as MODINFOMD_FW_HANDLE. D47358 has no such field.
+ */
+export const RescueFwHandleExt = defineLayout(
+  'kboot.rescue_params_fw_handle',
+  [u64('magic', { at: 0 }), u64('fwHandle', { at: 8 })],
+  { size: 16 },
+);
+/** "KBFWHNDL" read as a little-endian u64. */
+export const RESCUE_FW_HANDLE_MAGIC = 0x4c444e4857464b42n;
+
 /** Where each part sits in the descriptor page kboot builds. */
 export const ITS_DESCRIPTOR_PAGE = { size: 0x1000, systbl: 0, cfgtbl: 128, memreserve: 160 } as const;
 /** Most ranges one descriptor page lists. */

@@ -14,7 +14,7 @@
  *    exclude_efi_memreserve's efi_early_map finds st_cfgtbl), and every LPI table as a
  *    conventional-memory descriptor (so the direct map covers it; the MEMRESERVE entries
  *    exclude it). D47358's rescue kernel synthesizes its own metadata and has no FW_HANDLE:
- *    kboot appends `kp_fwhandle` (u64) after struct rescue_kernel_params, a proposed D47358
+ *    kboot appends `kp_fwhandle` (a magic, then the u64) after struct rescue_kernel_params, a proposed D47358
  *    extension (rescue_preload_init would add it as MODINFOMD_FW_HANDLE).
  *  - `fdt` (FDT firmware): the rescue DTB gets a `/reserved-memory/its-lpi@<pa>` child with
  *    `no-map` per table (fdt_foreach_reserved_mem excludes them) and the tables added to the

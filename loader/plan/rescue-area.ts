@@ -15,7 +15,7 @@
  *   +2 MiB              the raw rescue kernel ELF file
  * Everything before the kernel must end by +2 MiB ("rescue: kernel metadata is too large").
  *
- * With an ITS hand-off (./its-handoff.ts) in `memreserve` mode, kp_fwhandle (u64) follows the
+ * With an ITS hand-off (./its-handoff.ts) in `memreserve` mode, kp_fwhandle (magic + u64) follows the
  * params and the descriptor page sits at the next page boundary, before the firmware map, whose
  * EFI form then also describes the page (RT_DATA, runtime) and the LPI tables (itsEfiMap); in
  * `fdt` mode the DTB copy carries the tables (itsFdt).
@@ -37,7 +37,12 @@ import { rescueSmap } from '../handoff/smap.js';
 import { RESCUE_KERNEL_OFFSET } from '../kernel-abi/rescue.js';
 import type { HostFirmware } from './firmware.js';
 import { pageSpan, type ItsHandoff } from './its-handoff.js';
-import { encodeItsDescriptors, ITS_DESCRIPTOR_PAGE } from '../handoff/memreserve.js';
+import {
+  encodeItsDescriptors,
+  ITS_DESCRIPTOR_PAGE,
+  RESCUE_FW_HANDLE_MAGIC,
+  RescueFwHandleExt,
+} from '../handoff/memreserve.js';
 import {
   EFI_MAP_DESCRIPTORS_OFFSET,
   EFI_MD_ATTR,
@@ -276,17 +281,15 @@ function placeItsDescriptors(
   its: ItsHandoff,
 ): { fwHandleOffset: number; pageOffset: number; pagePa: PhysAddr } {
   const fwHandleOffset = w.off;
-  w.off = toNumber(alignUp(size(w.off + 8), SZ_4K));
+  w.off = toNumber(alignUp(size(w.off + RescueFwHandleExt.size), SZ_4K));
   const pagePa = w.here();
   const page = encodeItsDescriptors(pagePa, its.ranges);
-  const handle = new Uint8Array(8);
-  new DataView(handle.buffer).setBigUint64(0, page.fwHandle, true);
   w.segments.push({
     kind: 'params',
     label: 'kp_fwhandle (kboot extension: the EFI system table for MODINFOMD_FW_HANDLE)',
     phys: add(w.pa, size(BigInt(fwHandleOffset))),
-    data: handle,
-    memSize: size(8n),
+    data: RescueFwHandleExt.encode({ magic: RESCUE_FW_HANDLE_MAGIC, fwHandle: page.fwHandle }),
+    memSize: size(BigInt(RescueFwHandleExt.size)),
     align: size(8n),
   });
   const pageOffset = w.put(
