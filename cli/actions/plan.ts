@@ -18,6 +18,7 @@ import { parseElf } from '../../loader/elf/reader.js';
 import { readInputFile } from '../../loader/io/input.js';
 import { defaultProfileName, loadProfile } from '../../loader/plan/profile.js';
 import { planRescue, rescueReservationSizing, type RescuePlan } from '../../loader/plan/rescue-plan.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import type { PLACE_CHOICES } from '../choices.js';
 import type { ActionContext } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
@@ -158,6 +159,7 @@ export interface PlanOptions {
   memsize?: string;
   at?: string;
   place?: (typeof PLACE_CHOICES)[number];
+  itsHandoff?: ItsHandoffMode;
   printReservationSize?: boolean;
 }
 
@@ -180,6 +182,7 @@ export function runPlan(ctx: ActionContext, file: string, opts: PlanOptions): vo
     ...(memsize === undefined ? {} : { memsize }),
     ...(opts.at === undefined ? {} : { at: phys(parseSizeOption(opts.at, '--at')) }),
     ...(opts.place === undefined ? {} : { prefer: opts.place }),
+    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
   });
   io.out(ctx.json ? `${JSON.stringify(planReport(plan), null, 2)}\n` : formatPlan(plan));
 }
