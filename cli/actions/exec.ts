@@ -27,7 +27,7 @@ import { defaultProfileName, loadProfile } from '../../loader/plan/profile.js';
 import { probeImageMode, type ProbeMode } from '../../kernels/probe/index.js';
 import { execKernel, type ExecOutcome } from '../../machine/exec.js';
 import { probeObserver, type ProbeRun } from '../../rescue/probe-observer.js';
-import { itsLine } from './panic-report.js';
+import { itsJson, itsLine } from './panic-report.js';
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { Exit, type ActionContext } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
@@ -163,7 +163,13 @@ function execJson(outcome: ExecOutcome<ProbeRun>, from: 'option' | 'probe-mode')
     ok: execSucceeded(outcome),
     ...(probe === undefined
       ? {}
-      : { probe: { ...probe, report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined } } }),
+      : {
+          probe: {
+            ...probe,
+            report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined },
+            its: probe.its === undefined ? undefined : itsJson(probe.its),
+          },
+        }),
   });
 }
 
