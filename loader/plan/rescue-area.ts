@@ -341,12 +341,24 @@ export function itsEfiMap(d47358: Uint8Array, pagePa: bigint, ranges: readonly P
   return encodeEfiMap({ descriptorSize: ds, descriptorVersion: header.descriptorVersion, descriptors: out });
 }
 
-/** fdt: the rescue DTB with a no-map /reserved-memory child per LPI table and the tables in /memory. */
-export function itsFdt(dtb: Uint8Array, ranges: readonly PhysRange[]): Uint8Array {
+/**
+ * fdt: the DTB with a no-map /reserved-memory child per LPI table and (`memory`, default true:
+ * the rescue DTB, whose /memory is only the reservation) the tables in /memory.
+ */
+export function itsFdt(
+  dtb: Uint8Array,
+  ranges: readonly PhysRange[],
+  opts: { readonly memory?: boolean } = {},
+): Uint8Array {
   let fdt = parseFdt(dtb);
-  const mem = [...readMemoryRanges(fdt), ...ranges.map((r) => ({ start: r.start as bigint, size: r.size as bigint }))];
-  mem.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  fdt = rewriteMemoryReg(fdt, mem);
+  if (opts.memory !== false) {
+    const mem = [
+      ...readMemoryRanges(fdt),
+      ...ranges.map((r) => ({ start: r.start as bigint, size: r.size as bigint })),
+    ];
+    mem.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    fdt = rewriteMemoryReg(fdt, mem);
+  }
   for (const r of ranges) fdt = addReservedMemory(fdt, { name: 'its-lpi', start: r.start, size: r.size, noMap: true });
   return writeFdt(fdt);
 }

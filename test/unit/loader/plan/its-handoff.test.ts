@@ -14,6 +14,8 @@ import { rescueParamsLayout } from '../../../../loader/handoff/params.js';
 import { defaultItsHandoff, lpiTableRanges, type ItsHandoffMode } from '../../../../loader/plan/its-handoff.js';
 import { loadProfile } from '../../../../loader/plan/profile.js';
 import { planRescue, type RescuePlan } from '../../../../loader/plan/rescue-plan.js';
+import { planKexecBoot } from '../../../../loader/plan/kexec-plan.js';
+import { findMetadata, MODINFOMD, readMdU64 } from '../../../../loader/handoff/modinfo.js';
 import { makeRescueKernel } from '../../../helpers/kernels.js';
 import { throwsCode } from '../../../helpers/errors.js';
 
@@ -131,5 +133,40 @@ t.test('fdt (arm64-fdt): /reserved-memory no-map children and /memory covering t
       `/memory has ${r.start.toString(16)}`,
     );
   t.same(plan('arm64-fdt', 'none').area.layout.its, undefined);
+  t.end();
+});
+
+t.test('kexec reboot (loader.kboot): the next kernel gets FW_HANDLE and the descriptors, or no-map nodes', (t) => {
+  const acpi = loadProfile('arm64-acpi');
+  const k = parseElf(makeRescueKernel('arm64'));
+  const p = planKexecBoot({ kernel: k, kernelName: 'kernel', profile: acpi });
+  t.equal(p.itsHandoff.mode, 'memreserve');
+  const mod = p.modules[0];
+  const fwRecord = mod === undefined ? undefined : findMetadata(mod, MODINFOMD.FW_HANDLE);
+  t.ok(fwRecord !== undefined, 'MODINFOMD_FW_HANDLE in the kernel module metadata');
+  const fw = fwRecord === undefined ? 0n : readMdU64(fwRecord);
+  t.equal(fw, p.fwHandle);
+  const map = p.firmware.kind === 'efi' ? decodeEfiMap(p.firmware.bytes) : undefined;
+  const read = (pa: bigint, len: number): Uint8Array | undefined => {
+    const s = p.segments.find((g) => pa >= g.phys && pa + BigInt(len) <= g.phys + BigInt(g.data.length));
+    return s === undefined ? undefined : s.data.slice(Number(pa - s.phys), Number(pa - s.phys) + len);
+  };
+  const runtimeVaToPa = (va: bigint): bigint | undefined => {
+    const d = map?.descriptors.find(
+      (x) => (x.mdAttr & EFI_MD_ATTR.RT) !== 0n && va >= x.mdVirt && va < x.mdVirt + x.mdPages * 4096n,
+    );
+    return d === undefined ? undefined : d.mdPhys + (va - d.mdVirt);
+  };
+  const out = walkMemreserve({ read, runtimeVaToPa }, fw);
+  t.same(
+    out.kind === 'excluded' ? out.ranges.map((r) => r.start) : out,
+    lpiTableRanges(acpi).map((r) => r.start),
+  );
+  const none = planKexecBoot({ kernel: k, kernelName: 'kernel', profile: acpi, itsHandoff: 'none' });
+  t.equal(none.fwHandle, undefined);
+  const fdtPlan = planKexecBoot({ kernel: k, kernelName: 'kernel', profile: loadProfile('arm64-fdt') });
+  const dtb = fdtPlan.segments.find((s) => s.label === 'device tree');
+  const rm = findNode(parseFdt(dtb?.data ?? new Uint8Array()).root, 'reserved-memory');
+  t.equal(rm?.children.filter((c) => c.name.startsWith('its-lpi@') && getProp(c, 'no-map') !== undefined).length, 5);
   t.end();
 });
