@@ -5,7 +5,8 @@
 // PROPBASER's address; with the default (fdt / memreserve) it reports reuse OK; the LPI
 // tables' SHA-256 is the same before and after the hand-off (no ITS writes without the fault).
 // Then the CLI: `kboot exec --crash` and `kboot panic` print the outcome and exit 1 on a
-// would-be panic, and `kboot plan` shows the descriptor instead of ITS_TABLES_LIVE.
+// would-be panic (arm64-server too: 65 LPI tables), and `kboot plan` shows the descriptor
+// instead of ITS_TABLES_LIVE.
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,6 +88,13 @@ t.test(
     t.match(p1.out, /GICv3 ITS: the rescue kernel would panic/);
     const p2 = await run('panic', '--its-handoff', 'fdt');
     t.equal(p2.code, 0, 'panic --its-handoff fdt re-arms with the descriptors');
+    writeFileSync(join(dir, 'server.elf'), probeFor(loadProfile('arm64-server')));
+    const server = await run('exec', '--crash', '-m', 'arm64-server', 'server.elf');
+    t.equal(server.code, 0, 'arm64-server: 64 CPUs, memreserve by default');
+    t.match(server.out, /GICv3 ITS: reuse OK: 65 LPI table\(s\) excluded by efi-runtime and memreserve/);
+    const serverNone = await run('exec', '--crash', '-m', 'arm64-server', '--its-handoff', 'none', 'server.elf');
+    t.equal(serverNone.code, 1);
+    t.match(serverNone.out, /"gicv3 PROPBASER needs to reuse 0xffe000000, but not reserved"/);
     const plan = await run('plan', '--crash', '-m', 'arm64-fdt', 'fdt.elf');
     t.notMatch(plan.out, /ITS_TABLES_LIVE/);
     t.match(plan.out, /GICv3 ITS hand-off\s+fdt/);
