@@ -166,5 +166,15 @@ t.test('table: the GICv3 ITS row (n/a on amd64; kboot mode and the none baseline
     /\n {4}embed: none: panic "gicv3 PROPBASER needs to reuse 0x23ff00000, but not reserved"; fdt: reuse-ok\n/,
   );
   t.same(validateJson('compare', JSON.parse(JSON.stringify(sampleReport('rescue.elf', 'arm64')))), []);
+  const texts = svgTexts(compareSvg(sampleReport('rescue.elf', 'arm64')));
+  t.equal(
+    texts.filter((x) => x === 'GICv3 ITS at the panic: ✓ fdt (none ✗)').length,
+    3,
+    'the SVG says it per strategy',
+  );
+  t.notOk(
+    svgTexts(compareSvg(sampleReport())).some((x) => x.startsWith('GICv3 ITS')),
+    'not on amd64',
+  );
   t.end();
 });
