@@ -254,7 +254,7 @@ function placeItsDescriptors(
   if (its.mode !== 'memreserve' || firmware.kind !== 'efi') return { firmware, fwHandle: undefined };
   const pagePa = run.next;
   const page = encodeItsDescriptors(pagePa, its.ranges);
-  run.place('firmware-map', 'GICv3 ITS descriptors (EFI system table, LINUX_EFI_MEMRESERVE)', page.bytes);
+  run.place('its-descriptors', 'GICv3 ITS descriptors (EFI system table, LINUX_EFI_MEMRESERVE)', page.bytes);
   return { firmware: { ...firmware, bytes: itsEfiMap(firmware.bytes, pagePa, []) }, fwHandle: pagePa };
 }
 

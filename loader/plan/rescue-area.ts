@@ -293,7 +293,7 @@ function placeItsDescriptors(
     align: size(8n),
   });
   const pageOffset = w.put(
-    'firmware-map',
+    'its-descriptors',
     `GICv3 ITS descriptors: EFI system table, LINUX_EFI_MEMRESERVE, ${its.ranges.length} LPI table(s)`,
     page.bytes,
     ITS_DESCRIPTOR_PAGE.size,
