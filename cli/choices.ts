@@ -16,6 +16,7 @@ import type { ProbeMode } from '../kernels/probe/layout.js';
 import type { Arch } from '../loader/arch/index.js';
 import type { KexecAbi } from '../loader/kexec/abi.js';
 import type { StrategyId } from '../loader/strategy.js';
+import type { ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import type { DumpFault } from '../rescue/crash-dump.js';
 import type { DumpFormat } from '../rescue/dumper.js';
 
@@ -38,6 +39,8 @@ export const KEXEC_ABI_CHOICES = ['linux', 'freebsd'] as const;
 export const PLACE_CHOICES = ['highest', 'lowest'] as const;
 /** `kboot machine import --firmware`: what an amd64 Linux memory map was handed by (loader/import). */
 export const FIRMWARE_IMPORT_CHOICES = ['efi', 'bios'] as const;
+/** `--its-handoff` of plan, boot, load, panic, exec and compare: loader/plan/its-handoff.ts ITS_HANDOFF_MODES. */
+export const ITS_HANDOFF_CHOICES = ['none', 'memreserve', 'fdt'] as const;
 /** `kboot probe-kernel --mode`: kernels/probe/layout.ts ProbeMode. */
 export const PROBE_MODE_CHOICES = ['rescue', 'kexec'] as const;
 
@@ -55,5 +58,6 @@ const exact: {
   readonly fault: SameUnion<(typeof DUMP_FAULT_CHOICES)[number], DumpFault>;
   readonly abi: SameUnion<(typeof KEXEC_ABI_CHOICES)[number], KexecAbi>;
   readonly mode: SameUnion<(typeof PROBE_MODE_CHOICES)[number], ProbeMode>;
-} = { arch: true, strategy: true, format: true, compression: true, fault: true, abi: true, mode: true };
+  readonly its: SameUnion<(typeof ITS_HANDOFF_CHOICES)[number], ItsHandoffMode>;
+} = { arch: true, strategy: true, format: true, compression: true, fault: true, abi: true, mode: true, its: true };
 void exact;

@@ -4,6 +4,7 @@
  * and each strategy's booted host (the trunk the scenarios fork from).
  */
 import type { MachineProfile } from '../loader/plan/profile.js';
+import type { ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import type { HostSession } from '../machine/session.js';
 import type { RescueStrategy } from '../machine/strategies/index.js';
 
@@ -15,6 +16,8 @@ export interface Ctx {
   readonly seed: number;
   readonly tmp: string;
   readonly progress: (line: string) => void;
+  /** `--its-handoff` for this profile (undefined: its firmware's default; never set without live LPI tables). */
+  readonly itsHandoff?: ItsHandoffMode;
   /** Scenario sessions run so far (forks of the trunks). */
   sessions: number;
 }

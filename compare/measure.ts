@@ -28,7 +28,7 @@ const DUMPTIME = 1_800_000_000n;
 export interface MainRun {
   readonly result: Omit<
     StrategyComparison,
-    'armedFrom' | 'userspaceOnly' | 'rescuedShare' | 'phases' | 'faults' | 'faultsHandled' | 'faultsApplicable'
+    'armedFrom' | 'userspaceOnly' | 'rescuedShare' | 'phases' | 'faults' | 'faultsHandled' | 'faultsApplicable' | 'its'
   >;
   readonly running: PhaseResult;
   /** The loaded host kernel image's size. */

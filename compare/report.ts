@@ -9,6 +9,7 @@
  * figures copied from the design; where a number is a fact of the strategy rather than a run
  * (a KLD preload needs a reboot to change), the field says so in `how`.
  */
+import type { ItsComparison } from './its-row.js';
 import type { Arch } from '../loader/arch/index.js';
 import type { HostPhase } from '../machine/host/timeline.js';
 import type { StrategyId } from '../loader/strategy.js';
@@ -122,6 +123,8 @@ export interface StrategyComparison {
   /** Faults survived or detected, of those that apply. */
   readonly faultsHandled: number;
   readonly faultsApplicable: number;
+  /** "GICv3 ITS live at the panic": D47358's bytes against kboot's descriptors (compare/its-row.ts). */
+  readonly its: ItsComparison;
 }
 
 export interface ProfileComparison {

@@ -28,6 +28,7 @@
  * one line per stage, in the order a serial run gives them. Profiles must have the kernel's arch (COMPARE_ARCH_MISMATCH otherwise).
  * Only KbootErrors escape.
  */
+import { lpiTableRanges, type ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,8 @@ export interface CompareOptions {
   readonly onProgress?: (line: string) => void;
   /** Threads to run the strategies on (default: compare/pool.ts threadsFor; 1 runs them in this thread). */
   readonly threads?: number;
+  /** The GICv3 ITS hand-off kboot builds on machines with live LPI tables (default: each firmware's). */
+  readonly itsHandoff?: ItsHandoffMode;
 }
 
 /** A strategy's staging of the generated host kernel, timed (the re-stage of a rebuild). */
@@ -163,7 +166,17 @@ export async function runCompare(opts: CompareOptions): Promise<CompareReport> {
   const tmp = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kboot-compare-'));
   try {
     const tasks = opts.profiles.flatMap((profile) =>
-      RESCUE_STRATEGIES.map((s) => ({ rescue: opts.rescue, file: opts.file, profile, seed, tmp, strategy: s.id })),
+      RESCUE_STRATEGIES.map((s) => ({
+        rescue: opts.rescue,
+        file: opts.file,
+        profile,
+        seed,
+        tmp,
+        strategy: s.id,
+        ...(opts.itsHandoff === undefined || lpiTableRanges(profile).length === 0
+          ? {}
+          : { itsHandoff: opts.itsHandoff }),
+      })),
     );
     const outcomes = await runTasks(tasks, opts.onProgress ?? (() => undefined), opts.threads);
     const n = RESCUE_STRATEGIES.length;

@@ -18,6 +18,8 @@ import { rescueStrategy, type RescueStrategy, type StrategyId } from '../machine
 import { now, type Ctx, type Trunk } from './context.js';
 import { corruptSegmentFault, strayWriteFault } from './faults.js';
 import { mainRun, type MainRun } from './measure.js';
+import { itsComparison } from './its-row.js';
+import type { ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import { COMPARE_FAULTS, type PhaseResult, type StrategyComparison } from './report.js';
 
 /** One strategy on one profile: everything a run needs, as plain (cloneable) data. */
@@ -29,6 +31,8 @@ export interface StrategyTask {
   /** Where temporary dumps go. */
   readonly tmp: string;
   readonly strategy: StrategyId;
+  /** `--its-handoff` (only for profiles with live LPI tables). */
+  readonly itsHandoff?: ItsHandoffMode;
 }
 
 export interface StrategyTaskResult {
@@ -46,6 +50,7 @@ function bootTrunk(ctx: Ctx, strategy: RescueStrategy): Trunk {
     rescue: ctx.rescue,
     seed: ctx.seed,
     rescueName: basename(ctx.file),
+    ...(ctx.itsHandoff === undefined ? {} : { itsHandoff: ctx.itsHandoff }),
   });
   return { strategy, host, bootMs: now() - t0 };
 }
@@ -65,7 +70,7 @@ export function withArmedFork<T>(ctx: Ctx, trunk: Trunk, f: (s: HostSession) => 
   ctx.sessions++;
   const s = trunk.host.fork();
   try {
-    if (trunk.strategy.armedBy === 'userspace') s.loadCrash(ctx.rescue);
+    if (trunk.strategy.armedBy === 'userspace') s.loadCrash(ctx.rescue, 'linux', ctx.itsHandoff);
     return f(s);
   } finally {
     s.close();
@@ -102,6 +107,8 @@ function runStrategy(ctx: Ctx, strategy: RescueStrategy): { comparison: Strategy
     ctx.progress(`${profile.name} ${strategy.id}: corrupted staged segment, stray write by the trampoline`);
     const corrupt = withArmedFork(ctx, trunk, (s) => corruptSegmentFault(s, ctx.rescue));
     const stray = withArmedFork(ctx, trunk, (s) => strayWriteFault(s));
+    ctx.progress(`${profile.name} ${strategy.id}: GICv3 ITS live at the panic`);
+    const its = itsComparison(ctx, trunk, ctx.itsHandoff);
     const faults = [...main.faults, corrupt, stray].sort(
       (a, b) => COMPARE_FAULTS.indexOf(a.fault) - COMPARE_FAULTS.indexOf(b.fault),
     );
@@ -117,6 +124,7 @@ function runStrategy(ctx: Ctx, strategy: RescueStrategy): { comparison: Strategy
       faults,
       faultsHandled: applicable.filter((f) => f.outcome === 'survived' || f.outcome === 'detected').length,
       faultsApplicable: applicable.length,
+      its,
     };
     return { comparison, main: { ...main, bootMs: trunk.bootMs } };
   } finally {

@@ -3,13 +3,14 @@
  * kernel, a legend, and per machine profile one row per strategy across the boot phases
  * (x axis, each phase named, userspace marked), the strategy's armed window as a bar and the
  * outcome of a panic at each phase as ✓ (rescued) or ✗ (not rescued), with "armed from" and
- * the share of the boot it covers beside the strategy's name.
+ * the share of the boot it covers beside the strategy's name, and on machines with live GICv3
+ * LPI tables whether the rescue kernel can reuse them (kboot's hand-off, D47358's none beside it).
  *
  * Contract: pure; draws only from the report (compare/report.ts); returns a standalone SVG
  * 1.1 document (UTF-8, explicit width/height and a white background, so a browser
  * screenshot of the file shows the chart); every text is XML-escaped.
  */
-import { STRATEGY_LABEL, type CompareReport, type ProfileComparison } from './report.js';
+import { STRATEGY_LABEL, type CompareReport, type ProfileComparison, type StrategyComparison } from './report.js';
 
 const W = 1280;
 const LEFT = 250;
@@ -43,6 +44,20 @@ interface TextOpts {
 
 function text(x: number, y: number, s: string, o: TextOpts = {}): string {
   return `<text x="${x}" y="${y}" font-size="${o.size ?? 13}"${o.weight === 'bold' ? ' font-weight="bold"' : ''} text-anchor="${o.anchor ?? 'start'}" fill="${o.fill ?? COLOR.text}">${xmlEscape(s)}</text>`;
+}
+
+/** "GICv3 ITS live at the panic" for a strategy: kboot's mode and D47358's none beside it. */
+function itsLabel(c: StrategyComparison): { text: string; ok: boolean } | undefined {
+  const its = c.its;
+  if (its.outcome === 'n/a' || its.kboot === null) return undefined;
+  const base =
+    its.baseline === null || its.baseline === its.kboot
+      ? ''
+      : ` (none ${its.baseline.outcome === 'panic' ? '✗' : '✓'})`;
+  return {
+    text: `GICv3 ITS at the panic: ${its.outcome === 'passed' ? '✓' : '✗'} ${its.kboot.mode}${base}`,
+    ok: its.outcome === 'passed',
+  };
 }
 
 function panel(report: CompareReport, p: ProfileComparison, y0: number): { svg: string[]; height: number } {
@@ -86,6 +101,12 @@ function panel(report: CompareReport, p: ProfileComparison, y0: number): { svg: 
     out.push(
       `<rect x="${LEFT}" y="${y + 8}" width="${W - LEFT - RIGHT}" height="${ROW - 16}" rx="6" fill="${COLOR.track}"/>`,
     );
+    const its = itsLabel(c);
+    if (its !== undefined) {
+      out.push(
+        text(W - RIGHT - 8, y + ROW - 10, its.text, { size: 11, anchor: 'end', fill: its.ok ? COLOR.ok : COLOR.no }),
+      );
+    }
     const from = c.armedFrom === null ? -1 : phases.indexOf(c.armedFrom);
     if (from >= 0) {
       out.push(

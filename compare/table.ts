@@ -2,7 +2,9 @@
  * The terminal form of a comparison report (compare/report.ts): per machine profile, one
  * column per strategy and one row per measurement — where it is armed from, the panic
  * outcome at every boot phase (✓ rescued, ✗ not), memory, bytes copied, the panic → rescue
- * jump, the dump, replacing the rescue kernel, and the fault set — then notes that say what
+ * jump, the dump, replacing the rescue kernel, whether the rescue kernel can reuse the live
+ * GICv3 LPI tables (kboot's hand-off, and D47358's `none` beside it), and the fault set — then
+ * notes that say what
  * the extra memory is and what each fault did.
  *
  * Contract: pure; draws only from the report; lines end with "\n"; no colour codes.
@@ -144,7 +146,18 @@ function runRows(p: ProfileComparison, all: Cells): string[] {
       ),
     ),
     row('replace rescue kernel, no reboot', all(replaceText)),
+    row('GICv3 ITS live at the panic', all(itsText)),
   ];
+}
+
+function itsText(c: StrategyComparison): string {
+  const its = c.its;
+  if (its.outcome === 'n/a' || its.kboot === null) return 'n/a';
+  const base =
+    its.baseline === null || its.baseline === its.kboot
+      ? ''
+      : ` (none: ${its.baseline.outcome === 'panic' ? '✗' : its.baseline.outcome})`;
+  return `${its.outcome === 'passed' ? '✓' : '✗'} ${its.kboot.mode}${base}`;
 }
 
 /** One row per fault, then the count handled. */
@@ -178,6 +191,12 @@ function notes(p: ProfileComparison): string[] {
     ...cols.map((c) => `    ${STRATEGY_LABEL[c.strategy]}: ${c.copies.boot}`),
     'replacing the rescue kernel:',
     ...cols.map((c) => `    ${STRATEGY_LABEL[c.strategy]}: ${c.replace.how}`),
+    ...(cols.some((c) => c.its.outcome !== 'n/a')
+      ? [
+          "GICv3 ITS live at the panic (the rescue kernel's gicv3_its on the live LPI tables):",
+          ...cols.map((c) => `    ${STRATEGY_LABEL[c.strategy]}: ${c.its.detail}`),
+        ]
+      : []),
   ];
   const stopped = cols.filter((c) => c.jump.probe !== null && !c.jump.probe.complete);
   if (stopped.length > 0) {

@@ -150,6 +150,8 @@ export const PlanCode = {
   ArchMismatch: 'PLAN_ARCH_MISMATCH',
   NotRescueKernel: 'PLAN_NOT_RESCUE_KERNEL',
   FirmwareMap: 'PLAN_FIRMWARE_MAP',
+  /** --its-handoff names a mode the profile's firmware cannot carry (memreserve needs EFI, fdt needs a DTB). */
+  ItsHandoff: 'PLAN_ITS_HANDOFF',
   Invalid: 'PLAN_INVALID',
 } as const;
 /** A load plan that cannot be made or does not hold together; `details.problems` lists every problem. */

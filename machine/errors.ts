@@ -31,6 +31,8 @@ export const MachineCode = {
   JumpFailed: 'JUMP_FAILED',
   /** A device model (DMA engine, ITS writer) configured with targets or rates it cannot have. */
   DeviceConfig: 'DEVICE_CONFIG',
+  /** A guest access to a device register the model does not implement (a GICv3 read). */
+  DeviceRegister: 'DEVICE_REGISTER',
 } as const;
 /** The emulated machine refused an operation (guest RAM access, CPU run, device). */
 export class MachineError extends KbootError<CodeOf<typeof MachineCode>> {

@@ -24,6 +24,8 @@ import { trampolineOps, type Trampoline } from '../loader/trampoline/index.js';
 import { checkEntryContract, type ContractInput, type ContractViolation } from './contract.js';
 import type { RegName } from './cpu/index.js';
 import { panicHost } from './host/panic-host.js';
+import { programGicv3 } from './host/gic-boot.js';
+import type { ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import { runJump, type JumpResult } from './jump.js';
 import { kexecRebootFromPlan, stageKexecReboot } from './kexec-reboot.js';
 import { Machine } from './machine.js';
@@ -38,6 +40,8 @@ export interface ExecOptions<R = never> {
   readonly exact?: boolean;
   /** rescue_memsize for the rescue path. */
   readonly memsize?: Size;
+  /** The rescue path's GICv3 ITS hand-off (default: what the firmware carries). */
+  readonly itsHandoff?: ItsHandoffMode;
   readonly maxInstructions?: number;
   readonly timeoutMs?: number;
   /** Reads what a kernel it recognises does after the entry (instead of the contract check). */
@@ -112,11 +116,17 @@ function prepareRescue(
   machine: Machine,
   image: ElfImage,
   kernelName: string,
-  memsize: Size | undefined,
+  opts: { readonly memsize?: Size; readonly itsHandoff?: ItsHandoffMode },
   trace: TraceStep[],
 ): Prepared {
   const profile = machine.profile;
-  const plan = planRescue({ kernel: image, kernelName, profile, ...(memsize === undefined ? {} : { memsize }) });
+  const plan = planRescue({
+    kernel: image,
+    kernelName,
+    profile,
+    ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
+    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
+  });
   trace.push({
     step: 'plan',
     detail: `reservation ${hex(plan.region.start)}+${hex(plan.region.size)} (${plan.placementWhy})`,
@@ -130,6 +140,11 @@ function prepareRescue(
   );
   const host = panicHost(profile);
   machine.place(host.placements);
+  if (machine.gic !== undefined) {
+    // the panicked host's gicv3_its left LPIs enabled on its tables
+    programGicv3(machine.gic, profile.gic?.tables ?? []);
+    trace.push({ step: 'gic', detail: `LPIs enabled by the host; ITS hand-off ${plan.itsHandoff.mode}` });
+  }
   trace.push({
     step: 'panic',
     detail: `host at panic: tables ${hex(host.state.tables.root)}, rescue_tramp at ${hex(host.state.text.pa)}, stack ${hex(host.state.stack.va)}`,
@@ -158,12 +173,12 @@ export function prepareHandOff(
   machine: Machine,
   image: ElfImage,
   kernelName: string,
-  opts: { readonly path: ExecPath; readonly memsize?: Size },
+  opts: { readonly path: ExecPath; readonly memsize?: Size; readonly itsHandoff?: ItsHandoffMode },
   trace: TraceStep[] = [],
 ): Prepared {
   return opts.path === 'kexec'
     ? prepareKexec(machine, image, kernelName, trace)
-    : prepareRescue(machine, image, kernelName, opts.memsize, trace);
+    : prepareRescue(machine, image, kernelName, opts, trace);
 }
 
 /** The trampoline's trace lines (what it is, where it runs, its entry registers). */

@@ -6,7 +6,8 @@
  *
  * Contract: when `forkMachine` returns, the fork's RAM equals the source's byte for byte and
  * its general-purpose registers and flags (what a jump inherits unless its entry state sets
- * them: a probe kernel's report shows them) equal the source's. System registers, the memory
+ * them: a probe kernel's report shows them) equal the source's, and so does its GICv3 register
+ * state (an LPI enable is for ever, so a fork keeps it). System registers, the memory
  * map, protections, copy accelerators and the console are the fresh machine's: every jump
  * sets the whole entry state it needs (machine/jump.ts). Not copied either: the emulator's own
  * caches (Unicorn's TLB), so what the emulator itself writes into guest page tables as it
@@ -36,6 +37,7 @@ export function forkMachine(source: Machine, opts: MachineOptions = {}): Machine
   try {
     fork.ram.copyFrom(source.ram);
     for (const r of INHERITED[source.profile.arch]) fork.cpu.setReg(r, source.cpu.reg(r));
+    if (source.gic !== undefined) fork.gic?.restore(source.gic.snapshot());
     return fork;
   } catch (e) {
     fork.close();

@@ -34,6 +34,7 @@ import { formatProblems, validateJson } from '../loader/schema.js';
 import type { HostPhase } from './host/timeline.js';
 import { withDirectoryLock } from '../native/dir-lock.js';
 import type { StrategyId } from '../loader/strategy.js';
+import type { ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import { HostSession } from './session.js';
 import type { KexecAbi } from '../loader/kexec/index.js';
 
@@ -53,9 +54,17 @@ export type JournalAction =
       /** Every other file the loader.conf read, in order (version 2). */
       readonly includes?: readonly FileRef[];
       readonly memsize?: string;
+      /** `--its-handoff` as given (absent: the profile's default). */
+      readonly itsHandoff?: ItsHandoffMode;
     }
   | { readonly action: 'advance'; readonly phase: HostPhase }
-  | { readonly action: 'load'; readonly crash: boolean; readonly kernel: FileRef; readonly abi: KexecAbi }
+  | {
+      readonly action: 'load';
+      readonly crash: boolean;
+      readonly kernel: FileRef;
+      readonly abi: KexecAbi;
+      readonly itsHandoff?: ItsHandoffMode;
+    }
   | { readonly action: 'unload'; readonly crash: boolean };
 
 export interface Journal {
@@ -257,8 +266,14 @@ export async function withJournal<T>(
   return withDirectoryLock(full, () => f(full), { what: 'state directory', timeoutMs });
 }
 
-/** Replays a journal on a fresh machine; the caller closes the session. */
-export function replay(journal: Journal): HostSession {
+const itsOption = (m: ItsHandoffMode | undefined): { itsHandoff?: ItsHandoffMode } =>
+  m === undefined ? {} : { itsHandoff: m };
+
+/**
+ * Replays a journal on a fresh machine; the caller closes the session. `override.itsHandoff`
+ * arms with that mode instead of the recorded one (`kboot panic --its-handoff`).
+ */
+export function replay(journal: Journal, override: { readonly itsHandoff?: ItsHandoffMode } = {}): HostSession {
   const [boot, ...rest] = journal.actions;
   if (boot === undefined || boot.action !== 'boot') {
     throw new ConfigError(ConfigCode.Invalid, 'config: the state journal does not start with a boot', {
@@ -273,6 +288,8 @@ export function replay(journal: Journal): HostSession {
     throw new ConfigError(ConfigCode.Invalid, 'config: the boot in the state journal names no rescue kernel', {});
   }
   const memsize = boot.memsize === undefined ? undefined : parseSizeText(boot.memsize);
+  // `kboot panic --its-handoff` replays the arming with another mode
+  const its = (recorded: ItsHandoffMode | undefined): ItsHandoffMode | undefined => override.itsHandoff ?? recorded;
   const session = HostSession.boot({
     profile,
     strategy: boot.strategy,
@@ -280,6 +297,7 @@ export function replay(journal: Journal): HostSession {
     seed: journal.seed,
     ...(boot.kernel === undefined ? {} : { hostKernel: readRef(boot.kernel, 'host kernel') }),
     ...(memsize === undefined ? {} : { memsize }),
+    ...itsOption(its(boot.itsHandoff)),
   });
   try {
     session.advanceTo(boot.phase);
@@ -289,7 +307,7 @@ export function replay(journal: Journal): HostSession {
           session.advanceTo(a.phase);
           break;
         case 'load':
-          if (a.crash) session.loadCrash(readRef(a.kernel, 'crash kernel'), a.abi);
+          if (a.crash) session.loadCrash(readRef(a.kernel, 'crash kernel'), a.abi, its(a.itsHandoff));
           else session.loadNormal(readRef(a.kernel, 'kernel'), basename(a.kernel.path), a.abi);
           break;
         case 'unload':

@@ -1,6 +1,7 @@
 /**
  * The emulated machine of a profile: native guest RAM laid out as the profile's RAM ranges,
- * one CPU (Unicorn) with the profile's UART, and the console log.
+ * one CPU (Unicorn) with the profile's UART and, on a GICv3 arm64 profile, the GICv3's registers
+ * as MMIO (devices/gicv3.ts), and the console log.
  *
  * Contract: `Machine.create(profile, opts)` maps every RAM range (MAP_NORESERVE: an 8 GiB
  * machine costs the pages it touches); `place()` writes segments, checking each lies in RAM;
@@ -10,6 +11,7 @@
 import { hex, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { Cpu } from './cpu/index.js';
+import { Gicv3, gicv3Layout } from './devices/gicv3.js';
 import type { UartConfig } from './devices/uart.js';
 import { NativeRam } from './native-ram.js';
 import { MemoryError, MemoryCode } from '../loader/memory/errors.js';
@@ -37,19 +39,28 @@ export class Machine {
   readonly profile: MachineProfile;
   readonly ram: NativeRam;
   readonly cpu: Cpu;
+  /** The GICv3 (profiles with one): its registers are MMIO of the CPU. */
+  readonly gic: Gicv3 | undefined;
 
-  private constructor(profile: MachineProfile, ram: NativeRam, cpu: Cpu) {
+  private constructor(profile: MachineProfile, ram: NativeRam, cpu: Cpu, gic: Gicv3 | undefined) {
     this.profile = profile;
     this.ram = ram;
     this.cpu = cpu;
+    this.gic = gic;
   }
 
   /** A fresh machine for `profile`: zeroed RAM, CPU at reset. */
   static create(profile: MachineProfile, opts: MachineOptions = {}): Machine {
     const ram = new NativeRam(profile.ram.map((r) => ({ base: r.start, size: r.size })));
     try {
-      const cpu = new Cpu(profile.arch, ram, { uart: uartOf(profile), exact: opts.exact ?? false });
-      return new Machine(profile, ram, cpu);
+      const layout = profile.arch === 'arm64' ? gicv3Layout(profile) : undefined;
+      const gic = layout === undefined ? undefined : new Gicv3(layout);
+      const cpu = new Cpu(profile.arch, ram, {
+        uart: uartOf(profile),
+        exact: opts.exact ?? false,
+        ...(gic === undefined ? {} : { mmio: gic }),
+      });
+      return new Machine(profile, ram, cpu, gic);
     } catch (e) {
       ram.close();
       throw e;

@@ -41,6 +41,7 @@ import {
 } from '../loader/kexec/index.js';
 import type { MachineProfile } from '../loader/plan/profile.js';
 import { planRescue, type RescuePlan } from '../loader/plan/rescue-plan.js';
+import type { ItsHandoffMode } from '../loader/plan/its-handoff.js';
 import { planKexecBoot } from '../loader/plan/kexec-plan.js';
 import { trampolineOps } from '../loader/trampoline/index.js';
 import type { StrategyId } from '../loader/strategy.js';
@@ -77,6 +78,8 @@ export interface SessionOptions {
   readonly exact?: boolean;
   /** UMA pages the host model allocates and marks for dumping (machine/host/model.ts). */
   readonly allocatedPages?: number;
+  /** How the live GICv3 LPI tables are handed to the rescue kernel (default: what the firmware carries). */
+  readonly itsHandoff?: ItsHandoffMode;
 }
 
 /** How and when the rescue kernel got armed. */
@@ -124,6 +127,7 @@ interface SessionState {
   readonly memsize: Size | undefined;
   readonly rescueName: string;
   readonly exact: boolean;
+  readonly itsHandoff: ItsHandoffMode | undefined;
 }
 
 /** A booted host on an emulated machine (see the module contract). */
@@ -173,11 +177,13 @@ export class HostSession {
     const arming = rescueStrategy(opts.strategy);
     const rescueName = opts.rescueName ?? 'rescue.elf';
     const memsize = opts.memsize;
+    const itsHandoff = opts.itsHandoff;
     const expected = planRescue({
       kernel: parseElf(opts.rescue),
       kernelName: rescueName,
       profile,
       ...(memsize === undefined ? {} : { memsize }),
+      ...(itsHandoff === undefined ? {} : { itsHandoff }),
     });
     const staged = arming.stage(opts.hostKernel ?? hostKernelElf(profile.arch, seed), opts.rescue);
     const model = buildHostModel(profile, {
@@ -190,7 +196,7 @@ export class HostSession {
     const exact = opts.exact ?? false;
     const machine = Machine.create(profile, { exact });
     try {
-      const state = { profile, arming, model, expected, memsize, rescueName, exact };
+      const state = { profile, arming, model, expected, memsize, rescueName, exact, itsHandoff };
       const s = new HostSession(state, machine, new HostTimeline(), []);
       s.log.push(
         `loader: ${profile.name}, host kernel at ${hex(model.load)}, modulep ${hex(model.handoff.modulepPa)}, strategy ${arming.id}`,
@@ -290,13 +296,15 @@ export class HostSession {
   }
 
   /** The rescue plan for `kernel` on this host (the planner's view, as rescue_kernel_init's). */
-  private planFor(kernel: Uint8Array): RescuePlan {
+  private planFor(kernel: Uint8Array, its?: ItsHandoffMode): RescuePlan {
     const memsize = this.state.memsize;
+    const itsHandoff = its ?? this.state.itsHandoff;
     return planRescue({
       kernel: parseElf(kernel),
       kernelName: this.state.rescueName,
       profile: this.profile,
       ...(memsize === undefined ? {} : { memsize }),
+      ...(itsHandoff === undefined ? {} : { itsHandoff }),
     });
   }
 
@@ -334,8 +342,8 @@ export class HostSession {
   }
 
   /** kexec_load(..., KEXEC_ON_CRASH): the rescue kernel's reservation contents as segments. */
-  loadCrash(rescue: Uint8Array, abi: KexecAbi = 'linux'): KexecOutcome {
-    const plan = this.planFor(rescue);
+  loadCrash(rescue: Uint8Array, abi: KexecAbi = 'linux', itsHandoff?: ItsHandoffMode): KexecOutcome {
+    const plan = this.planFor(rescue, itsHandoff);
     // the kernel's rules decide whether the segments fit the boot-time reservation
     const request = crashRequestFromPlan(plan, abi);
     const out = kexecLoad({ ...this.kexecState, abi }, request);

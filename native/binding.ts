@@ -155,6 +155,15 @@ export interface NativeCpuHandle {
 export interface NativeCpuOptions {
   readonly uart?:
     { readonly kind: 'ns16550'; readonly port: number } | { readonly kind: 'pl011'; readonly base: bigint };
+  /** MMIO ranges modelled in TypeScript (mapped at VA == PA; the callbacks get the PA). */
+  readonly mmio?: NativeMmioModel;
+}
+
+/** A TypeScript MMIO model the engine calls on every access to its ranges (synchronously). */
+export interface NativeMmioModel {
+  readonly ranges: readonly { readonly base: bigint; readonly size: bigint }[];
+  read(pa: bigint, size: number): bigint;
+  write(pa: bigint, size: number, value: bigint): void;
 }
 
 /** A stream format of native/compress.cc (FreeBSD KERNELDUMP_COMP_GZIP / KERNELDUMP_COMP_ZSTD). */

@@ -140,6 +140,7 @@ Napi::Function Cpu::Init(Napi::Env env, Napi::Function ramClass) {
 Cpu::Cpu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cpu>(info) {
   Coded(info.Env(), [&] {
     CpuConfig config = ParseConfig(info);
+    BindMmio(info, &config);
     auto* data = static_cast<CpuClassData*>(info.Data());
     // Unwrapping anything but a GuestRam would read a foreign object as one.
     if (info.Length() < 2 || !info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(data->ramClass.Value())) {
@@ -149,6 +150,42 @@ Cpu::Cpu(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cpu>(info) {
     if (ram == nullptr) Raise("GUEST_CLOSED", "machine: the CPU's guest RAM is closed");
     engine_ = std::make_unique<CpuEngine>(config, ram->memory());
   });
+}
+
+// options.mmio = {ranges: [{base, size}], read(pa, size) -> bigint, write(pa, size, value)}:
+// the modelled MMIO ranges (machine/cpu.ts checked them) and the JS model called on access.
+void Cpu::BindMmio(const Napi::CallbackInfo& info, CpuConfig* config) {
+  const char* c = "CPU_SETUP";
+  if (info.Length() < 3 || !info[2].IsObject()) return;
+  Options opts(info[2], c, "cpu options");
+  if (!opts.Has("mmio")) return;
+  Options mmio(opts.Get("mmio"), c, "mmio");
+  config->mmio = ParseList(mmio.Get("ranges"), c, "mmio.ranges", [&](const Napi::Value& v) {
+    Options o(v, c, "mmio range");
+    return CpuConfig::MmioRange{o.U64("base"), o.U64("size")};
+  });
+  Napi::Value read = mmio.Get("read"), write = mmio.Get("write");
+  if (!read.IsFunction() || !write.IsFunction()) Raise(c, "machine: mmio needs read and write functions");
+  mmioRead_ = Napi::Persistent(read.As<Napi::Function>());
+  mmioWrite_ = Napi::Persistent(write.As<Napi::Function>());
+  Napi::Env env = info.Env();
+  config->mmioRead = [this, env](uint64_t pa, unsigned size) -> uint64_t {
+    try {
+      Napi::Value v = mmioRead_.Call({Big(env, pa), Napi::Number::New(env, size)});
+      return U64(v, "CPU_RUN", "mmio read value");
+    } catch (const std::exception& e) {
+      mmioError_ = e.what();
+      throw;
+    }
+  };
+  config->mmioWrite = [this, env](uint64_t pa, unsigned size, uint64_t value) {
+    try {
+      mmioWrite_.Call({Big(env, pa), Napi::Number::New(env, size), Big(env, value)});
+    } catch (const std::exception& e) {
+      mmioError_ = e.what();
+      throw;
+    }
+  };
 }
 
 CpuEngine& Cpu::Open(const char* op) {
@@ -193,7 +230,9 @@ Napi::Value Cpu::SetupEl1(const Napi::CallbackInfo& info) {
 Napi::Value Cpu::Run(const Napi::CallbackInfo& info) {
   CpuEngine& cpu = Open("run");
   RunLimits limits = ParseRunLimits(info[0]);
-  return ToJs(info.Env(), cpu.Run(limits));
+  StopRecord stop = cpu.Run(limits);
+  if (cpu.mmioFailed()) Raise("CPU_RUN", "machine: the MMIO device model failed (" + mmioError_ + ")");
+  return ToJs(info.Env(), stop);
 }
 
 Napi::Value Cpu::SetMappings(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "cpu_engine.h"
 
@@ -34,6 +35,12 @@ class Cpu : public Napi::ObjectWrap<Cpu> {
   // The engine, open: raises CPU_CLOSED / GUEST_CLOSED naming `op` otherwise.
   CpuEngine& Open(const char* op);
   Accel ParseAccel(const Napi::Value& v) const;
+
+  // The MMIO model's callbacks (options.mmio.read/write) and the message of the last failure.
+  void BindMmio(const Napi::CallbackInfo& info, CpuConfig* config);
+  Napi::FunctionReference mmioRead_;
+  Napi::FunctionReference mmioWrite_;
+  std::string mmioError_;
 
   std::unique_ptr<CpuEngine> engine_;
 };

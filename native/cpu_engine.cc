@@ -29,7 +29,10 @@
 //    when the PC reaches its head, leaving RAM, registers, flags and the instruction count
 //    exactly as the emulated loop would; any doubt falls back to exact emulation.
 //  - Devices: a 16550 at an I/O port (amd64, OUT/IN hooks) or a PL011 at an MMIO base (arm64,
-//    uc_mmio_map); transmitted bytes are collected and handed out by `TakeConsole()`.
+//    uc_mmio_map); transmitted bytes are collected and handed out by `TakeConsole()`. arm64
+//    also maps caller-modelled MMIO ranges (the GICv3: machine/devices/gicv3.ts) at VA == PA,
+//    permanently; each access calls `mmioRead`/`mmioWrite` with the PA. A callback that throws
+//    stops the run (uc_emu_stop; nothing unwinds through Unicorn) and `mmioFailed()` says so.
 //  - Arguments were validated by machine/cpu.ts; the engine asserts only what keeps it sound
 //    (alignment and overlap of windows, accelerator bounds, register names).
 // Failures raise CodedError (CPU_SETUP, CPU_REGISTER, CPU_MAP, CPU_RUN, CPU_ACCEL, CPU_CLOSED,
@@ -132,7 +135,10 @@ CpuEngine::CpuEngine(const CpuConfig& config, std::shared_ptr<GuestMemory> ram)
     : arch_(config.arch),
       uartPort_(config.ns16550Port),
       pl011Base_(config.pl011Base.value_or(0)),
-      havePl011_(config.pl011Base.has_value()) {
+      havePl011_(config.pl011Base.has_value()),
+      mmio_(config.mmio),
+      mmioRead_(config.mmioRead),
+      mmioWrite_(config.mmioWrite) {
   if (ram == nullptr || ram->closed()) Raise("GUEST_CLOSED", "machine: the CPU's guest RAM is closed");
   uc_err err = uc_open(arch_ == CpuArch::kAmd64 ? UC_ARCH_X86 : UC_ARCH_ARM64,
                        arch_ == CpuArch::kAmd64 ? UC_MODE_64 : UC_MODE_ARM, &uc_);
@@ -147,6 +153,7 @@ CpuEngine::CpuEngine(const CpuConfig& config, std::shared_ptr<GuestMemory> ram)
     // needs it, so no run pays for it.
     if (arch_ == CpuArch::kAmd64) CanForgetExceptions();
     if (havePl011_) AddWindow(Window{pl011Base_, pl011Base_, kPl011Size, true});
+    for (const CpuConfig::MmioRange& m : mmio_) AddWindow(Window{m.pa, m.pa, m.size, true});
     InstallHooks();
   } catch (...) {
     Release();
@@ -287,6 +294,39 @@ uint64_t CpuEngine::Pl011ReadHook(uc_engine*, uint64_t offset, unsigned size, vo
 
 void CpuEngine::Pl011WriteHook(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* user) {
   static_cast<CpuEngine*>(user)->OnPl011Write(offset, size, value);
+}
+
+uint64_t CpuEngine::MmioReadHook(uc_engine*, uint64_t offset, unsigned size, void* user) {
+  auto* w = static_cast<MmioWindow*>(user);
+  return w->engine->OnMmioRead(w->pa + offset, size);
+}
+
+void CpuEngine::MmioWriteHook(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* user) {
+  auto* w = static_cast<MmioWindow*>(user);
+  w->engine->OnMmioWrite(w->pa + offset, size, value);
+}
+
+// A failing callback (a JS exception) must not unwind through Unicorn: it stops the run, and
+// cpu.cc rethrows what the callback raised once uc_emu_start has returned.
+uint64_t CpuEngine::OnMmioRead(uint64_t pa, unsigned size) {
+  if (mmioFailed_ || !mmioRead_) return 0;
+  try {
+    return mmioRead_(pa, size);
+  } catch (...) {
+    mmioFailed_ = true;
+    uc_emu_stop(uc_);
+    return 0;
+  }
+}
+
+void CpuEngine::OnMmioWrite(uint64_t pa, unsigned size, uint64_t value) {
+  if (mmioFailed_ || !mmioWrite_) return;
+  try {
+    mmioWrite_(pa, size, value);
+  } catch (...) {
+    mmioFailed_ = true;
+    uc_emu_stop(uc_);
+  }
 }
 
 void CpuEngine::Emit(uint8_t byte) {
@@ -462,6 +502,7 @@ StopRecord CpuEngine::Run(const RunLimits& limits) {
 // Resets the per-run state; returns the PC to start at.
 uint64_t CpuEngine::BeginRun(const RunLimits& limits) {
   budget_ = limits.maxInstructions;
+  mmioFailed_ = false;
   haveUntil_ = limits.until.has_value();
   until_ = limits.until.value_or(0);
   uint64_t pc = limits.start.has_value() ? *limits.start : Pc();

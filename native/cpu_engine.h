@@ -5,6 +5,8 @@
 #include <unicorn/unicorn.h>
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -78,6 +80,15 @@ struct CpuConfig {
   CpuArch arch = CpuArch::kAmd64;
   uint32_t ns16550Port = 0x3f8;       // amd64: the 16550's I/O base (COM1)
   std::optional<uint64_t> pl011Base;  // arm64: the PL011's MMIO page
+  // arm64: MMIO ranges whose registers are modelled by the caller (the GICv3: machine/devices/
+  // gicv3.ts): page-aligned PA ranges, mapped at VA == PA, whose accesses call `mmioRead` /
+  // `mmioWrite` with the PA. A callback that fails stops the run (`mmioFailed()`).
+  struct MmioRange {
+    uint64_t pa, size;
+  };
+  std::vector<MmioRange> mmio;
+  std::function<uint64_t(uint64_t pa, unsigned size)> mmioRead;
+  std::function<void(uint64_t pa, unsigned size, uint64_t value)> mmioWrite;
 };
 
 // amd64 long mode (Cpu::setupLongMode), arm64 EL1 (Cpu::setupEl1): the registers to write.
@@ -185,6 +196,10 @@ class CpuEngine {
   uint32_t OnIn(uint32_t port, int size);
   uint64_t OnPl011Read(uint64_t offset, unsigned size);
   void OnPl011Write(uint64_t offset, unsigned size, uint64_t value);
+  uint64_t OnMmioRead(uint64_t pa, unsigned size);
+  void OnMmioWrite(uint64_t pa, unsigned size, uint64_t value);
+  // True when a caller-modelled MMIO callback failed during the last run (the run was stopped).
+  bool mmioFailed() const { return mmioFailed_; }
 
  private:
   enum class Stop { kNone, kReached, kLimit, kTimeout, kBreakpoint, kException, kWatch, kAccel, kNeedTranslation };
@@ -195,6 +210,14 @@ class CpuEngine {
   // The PL011's uc_mmio_map callbacks (user_data is the engine).
   static uint64_t Pl011ReadHook(uc_engine* uc, uint64_t offset, unsigned size, void* user);
   static void Pl011WriteHook(uc_engine* uc, uint64_t offset, unsigned size, uint64_t value, void* user);
+  // A caller-modelled MMIO window's callbacks (user_data is its MmioWindow).
+  struct MmioWindow {
+    CpuEngine* engine;
+    uint64_t pa;
+  };
+  static uint64_t MmioReadHook(uc_engine* uc, uint64_t offset, unsigned size, void* user);
+  static void MmioWriteHook(uc_engine* uc, uint64_t offset, unsigned size, uint64_t value, void* user);
+  bool InMmio(uint64_t pa, uint64_t size) const;
 
   void InstallHooks();
   void Release();
@@ -253,6 +276,11 @@ class CpuEngine {
   uint8_t lcr_ = 0;
   std::string console_;
   uint64_t consoleDropped_ = 0;
+  std::vector<CpuConfig::MmioRange> mmio_;
+  std::function<uint64_t(uint64_t, unsigned)> mmioRead_;
+  std::function<void(uint64_t, unsigned, uint64_t)> mmioWrite_;
+  std::deque<MmioWindow> mmioWindows_;  // stable addresses for Unicorn's user_data
+  bool mmioFailed_ = false;
 
   // Translation watch (registers whose change stops the run so the shadow is rebuilt).
   std::vector<RegRef> watch_;

@@ -24,8 +24,16 @@ uint8_t* CpuEngine::HostFor(uint64_t pa, uint64_t size) const {
   return ram_ == nullptr ? nullptr : ram_->HostFor(pa, size);
 }
 
+bool CpuEngine::InMmio(uint64_t pa, uint64_t size) const {
+  for (const CpuConfig::MmioRange& m : mmio_) {
+    if (pa >= m.pa && pa + size <= m.pa + m.size && pa + size > pa) return true;
+  }
+  return false;
+}
+
 bool CpuEngine::InDevice(uint64_t pa, uint64_t size) const {
-  return havePl011_ && pa >= pl011Base_ && pa + size <= pl011Base_ + kPl011Size && pa + size > pa;
+  return (havePl011_ && pa >= pl011Base_ && pa + size <= pl011Base_ + kPl011Size && pa + size > pa) ||
+         InMmio(pa, size);
 }
 
 void CpuEngine::AddWindow(const Window& w) {
@@ -45,11 +53,18 @@ void CpuEngine::AddWindow(const Window& w) {
   uc_err err;
   if (w.device) {
     if (!InDevice(w.pa, w.size)) Raise("CPU_MAP", "machine: device window PA " + Hex(w.pa) + " is not a device");
-    // Every device window shares the PL011 callbacks; offsets are rebased on the device page.
-    if (w.pa != pl011Base_ || w.size != kPl011Size) {
-      Raise("CPU_MAP", "machine: a device window must cover the whole PL011 page at " + Hex(pl011Base_));
+    if (InMmio(w.pa, w.size)) {
+      // A caller-modelled range: its callbacks get the PA (window start + offset).
+      mmioWindows_.push_back(MmioWindow{this, w.pa});
+      MmioWindow* ctx = &mmioWindows_.back();
+      err = uc_mmio_map(uc_, w.va, w.size, &MmioReadHook, ctx, &MmioWriteHook, ctx);
+    } else {
+      // Every PL011 window shares the PL011 callbacks; offsets are rebased on the device page.
+      if (w.pa != pl011Base_ || w.size != kPl011Size) {
+        Raise("CPU_MAP", "machine: a device window must cover the whole PL011 page at " + Hex(pl011Base_));
+      }
+      err = uc_mmio_map(uc_, w.va, w.size, &Pl011ReadHook, this, &Pl011WriteHook, this);
     }
-    err = uc_mmio_map(uc_, w.va, w.size, &Pl011ReadHook, this, &Pl011WriteHook, this);
   } else {
     uint8_t* host = HostFor(w.pa, w.size);
     if (host == nullptr) {
@@ -237,9 +252,11 @@ void CpuEngine::SetTranslation(std::vector<Xlat> xl) {
   xlat_ = std::move(xl);
 }
 
-// Removes windows that are not wanted (the PL011 at its base stays), then adds the new ones.
+// Removes windows that are not wanted (the PL011 and the modelled MMIO at their PAs stay), then adds the new ones.
 void CpuEngine::ApplyWindowDiff(const std::vector<Window>& want) {
-  auto permanent = [this](const Window& w) { return w.device && havePl011_ && w.va == pl011Base_; };
+  auto permanent = [this](const Window& w) {
+    return w.device && ((havePl011_ && w.va == pl011Base_) || (w.va == w.pa && InMmio(w.pa, w.size)));
+  };
   std::vector<Window> current = windows_;
   for (const Window& w : current) {
     if (permanent(w)) continue;

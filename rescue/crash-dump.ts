@@ -88,9 +88,11 @@ export function faultDevices(s: HostSession, faults: readonly DumpFault[]): Devi
         },
       );
     }
-    const targets = s.model.deviceTables
-      .filter((t) => t.kind === 'lpi-pend' || t.kind.startsWith('its-'))
-      .map((t) => t.range.start as bigint);
+    // What the GIC's registers say it owns now: each live PENDBASER and the ITS tables.
+    const gic = s.machine.gic;
+    const live =
+      gic === undefined ? [] : [...gic.liveLpiTables().filter((l) => l.kind === 'lpi-pend'), ...gic.liveItsTables()];
+    const targets = [...new Set(live.map((l) => l.pa - (l.pa % 0x1000n)))];
     devices.push(
       busMaster(s.machine.ram, { name: 'gicv3-its (LPI pending tables)', targets, period: 16, burst: 8, seed: 11 }),
     );

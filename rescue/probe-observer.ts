@@ -4,6 +4,10 @@
  * wrote inside its own image (kernels/probe/report.ts), with the checksum its file should
  * give (kernels/probe/checksum.ts).
  *
+ * On an arm64 machine with a GICv3, a rescue-mode report is followed by the GICv3 LPI check
+ * the rescue kernel's gicv3_its would make (./its-check.ts: done here in TypeScript, not by
+ * the probe's own code).
+ *
  * Contract: `recognises` is true only for images carrying the probe's report symbol;
  * `observe` runs the CPU inside the given limits and never throws for a bad report: a report
  * that does not decode is `report: undefined` with `reportError` saying why.
@@ -20,6 +24,7 @@ import {
 } from '../kernels/probe/index.js';
 import type { StopReason } from '../machine/cpu/index.js';
 import type { EnteredKernel, EntryObserver } from '../machine/observer.js';
+import { checkItsReuse, type ItsReuse } from './its-check.js';
 
 /** What a probe kernel did after the entry. */
 export interface ProbeRun {
@@ -29,6 +34,8 @@ export interface ProbeRun {
   readonly expectedChecksum: bigint;
   /** Why the report did not decode. */
   readonly reportError?: string;
+  /** arm64 with a GICv3, rescue mode: what the rescue kernel's gicv3_its would do (./its-check.ts). */
+  readonly its?: ItsReuse;
 }
 
 /** True for kernels built by `kboot probe-kernel`. */
@@ -53,11 +60,14 @@ export const probeObserver: EntryObserver<ProbeRun> = Object.freeze({
     } catch (e) {
       reportError = e instanceof Error ? e.message : String(e);
     }
+    const its =
+      report?.mode === 'rescue' && machine.gic !== undefined ? checkItsReuse(machine, report.handoffAddr) : undefined;
     return {
       stop,
       report,
       expectedChecksum: probeChecksum(entered.image.bytes),
       ...(reportError === undefined ? {} : { reportError }),
+      ...(its === undefined ? {} : { its }),
     };
   },
   describe: (r: ProbeRun, entered: EnteredKernel): string =>

@@ -29,6 +29,7 @@ import {
 } from '../../machine/journal.js';
 import type { StrategyId } from '../../loader/strategy.js';
 import type { ActionContext } from '../context.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { CliCode, CliError } from '../errors.js';
 import { lockWait, stateDir, statusOf, warnShared, withSession, type WritingStateOptions } from './host-state.js';
 
@@ -41,6 +42,7 @@ export interface BootOptions extends WritingStateOptions {
   config?: string;
   to?: HostPhase;
   memsize?: string;
+  itsHandoff?: ItsHandoffMode;
   seed?: string;
 }
 
@@ -95,6 +97,7 @@ function bootJournal(ctx: ActionContext, opts: BootOptions): Journal {
         ...(opts.kernel === undefined ? {} : { kernel: fileRef(opts.kernel, cwd, 'host kernel').ref }),
         ...(conf === undefined ? {} : configRefs(conf)),
         ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
+        ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
       },
     ],
   };

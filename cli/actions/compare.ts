@@ -13,6 +13,7 @@
  * (loader/io/output.ts writeNewFile) that is linked, or with --force renamed, into place. The
  * measured results never change the exit status: compare reports, it does not gate.
  */
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { resolve } from 'node:path';
 import { IoCode, IoError } from '../../loader/errors.js';
 import { parseElf } from '../../loader/elf/reader.js';
@@ -27,6 +28,7 @@ import { CliCode, CliError } from '../errors.js';
 export interface CompareCliOptions {
   machine?: string[];
   seed?: string;
+  itsHandoff?: ItsHandoffMode;
   svg?: string;
   force?: boolean;
 }
@@ -83,6 +85,7 @@ export async function runCompareCommand(ctx: ActionContext, file: string, opts: 
     file,
     profiles,
     seed,
+    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
     ...(ctx.json ? {} : { onProgress: (line: string) => io.err(`compare: ${line}\n`) }),
   });
   if (svgPath !== undefined) {

@@ -27,6 +27,8 @@ import { defaultProfileName, loadProfile } from '../../loader/plan/profile.js';
 import { probeImageMode, type ProbeMode } from '../../kernels/probe/index.js';
 import { execKernel, type ExecOutcome } from '../../machine/exec.js';
 import { probeObserver, type ProbeRun } from '../../rescue/probe-observer.js';
+import { itsJson, itsLine } from './panic-report.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { Exit, type ActionContext } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
 
@@ -34,7 +36,11 @@ import { CliCode, CliError } from '../errors.js';
 export function execSucceeded(o: ExecOutcome<ProbeRun>): boolean {
   if (!o.jump.reached) return false;
   if (o.observed !== undefined)
-    return o.observed.report?.complete === true && o.observed.report.checksum === o.observed.expectedChecksum;
+    return (
+      o.observed.report?.complete === true &&
+      o.observed.report.checksum === o.observed.expectedChecksum &&
+      o.observed.its?.outcome !== 'panic'
+    );
   return (o.contract ?? []).length === 0;
 }
 
@@ -85,6 +91,7 @@ export function formatExec(o: ExecOutcome<ProbeRun>, trace: boolean): string {
         `  image checksum ${hex(r.checksum)} ${ok ? '= the file' : `!= the file (${hex(o.observed.expectedChecksum)})`}`,
       );
     }
+    if (o.observed.its !== undefined) out.push(itsLine(o.observed.its));
   }
   if (o.contract !== undefined) {
     if (o.contract.length === 0) out.push('entry contract: every item holds');
@@ -144,6 +151,7 @@ export interface ExecOptions {
   memsize?: string;
   exact?: boolean;
   trace?: boolean;
+  itsHandoff?: ItsHandoffMode;
 }
 
 /** The `--json` form of an outcome. */
@@ -155,7 +163,13 @@ function execJson(outcome: ExecOutcome<ProbeRun>, from: 'option' | 'probe-mode')
     ok: execSucceeded(outcome),
     ...(probe === undefined
       ? {}
-      : { probe: { ...probe, report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined } } }),
+      : {
+          probe: {
+            ...probe,
+            report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined },
+            its: probe.its === undefined ? undefined : itsJson(probe.its),
+          },
+        }),
   });
 }
 
@@ -179,6 +193,7 @@ export function runExec(ctx: ActionContext, file: string, opts: ExecOptions): nu
     exact: opts.exact === true,
     observer: probeObserver,
     ...(memsize === undefined ? {} : { memsize }),
+    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
   });
   io.out(
     ctx.json ? `${JSON.stringify(execJson(outcome, how.from), null, 2)}\n` : formatExec(outcome, opts.trace === true),

@@ -16,6 +16,7 @@ import { othersCanWrite } from '../../loader/io/output.js';
 import { DEFAULT_LOCK_WAIT_MS } from '../../native/dir-lock.js';
 import { loadJournal, replay, stateDirectory, type Journal } from '../../machine/journal.js';
 import type { HostSession } from '../../machine/session.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import type { CliIo } from '../io.js';
 import { CliCode, CliError } from '../errors.js';
 
@@ -95,8 +96,12 @@ export function withSession<T>(journal: Journal, f: (s: HostSession) => T): T {
 }
 
 /** withSession for work that lets the event loop turn (a dump: progress, signals). */
-export async function withSessionAsync<T>(journal: Journal, f: (s: HostSession) => Promise<T>): Promise<T> {
-  const s = replay(journal);
+export async function withSessionAsync<T>(
+  journal: Journal,
+  override: { readonly itsHandoff?: ItsHandoffMode },
+  f: (s: HostSession) => Promise<T>,
+): Promise<T> {
+  const s = replay(journal, override);
   try {
     return await f(s);
   } finally {

@@ -11,6 +11,7 @@
  */
 import { basename } from 'node:path';
 import type { KexecAbi } from '../../loader/kexec/abi.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { fileRef, saveJournal, withJournal, type Journal, type JournalAction } from '../../machine/journal.js';
 import type { ActionContext } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
@@ -27,6 +28,7 @@ import {
 export interface LoadOptions extends WritingStateOptions {
   crash?: boolean;
   abi?: KexecAbi;
+  itsHandoff?: ItsHandoffMode;
 }
 
 /** The options of `kboot unload` (cli/commands/host.ts). */
@@ -43,10 +45,17 @@ export async function runLoad(ctx: ActionContext, file: string, opts: LoadOption
     warnShared(io, dir);
     const journal = journalOrFail(dir);
     const kernel = fileRef(file, io.cwd, crash ? 'crash kernel' : 'kernel');
-    const action: JournalAction = { action: 'load', crash, kernel: kernel.ref, abi };
+    const its = crash ? opts.itsHandoff : undefined;
+    const action: JournalAction = {
+      action: 'load',
+      crash,
+      kernel: kernel.ref,
+      abi,
+      ...(its === undefined ? {} : { itsHandoff: its }),
+    };
     const next: Journal = { ...journal, actions: [...journal.actions, action] };
     const o = withSession(journal, (s) =>
-      crash ? s.loadCrash(kernel.bytes, abi) : s.loadNormal(kernel.bytes, basename(file), abi),
+      crash ? s.loadCrash(kernel.bytes, abi, its) : s.loadNormal(kernel.bytes, basename(file), abi),
     );
     saveJournal(dir, next); // failed loads too: replay reproduces their effect
     return o;

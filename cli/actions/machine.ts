@@ -21,6 +21,7 @@
  * (schemas/machine-rescue-dtb.schema.json). A bad --memory, --arch or --firmware, or not
  * exactly one source, is CLI_USAGE.
  */
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { basename } from 'node:path';
 import { formatRange, hex, parseSizeText, rangeEnd, type PhysRange } from '../../loader/addr.js';
 import type { Arch } from '../../loader/arch/index.js';
@@ -361,6 +362,7 @@ export interface RescueDtbOpts {
   output: string;
   memsize?: string;
   force?: boolean;
+  itsHandoff?: ItsHandoffMode;
 }
 
 /** `kboot machine rescue-dtb`: the device tree D47358 puts in the reservation. */
@@ -395,6 +397,7 @@ export async function runMachineRescueDtb(
     kernelName: basename(file),
     profile,
     ...(memsize === undefined ? {} : { memsize }),
+    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
   });
   const seg = plan.segments.find((s) => s.kind === 'firmware-map');
   if (seg === undefined) throw usage('the plan holds no device tree copy');

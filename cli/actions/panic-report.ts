@@ -9,6 +9,7 @@ import { recoveryLines, recoveryWarnings, type DumpDirRecovery } from '../../dum
 import type { PanicOutcome } from '../../machine/session.js';
 import type { CrashDumpResult } from '../../rescue/crash-dump.js';
 import type { ProbeRun } from '../../rescue/probe-observer.js';
+import type { ItsReuse } from '../../rescue/its-check.js';
 import type { CliIo } from '../io.js';
 import { shownPath } from './host-state.js';
 
@@ -29,7 +30,34 @@ export function printPanic(io: CliIo, out: PanicOutcome<ProbeRun>, log: readonly
     io.out(
       `probe report: ${r.complete ? 'complete' : 'INCOMPLETE'}, checksum ${hex(r.checksum)}, hand-off read at ${hex(r.handoffAddr)}\n`,
     );
+  const its = out.observed?.its;
+  if (its !== undefined) io.out(`${itsLine(its)}\n`);
   for (const l of out.console) io.out(`console: ${l}\n`);
+}
+
+/** One line: what the rescue kernel's gicv3_its would do with the live LPI tables. */
+export function itsLine(its: ItsReuse): string {
+  switch (its.outcome) {
+    case 'panic':
+      return `GICv3 ITS: the rescue kernel would panic: "${its.panic ?? ''}" (${hex(its.address ?? 0n)})`;
+    case 'reuse-ok':
+      return `GICv3 ITS: reuse OK: ${its.detail}${its.fwHandle === undefined ? '' : `; FW_HANDLE ${hex(its.fwHandle)}`}`;
+    default:
+      return `GICv3 ITS: ${its.outcome}: ${its.detail}`;
+  }
+}
+
+/** The `its` part of the probe JSON. */
+export function itsJson(its: ItsReuse): Record<string, unknown> {
+  return {
+    outcome: its.outcome,
+    ...(its.panic === undefined ? {} : { panic: its.panic }),
+    ...(its.address === undefined ? {} : { address: hex(its.address) }),
+    ...(its.fwHandle === undefined ? {} : { fwHandle: hex(its.fwHandle) }),
+    excludedBy: its.excludedBy,
+    tables: its.tables.map((t) => ({ register: t.register, cpu: t.cpu, pa: hex(t.pa) })),
+    detail: its.detail,
+  };
 }
 
 /** The probe part of `kboot panic --json`: how it stopped and what its report says. */
@@ -38,6 +66,7 @@ export function probeJson(p: ProbeRun): Record<string, unknown> {
   return {
     stop: p.stop,
     ...(r === undefined ? {} : { complete: r.complete, checksum: hex(r.checksum), handoffAddr: hex(r.handoffAddr) }),
+    ...(p.its === undefined ? {} : { its: itsJson(p.its) }),
   };
 }
 

@@ -26,6 +26,7 @@ import { probeObserver, type ProbeRun } from '../../rescue/probe-observer.js';
 import { crashDumpAsync, type CrashDumpResult, type DumpFault } from '../../rescue/crash-dump.js';
 import type { DumpFormat } from '../../rescue/dumper.js';
 import { Exit, type ActionContext } from '../context.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { CliCode, CliError } from '../errors.js';
 import { existingStateDir, journalOrFail, shownPath, withSessionAsync, type StateOptions } from './host-state.js';
 import { dumpJson, printDump, printPanic, probeJson, reportRecovery } from './panic-report.js';
@@ -39,6 +40,7 @@ export interface PanicOptions extends StateOptions {
   compress?: DumpCompression;
   fault?: DumpFault[];
   progress?: boolean;
+  itsHandoff?: ItsHandoffMode;
 }
 
 /** Refuses option combinations that cannot be carried out (see the module contract). */
@@ -140,7 +142,8 @@ export async function runPanic(ctx: ActionContext, opts: PanicOptions): Promise<
       : outputDirectory(opts.dumpDir, { what: 'dump directory', create: false, cwd: io.cwd });
   // what killed runs left there, said at once (a run killed in turn has said it already)
   const recovery = dumpDir === undefined ? undefined : reportRecovery(io, ctx.json, recoverDumpDirectory(dumpDir));
-  const { outcome, dump } = await withSessionAsync(journal, async (s) => {
+  const override = opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff };
+  const { outcome, dump } = await withSessionAsync(journal, override, async (s) => {
     advanceForPanic(s, opts.at);
     checkFaultsApply(s, opts.fault ?? []);
     const o = s.panic({ observer: probeObserver });
@@ -149,5 +152,6 @@ export async function runPanic(ctx: ActionContext, opts: PanicOptions): Promise<
     return { outcome: o, dump: d };
   });
   printOutcome(ctx, outcome, dump, recovery);
-  return !outcome.rescued || dump?.save?.status === 'incomplete' ? Exit.Failure : Exit.Ok;
+  const wouldPanic = outcome.observed?.its?.outcome === 'panic';
+  return !outcome.rescued || wouldPanic || dump?.save?.status === 'incomplete' ? Exit.Failure : Exit.Ok;
 }

@@ -18,6 +18,7 @@ import { parseElf } from '../../loader/elf/reader.js';
 import { readInputFile } from '../../loader/io/input.js';
 import { defaultProfileName, loadProfile } from '../../loader/plan/profile.js';
 import { planRescue, rescueReservationSizing, type RescuePlan } from '../../loader/plan/rescue-plan.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import type { PLACE_CHOICES } from '../choices.js';
 import type { ActionContext } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
@@ -75,8 +76,42 @@ export function planReport(plan: RescuePlan): Record<string, unknown> {
       rescueReadOnly: plan.usedMemory.rescueReadOnly.map(jr),
       untouchable: plan.usedMemory.untouchable.map(jr),
     },
+    itsHandoff: itsReport(plan),
     warnings: plan.warnings.map((w) => ({ code: w.code, message: w.message })),
   };
+}
+
+function itsReport(plan: RescuePlan): Record<string, unknown> {
+  const its = plan.area.layout.its;
+  return {
+    mode: plan.itsHandoff.mode,
+    defaulted: plan.itsHandoff.defaulted,
+    tables: plan.itsHandoff.ranges.map(jr),
+    ...(its === undefined
+      ? {}
+      : {
+          fwHandle: hex(its.fwHandle),
+          fwHandleOffset: hex(its.fwHandleOffset),
+          descriptorOffset: hex(its.pageOffset),
+        }),
+  };
+}
+
+/** One line: the GICv3 ITS descriptor the plan builds (or that it builds none). */
+function itsText(plan: RescuePlan): string | undefined {
+  const h = plan.itsHandoff;
+  const n = h.ranges.length;
+  if (n === 0) return undefined;
+  const how = h.defaulted ? ' (the default for this firmware)' : '';
+  const its = plan.area.layout.its;
+  switch (h.mode) {
+    case 'memreserve':
+      return `  GICv3 ITS hand-off  memreserve${how}: FW_HANDLE ${hex(its?.fwHandle ?? 0n)} (kp_fwhandle at +${hex(its?.fwHandleOffset ?? 0).slice(2)}), EFI system table + LINUX_EFI_MEMRESERVE at +${hex(its?.pageOffset ?? 0).slice(2)} listing ${n} LPI tables, each also in the rescue EFI map`;
+    case 'fdt':
+      return `  GICv3 ITS hand-off  fdt${how}: ${n} LPI tables as /reserved-memory no-map nodes and /memory ranges in the rescue DTB`;
+    case 'none':
+      return `  GICv3 ITS hand-off  none: the rescue kernel is not told about ${n} live LPI tables (ITS_TABLES_LIVE)`;
+  }
 }
 
 const mib = (n: bigint): string => {
@@ -126,6 +161,8 @@ export function formatPlan(plan: RescuePlan): string {
   );
   out.push(`  kenv (${plan.area.layout.kenv.entries.length} variables, ${hex(plan.area.layout.kenv.length)} bytes):`);
   for (const [k, v] of plan.area.layout.kenv.entries) out.push(`    ${k}=${v}`);
+  const its = itsText(plan);
+  if (its !== undefined) out.push(its);
   if (plan.deviceReservations.length > 0) {
     out.push('  device tables both kernels must leave in place:');
     for (const d of plan.deviceReservations) out.push(`    ${d.reason.padEnd(16)} ${formatRange(d.range)}`);
@@ -158,6 +195,7 @@ export interface PlanOptions {
   memsize?: string;
   at?: string;
   place?: (typeof PLACE_CHOICES)[number];
+  itsHandoff?: ItsHandoffMode;
   printReservationSize?: boolean;
 }
 
@@ -180,6 +218,7 @@ export function runPlan(ctx: ActionContext, file: string, opts: PlanOptions): vo
     ...(memsize === undefined ? {} : { memsize }),
     ...(opts.at === undefined ? {} : { at: phys(parseSizeOption(opts.at, '--at')) }),
     ...(opts.place === undefined ? {} : { prefer: opts.place }),
+    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
   });
   io.out(ctx.json ? `${JSON.stringify(planReport(plan), null, 2)}\n` : formatPlan(plan));
 }

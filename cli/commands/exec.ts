@@ -2,8 +2,9 @@
  * `kboot exec <elf>`: the command's descriptor; its action (cli/actions/exec.ts, with the
  * emulated machine) is loaded only when the command runs.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { ExecOptions } from '../actions/exec.js';
+import { ITS_HANDOFF_CHOICES } from '../choices.js';
 import { actionContext, endWith } from '../context.js';
 import type { CliIo } from '../io.js';
 
@@ -16,6 +17,12 @@ export function registerExec(program: Command, io: CliIo): void {
     .option('-m, --machine <name|file>', 'machine profile (default: amd64-efi or arm64-fdt)')
     .option('--crash', 'enter it as a rescue kernel through D47358 rescue_kernel_exec instead of a kexec reboot')
     .option('--memsize <size>', 'rescue_memsize for --crash')
+    .addOption(
+      new Option(
+        '--its-handoff <mode>',
+        'for --crash: how the live GICv3 LPI tables are handed off (default: memreserve on EFI, fdt on FDT machines)',
+      ).choices(ITS_HANDOFF_CHOICES),
+    )
     .option('--exact', 'emulate every copy instruction (no native acceleration)')
     .option('--trace', 'print the hand-off step by step')
     .action(async (file: string, opts: ExecOptions, cmd: Command) => {

@@ -28,6 +28,7 @@ import {
   DUMP_COMPRESSION_CHOICES,
   DUMP_FAULT_CHOICES,
   DUMP_FORMAT_CHOICES,
+  ITS_HANDOFF_CHOICES,
   KEXEC_ABI_CHOICES,
   STRATEGY_CHOICES,
 } from '../choices.js';
@@ -59,6 +60,12 @@ export function registerBoot(program: Command, io: CliIo): void {
     .option('--config <loader.conf>', 'a loader.conf whose rescue_kernel module is preloaded')
     .addOption(new Option('--to <phase>', 'boot up to this phase (default running)').choices(HOST_PHASES))
     .option('--memsize <size>', 'debug.rescue_memsize')
+    .addOption(
+      new Option(
+        '--its-handoff <mode>',
+        'how the live GICv3 LPI tables are handed to the rescue kernel (default: memreserve on EFI, fdt on FDT machines)',
+      ).choices(ITS_HANDOFF_CHOICES),
+    )
     .option('--seed <n>', 'seed of the host model (default 1)');
   withStateWritten(cmd).action(async (opts: BootOptions, c: Command) => {
     const { runBoot } = await import('../actions/boot.js');
@@ -73,7 +80,13 @@ export function registerLoad(program: Command, io: CliIo): void {
     .description("kexec_load-style call from the host's userspace (--crash: the rescue kernel)")
     .argument('<elf>', 'the kernel to load')
     .option('--crash', 'load it as the crash (rescue) kernel (KEXEC_ON_CRASH)')
-    .addOption(new Option('--abi <abi>', 'whose kexec_load rules (default linux)').choices(KEXEC_ABI_CHOICES));
+    .addOption(new Option('--abi <abi>', 'whose kexec_load rules (default linux)').choices(KEXEC_ABI_CHOICES))
+    .addOption(
+      new Option(
+        '--its-handoff <mode>',
+        'how the live GICv3 LPI tables are handed to the rescue kernel (default: memreserve on EFI, fdt on FDT machines)',
+      ).choices(ITS_HANDOFF_CHOICES),
+    );
   withStateWritten(cmd).action(async (file: string, opts: LoadOptions, c: Command) => {
     const { runLoad } = await import('../actions/load.js');
     await runLoad(actionContext(c, io), file, opts);
@@ -121,6 +134,12 @@ export function registerPanic(program: Command, io: CliIo): void {
     )
     .addOption(new Option('--compress <kind>', 'compression (default none)').choices(DUMP_COMPRESSION_CHOICES))
     .addOption(new Option('--fault <name...>', 'faults during the dump').choices(DUMP_FAULT_CHOICES))
+    .addOption(
+      new Option(
+        '--its-handoff <mode>',
+        'arm with this GICv3 ITS hand-off instead of the one recorded by boot/load',
+      ).choices(ITS_HANDOFF_CHOICES),
+    )
     .option('--no-progress', 'no progress bar or 10% lines');
   withState(cmd).action(async (opts: PanicOptions, c: Command) => {
     const { runPanic } = await import('../actions/panic.js');

@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { ImportOpts, RescueDtbOpts } from '../actions/machine.js';
-import { ARCH_CHOICES, FIRMWARE_IMPORT_CHOICES } from '../choices.js';
+import { ARCH_CHOICES, FIRMWARE_IMPORT_CHOICES, ITS_HANDOFF_CHOICES } from '../choices.js';
 import { actionContext } from '../context.js';
 import type { CliIo } from '../io.js';
 
@@ -59,6 +59,12 @@ export function registerMachine(program: Command, io: CliIo): void {
     .argument('<elf>', 'the rescue kernel')
     .addOption(new Option('-o, --output <file>', 'where to write the DTB').makeOptionMandatory())
     .option('--memsize <size>', 'rescue_memsize (default: debug.rescue_memsize or 128M)')
+    .addOption(
+      new Option(
+        '--its-handoff <mode>',
+        "fdt (default on a machine with live GICv3 LPI tables): no-map nodes for them; none: D47358's bytes",
+      ).choices(ITS_HANDOFF_CHOICES),
+    )
     .option('--force', 'replace an existing file')
     .action(async (name: string, file: string, opts: RescueDtbOpts, cmd: Command) => {
       const { runMachineRescueDtb } = await import('../actions/machine.js');

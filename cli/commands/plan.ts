@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { PlanOptions } from '../actions/plan.js';
-import { PLACE_CHOICES } from '../choices.js';
+import { ITS_HANDOFF_CHOICES, PLACE_CHOICES } from '../choices.js';
 import { actionContext } from '../context.js';
 import type { CliIo } from '../io.js';
 
@@ -26,6 +26,12 @@ export function registerPlan(program: Command, io: CliIo): void {
     .option('--at <addr>', 'place the reservation at this physical address (checked)')
     .addOption(
       new Option('--place <where>', 'the highest or lowest free place (default highest)').choices(PLACE_CHOICES),
+    )
+    .addOption(
+      new Option(
+        '--its-handoff <mode>',
+        'how the live GICv3 LPI tables are handed to the rescue kernel (default: memreserve on EFI, fdt on FDT machines)',
+      ).choices(ITS_HANDOFF_CHOICES),
     )
     .option('--print-reservation-size', 'print only the reservation size in bytes')
     .action(async (file: string, opts: PlanOptions, cmd: Command) => {

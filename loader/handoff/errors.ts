@@ -40,6 +40,8 @@ export const HandoffCode = {
   SmapBadLength: 'HANDOFF_SMAP_BAD_LENGTH',
   /** encodeRescueParams was given a field the arch's rescue_kernel_params does not have. */
   ParamsUnknownField: 'HANDOFF_PARAMS_UNKNOWN_FIELD',
+  /** A LINUX_EFI_MEMRESERVE walk past its bounds (configuration entries, chain links, entries per record). */
+  MemreserveTooLarge: 'HANDOFF_MEMRESERVE_TOO_LARGE',
 } as const;
 
 /**

@@ -44,6 +44,9 @@ import { makeRelocation, requireSameArch, type Relocation, type Segment } from '
 import { buildMemoryMap, type MemoryMap } from './memory-map.js';
 import type { MachineProfile } from './profile.js';
 import { findHole } from './ranges.js';
+import { resolveItsHandoff, type ItsHandoff, type ItsHandoffMode } from './its-handoff.js';
+import { itsEfiMap, itsFdt } from './rescue-area.js';
+import { encodeItsDescriptors } from '../handoff/memreserve.js';
 
 /** loader.kboot asks for a 64 MiB hole to stage in (kboot_get_phys_load_segment). */
 export const KEXEC_STAGING_MIN = size(0x400_0000n);
@@ -61,6 +64,8 @@ export interface KexecBootRequest {
   /** The kernel environment handed over (default: the profile's host kenv). */
   readonly kenv?: readonly KenvEntry[];
   readonly boothowto?: number;
+  /** The GICv3 ITS hand-off for the next kernel (default: what the firmware carries). */
+  readonly itsHandoff?: ItsHandoffMode;
 }
 
 /** A kexec reboot (loader.kboot) described: the segments, the metadata and the entry. */
@@ -82,6 +87,10 @@ export interface KexecBootPlan {
   readonly modulepPa: PhysAddr;
   readonly modules: readonly PreloadedModule[];
   readonly kenv: readonly KenvEntry[];
+  /** What the next kernel is told about the live GICv3 LPI tables. */
+  readonly itsHandoff: ItsHandoff;
+  /** memreserve: the EFI system table's PA passed as MODINFOMD_FW_HANDLE. */
+  readonly fwHandle: PhysAddr | undefined;
 }
 
 /**
@@ -108,7 +117,14 @@ export function metadataToPhys(arch: Arch, kernbasePa: PhysAddr, v: bigint): big
  */
 export function loaderMetadata(
   arch: Arch,
-  o: { readonly boothowto: number; readonly envp: bigint; readonly dtbp?: bigint; readonly firmware: HostFirmware },
+  o: {
+    readonly boothowto: number;
+    readonly envp: bigint;
+    readonly dtbp?: bigint;
+    readonly firmware: HostFirmware;
+    /** MODINFOMD_FW_HANDLE: the EFI system table's PA (bi_load adds it on EFI boots). */
+    readonly fwHandle?: bigint;
+  },
 ): { type: number; data: Uint8Array }[] {
   const info = archInfo(arch);
   const fw = o.firmware;
@@ -120,6 +136,7 @@ export function loaderMetadata(
     ...(fw.kind === 'efi' ? [{ type: info.modinfomd.EFI_MAP, data: fw.bytes }] : []),
     ...(fw.kind === 'efi' && fw.efiFb !== undefined ? [{ type: info.modinfomd.EFI_FB, data: fw.efiFb }] : []),
     ...(fw.kind === 'smap' && info.modinfomd.SMAP !== undefined ? [{ type: info.modinfomd.SMAP, data: fw.bytes }] : []),
+    ...(o.fwHandle === undefined ? [] : [{ type: MODINFOMD.FW_HANDLE, data: mdU64(o.fwHandle) }]),
   ];
 }
 
@@ -155,11 +172,14 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
   requireSameArch(kernel, req.kernelName, profile);
   const info = archInfo(arch);
   const map = buildMemoryMap(profile);
-  const firmware = hostFirmware(profile, map);
+  const hostFw = hostFirmware(profile, map);
+  const its = resolveItsHandoff(profile, req.itsHandoff);
   const extent = kernelExtent(kernel, req.kernelName, info.kernbase);
   const kenv = req.kenv ?? profile.hostKernel.kenv;
   const kenvBytes = encodeKenv(kenv);
-  const dtb = firmware.kind === 'fdt' ? firmware.bytes : undefined;
+  const hostDtb = hostFw.kind === 'fdt' ? hostFw.bytes : undefined;
+  // fdt: the tables as no-map /reserved-memory nodes (the host's /memory already covers them)
+  const dtb = hostDtb !== undefined && its.mode === 'fdt' ? itsFdt(hostDtb, its.ranges, { memory: false }) : hostDtb;
   const staging = findStaging(map, info.rescuePreferredLimit, extent, kenvBytes.length, dtb?.length ?? 0);
   // KERNBASE + x -> staging + x (amd64: the kernel's first page, KERNSTART, at staging + 2 MiB)
   const relocation = makeRelocation(staging, staging.start, info.kernbase);
@@ -168,6 +188,7 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
   run.segments.push(image);
   const envPa = run.place('kenv', 'kenv', kenvBytes);
   const dtbPa = dtb === undefined ? undefined : run.place('firmware-map', 'device tree', dtb);
+  const { firmware, fwHandle } = placeItsDescriptors(run, hostFw, its);
   const md = (pa: PhysAddr): MetadataAddr => metadataAddress(arch, staging.start, pa);
   const kernelModule: PreloadedModule = {
     name: req.kernelName,
@@ -179,6 +200,7 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
       envp: md(envPa),
       ...(dtbPa === undefined ? {} : { dtbp: md(dtbPa) }),
       firmware,
+      ...(fwHandle === undefined ? {} : { fwHandle }),
     }),
   };
   const modulepPa = run.next;
@@ -214,7 +236,26 @@ export function planKexecBoot(req: KexecBootRequest): KexecBootPlan {
     modulepPa,
     modules: [kernelModule],
     kenv,
+    itsHandoff: its,
+    fwHandle,
   };
+}
+
+/**
+ * memreserve: the descriptor page (EFI system table, LINUX_EFI_MEMRESERVE) staged as a segment,
+ * and the EFI map with that page as a runtime descriptor (efi_early_map finds st_cfgtbl there);
+ * the LPI tables are already RAM in the host's map.
+ */
+function placeItsDescriptors(
+  run: SegmentRun,
+  firmware: HostFirmware,
+  its: ItsHandoff,
+): { firmware: HostFirmware; fwHandle: PhysAddr | undefined } {
+  if (its.mode !== 'memreserve' || firmware.kind !== 'efi') return { firmware, fwHandle: undefined };
+  const pagePa = run.next;
+  const page = encodeItsDescriptors(pagePa, its.ranges);
+  run.place('its-descriptors', 'GICv3 ITS descriptors (EFI system table, LINUX_EFI_MEMRESERVE)', page.bytes);
+  return { firmware: { ...firmware, bytes: itsEfiMap(firmware.bytes, pagePa, []) }, fwHandle: pagePa };
 }
 
 /** The PT_LOADs' span; PLAN_NOT_RESCUE_KERNEL without one, without an entry, or below KERNBASE off a page boundary. */

@@ -31,7 +31,15 @@ import type { MemoryMap } from './memory-map.js';
 import type { DeviceTable } from './profile.js';
 
 /** What a segment holds. */
-export type SegmentKind = 'params' | 'firmware-map' | 'efi-fb' | 'kenv' | 'page-tables' | 'kernel';
+export type SegmentKind =
+  | 'params'
+  | 'firmware-map'
+  | 'efi-fb'
+  | 'kenv'
+  | 'page-tables'
+  | 'kernel'
+  /** The GICv3 ITS descriptor page (EFI system table, LINUX_EFI_MEMRESERVE: loader/plan/its-handoff.ts). */
+  | 'its-descriptors';
 
 /** Bytes placed at a physical address (≈ kexec_segment). */
 export interface Segment {

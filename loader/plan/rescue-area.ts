@@ -15,6 +15,11 @@
  *   +2 MiB              the raw rescue kernel ELF file
  * Everything before the kernel must end by +2 MiB ("rescue: kernel metadata is too large").
  *
+ * With an ITS hand-off (./its-handoff.ts) in `memreserve` mode, kp_fwhandle (magic + u64) follows the
+ * params and the descriptor page sits at the next page boundary, before the firmware map, whose
+ * EFI form then also describes the page (RT_DATA, runtime) and the LPI tables (itsEfiMap); in
+ * `fdt` mode the DTB copy carries the tables (itsFdt).
+ *
  * Contract: pure; returns the segments and the parameter values, or throws PlanError
  * (PLAN_METADATA_TOO_LARGE, PLAN_FIRMWARE_MAP) naming the sizes involved. Failure modes of
  * the FreeBSD code (an in-place /memory rewrite that cannot fit, a second memory node that
@@ -31,6 +36,23 @@ import { encodeRescueParams, rescueParamsLayout, type RescueKernelParams } from 
 import { rescueSmap } from '../handoff/smap.js';
 import { RESCUE_KERNEL_OFFSET } from '../kernel-abi/rescue.js';
 import type { HostFirmware } from './firmware.js';
+import { pageSpan, type ItsHandoff } from './its-handoff.js';
+import {
+  encodeItsDescriptors,
+  ITS_DESCRIPTOR_PAGE,
+  RESCUE_FW_HANDLE_MAGIC,
+  RescueFwHandleExt,
+} from '../handoff/memreserve.js';
+import {
+  EFI_MAP_DESCRIPTORS_OFFSET,
+  EFI_MD_ATTR,
+  EFI_MD_TYPE,
+  EfiMapHeader,
+  EfiMd,
+  encodeEfiMap,
+  type EfiMemoryDescriptor,
+} from '../handoff/efimap.js';
+import { addReservedMemory, readMemoryRanges, rewriteMemoryReg } from '../handoff/fdt/memory.js';
 import type { Segment } from './load-plan.js';
 
 export interface RescueAreaInput {
@@ -39,6 +61,8 @@ export interface RescueAreaInput {
   readonly firmware: HostFirmware;
   readonly hostKenv: readonly KenvEntry[];
   readonly boothowto: number;
+  /** The GICv3 ITS hand-off (./its-handoff.ts); absent or `none`: D47358's bytes. */
+  readonly its?: ItsHandoff;
 }
 
 /** Where each part of the metadata went (offsets from the reservation start). */
@@ -55,6 +79,8 @@ export interface RescueAreaLayout {
   readonly pageTables: { readonly offset: number; readonly pages: number } | undefined;
   /** End of the metadata (must be ≤ 2 MiB). */
   readonly metadataEnd: number;
+  /** memreserve mode: the kp_fwhandle extension and the descriptor page (offsets from the reservation start). */
+  readonly its?: { readonly fwHandleOffset: number; readonly pageOffset: number; readonly fwHandle: bigint };
 }
 
 /** The rescue_kernel_params fields set at arm time (the dump fields are filled at panic). */
@@ -152,7 +178,8 @@ export function buildRescueArea(input: RescueAreaInput): RescueArea {
   const { arch } = input;
   const paramsLayout = rescueParamsLayout(arch);
   const w = new AreaWriter(input.region.start, toNumber(alignUp(size(paramsLayout.size), size(8n))));
-  const { fwLayout, efiFb } = placeFirmwareMap(w, input);
+  const its = input.its?.mode === 'memreserve' ? placeItsDescriptors(w, input.its) : undefined;
+  const { fwLayout, efiFb } = placeFirmwareMap(w, input, its?.pagePa);
   const kenvBytes = encodeRescueKenv(input.hostKenv);
   w.fields['kpKenvstart'] = w.here();
   w.fields['kpKenvlen'] = BigInt(kenvBytes.length);
@@ -183,8 +210,12 @@ export function buildRescueArea(input: RescueAreaInput): RescueArea {
     memSize: size(paramsLayout.size),
     align: size(8n),
   });
+  const itsLayout =
+    its === undefined
+      ? {}
+      : { its: { fwHandleOffset: its.fwHandleOffset, pageOffset: its.pageOffset, fwHandle: its.pagePa } };
   return {
-    layout: { paramsSize: paramsLayout.size, firmware: fwLayout, efiFb, kenv, pageTables, metadataEnd },
+    layout: { paramsSize: paramsLayout.size, firmware: fwLayout, efiFb, kenv, pageTables, metadataEnd, ...itsLayout },
     params,
     segments: w.segments,
   };
@@ -194,13 +225,15 @@ export function buildRescueArea(input: RescueAreaInput): RescueArea {
 function placeFirmwareMap(
   w: AreaWriter,
   input: RescueAreaInput,
+  itsPage: bigint | undefined,
 ): { fwLayout: RescueAreaLayout['firmware']; efiFb: RescueAreaLayout['efiFb'] } {
   const { arch, region, firmware } = input;
   const pa = region.start;
   const memsize = region.size;
   switch (firmware.kind) {
     case 'efi': {
-      const map = encodeRescueEfiMap(firmware.bytes, { rescuePa: pa, memsize, arch });
+      const d47358 = encodeRescueEfiMap(firmware.bytes, { rescuePa: pa, memsize, arch });
+      const map = itsPage === undefined ? d47358 : itsEfiMap(d47358, itsPage, input.its?.ranges ?? []);
       w.fields['kpEfimapstart'] = w.here();
       w.fields['kpEfimaplen'] = BigInt(map.length);
       const offset = w.put('firmware-map', 'EFI memory map copy', map);
@@ -220,7 +253,8 @@ function placeFirmwareMap(
       return { fwLayout: { kind: 'smap', offset, length: smap.bytes.length, declaredLength }, efiFb: undefined };
     }
     case 'fdt': {
-      const dtb = rescueFdt(firmware.bytes, pa, memsize);
+      const plain = rescueFdt(firmware.bytes, pa, memsize);
+      const dtb = input.its?.mode === 'fdt' ? itsFdt(plain, input.its.ranges) : plain;
       w.fields['kpDtbstart'] = w.here();
       w.fields['kpDtblen'] = BigInt(dtb.length);
       const offset = w.put('firmware-map', 'device tree copy', dtb);
@@ -236,4 +270,95 @@ function placePageTablePool(w: AreaWriter, pages: number): RescueAreaLayout['pag
   const bytes = toNumber(size(BigInt(pages) * SZ_4K));
   const offset = w.put('page-tables', 'bootstrap page-table pool', new Uint8Array(0), bytes, SZ_4K);
   return { offset, pages };
+}
+
+/**
+ * memreserve: `kp_fwhandle` right after the params (a proposed D47358 extension), then the
+ * descriptor page at the next page boundary; the firmware map follows it.
+ */
+function placeItsDescriptors(
+  w: AreaWriter,
+  its: ItsHandoff,
+): { fwHandleOffset: number; pageOffset: number; pagePa: PhysAddr } {
+  const fwHandleOffset = w.off;
+  w.off = toNumber(alignUp(size(w.off + RescueFwHandleExt.size), SZ_4K));
+  const pagePa = w.here();
+  const page = encodeItsDescriptors(pagePa, its.ranges);
+  w.segments.push({
+    kind: 'params',
+    label: 'kp_fwhandle (kboot extension: the EFI system table for MODINFOMD_FW_HANDLE)',
+    phys: add(w.pa, size(BigInt(fwHandleOffset))),
+    data: RescueFwHandleExt.encode({ magic: RESCUE_FW_HANDLE_MAGIC, fwHandle: page.fwHandle }),
+    memSize: size(BigInt(RescueFwHandleExt.size)),
+    align: size(8n),
+  });
+  const pageOffset = w.put(
+    'its-descriptors',
+    `GICv3 ITS descriptors: EFI system table, LINUX_EFI_MEMRESERVE, ${its.ranges.length} LPI table(s)`,
+    page.bytes,
+    ITS_DESCRIPTOR_PAGE.size,
+    SZ_4K,
+  );
+  return { fwHandleOffset, pageOffset, pagePa };
+}
+
+const WB_ATTRS = EFI_MD_ATTR.UC | EFI_MD_ATTR.WC | EFI_MD_ATTR.WT | EFI_MD_ATTR.WB;
+
+/**
+ * The D47358 rescue EFI map plus the memreserve descriptors: the descriptor page carved out of
+ * the descriptor holding it as RT_DATA with EFI_MD_ATTR_RT and md_virt == md_phys, and each LPI
+ * table as conventional memory; sorted by md_phys, the source's descriptor size kept.
+ */
+export function itsEfiMap(d47358: Uint8Array, pagePa: bigint, ranges: readonly PhysRange[]): Uint8Array {
+  const header = EfiMapHeader.decode(d47358, 0);
+  const ds = Number(header.descriptorSize);
+  const n = Math.floor((d47358.length - EFI_MAP_DESCRIPTORS_OFFSET) / ds);
+  const out: EfiMemoryDescriptor[] = [];
+  for (let i = 0; i < n; i++) {
+    const d = EfiMd.decode(d47358, EFI_MAP_DESCRIPTORS_OFFSET + i * ds);
+    const end = d.mdPhys + d.mdPages * 0x1000n;
+    if (pagePa < d.mdPhys || pagePa >= end) {
+      out.push(d);
+      continue;
+    }
+    if (pagePa > d.mdPhys) out.push({ ...d, mdPages: (pagePa - d.mdPhys) / 0x1000n });
+    out.push({
+      ...d,
+      mdType: EFI_MD_TYPE.RT_DATA,
+      mdPhys: pagePa,
+      mdVirt: pagePa,
+      mdPages: 1n,
+      mdAttr: d.mdAttr | EFI_MD_ATTR.RT,
+    });
+    if (pagePa + 0x1000n < end)
+      out.push({ ...d, mdPhys: pagePa + 0x1000n, mdPages: (end - pagePa - 0x1000n) / 0x1000n });
+  }
+  for (const r of ranges) {
+    const { start, pages } = pageSpan(r);
+    out.push({ mdType: EFI_MD_TYPE.FREE, mdPhys: start, mdVirt: 0n, mdPages: pages, mdAttr: WB_ATTRS });
+  }
+  out.sort((a, b) => (a.mdPhys < b.mdPhys ? -1 : a.mdPhys > b.mdPhys ? 1 : 0));
+  return encodeEfiMap({ descriptorSize: ds, descriptorVersion: header.descriptorVersion, descriptors: out });
+}
+
+/**
+ * fdt: the DTB with a no-map /reserved-memory child per LPI table and (`memory`, default true:
+ * the rescue DTB, whose /memory is only the reservation) the tables in /memory.
+ */
+export function itsFdt(
+  dtb: Uint8Array,
+  ranges: readonly PhysRange[],
+  opts: { readonly memory?: boolean } = {},
+): Uint8Array {
+  let fdt = parseFdt(dtb);
+  if (opts.memory !== false) {
+    const mem = [
+      ...readMemoryRanges(fdt),
+      ...ranges.map((r) => ({ start: r.start as bigint, size: r.size as bigint })),
+    ];
+    mem.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    fdt = rewriteMemoryReg(fdt, mem);
+  }
+  for (const r of ranges) fdt = addReservedMemory(fdt, { name: 'its-lpi', start: r.start, size: r.size, noMap: true });
+  return writeFdt(fdt);
 }

@@ -8,7 +8,9 @@
  * (every failed lint rule), PLAN_NO_HOLE / PLAN_BAD_PLACEMENT, PLAN_METADATA_TOO_LARGE,
  * PLAN_FIRMWARE_MAP, PLAN_INVALID (validatePlan). Things that do not stop the hand-off but
  * will bite at panic time (the arm64 LPI/ITS tables, a host without debug.rescue_minidump)
- * are returned as warnings. Sources: shared/spec/freebsd-handoff.md §7, §8, §10.
+ * are returned as warnings; the live LPI tables are handed off as `itsHandoff` says
+ * (./its-handoff.ts: the ITS_TABLES_LIVE warning stays only for `none`). Sources:
+ * shared/spec/freebsd-handoff.md §7, §8, §10.
  */
 import { add, alignUp, formatRange, hex, size, sub, SZ_4K, type PhysAddr, type Size } from '../addr.js';
 import { archInfo } from '../arch/index.js';
@@ -29,6 +31,7 @@ import { buildMemoryMap } from './memory-map.js';
 import type { DeviceTable, MachineProfile } from './profile.js';
 import { normalize, subtract } from './ranges.js';
 import { buildRescueArea, type RescueArea } from './rescue-area.js';
+import { resolveItsHandoff, type ItsHandoff, type ItsHandoffMode } from './its-handoff.js';
 import { memsizeFromKenv, placeReservation, reservationSize } from './reservation.js';
 
 /** What planRescue needs: the rescue kernel, the machine and optionally the memsize and placement. */
@@ -42,6 +45,8 @@ export interface RescuePlanRequest {
   /** Exact reservation address. */
   readonly at?: PhysAddr;
   readonly prefer?: 'highest' | 'lowest';
+  /** How the live GICv3 LPI tables are handed off (default: the mode that works for the firmware). */
+  readonly itsHandoff?: ItsHandoffMode;
 }
 
 /** How the reservation size was made up. */
@@ -60,6 +65,8 @@ export interface RescuePlan extends LoadPlan {
   readonly sizing: ReservationSizing;
   readonly firmware: HostFirmware;
   readonly area: RescueArea;
+  /** The GICv3 ITS hand-off the area carries. */
+  readonly itsHandoff: ItsHandoff;
 }
 
 /** The bytes a rescue reservation needs for this kernel and profile (like `kexec --print-ckr-size`). */
@@ -95,7 +102,9 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
   });
   const region = placement.region;
   const firmware = hostFirmware(profile, map);
+  const itsHandoff = resolveItsHandoff(profile, req.itsHandoff);
   const area = buildRescueArea({
+    its: itsHandoff,
     arch,
     region,
     firmware,
@@ -135,7 +144,7 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
     rescueReadOnly: subtract(map.ram, [region, ...tables.map((t) => t.range), ...runtime]),
     untouchable: normalize([...tables.map((t) => t.range), ...runtime]),
   };
-  const warnings = planWarnings(profile, tables);
+  const warnings = planWarnings(profile, tables, itsHandoff);
   const plan: RescuePlan = {
     arch,
     profileName: profile.name,
@@ -155,13 +164,14 @@ export function planRescue(req: RescuePlanRequest): RescuePlan {
     sizing,
     firmware,
     area,
+    itsHandoff,
   };
   validatePlan(plan);
   return plan;
 }
 
 /** What the user must know about a plan that stands: rescue not enabled in the kenv, live ITS tables. */
-function planWarnings(profile: MachineProfile, tables: readonly DeviceTable[]): PlanWarning[] {
+function planWarnings(profile: MachineProfile, tables: readonly DeviceTable[], its: ItsHandoff): PlanWarning[] {
   const warnings: PlanWarning[] = [];
   if (!profile.hostKernel.kenv.some(([k, v]) => k === 'debug.rescue_minidump' && v !== '0' && v !== '')) {
     warnings.push({
@@ -170,7 +180,7 @@ function planWarnings(profile: MachineProfile, tables: readonly DeviceTable[]): 
         'the host kenv does not set debug.rescue_minidump=1: rescue_kernel_init will not reserve anything at boot (embed and KLD strategies)',
     });
   }
-  if (tables.length > 0) {
+  if (tables.length > 0 && its.mode === 'none') {
     warnings.push({
       code: 'ITS_TABLES_LIVE',
       message: `${tables.length} GICv3 LPI/ITS tables stay live after the panic (${tables

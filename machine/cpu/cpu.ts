@@ -49,6 +49,7 @@ import {
   loadNative,
   type NativeCpuHandle,
   type NativeGuestRamHandle,
+  type NativeMmioModel,
   type NativeRunResult,
 } from '../../native/binding.js';
 import { ConsoleLog, NS16550_COM1, type UartConfig } from '../devices/uart.js';
@@ -85,6 +86,19 @@ export interface CpuOptions {
   readonly exact?: boolean;
   /** Keep the Unicorn map equal to the shadow of the live tables (default true). */
   readonly shadow?: boolean;
+  /**
+   * arm64: a device modelled in TypeScript (the GICv3, ../devices/gicv3.ts): its page-aligned
+   * ranges are mapped at VA == PA and every guest access calls it; what it throws stops the run
+   * and is rethrown by `run`.
+   */
+  readonly mmio?: MmioDevice;
+}
+
+/** A TypeScript MMIO device (see CpuOptions.mmio). */
+export interface MmioDevice {
+  ranges(): readonly { readonly base: bigint; readonly size: bigint }[];
+  read(pa: bigint, size: number): bigint;
+  write(pa: bigint, size: number, value: bigint): void;
 }
 
 /** The CPU memory map as the addon holds it. */
@@ -186,6 +200,8 @@ export class Cpu {
   private watched: readonly bigint[] | undefined;
   private loops: readonly CopyLoop[] = [];
   private closed = false;
+  /** What the MMIO device threw during the current native run (rethrown by `run`). */
+  private mmioError: unknown = undefined;
 
   constructor(arch: Arch, ram: GuestRam, opts: CpuOptions = {}) {
     if (!(ram instanceof NativeRam)) {
@@ -211,11 +227,55 @@ export class Cpu {
     const addon = loadNative();
     // NativeRam keeps its addon handle private; the CPU is the one other native user of it.
     const ramHandle: NativeGuestRamHandle = ram['handle'];
-    this.handle = cpuCall(() => new addon.Cpu(arch, ramHandle, uart === undefined ? {} : { uart }), { arch });
+    const mmio = opts.mmio === undefined ? undefined : this.bindMmio(arch, opts.mmio, ram.regions);
+    const native = { ...(uart === undefined ? {} : { uart }), ...(mmio === undefined ? {} : { mmio }) };
+    this.handle = cpuCall(() => new addon.Cpu(arch, ramHandle, native), { arch });
     if (!this.shadow) {
       const xlat = eager.map((w) => ({ ...w, exec: true }));
       cpuCall(() => this.handle.setMappings(eager, xlat, ALL_VAS), { windows: eager.length });
     }
+  }
+
+  /** The native side of an MMIO device: its ranges checked, its callbacks catching what they throw. */
+  private bindMmio(arch: Arch, dev: MmioDevice, regions: readonly RamRegion[]): NativeMmioModel {
+    const ranges = dev.ranges();
+    for (const r of ranges) {
+      const bad =
+        arch !== 'arm64' ||
+        r.size <= 0n ||
+        r.base % 0x1000n !== 0n ||
+        r.size % 0x1000n !== 0n ||
+        r.base + r.size > U64_LIMIT ||
+        regions.some((g) => r.base < g.base + g.size && g.base < r.base + r.size);
+      if (bad) {
+        throw new MachineError(
+          MachineCode.CpuSetup,
+          `machine: MMIO range ${hex(r.base)} + ${hex(r.size)} cannot be mapped`,
+          {
+            arch,
+            base: r.base,
+            size: r.size,
+          },
+        );
+      }
+    }
+    const guard = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        this.mmioError ??= e;
+        throw e;
+      }
+    };
+    return {
+      ranges,
+      read: (pa, sz) => guard(() => dev.read(pa, sz)),
+      write: (pa, sz, v) => {
+        guard(() => {
+          dev.write(pa, sz, v);
+        });
+      },
+    };
   }
 
   private check(op: string): void {
@@ -452,7 +512,8 @@ export class Cpu {
   /** One native run from where the CPU stands, within what is left of the limits. */
   private runOnce(limits: RunLimits, p: RunProgress): NativeRunResult {
     const elapsed = performance.now() - p.t0;
-    const r: NativeRunResult = cpuCall(() =>
+    this.mmioError = undefined;
+    const r: NativeRunResult = this.mmioCall(() =>
       this.handle.run({
         ...(p.first && limits.start !== undefined ? { start: limits.start } : {}),
         ...(limits.until !== undefined ? { until: limits.until } : {}),
@@ -468,6 +529,16 @@ export class Cpu {
     p.copies += r.acceleratedCopies;
     p.bytes += r.acceleratedBytes;
     return r;
+  }
+
+  /** A native run: what the MMIO device threw wins over the addon's CPU_RUN about it. */
+  private mmioCall(f: () => NativeRunResult): NativeRunResult {
+    try {
+      return cpuCall(f);
+    } catch (e) {
+      if (this.mmioError !== undefined) throw this.mmioError;
+      throw e;
+    }
   }
 
   /** `shadow: false`: the map is the caller's; a register switch or a copy's question changes nothing. */

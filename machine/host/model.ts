@@ -52,6 +52,7 @@ import { PagePool } from '../../loader/arch/page-pool.js';
 import { PML4_UPPER_HALF } from '../../loader/arch/amd64/paging.js';
 import type { ElfImage } from '../../loader/elf/image.js';
 import { LPI_PENDTAB_SIZE } from '../../loader/arch/arm64/layout.js';
+import { programGicv3 } from './gic-boot.js';
 import { hostFirmware } from '../../loader/plan/firmware.js';
 import { buildMemoryMap } from '../../loader/plan/memory-map.js';
 import type { DeviceTable, MachineProfile } from '../../loader/plan/profile.js';
@@ -755,7 +756,8 @@ function deviceTableBytes(t: DeviceTable, seed: bigint): Uint8Array {
 const ALLOCATED_BATCH = 4096;
 
 /**
- * Writes the model into guest RAM: placements, seeded pages and device tables. With
+ * Writes the model into guest RAM: placements, seeded pages and device tables, and programs the
+ * GICv3 (if the machine has one) to use those tables, LPIs enabled (./gic-boot.ts). With
  * `{ loader: false }` the boot loader's part (`loaderPlacements`) is left out: it has been
  * delivered by running the loader's kexec trampoline.
  */
@@ -770,4 +772,6 @@ export function installHost(machine: Machine, model: HostModel, opts: { readonly
   machine.place(
     model.deviceTables.map((t) => ({ label: t.kind, phys: t.range.start, data: deviceTableBytes(t, model.seed) })),
   );
+  // The kernel's gicv3_its attach: from here on the tables are live because the registers say so.
+  if (machine.gic !== undefined) programGicv3(machine.gic, model.deviceTables);
 }

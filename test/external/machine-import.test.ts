@@ -86,7 +86,20 @@ t.test('the rescue DTB of an imported board: dtc-clean, the reservation the only
     );
     const out = memoryIo(dir);
     t.equal(
-      await runCli(['--json', 'machine', 'rescue-dtb', `${board}.json`, 'probe.elf', '-o', `${board}.rescue.dtb`], out),
+      await runCli(
+        [
+          '--json',
+          'machine',
+          'rescue-dtb',
+          `${board}.json`,
+          'probe.elf',
+          '-o',
+          `${board}.rescue.dtb`,
+          '--its-handoff',
+          'none',
+        ],
+        out,
+      ),
       Exit.Ok,
     );
     const res = JSON.parse(out.stdout()) as { reservation: { start: string; size: string } };

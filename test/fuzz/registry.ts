@@ -43,6 +43,7 @@ import { importIomemTarget } from './targets/import-iomem.js';
 import { importMemmapTarget } from './targets/import-memmap.js';
 import { importSmapTarget } from './targets/import-smap.js';
 import { SELF_TEST_TARGETS } from './targets/self-test.js';
+import { memreserveTarget } from './targets/memreserve.js';
 
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   elfTarget,
@@ -61,6 +62,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   rescueEfiMapTarget,
   smapTarget,
   efiFbTarget,
+  memreserveTarget,
   paramsTarget,
   hostHandoffTarget,
   probeReportTarget,

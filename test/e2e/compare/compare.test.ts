@@ -123,6 +123,11 @@ t.test('arm64-fdt: the table', { skip }, async (t) => {
     /\nreplace rescue kernel, no reboot\s+✗ rebuild \([\d.]+ m?s\)\s+✗ reboot \([\d.]+ m?s\)\s+✓ unload\+load/,
   );
   t.match(r.out, /\nfaults handled\s+4\/4\s+4\/4\s+4\/4\n/);
+  t.match(r.out, /\nGICv3 ITS live at the panic\s+✓ fdt \(none: ✗\)\s+✓ fdt \(none: ✗\)\s+✓ fdt \(none: ✗\)\n/);
+  t.match(
+    r.out,
+    /\n {4}kexec: none: panic "gicv3 PROPBASER needs to reuse 0x23ff00000, but not reserved"; fdt: reuse-ok\n/,
+  );
   t.notOk(existsSync(join(dir, 'arm64.svg')), 'no SVG unless asked');
 });
 

@@ -156,3 +156,25 @@ t.test('schema: the report is valid; wrong values are reported with their path',
   t.ok(problems.includes(''), 'the unknown top-level property');
   t.end();
 });
+
+t.test('table: the GICv3 ITS row (n/a on amd64; kboot mode and the none baseline on arm64) and its notes', (t) => {
+  t.match(formatCompareTable(sampleReport()), /\nGICv3 ITS live at the panic\s+n\/a\s+n\/a\s+n\/a\n/);
+  const arm = formatCompareTable(sampleReport('rescue.elf', 'arm64'));
+  t.match(arm, /\nGICv3 ITS live at the panic\s+✓ fdt \(none: ✗\)\s+✓ fdt \(none: ✗\)\s+✓ fdt \(none: ✗\)\n/);
+  t.match(
+    arm,
+    /\n {4}embed: none: panic "gicv3 PROPBASER needs to reuse 0x23ff00000, but not reserved"; fdt: reuse-ok\n/,
+  );
+  t.same(validateJson('compare', JSON.parse(JSON.stringify(sampleReport('rescue.elf', 'arm64')))), []);
+  const texts = svgTexts(compareSvg(sampleReport('rescue.elf', 'arm64')));
+  t.equal(
+    texts.filter((x) => x === 'GICv3 ITS at the panic: ✓ fdt (none ✗)').length,
+    3,
+    'the SVG says it per strategy',
+  );
+  t.notOk(
+    svgTexts(compareSvg(sampleReport())).some((x) => x.startsWith('GICv3 ITS')),
+    'not on amd64',
+  );
+  t.end();
+});

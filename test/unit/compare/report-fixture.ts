@@ -77,6 +77,19 @@ function strategy(s: StrategyId, arch: 'amd64' | 'arm64'): StrategyComparison {
     faults: f,
     faultsHandled: f.filter((x) => x.outcome === 'survived' || x.outcome === 'detected').length,
     faultsApplicable: f.filter((x) => x.outcome !== 'n/a').length,
+    its:
+      arch === 'arm64'
+        ? {
+            outcome: 'passed',
+            baseline: {
+              mode: 'none',
+              outcome: 'panic',
+              panic: 'gicv3 PROPBASER needs to reuse 0x23ff00000, but not reserved',
+            },
+            kboot: { mode: 'fdt', outcome: 'reuse-ok', panic: null },
+            detail: 'none: panic "gicv3 PROPBASER needs to reuse 0x23ff00000, but not reserved"; fdt: reuse-ok',
+          }
+        : { outcome: 'n/a', baseline: null, kboot: null, detail: 'amd64-efi has no live LPI tables' },
   };
 }
 

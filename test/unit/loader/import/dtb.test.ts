@@ -193,7 +193,7 @@ t.test('several ITS: HiSilicon D05 (8 ITS, 4 redistributor regions, 64 CPUs)', a
   t.equal(p.gic?.tables.length, 1 + 64 + 8 * 3, 'LPI conf, 64 pending, device/collection/cmdq per ITS');
   t.ok(profile.assumptions.some((a) => a.code === 'LPI_TABLES_PLACED'));
   t.equal(rescueRules(p).rules.find((r) => r.rule === 'its-tables-live')?.status, 'warning');
-  const plan = planRescue({ kernel: probe, kernelName: 'probe', profile: p });
+  const plan = planRescue({ kernel: probe, kernelName: 'probe', profile: p, itsHandoff: 'none' });
   t.ok(plan.warnings.some((w) => w.code === 'ITS_TABLES_LIVE'));
   for (const table of p.gic?.tables ?? []) {
     t.notOk(
