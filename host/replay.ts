@@ -70,7 +70,7 @@ export function replayLastHostLoad(stateDir: string, profile: MachineProfile): R
   const memsize = event.load.memsize === undefined ? undefined : parseSizeText(event.load.memsize);
   const planned = planOnProfile(profile, {
     kernel,
-    kernelName: event.kernel.path,
+    kernelName: basename(event.kernel.path),
     crash,
     abi: event.abi ?? 'linux',
     ...(memsize === undefined ? {} : { memsize }),
