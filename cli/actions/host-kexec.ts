@@ -137,8 +137,21 @@ export async function runHostStatus(ctx: ActionContext, opts: StateOptions & Wri
   const { io } = ctx;
   const { hostStatus } = await import('../../host/status.js');
   const s = await hostStatus({ stateDir: stateDir(opts, io), waitMs: lockWait(opts) });
-  if (ctx.json) io.out(`${JSON.stringify(jsonSafe({ host: true, ...s }), null, 2)}\n`);
-  else {
+  if (ctx.json) {
+    const or = <T>(v: T | undefined): T | null => v ?? null;
+    const json = {
+      host: true,
+      os: s.os,
+      kexec: s.kexec,
+      loaded: or(s.loaded),
+      crashLoaded: or(s.crashLoaded),
+      crashSize: or(s.crashSize),
+      crashKernel: or(s.crashKernel),
+      loadDisabled: or(s.loadDisabled),
+      armed: s.armed,
+    };
+    io.out(`${JSON.stringify(jsonSafe(json), null, 2)}\n`);
+  } else {
     const yn = (v: boolean | undefined): string => (v === undefined ? 'unknown' : v ? 'yes' : 'no');
     io.out(
       s.kexec
@@ -172,7 +185,7 @@ export async function runHostReservationSize(
     ...(memsize === undefined ? {} : { memsize }),
   });
   if (ctx.json) {
-    io.out(`${JSON.stringify(jsonSafe({ host: true, ...r, bytes: hex(r.bytes) }), null, 2)}\n`);
+    io.out(`${JSON.stringify(jsonSafe({ host: true, ...r, current: r.current ?? null }), null, 2)}\n`);
     return;
   }
   io.out(`${r.bytes}\n`);
