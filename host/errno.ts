@@ -38,6 +38,17 @@ export function crashkernelArg(bytes: bigint): string {
   return `crashkernel=${(bytes + mib - 1n) / mib}M`;
 }
 
+/** The code of each errno name kboot explains. */
+const CODES: Readonly<Record<string, HostErrorCode>> = {
+  EPERM: HostCode.EPERM,
+  ENOSYS: HostCode.ENOSYS,
+  EBUSY: HostCode.EBUSY,
+  EINVAL: HostCode.EINVAL,
+  EADDRNOTAVAIL: HostCode.EADDRNOTAVAIL,
+  ENOMEM: HostCode.ENOMEM,
+  EFAULT: HostCode.EFAULT,
+};
+
 function errnoName(abi: KexecAbi, n: number): string | undefined {
   if (n === ENOSYS[abi]) return 'ENOSYS';
   const hit = Object.entries(ERRNO[abi]).find(([, v]) => v === n);
@@ -45,11 +56,11 @@ function errnoName(abi: KexecAbi, n: number): string | undefined {
 }
 
 function reservationAdvice(f: CallFacts): string {
-  const need =
-    f.needed === undefined ? '' : ` (this rescue kernel needs ${f.needed} bytes: ${crashkernelArg(f.needed)})`;
+  const arg = f.needed === undefined ? 'crashkernel=SIZE' : crashkernelArg(f.needed);
+  const need = f.needed === undefined ? '' : ` (this rescue kernel needs ${f.needed} bytes)`;
   if (f.crashKernel === undefined)
-    return `the crash segments must lie inside the crashkernel= reservation, and this host has none: boot with crashkernel=${need === '' ? 'SIZE' : ''}${need}`;
-  return `the segments do not lie inside the crash reservation ${hex(f.crashKernel.start)}+${hex(f.crashKernel.size)}${need}; reserve enough with crashkernel= and load again`;
+    return `the crash segments must lie inside the crashkernel= reservation, and this host has none: boot with ${arg}${need}`;
+  return `the segments do not lie inside the crash reservation ${hex(f.crashKernel.start)}+${hex(f.crashKernel.size)}: boot with ${arg}${need} and load again`;
 }
 
 function advice(name: string, f: CallFacts): string {
@@ -85,8 +96,7 @@ function advice(name: string, f: CallFacts): string {
 /** The HostError for a kexec_load that returned -1 with `errno` (see the module contract). */
 export function kexecErrnoError(errno: number, f: CallFacts): HostError {
   const name = errnoName(f.abi, errno);
-  const key = name as keyof typeof HostCode | undefined;
-  const code: HostErrorCode = key !== undefined && key in HostCode ? HostCode[key] : HostCode.Errno;
+  const code = (name === undefined ? undefined : CODES[name]) ?? HostCode.Errno;
   const what = f.unload ? 'unloading' : f.crash ? 'loading the crash kernel' : 'loading the kernel';
   return new HostError(
     code,

@@ -120,7 +120,7 @@ export function callKexecLoad(sys: HostSyscall, plan: HostLoadPlan): HostCall {
     flags: plan.request.flags,
     crashKernel: plan.crashKernel,
     needed: plan.needed,
-    loadDisabled: undefined,
+    loadDisabled: plan.loadDisabled,
   });
   return { bufs, passed, error };
 }

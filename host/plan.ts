@@ -119,6 +119,8 @@ export interface HostLoadPlan extends PlannedLoad {
   readonly at: PhysAddr | undefined;
   readonly memsize: Size | undefined;
   readonly crashKernel: { readonly start: bigint; readonly size: bigint } | undefined;
+  /** Linux: /proc/sys/kernel/kexec_load_disabled as read (for EPERM's message). */
+  readonly loadDisabled: string | undefined;
   readonly notes: readonly string[];
 }
 
@@ -144,6 +146,17 @@ export function refuseFreeBsdCrash(abi: KexecAbi, crash: boolean): void {
   }
 }
 
+/**
+ * The crash reservation: /proc/iomem's "Crash kernel", shortened to /sys/kernel/kexec_crash_size
+ * when that is smaller (crash_shrink_memory gives the tail back).
+ */
+export function crashReservation(sys: KexecSysState | undefined): { start: bigint; size: bigint } | undefined {
+  const ck = sys?.crashKernel;
+  if (ck === undefined) return undefined;
+  const size = sys?.crashSize;
+  return size !== undefined && size > 0n && size < ck.size ? { start: ck.start, size } : ck;
+}
+
 /** Plans `kboot load --host` on the machine read (see the module contract). */
 export function planHostLoad(
   machine: HostMachine,
@@ -151,7 +164,7 @@ export function planHostLoad(
 ): HostLoadPlan {
   refuseFreeBsdCrash(req.abi, req.crash);
   const notes: string[] = [];
-  const ck = machine.sys?.crashKernel;
+  const ck = crashReservation(machine.sys);
   let at: PhysAddr | undefined;
   if (req.crash && req.abi === 'linux') {
     const needed = rescueReservationSizing(parseElf(req.kernel), machine.profile, req.memsize).total;
@@ -177,6 +190,7 @@ export function planHostLoad(
     at: req.crash ? planned.region.start : undefined,
     memsize: req.memsize,
     crashKernel: ck,
+    loadDisabled: machine.sys?.loadDisabled,
     notes,
   };
 }

@@ -145,6 +145,7 @@ export async function hostReservationSize(opts: {
         }),
   };
   await journalEvent(opts.stateDir, event, opts.waitMs, error);
-  if (error !== undefined || out === undefined) throw error;
+  if (error !== undefined) throw error;
+  if (out === undefined) throw new HostError(HostCode.Unsupported, 'host: no reservation size was computed', {});
   return out;
 }

@@ -66,6 +66,7 @@ function printed(out: string): { entry: bigint; flags: bigint; segs: Seg[] } {
 }
 
 const FLAG_NAMES: Record<string, bigint> = {
+  KEXEC_ARCH_DEFAULT: 0n,
   KEXEC_ON_CRASH: 0x1n,
   KEXEC_PRESERVE_CONTEXT: 0x2n,
   KEXEC_UPDATE_ELFCOREHDR: 0x4n,
@@ -75,7 +76,7 @@ const FLAG_NAMES: Record<string, bigint> = {
 
 /** strace's decoding of one kexec_load line. */
 function decoded(line: string): { entry: bigint; nseg: number; segs: Seg[]; flags: bigint; result: string } {
-  const m = /kexec_load\((0x[0-9a-f]+|0), (\d+), (\[.*\]|NULL), ([A-Z0-9_|]+|0x[0-9a-f]+|0)\) = (.*)$/.exec(line);
+  const m = /kexec_load\((0x[0-9a-f]+|0|NULL), (\d+), (\[.*\]|NULL), ([A-Z0-9_|]+|0x[0-9a-f]+|0)\) = (.*)$/.exec(line);
   if (m === null) throw new Error(`strace line not understood: ${line}`);
   const segs = [...(m[3] ?? '').matchAll(/\{buf=(0x[0-9a-f]+), bufsz=(\d+), mem=(0x[0-9a-f]+), memsz=(\d+)\}/g)].map(
     (s) => ({ buf: BigInt(s[1] ?? ''), bufsz: BigInt(s[2] ?? ''), mem: BigInt(s[3] ?? ''), memsz: BigInt(s[4] ?? '') }),
@@ -83,7 +84,7 @@ function decoded(line: string): { entry: bigint; nseg: number; segs: Seg[]; flag
   const flags = (m[4] ?? '')
     .split('|')
     .reduce((v, n) => v | (FLAG_NAMES[n] ?? (n.startsWith('0x') || n === '0' ? BigInt(n) : -1n)), 0n);
-  return { entry: BigInt(m[1] ?? ''), nseg: Number(m[2]), segs, flags, result: m[5] ?? '' };
+  return { entry: m[1] === 'NULL' ? 0n : BigInt(m[1] ?? ''), nseg: Number(m[2]), segs, flags, result: m[5] ?? '' };
 }
 
 function lastEvent(): Record<string, unknown> & { result: { ok: boolean; code?: string; errno?: number } } {
@@ -114,6 +115,18 @@ t.test('load --host --crash: strace decodes exactly the printed plan; the errno 
     t.equal(ev['syscall'], arch === 'amd64' ? 246 : 104, 'the syscall number journaled');
   }
   t.comment(`strace: ${calls[0] ?? ''}`);
+});
+
+t.test('unload --host --crash: kexec_load with no segments, KEXEC_ON_CRASH', opts, async (t) => {
+  const { r, calls } = straced([], ['unload', '--host', '--crash', '--state', state]);
+  t.equal(calls.length, 1, 'one kexec_load call');
+  const call = decoded(calls[0] ?? '');
+  t.equal(call.nseg, 0, 'no segments');
+  t.equal(call.entry, 0n);
+  t.equal(call.flags, 0x1n, 'KEXEC_ON_CRASH (arch default)');
+  const errno = /^-1 ([A-Z]+) /.exec(call.result)?.[1];
+  t.equal(r.status, errno === undefined ? 0 : 1);
+  t.equal(lastEvent().result.code, errno === undefined ? undefined : `HOST_${errno}`, 'journaled');
 });
 
 t.test('an unprivileged run is refused before any call', opts, async (t) => {
