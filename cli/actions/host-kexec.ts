@@ -71,6 +71,7 @@ function loadJson(o: HostLoadOutcome): unknown {
     called: o.called,
     ...(o.plan === undefined ? {} : { needed: o.plan.needed ?? null, notes: o.plan.notes }),
     ...(o.error === undefined ? {} : { error: o.error.toJSON() }),
+    ...(o.journalError === undefined ? {} : { journalError: o.journalError.toJSON() }),
   });
 }
 

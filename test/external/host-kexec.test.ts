@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
+import { validateJson } from '../../loader/schema.js';
 import { KBOOT_BIN } from '../helpers/spawn-kboot.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -134,9 +135,11 @@ t.test('an unprivileged run is refused before any call', opts, async (t) => {
   const { r, calls } = straced(drop, ['--json', 'load', '--host', '--crash', probe, '--state', join(dir, 'nobody')]);
   t.same(calls, [], 'no kexec_load in strace');
   t.equal(r.status, 1, 'exit 1');
-  const out = JSON.parse(r.stdout) as { called: boolean; error: { code: string } };
+  const out = JSON.parse(r.stdout) as { called: boolean; error: { code: string }; journalError?: { code: string } };
   t.equal(out.error.code, 'HOST_NOT_ROOT');
   t.equal(out.called, false);
+  t.same(validateJson('host-load', out), [], 'valid against host-load.schema.json');
+  t.ok(out.journalError !== undefined, 'nobody cannot write the state directory: said, not thrown');
 });
 
 t.test('--dry-run: the same segments, no kexec_load', opts, async (t) => {

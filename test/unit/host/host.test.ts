@@ -31,7 +31,7 @@ import {
 } from '../../../host/journal.js';
 import { kexecFlagNames, unloadFlags } from '../../../host/kexec.js';
 import { hostLoad } from '../../../host/load.js';
-import { readHostMachine } from '../../../host/plan.js';
+import { crashReservation, readHostMachine } from '../../../host/plan.js';
 import { replayLastHostLoad } from '../../../host/replay.js';
 import { readKexecSysState } from '../../../sysprobe/kexec-state.js';
 import { rejectsCode, throwsCode } from '../../helpers/errors.js';
@@ -267,6 +267,8 @@ t.test('sysprobe: /sys/kernel/kexec_* and the reservation', async (t) => {
   t.equal(s.crashSize, CRASH.size);
   t.same(s.crashKernel, CRASH);
   t.equal(s.loadDisabled, '0');
+  t.same(crashReservation({ ...s, crashSize: 0x800_0000n }), { start: CRASH.start, size: 0x800_0000n }, 'shrunk');
+  t.same(crashReservation({ ...s, crashSize: 0n }), CRASH, 'a size of 0 does not shrink it');
   const none = readKexecSysState(join(tmp, 'empty-root'));
   t.same(none.present, [], 'a kernel without kexec: nothing, no error');
   t.equal(none.crashLoaded, undefined);
