@@ -8,7 +8,8 @@
 // `plan --crash --host --print-reservation-size` answer from this machine's /sys and
 // /proc/iomem; the emulator runs the segments of the last host load on this machine's imported
 // profile and the probe reports back complete. Needs root (the real call) and strace; skips
-// without root.
+// without root, and where the running kernel has kexec unless KBOOT_TEST_REAL_KEXEC=1
+// (test/helpers/host-kexec.ts: a test load would replace the system's crash kernel).
 import t from 'tap';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,12 +18,12 @@ import { join } from 'node:path';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
 import { validateJson } from '../../loader/schema.js';
 import { KBOOT_BIN } from '../helpers/spawn-kboot.js';
+import { realKexecRefusal } from '../helpers/host-kexec.js';
 import { requireTool } from '../helpers/tools.js';
 
 const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-const root = process.geteuid?.() === 0;
-const opts =
-  process.platform !== 'linux' ? { skip: 'Linux only' } : !root ? { skip: 'needs root' } : requireTool('strace');
+const refusal = realKexecRefusal();
+const opts = refusal !== undefined ? { skip: refusal } : requireTool('strace');
 const dir = mkdtempSync(join(tmpdir(), 'kboot-host-kexec-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const probe = join(dir, 'probe.elf');
