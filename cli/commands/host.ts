@@ -74,7 +74,9 @@ export function registerBoot(program: Command, io: CliIo): void {
 export function registerLoad(program: Command, io: CliIo): void {
   const cmd = program
     .command('load')
-    .description("kexec_load-style call from the host's userspace (--crash: the rescue kernel)")
+    .description(
+      "kexec_load-style call from the emulated host's userspace (--crash: the rescue kernel); --host: a real kexec_load(2) on this system",
+    )
     .argument('<elf>', 'the kernel to load')
     .option('--crash', 'load it as the crash (rescue) kernel (KEXEC_ON_CRASH)')
     .addOption(
@@ -95,7 +97,7 @@ export function registerLoad(program: Command, io: CliIo): void {
 export function registerUnload(program: Command, io: CliIo): void {
   const cmd = program
     .command('unload')
-    .description('unload the crash kernel (kexec_load with no segments)')
+    .description('unload the crash kernel (kexec_load with no segments); --host: on this system, for real')
     .option('--crash', 'the crash kernel (the only kind modelled: required without --host)')
     .option('--host', 'a real kexec_load(2) with no segments on the system kboot runs on (root)');
   withStateWritten(cmd).action(async (opts: UnloadOptions, c: Command) => {
