@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ConfigCode, ConfigError, IoCode, IoError } from '../loader/errors.js';
+import { ConfigCode, ConfigError, IoCode, IoError, KbootError } from '../loader/errors.js';
 import { readInputFile, readInputText } from '../loader/io/input.js';
 import { createTemp, outputDirectory, writeAll } from '../loader/io/output.js';
 import { formatProblems, validateJson } from '../loader/schema.js';
@@ -158,4 +158,24 @@ export function readRecordedFile(ref: HostFileRef, what: string): Uint8Array {
       now,
     });
   return bytes;
+}
+
+/**
+ * Appends the event. When the command already failed (an unprivileged user refused before any
+ * call may not be able to write the state directory either), a journal failure is returned, not
+ * thrown, so the command's own error is the one reported.
+ */
+export async function journalEvent(
+  dir: string,
+  event: HostEvent,
+  waitMs: number | undefined,
+  failed: KbootError | undefined,
+): Promise<KbootError | undefined> {
+  try {
+    await appendHostEvent(dir, event, waitMs);
+    return undefined;
+  } catch (e) {
+    if (failed === undefined || !(e instanceof KbootError)) throw e;
+    return e;
+  }
 }

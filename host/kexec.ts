@@ -24,7 +24,7 @@ import { encodeKexecSegments, KEXEC_SYSCALL, LINUX_KEXEC, type KexecAbi } from '
 import { kexecErrnoError } from './errno.js';
 import { HostCode, HostError } from './errors.js';
 import { loadSyscall, type HostSyscall } from './ffi.js';
-import { appendHostEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
+import { journalEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
 import type { HostLoadPlan } from './plan.js';
 
 /** What the host commands can be pointed at (tests: another root, another euid, a fake syscall). */
@@ -34,12 +34,12 @@ export interface HostSeams {
 }
 
 /** Refuses a real call without root, before anything is called (HOST_NOT_ROOT). */
-export function requireRoot(what: string, seams: HostSeams = {}): void {
+export function requireRoot(what: string, seams: HostSeams = {}, dryRun = true): void {
   const euid = (seams.euid ?? (() => process.geteuid?.() ?? 0))();
   if (euid !== 0) {
     throw new HostError(
       HostCode.NotRoot,
-      `host: ${what} makes a real kexec_load(2) and needs root (CAP_SYS_BOOT / PRIV_REBOOT); euid is ${euid}: run it as root, or add --dry-run to see the plan`,
+      `host: ${what} makes a real kexec_load(2) and needs root (CAP_SYS_BOOT / PRIV_REBOOT); euid is ${euid}: run it as root${dryRun ? ', or add --dry-run to see the plan' : ''}`,
       { euid },
     );
   }
@@ -136,14 +136,14 @@ export async function hostUnload(opts: {
   readonly stateDir: string;
   readonly waitMs?: number;
   readonly seams?: HostSeams;
-}): Promise<{ error: KbootError | undefined; event: HostEvent }> {
+}): Promise<{ error: KbootError | undefined; event: HostEvent; journalError: KbootError | undefined }> {
   const { os, arch } = hostPlatform();
   const abi: KexecAbi = os;
   const base = { time: new Date().toISOString(), command: 'unload' as const, os, arch, abi, crash: opts.crash };
   let error: KbootError | undefined;
   let syscall: number | undefined;
   try {
-    requireRoot('kboot unload --host', opts.seams);
+    requireRoot('kboot unload --host', opts.seams, false);
     if (abi === 'freebsd' && opts.crash)
       throw new HostError(HostCode.FreeBsdCrash, "host: FreeBSD's kexec(2) has no crash images to unload", { abi });
     const sys = await (opts.seams?.syscall ?? loadSyscall)();
@@ -157,8 +157,8 @@ export async function hostUnload(opts: {
     error = e;
   }
   const event: HostEvent = { ...base, ...(syscall === undefined ? {} : { syscall }), result: resultOf(error) };
-  await appendHostEvent(opts.stateDir, event, opts.waitMs);
-  return { error, event };
+  const journalError = await journalEvent(opts.stateDir, event, opts.waitMs, error);
+  return { error, event, journalError };
 }
 
 /** A kernel file as a host event records it. */

@@ -11,7 +11,7 @@ import { KbootError } from '../loader/errors.js';
 import { readInputFile } from '../loader/io/input.js';
 import type { KexecAbi } from '../loader/kexec/abi.js';
 import { loadSyscall } from './ffi.js';
-import { appendHostEvent, type HostEvent } from './journal.js';
+import { journalEvent, type HostEvent } from './journal.js';
 import { callKexecLoad, hostPlatform, kernelRef, loadRecord, requireRoot, resultOf, type HostSeams } from './kexec.js';
 import { hostAbi, planHostLoad, readHostMachine, type HostLoadPlan, type HostMachineOptions } from './plan.js';
 
@@ -38,26 +38,6 @@ export interface HostLoadOutcome {
   readonly event: HostEvent;
   /** Why the event could not be journaled, when the command failed anyway (e.g. an unprivileged run). */
   readonly journalError: KbootError | undefined;
-}
-
-/**
- * Appends the event. When the command already failed (an unprivileged user refused before any
- * call may not be able to write the state directory either), a journal failure is returned, not
- * thrown, so the command's own error is the one reported.
- */
-export async function journalEvent(
-  dir: string,
-  event: HostEvent,
-  waitMs: number | undefined,
-  failed: KbootError | undefined,
-): Promise<KbootError | undefined> {
-  try {
-    await appendHostEvent(dir, event, waitMs);
-    return undefined;
-  } catch (e) {
-    if (failed === undefined || !(e instanceof KbootError)) throw e;
-    return e;
-  }
 }
 
 /** Runs `kboot load --host` (see the module contract). Errors come back in the outcome, journaled. */

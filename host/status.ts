@@ -17,9 +17,8 @@ import { rescueReservationSizing } from '../loader/plan/rescue-plan.js';
 import { readKexecSysState, type KexecSysState } from '../sysprobe/kexec-state.js';
 import { crashkernelArg } from './errno.js';
 import { HostCode, HostError } from './errors.js';
-import type { HostEvent } from './journal.js';
+import { journalEvent, type HostEvent } from './journal.js';
 import { hostPlatform, resultOf } from './kexec.js';
-import { journalEvent } from './load.js';
 import { readHostMachine, type HostMachineOptions } from './plan.js';
 
 /** What `kboot status --host` reports. */

@@ -126,6 +126,8 @@ export async function runHostUnload(ctx: ActionContext, opts: UnloadOptions): Pr
     );
     return o.error === undefined ? Exit.Ok : Exit.Failure;
   }
+  if (o.journalError !== undefined)
+    io.err(`kboot: warning: the host event was not journaled (${o.journalError.message})\n`);
   if (o.error !== undefined) throw o.error;
   io.out(
     `${crash ? 'crash kernel' : 'kexec image'} unloaded (kexec_load with no segments, syscall ${o.event.syscall ?? '?'})\n`,
