@@ -29,7 +29,7 @@ import {
   loadHostJournal,
   type HostEvent,
 } from '../../../host/journal.js';
-import { kexecFlagNames, unloadFlags } from '../../../host/kexec.js';
+import { hostUnload, kexecFlagNames, unloadFlags } from '../../../host/kexec.js';
 import { hostLoad } from '../../../host/load.js';
 import { crashReservation, readHostMachine } from '../../../host/plan.js';
 import { replayLastHostLoad } from '../../../host/replay.js';
@@ -259,6 +259,29 @@ t.test('a changed kernel makes the replay stale', async (t) => {
   writeFileSync(k, buildProbeKernel('amd64', { mode: 'kexec' }));
   throwsCode(t, () => replayLastHostLoad(dir, readHostMachine(machine(noCrash)).profile), 'CONFIG_STALE');
 });
+
+t.test(
+  'unload --host: root first, then kexec_load(0, 0, NULL, KEXEC_ON_CRASH)',
+  { skip: process.platform !== 'linux' },
+  async (t) => {
+    const rec = recordingSyscall(0);
+    const dir = join(tmp, 'state-unload');
+    const refused = await hostUnload({ crash: true, stateDir: dir, seams: { euid: () => 65534, syscall: rec.sys } });
+    t.equal(refused.error?.code, HostCode.NotRoot);
+    t.same(rec.loads, [], 'the syscall loader was never asked for');
+    const ok = await hostUnload({ crash: true, stateDir: dir, seams: { euid: () => 0, syscall: rec.sys } });
+    t.equal(ok.error, undefined);
+    t.same(
+      rec.calls.map((c) => ({ entry: c.entry, nseg: c.nseg, segments: c.segments, flags: c.flags })),
+      [{ entry: 0n, nseg: 0, segments: null, flags: LINUX_KEXEC.ON_CRASH }],
+    );
+    t.same(
+      loadHostJournal(dir).events.map((e) => e.result.ok),
+      [false, true],
+      'both journaled',
+    );
+  },
+);
 
 t.test('sysprobe: /sys/kernel/kexec_* and the reservation', async (t) => {
   const s = readKexecSysState(withCrash);
