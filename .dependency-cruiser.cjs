@@ -7,6 +7,7 @@
 //   rescue/                       the rescue kernel's side after the jump (/dev/dumper, crash dumps)
 //   machine/   dump/              the emulated machine | dump formats and savecore (not each other)
 //   native/    kernels/           the addon's typed binding | kernels kboot builds (probe, host)
+//   host/                         the running system: kexec_load(2) through ffi (only --host paths), host events
 //   sysprobe/                     read-only probes of the machine kboot runs on and of map files (machine import)
 //   loader/                       pure: formats, plans, hand-off, trampolines, strategies' data
 const layers = {
@@ -14,12 +15,13 @@ const layers = {
   native: ['loader'],
   kernels: ['loader'],
   sysprobe: ['loader'],
+  host: ['loader', 'native', 'sysprobe'],
   machine: ['loader', 'native', 'kernels'],
   dump: ['loader', 'native'],
   rescue: ['loader', 'native', 'kernels', 'machine', 'dump'],
   compare: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue'],
   scenario: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare'],
-  cli: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare', 'scenario', 'sysprobe'],
+  cli: ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare', 'scenario', 'sysprobe', 'host'],
 };
 const all = Object.keys(layers);
 

@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 NPM_BIN := node_modules/.bin
 STAMP := .make
-TS_SOURCES := $(shell find loader native kernels machine rescue dump compare scenario sysprobe cli bench test -name '*.ts' 2>/dev/null) tsconfig.json
+TS_SOURCES := $(shell find loader native kernels machine rescue dump compare scenario sysprobe host cli bench test -name '*.ts' 2>/dev/null) tsconfig.json
 NATIVE_SOURCES := $(wildcard native/*.cc native/*.h) binding.gyp
 
 .PHONY: build deps demo test lint typecheck format bench ci clean
@@ -53,7 +53,7 @@ typecheck: deps
 # ESLint and Prettier for the TypeScript; no C++ function over 100 lines (universal-ctags); the
 # address-brand cast budget (scripts/count-casts.mjs).
 lint: deps
-	@$(NPM_BIN)/depcruise $(wildcard loader native kernels machine dump rescue compare scenario sysprobe cli) bench test --config .dependency-cruiser.cjs --output-type err
+	@$(NPM_BIN)/depcruise $(wildcard loader native kernels machine dump rescue compare scenario sysprobe host cli) bench test --config .dependency-cruiser.cjs --output-type err
 	@$(NPM_BIN)/eslint .
 	@$(NPM_BIN)/prettier --check . --log-level=warn
 	@node scripts/check-function-length.mjs --max 100

@@ -29,6 +29,7 @@ export type ErrorDomain =
   | 'io'
   | 'compare'
   | 'import'
+  | 'host'
   | 'cli';
 
 /** Structured facts about a failure; values are plain data (bigint allowed). */

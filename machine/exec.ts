@@ -14,7 +14,7 @@
  * entry and the entry contract is checked (machine/contract.ts). Every run is bounded; the
  * outcome names why it stopped.
  */
-import { hex, kva, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
+import { hex, kva, phys, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
 import type { ElfImage } from '../loader/elf/image.js';
 import { planKexecBoot } from '../loader/plan/kexec-plan.js';
@@ -42,10 +42,23 @@ export interface ExecOptions<R = never> {
   readonly memsize?: Size;
   /** The rescue path's GICv3 ITS hand-off (default: what the firmware carries). */
   readonly itsHandoff?: ItsHandoffMode;
+  /** The rescue path: the reservation's exact address (a replayed host load's). */
+  readonly at?: PhysAddr;
+  /**
+   * The rescue path: the kexec segments to place in the reservation instead of the plan's own
+   * (a replayed host load's, already checked to be the plan's bytes: host/replay.ts).
+   */
+  readonly segments?: readonly HandOffSegment[];
   readonly maxInstructions?: number;
   readonly timeoutMs?: number;
   /** Reads what a kernel it recognises does after the entry (instead of the contract check). */
   readonly observer?: EntryObserver<R>;
+}
+
+/** A kexec segment placed as is: its bytes at its destination (zero-filled up to memsz by RAM that starts zero). */
+export interface HandOffSegment {
+  readonly mem: bigint;
+  readonly buf: Uint8Array;
 }
 
 /** One step of the hand-off, for --trace. */
@@ -116,28 +129,41 @@ function prepareRescue(
   machine: Machine,
   image: ElfImage,
   kernelName: string,
-  opts: { readonly memsize?: Size; readonly itsHandoff?: ItsHandoffMode },
+  opts: Pick<ExecOptions, 'memsize' | 'itsHandoff' | 'at' | 'segments'>,
   trace: TraceStep[],
 ): Prepared {
   const profile = machine.profile;
+  const { memsize, itsHandoff, at, segments } = opts;
   const plan = planRescue({
     kernel: image,
     kernelName,
     profile,
-    ...(opts.memsize === undefined ? {} : { memsize: opts.memsize }),
-    ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
+    ...(memsize === undefined ? {} : { memsize }),
+    ...(itsHandoff === undefined ? {} : { itsHandoff }),
+    ...(at === undefined ? {} : { at }),
   });
   trace.push({
     step: 'plan',
     detail: `reservation ${hex(plan.region.start)}+${hex(plan.region.size)} (${plan.placementWhy})`,
   });
-  // rescue_kernel_init: the reservation is M_ZERO, then params, firmware map, kenv and the raw kernel.
-  machine.place(
-    plan.segments.filter((s) => s.data.length > 0).map((s) => ({ label: s.label, phys: s.phys, data: s.data })),
-  );
-  trace.push(
-    ...plan.segments.map((s) => ({ step: 'arm', detail: `${s.label}: ${hex(s.data.length)} bytes at ${hex(s.phys)}` })),
-  );
+  if (segments === undefined) {
+    // rescue_kernel_init: the reservation is M_ZERO, then params, firmware map, kenv and the raw kernel.
+    machine.place(
+      plan.segments.filter((s) => s.data.length > 0).map((s) => ({ label: s.label, phys: s.phys, data: s.data })),
+    );
+    trace.push(
+      ...plan.segments.map((s) => ({
+        step: 'arm',
+        detail: `${s.label}: ${hex(s.data.length)} bytes at ${hex(s.phys)}`,
+      })),
+    );
+  } else {
+    // kexec_load(KEXEC_ON_CRASH): the segments' bytes at their destinations, the rest zero
+    machine.place(segments.map((s, i) => ({ label: `segment ${i}`, phys: phys(s.mem), data: s.buf })));
+    trace.push(
+      ...segments.map((s, i) => ({ step: 'arm', detail: `segment ${i}: ${hex(s.buf.length)} bytes at ${hex(s.mem)}` })),
+    );
+  }
   const host = panicHost(profile);
   machine.place(host.placements);
   if (machine.gic !== undefined) {
@@ -173,7 +199,7 @@ export function prepareHandOff(
   machine: Machine,
   image: ElfImage,
   kernelName: string,
-  opts: { readonly path: ExecPath; readonly memsize?: Size; readonly itsHandoff?: ItsHandoffMode },
+  opts: Pick<ExecOptions, 'path' | 'memsize' | 'itsHandoff' | 'at' | 'segments'>,
   trace: TraceStep[] = [],
 ): Prepared {
   return opts.path === 'kexec'

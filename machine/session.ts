@@ -31,10 +31,10 @@ import { hex, phys, type PhysRange, type Size } from '../loader/addr.js';
 import { parseElf } from '../loader/elf/reader.js';
 import { decodeRescueParams, encodeRescueParams, rescueDumpFields } from '../loader/handoff/params.js';
 import {
+  bootRequestFromPlan,
   crashRequestFromPlan,
   kexecLoad,
   kexecUnload,
-  LINUX_KEXEC_ARCH,
   type KexecAbi,
   type KexecOutcome,
   type KexecState,
@@ -370,16 +370,7 @@ export class HostSession {
    */
   loadNormal(kernelBytes: Uint8Array, name: string, abi: KexecAbi = 'linux'): KexecOutcome {
     const plan = planKexecBoot({ kernel: parseElf(kernelBytes), kernelName: name, profile: this.profile });
-    const request = {
-      entry: plan.entryPa as bigint,
-      flags: abi === 'linux' ? LINUX_KEXEC_ARCH[this.profile.arch] : 0n,
-      segments: plan.segments.map((seg) => ({
-        buf: seg.data,
-        bufsz: BigInt(seg.data.length),
-        mem: seg.phys as bigint,
-        memsz: seg.memSize as bigint,
-      })),
-    };
+    const request = bootRequestFromPlan(plan, abi);
     const out = kexecLoad({ ...this.kexecState, abi }, request);
     this.kexecState = out.state;
     this.log.push(

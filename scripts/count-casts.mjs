@@ -22,7 +22,19 @@ import { fileURLToPath } from 'node:url';
 const CEILING = 17;
 
 /** Folders of library and CLI code (docs/ARCHITECTURE.md's layers). */
-const FOLDERS = ['loader', 'native', 'kernels', 'machine', 'dump', 'rescue', 'compare', 'scenario', 'cli'];
+const FOLDERS = [
+  'loader',
+  'native',
+  'kernels',
+  'sysprobe',
+  'host',
+  'machine',
+  'dump',
+  'rescue',
+  'compare',
+  'scenario',
+  'cli',
+];
 
 /** Where the brands are made. */
 const ADDR_MODULE = 'loader/addr.ts';

@@ -13,6 +13,7 @@ set -euo pipefail
 # (linux-libc-dev: <linux/kexec.h>); zstd, gzip: the CLIs that check our compressed dumps. Every
 # tool a test requires is in test/helpers/tools.ts TOOLS with its package; under CI=true a
 # missing one fails the run.
+# strace: decodes the real kexec_load(2) kboot load --host makes (test/external/host-kexec.test.ts).
 # bzip2 and llvm (its yaml2obj): turn test/fixtures/freebsd-dumps/ (a dump FreeBSD wrote, its
 # kernel's symbols as yaml2obj input) into the files the dump tests read (test/helpers/freebsd-fixtures.ts).
 packages=(
@@ -37,6 +38,7 @@ packages=(
   universal-ctags
   bzip2
   llvm
+  strace
   "$@"
 )
 

@@ -16,7 +16,11 @@
  * note on stderr says so (`pathFrom: "probe-mode"` in --json); a kexec-mode probe given
  * --crash would read a hand-off that is not there, so that is a usage error naming the two
  * commands that work. Any other kernel is entered the way the options say. The descriptor is
- * cli/commands/exec.ts.
+ * cli/commands/exec.ts. `--segments-from-last-host-load` runs a recorded `kboot load --host`
+ * instead: the kernel recorded there is planned again on the profile (default: the running host
+ * read now), its segments checked against the recorded digests (host/replay.ts) and placed as
+ * they are, then entered the way the load would be (crash: rescue_kernel_exec; else a kexec
+ * reboot).
  */
 import { basename } from 'node:path';
 import { hex, parseSizeText } from '../../loader/addr.js';
@@ -152,10 +156,12 @@ export interface ExecOptions {
   exact?: boolean;
   trace?: boolean;
   itsHandoff?: ItsHandoffMode;
+  segmentsFromLastHostLoad?: boolean;
+  state?: string;
 }
 
 /** The `--json` form of an outcome. */
-function execJson(outcome: ExecOutcome<ProbeRun>, from: 'option' | 'probe-mode'): unknown {
+export function execJson(outcome: ExecOutcome<ProbeRun>, from: 'option' | 'probe-mode'): unknown {
   const { observed: probe, ...rest } = outcome;
   return jsonSafe({
     ...rest,
@@ -174,8 +180,19 @@ function execJson(outcome: ExecOutcome<ProbeRun>, from: 'option' | 'probe-mode')
 }
 
 /** `kboot exec FILE`: runs the hand-off into the kernel and prints the outcome; exit 1 when it failed. */
-export function runExec(ctx: ActionContext, file: string, opts: ExecOptions): number {
+export async function runExec(ctx: ActionContext, file: string | undefined, opts: ExecOptions): Promise<number> {
   const { io } = ctx;
+  if (opts.segmentsFromLastHostLoad === true) {
+    if (file !== undefined || opts.crash === true || opts.memsize !== undefined)
+      throw new CliError(
+        CliCode.Usage,
+        'cli: --segments-from-last-host-load takes the kernel, --crash and rescue_memsize from the host load',
+        {},
+      );
+    return runHostLoadSegments(ctx, opts);
+  }
+  if (file === undefined)
+    throw new CliError(CliCode.Usage, 'cli: exec needs a kernel (or --segments-from-last-host-load)', {});
   const memsize = opts.memsize === undefined ? undefined : parseSizeText(opts.memsize);
   if (opts.memsize !== undefined && memsize === undefined) {
     throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
@@ -198,5 +215,43 @@ export function runExec(ctx: ActionContext, file: string, opts: ExecOptions): nu
   io.out(
     ctx.json ? `${JSON.stringify(execJson(outcome, how.from), null, 2)}\n` : formatExec(outcome, opts.trace === true),
   );
+  return execSucceeded(outcome) ? Exit.Ok : Exit.Failure;
+}
+
+/** `kboot exec --segments-from-last-host-load`: the recorded host load's segments on the emulated machine. */
+async function runHostLoadSegments(ctx: ActionContext, opts: ExecOptions): Promise<number> {
+  const { io } = ctx;
+  const [{ replayLastHostLoad }, { readHostMachine }, { stateDir }] = await Promise.all([
+    import('../../host/replay.js'),
+    import('../../host/plan.js'),
+    import('./host-state.js'),
+  ]);
+  const profile = opts.machine === undefined ? readHostMachine().profile : loadProfile(opts.machine, { cwd: io.cwd });
+  const r = replayLastHostLoad(stateDir(opts, io), profile);
+  const segments = r.planned.request.segments.map((s) => ({ mem: s.mem, buf: s.buf }));
+  const outcome = execKernel(profile, parseElf(r.kernel), r.kernelName, {
+    path: r.crash ? 'rescue' : 'kexec',
+    exact: opts.exact === true,
+    observer: probeObserver,
+    ...(r.memsize === undefined ? {} : { memsize: r.memsize }),
+    ...(r.at === undefined ? {} : { at: r.at }),
+    ...(r.crash ? { segments } : {}),
+  });
+  const from = {
+    time: r.event.time,
+    dryRun: r.event.dryRun === true,
+    segments: segments.length,
+    entry: r.event.load?.entry,
+    flags: r.event.load?.flags,
+  };
+  if (ctx.json) {
+    const base = execJson(outcome, 'option') as Record<string, unknown>;
+    io.out(`${JSON.stringify({ ...base, hostLoad: from }, null, 2)}\n`);
+  } else {
+    io.out(
+      `the ${from.dryRun ? 'dry-run ' : ''}host load of ${from.time}: ${from.segments} segments (sha256 of each as recorded), entry ${from.entry ?? '?'}, flags ${from.flags ?? '?'}\n`,
+    );
+    io.out(formatExec(outcome, opts.trace === true));
+  }
   return execSucceeded(outcome) ? Exit.Ok : Exit.Failure;
 }

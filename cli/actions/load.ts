@@ -1,7 +1,8 @@
 /**
  * The actions of `kboot load [--crash] [--abi linux|freebsd] <elf>` and `kboot unload --crash`
  * (descriptors: cli/commands/host.ts): kexec_load-style calls from the host's userspace,
- * made on the replayed session and appended to the journal.
+ * made on the replayed session and appended to the journal. With `--host` they are real calls
+ * on the running system instead (cli/actions/host-kexec.ts, loaded only then).
  *
  * Contract: both hold the state directory's flock(2) around the whole read-replay-append-save
  * (machine/journal.ts withJournal; `--wait SECONDS`, then IO_LOCKED), so concurrent commands
@@ -29,16 +30,26 @@ export interface LoadOptions extends WritingStateOptions {
   crash?: boolean;
   abi?: KexecAbi;
   itsHandoff?: ItsHandoffMode;
+  host?: boolean;
+  dryRun?: boolean;
+  memsize?: string;
 }
 
 /** The options of `kboot unload` (cli/commands/host.ts). */
 export interface UnloadOptions extends WritingStateOptions {
   crash?: boolean;
+  host?: boolean;
 }
 
 /** `kboot load FILE`: loads the kernel on the running host and journals the call. */
-export async function runLoad(ctx: ActionContext, file: string, opts: LoadOptions): Promise<void> {
+export async function runLoad(ctx: ActionContext, file: string, opts: LoadOptions): Promise<number | void> {
   const { io } = ctx;
+  if (opts.host === true) {
+    const { runHostLoad } = await import('./host-kexec.js');
+    return runHostLoad(ctx, file, opts);
+  }
+  if (opts.dryRun === true || opts.memsize !== undefined)
+    throw new CliError(CliCode.Usage, 'cli: --dry-run and --memsize go with --host', {});
   const abi = opts.abi ?? 'linux';
   const crash = opts.crash === true;
   const outcome = await withJournal(existingStateDir(opts, io), false, lockWait(opts), (dir) => {
@@ -68,8 +79,12 @@ export async function runLoad(ctx: ActionContext, file: string, opts: LoadOption
 }
 
 /** `kboot unload --crash`: kexec_load with no segments, journaled. */
-export async function runUnload(ctx: ActionContext, opts: UnloadOptions): Promise<void> {
+export async function runUnload(ctx: ActionContext, opts: UnloadOptions): Promise<number | void> {
   const { io } = ctx;
+  if (opts.host === true) {
+    const { runHostUnload } = await import('./host-kexec.js');
+    return runHostUnload(ctx, opts);
+  }
   if (opts.crash !== true) throw new CliError(CliCode.Usage, 'cli: only --crash unloads are modelled', {});
   const outcome = await withJournal(existingStateDir(opts, io), false, lockWait(opts), (dir) => {
     warnShared(io, dir);

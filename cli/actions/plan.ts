@@ -7,7 +7,8 @@
  * (address, size, why there, how the size is made up), the layout inside it, the hand-off
  * descriptors (params, kenv, firmware map, device tables to leave alone, used memory) and
  * warnings. `--print-reservation-size` prints only the bytes needed, in decimal, like
- * `kexec --print-ckr-size`. `--json` prints an object valid against
+ * `kexec --print-ckr-size`; with `--host`, for the running host (cli/actions/host-kexec.ts: the
+ * crashkernel= to boot with, and whether the current reservation holds it). `--json` prints an object valid against
  * schemas/plan.schema.json. Nothing is written anywhere: planning is pure. The descriptor is
  * cli/commands/plan.ts; this module is loaded when the command runs.
  */
@@ -197,11 +198,23 @@ export interface PlanOptions {
   place?: (typeof PLACE_CHOICES)[number];
   itsHandoff?: ItsHandoffMode;
   printReservationSize?: boolean;
+  host?: boolean;
+  state?: string;
 }
 
 /** `kboot plan --crash FILE`: plans the hand-off and prints it (or only the reservation size). */
-export function runPlan(ctx: ActionContext, file: string, opts: PlanOptions): void {
+export async function runPlan(ctx: ActionContext, file: string, opts: PlanOptions): Promise<void> {
   const { io } = ctx;
+  if (opts.host === true) {
+    if (opts.printReservationSize !== true || opts.machine !== undefined || opts.at !== undefined)
+      throw new CliError(
+        CliCode.Usage,
+        'cli: --host goes with --print-reservation-size (for a whole plan: kboot machine import --host, then kboot plan --machine FILE)',
+        {},
+      );
+    const { runHostReservationSize } = await import('./host-kexec.js');
+    return runHostReservationSize(ctx, file, opts);
+  }
   const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
   const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
   const memsize = opts.memsize === undefined ? undefined : parseSizeOption(opts.memsize, '--memsize');

@@ -7,13 +7,17 @@
  *   kboot load --crash <elf> [--abi linux|freebsd]     kexec_load(..., KEXEC_ON_CRASH) from userspace
  *   kboot unload --crash                                 kexec_load with no segments
  *   kboot status                                         exit 0 when a rescue kernel is armed (like kexec -S)
+ *   kboot load --host [--crash] <elf> [--dry-run]        a real kexec_load(2) on the running system (root)
+ *   kboot unload --host [--crash]                        a real kexec_load(2) with no segments (root)
+ *   kboot status --host                                  /sys/kernel/kexec_*: exit 0 when a crash kernel is loaded
  *   kboot panic [--at PHASE]                             panic (after advancing to PHASE) and hand off
  *         [--dump-dir DIR | --dump-device FILE] [--format minidump|elf] [--compress none|gzip|zstd]
  *         [--fault dma|its|second-panic|full-target ...] [--no-progress]
  *
  * These are the commands' descriptors: names, arguments and options (closed sets through
  * commander's `.choices()`, cli/choices.ts). Each action (cli/actions/boot.ts, load.ts,
- * status.ts, panic.ts, with the emulated machine) is loaded only when its command runs.
+ * status.ts, panic.ts, with the emulated machine; host-kexec.ts for --host, the real system) is
+ * loaded only when its command runs. `--host` is never implied.
  * `boot`, `load` and `unload` change the journal and wait for another command holding it
  * (`--wait SECONDS`).
  */
@@ -22,7 +26,7 @@ import { HOST_PHASES } from '../../machine/host/timeline.js';
 import type { BootOptions } from '../actions/boot.js';
 import type { LoadOptions, UnloadOptions } from '../actions/load.js';
 import type { PanicOptions } from '../actions/panic.js';
-import type { StateOptions } from '../actions/host-state.js';
+import type { StatusOptions } from '../actions/status.js';
 import {
   DEFAULT_LOCK_WAIT_SECONDS,
   DUMP_COMPRESSION_CHOICES,
@@ -77,10 +81,19 @@ export function registerBoot(program: Command, io: CliIo): void {
 export function registerLoad(program: Command, io: CliIo): void {
   const cmd = program
     .command('load')
-    .description("kexec_load-style call from the host's userspace (--crash: the rescue kernel)")
+    .description(
+      "kexec_load-style call from the emulated host's userspace (--crash: the rescue kernel); --host: a real kexec_load(2) on this system",
+    )
     .argument('<elf>', 'the kernel to load')
     .option('--crash', 'load it as the crash (rescue) kernel (KEXEC_ON_CRASH)')
-    .addOption(new Option('--abi <abi>', 'whose kexec_load rules (default linux)').choices(KEXEC_ABI_CHOICES))
+    .addOption(
+      new Option('--abi <abi>', "whose kexec_load rules (default linux; with --host the running system's)").choices(
+        KEXEC_ABI_CHOICES,
+      ),
+    )
+    .option('--host', 'a real kexec_load(2) on the system kboot runs on (root; never reboots)')
+    .option('--dry-run', 'with --host: plan and print the segments, call nothing')
+    .option('--memsize <size>', 'with --host --crash: rescue_memsize (default 128M)')
     .addOption(
       new Option(
         '--its-handoff <mode>',
@@ -89,7 +102,7 @@ export function registerLoad(program: Command, io: CliIo): void {
     );
   withStateWritten(cmd).action(async (file: string, opts: LoadOptions, c: Command) => {
     const { runLoad } = await import('../actions/load.js');
-    await runLoad(actionContext(c, io), file, opts);
+    endWith(c, await runLoad(actionContext(c, io), file, opts));
   });
 }
 
@@ -97,11 +110,12 @@ export function registerLoad(program: Command, io: CliIo): void {
 export function registerUnload(program: Command, io: CliIo): void {
   const cmd = program
     .command('unload')
-    .description('unload the crash kernel (kexec_load with no segments)')
-    .requiredOption('--crash', 'the crash kernel (the only kind modelled; required)');
+    .description('unload the crash kernel (kexec_load with no segments); --host: on this system, for real')
+    .option('--crash', 'the crash kernel (the only kind modelled: required without --host)')
+    .option('--host', 'a real kexec_load(2) with no segments on the system kboot runs on (root)');
   withStateWritten(cmd).action(async (opts: UnloadOptions, c: Command) => {
     const { runUnload } = await import('../actions/load.js');
-    await runUnload(actionContext(c, io), opts);
+    endWith(c, await runUnload(actionContext(c, io), opts));
   });
 }
 
@@ -109,10 +123,11 @@ export function registerUnload(program: Command, io: CliIo): void {
 export function registerStatus(program: Command, io: CliIo): void {
   const cmd = program
     .command('status')
-    .description('the machine, its phase and whether a rescue kernel is armed (exit 1 when not, like kexec -S)');
-  withState(cmd).action(async (opts: StateOptions, c: Command) => {
+    .description('the machine, its phase and whether a rescue kernel is armed (exit 1 when not, like kexec -S)')
+    .option('--host', 'the running system instead: /sys/kernel/kexec_* and the crash reservation');
+  withState(cmd).action(async (opts: StatusOptions, c: Command) => {
     const { runStatus } = await import('../actions/status.js');
-    endWith(c, runStatus(actionContext(c, io), opts));
+    endWith(c, await runStatus(actionContext(c, io), opts));
   });
 }
 

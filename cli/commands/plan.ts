@@ -34,8 +34,10 @@ export function registerPlan(program: Command, io: CliIo): void {
       ).choices(ITS_HANDOFF_CHOICES),
     )
     .option('--print-reservation-size', 'print only the reservation size in bytes')
+    .option('--host', 'with --print-reservation-size: for the running host (its crashkernel= size)')
+    .option('--state <dir>', 'with --host: the state directory its host event goes to (default ./.kboot)')
     .action(async (file: string, opts: PlanOptions, cmd: Command) => {
       const { runPlan } = await import('../actions/plan.js');
-      runPlan(actionContext(cmd, io), file, opts);
+      await runPlan(actionContext(cmd, io), file, opts);
     });
 }

@@ -33,4 +33,4 @@ export {
   type KexecWarning,
   type LoadedSegment,
 } from './rules.js';
-export { crashRequestFromPlan, crashSegmentsFromPlan, type CrashSegment } from './segments.js';
+export { bootRequestFromPlan, crashRequestFromPlan, crashSegmentsFromPlan, type CrashSegment } from './segments.js';

@@ -16,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { add, alignDown, alignUp, offsetFrom, rangeEnd, size, type PhysAddr, type Size } from '../addr.js';
 import { archInfo } from '../arch/index.js';
+import type { KexecBootPlan } from '../plan/kexec-plan.js';
 import type { LoadPlan } from '../plan/load-plan.js';
 import { FREEBSD_KEXEC, LINUX_KEXEC, LINUX_KEXEC_ARCH, type KexecAbi } from './abi.js';
 import type { KexecRequest } from './rules.js';
@@ -121,5 +122,23 @@ export function crashRequestFromPlan(
     entry: opts.entry ?? plan.entry,
     flags: abi === 'linux' ? LINUX_KEXEC.ON_CRASH | LINUX_KEXEC_ARCH[plan.arch] : 0n,
     segments: segs.map((s) => ({ buf: s.buf, bufsz: BigInt(s.buf.length), mem: s.mem, memsz: s.memsz })),
+  };
+}
+
+/**
+ * The kexec_load request of a normal (loader.kboot-style) image: the plan's segments as they
+ * are (already page aligned and sorted), entered at the kernel's entry; flags Linux:
+ * KEXEC_ARCH for the arch (what loader.kboot passes), FreeBSD: 0.
+ */
+export function bootRequestFromPlan(plan: KexecBootPlan, abi: KexecAbi): KexecRequest {
+  return {
+    entry: plan.entryPa,
+    flags: abi === 'linux' ? LINUX_KEXEC_ARCH[plan.arch] : 0n,
+    segments: plan.segments.map((seg) => ({
+      buf: seg.data,
+      bufsz: BigInt(seg.data.length),
+      mem: seg.phys,
+      memsz: seg.memSize,
+    })),
   };
 }

@@ -10,7 +10,7 @@
  */
 import type { FuzzGroup, FuzzTarget } from './lib/target.js';
 import { decompressFileTarget, gzipTarget, zstdTarget } from './targets/compress.js';
-import { journalTarget, loaderConfTarget, numbersTarget, profileTarget } from './targets/config.js';
+import { hostJournalTarget, journalTarget, loaderConfTarget, numbersTarget, profileTarget } from './targets/config.js';
 import {
   boundsTarget,
   dumpFileTarget,
@@ -54,6 +54,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   profileTarget,
   loaderConfTarget,
   journalTarget,
+  hostJournalTarget,
   numbersTarget,
   fdtTarget,
   modinfoTarget,

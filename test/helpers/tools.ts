@@ -58,6 +58,7 @@ export const TOOLS = {
   yaml2obj: { package: 'llvm' },
   ctags: { package: 'universal-ctags', match: /Universal Ctags/ },
   mkfifo: { package: 'coreutils' },
+  strace: { package: 'strace', args: ['-V'] },
   'linux/kexec.h': { package: 'linux-libc-dev', file: '/usr/include/linux/kexec.h' },
   'unicorn.h': { package: 'libunicorn-dev', file: '/usr/include/unicorn/unicorn.h' },
 } as const satisfies Record<string, ToolProbe>;

@@ -18,6 +18,7 @@ import { validateJson } from '../../../loader/schema.js';
 import { memoryIo } from '../../../cli/io.js';
 import { Exit, runCli } from '../../../cli/run.js';
 import { nativeAvailable } from '../../../native/binding.js';
+import { realKexecRefusal } from '../../helpers/host-kexec.js';
 import { makeRescueKernel } from '../../helpers/kernels.js';
 
 const skip = nativeAvailable() ? false : 'the native addon is not built';
@@ -242,6 +243,47 @@ t.test('machine import, list, show, rescue-dtb', { skip }, async (t) => {
   );
   t.equal(rd['bytes'], readFileSync(join(dir, 'qemu-board.rescue.dtb')).length);
 });
+
+t.test(
+  '--host: load, unload, status, plan --print-reservation-size, exec of the last host load',
+  { skip },
+  async (t) => {
+    if (process.platform !== 'linux') return;
+    const arch: Arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    writeFileSync(join(dir, 'host-probe.elf'), buildProbeKernel(arch, { mode: 'rescue' }));
+    const st = ['--state', 'host-state'];
+    const dry = await json(t, 'host-load', Exit.Ok, 'load', '--host', '--crash', 'host-probe.elf', '--dry-run', ...st);
+    t.match(dry, { called: false, event: { command: 'load', dryRun: true, result: { ok: true } } });
+    t.same(
+      validateJson('host-journal', { version: 1, events: [dry['event']] }),
+      [],
+      'the event is a host-journal event',
+    );
+    const real = realKexecRefusal() === undefined;
+    if (real) {
+      const r = await kboot('--json', 'load', '--host', '--crash', 'host-probe.elf', ...st);
+      const o = check(t, 'host-load', r, 'kboot load --host --crash');
+      t.equal(o['called'], true, 'a real call was made');
+      check(t, 'host-unload', await kboot('--json', 'unload', '--host', '--crash', ...st), 'kboot unload --host');
+    }
+    const status = await kboot('--json', 'status', '--host', ...st);
+    const so = check(t, 'host-status', status, 'kboot status --host');
+    t.equal(status.code, so['armed'] === true ? Exit.Ok : Exit.Failure, 'exit 0 when armed, 1 when not');
+    await json(
+      t,
+      'host-reservation',
+      Exit.Ok,
+      'plan',
+      '--crash',
+      '--host',
+      '--print-reservation-size',
+      'host-probe.elf',
+      ...st,
+    );
+    const ex = await json(t, 'exec', Exit.Ok, 'exec', '--segments-from-last-host-load', ...st);
+    t.match(ex, { path: 'rescue', ok: true, hostLoad: { dryRun: !real } });
+  },
+);
 
 t.test('failing commands print {"error": {...}}', { skip }, async (t) => {
   writeFileSync(join(dir, 'notes.txt'), 'not an ELF\n');

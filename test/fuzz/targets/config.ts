@@ -2,7 +2,7 @@
  * Text inputs a user writes: machine profiles (parseProfile), loader.conf with its includes
  * (parseLoaderConf through an in-memory resolver, then preloadDecisions, the module file
  * candidates and the kenv encoding), the state journal (loadJournal over a private
- * directory), and the number parsers of the command line (parseSizeText, --seed).
+ * directory), the host events (loadHostJournal, host/journal.ts), and the number parsers of the command line (parseSizeText, --seed).
  * Seeds: the built-in profiles, loader.conf files in FreeBSD's forms, journals as kboot
  * writes them.
  */
@@ -24,6 +24,7 @@ import {
   type ConfResolver,
 } from '../../../loader/preload/index.js';
 import { JOURNAL_FILE, loadJournal } from '../../../machine/journal.js';
+import { HOST_JOURNAL_FILE, lastHostLoad, loadHostJournal } from '../../../host/journal.js';
 import { parseSeed } from '../../../cli/actions/compare.js';
 import { buildImportedProfile, importDtb } from '../../../loader/import/index.js';
 import { bytesCase, packParts, textTarget, unpackParts } from '../lib/build.js';
@@ -287,6 +288,71 @@ export const journalTarget: FuzzTarget = textTarget({
     return { machine: j.machine, actions: j.actions.length };
   },
   tokens: ['"', ',', ':', '{', '}', '[', ']', 'boot', 'load', 'true', '0', ' ', '\n'],
+});
+
+const HOST_EVENTS = [
+  {
+    version: 1,
+    events: [
+      {
+        time: '2026-12-07T14:31:06.955Z',
+        command: 'load',
+        os: 'linux',
+        arch: 'amd64',
+        abi: 'linux',
+        crash: true,
+        dryRun: false,
+        syscall: 246,
+        kernel: { path: '/tmp/probe.elf', sha256: SHA },
+        load: {
+          entry: '0xb7e01000',
+          flags: '0x3e0001',
+          region: { start: '0xb7c00000', size: '0x8204000' },
+          memsize: '0x8000000',
+          segments: [
+            {
+              buf: '0x1a3d5400',
+              bufsz: '0x1000',
+              mem: '0xb7c00000',
+              memsz: '0x11000',
+              sha256: SHA,
+              labels: ['params'],
+            },
+            { bufsz: '0x3240', mem: '0xb7e00000', memsz: '0x4000', sha256: SHA, labels: ['kernel probe.elf'] },
+          ],
+        },
+        result: { ok: false, code: 'HOST_ENOSYS', errno: 38, message: 'host: kexec_load failed' },
+      },
+      {
+        time: 't',
+        command: 'status',
+        os: 'linux',
+        arch: 'arm64',
+        result: { ok: true },
+        facts: { kexec: false, crashSize: null, armed: false, bytes: '0x1' },
+      },
+    ],
+  },
+  { version: 1, events: [] },
+].map((j, i) => `${JSON.stringify(j, null, i === 0 ? 2 : undefined)}\n`);
+
+export const hostJournalTarget: FuzzTarget = textTarget({
+  name: 'host-journal',
+  group: 'config',
+  entry: 'loadHostJournal (host.json: JSON + schemas/host-journal.schema.json) + lastHostLoad',
+  errors: [ConfigError],
+  floor: 0.04,
+  tapRuns: 3000,
+  json: true,
+  seeds: () => HOST_EVENTS,
+  decode: (text) => {
+    const dir = scratchDir();
+    writeFileSync(join(dir, HOST_JOURNAL_FILE), text);
+    const j = loadHostJournal(dir);
+    const last = lastHostLoad(j);
+    return { events: j.events.length, segments: last?.load?.segments.length ?? -1 };
+  },
+  tokens: ['"', ',', ':', '{', '}', '[', ']', 'load', 'status', 'true', '0x0', ' ', '\n'],
 });
 
 const SIZES = ['0', '1', '4096', '0x1000', '0X10', '1K', '2M', '3G', '4T', '0xffffffffffffffff', '1G ', ' 1'];
