@@ -1,0 +1,68 @@
+// Issue 15 item 3 on the CPU: the arm64 probe kernel built with `--gic` (kernels/probe/arm64-gic.ts)
+// reads GICR_CTLR / PROPBASER / PENDBASER through the GICv3's MMIO, follows the hand-off
+// (kp_fwhandle → EFI system table → LINUX_EFI_MEMRESERVE chain, or the DTB's /reserved-memory)
+// and writes its own verdict. Compared here with kboot's TypeScript check (rescue/its-check.ts
+// checkItsReuse, the reference) on arm64-fdt and arm64-acpi, `--its-handoff none` (the panic
+// naming PROPBASER's address) and the default (reuse OK); then `kboot exec` prints the probe's
+// verdict and exits 1 on the would-be panic.
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryIo } from '../../cli/io.js';
+import { runCli } from '../../cli/run.js';
+import { buildProbeKernel } from '../../kernels/probe/index.js';
+import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
+import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
+import type { StrategyId } from '../../loader/strategy.js';
+import { HostSession } from '../../machine/session.js';
+import { nativeAvailable } from '../../native/binding.js';
+import { probeObserver } from '../../rescue/probe-observer.js';
+
+const skip = nativeAvailable() ? false : 'the native addon is not built';
+const gicr = (p: MachineProfile): bigint => p.gic?.redistributors[0]?.start ?? 0n;
+const probeFor = (p: MachineProfile): Uint8Array =>
+  buildProbeKernel('arm64', { mode: 'rescue', uartBase: p.uart.base, gicr: gicr(p) });
+const PROPBASER: Record<string, string> = { 'arm64-fdt': '0x23ff00000', 'arm64-acpi': '0x97ff00000' };
+const STRATEGIES: readonly StrategyId[] = ['kld'];
+
+for (const name of ['arm64-fdt', 'arm64-acpi']) {
+  t.test(`${name}: the probe's own GIC verdict matches checkItsReuse`, { skip }, (t) => {
+    const profile = loadProfile(name);
+    const rescue = probeFor(profile);
+    for (const strategy of STRATEGIES) {
+      for (const mode of ['none', undefined] as (ItsHandoffMode | undefined)[]) {
+        const s = HostSession.boot({ profile, strategy, rescue, ...(mode === undefined ? {} : { itsHandoff: mode }) });
+        try {
+          s.advanceTo('running');
+          const out = s.panic({ observer: probeObserver });
+          const label = `${strategy} ${mode ?? 'default'}`;
+          const run = out.observed;
+          t.ok(out.rescued && run?.report?.complete === true, `${label}: probe ran`);
+          t.equal(run?.itsBy, 'probe', `${label}: the verdict is the probe's own`);
+          const gic = run?.report?.gic;
+          t.equal(gic?.gicrBase, gicr(profile), `${label}: GICR base`);
+          t.equal(gic?.ctlr, 1, `${label}: GICR_CTLR.EnableLPIs read set through MMIO`);
+          const own = run?.its;
+          const ref = run?.itsKboot;
+          t.equal(own?.outcome, ref?.outcome, `${label}: same outcome as checkItsReuse (${ref?.detail ?? ''})`);
+          t.equal(own?.panic, ref?.panic, `${label}: same panic`);
+          t.equal(own?.address, ref?.address, `${label}: same address`);
+          if (mode === 'none') {
+            t.equal(gic?.outcome, 'propbaser-not-reserved', label);
+            t.equal(own?.panic, `gicv3 PROPBASER needs to reuse ${PROPBASER[name] ?? ''}, but not reserved`, label);
+            t.equal(gic?.checked, 0, `${label}: failed at the first table`);
+          } else {
+            t.equal(gic?.outcome, 'reuse-ok', `${label}: ${own?.detail ?? ''}`);
+            t.equal(gic?.checked, profile.cpus + 1, `${label}: PROPBASER and every CPU's PENDBASER`);
+            t.same(gic?.excludedBy, [name === 'arm64-fdt' ? 'fdt-reserved-memory' : 'memreserve'], label);
+            if (name === 'arm64-acpi') t.equal(gic?.fwHandle, ref?.fwHandle, `${label}: kp_fwhandle`);
+          }
+        } finally {
+          s.close();
+        }
+      }
+    }
+    t.end();
+  });
+}
