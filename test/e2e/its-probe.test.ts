@@ -14,7 +14,7 @@ import { runCli } from '../../cli/run.js';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
-import type { StrategyId } from '../../loader/strategy.js';
+import { STRATEGY_IDS } from '../../loader/strategy.js';
 import { HostSession } from '../../machine/session.js';
 import { nativeAvailable } from '../../native/binding.js';
 import { probeObserver } from '../../rescue/probe-observer.js';
@@ -24,17 +24,17 @@ const gicr = (p: MachineProfile): bigint => p.gic?.redistributors[0]?.start ?? 0
 const probeFor = (p: MachineProfile): Uint8Array =>
   buildProbeKernel('arm64', { mode: 'rescue', uartBase: p.uart.base, gicr: gicr(p) });
 const PROPBASER: Record<string, string> = { 'arm64-fdt': '0x23ff00000', 'arm64-acpi': '0x97ff00000' };
-const STRATEGIES: readonly StrategyId[] = ['kld'];
 
 for (const name of ['arm64-fdt', 'arm64-acpi']) {
   t.test(`${name}: the probe's own GIC verdict matches checkItsReuse`, { skip }, (t) => {
     const profile = loadProfile(name);
     const rescue = probeFor(profile);
-    for (const strategy of STRATEGIES) {
+    for (const strategy of STRATEGY_IDS) {
       for (const mode of ['none', undefined] as (ItsHandoffMode | undefined)[]) {
         const s = HostSession.boot({ profile, strategy, rescue, ...(mode === undefined ? {} : { itsHandoff: mode }) });
         try {
           s.advanceTo('running');
+          if (strategy === 'kexec') t.ok(s.loadCrash(rescue).ok);
           const out = s.panic({ observer: probeObserver });
           const label = `${strategy} ${mode ?? 'default'}`;
           const run = out.observed;
@@ -66,3 +66,34 @@ for (const name of ['arm64-fdt', 'arm64-acpi']) {
     t.end();
   });
 }
+
+t.test("CLI: probe-kernel --gic; exec prints the probe's own verdict and exits 1 on the panic", { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kboot-its-probe-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const run = async (...argv: string[]): Promise<{ code: number; out: string }> => {
+    const io = memoryIo(dir);
+    const code = await runCli(argv, io);
+    return { code, out: io.stdout() };
+  };
+  const built = await run('probe-kernel', '--arch', 'arm64', '--gic', '-o', 'fdt.elf');
+  t.equal(built.code, 0, 'probe-kernel --gic (the QEMU virt redistributor, as arm64-fdt)');
+  const none = await run('exec', '--crash', '-m', 'arm64-fdt', '--its-handoff', 'none', 'fdt.elf');
+  t.equal(none.code, 1, 'the would-be panic fails the hand-off');
+  t.match(
+    none.out,
+    /GICv3 ITS \(the probe kernel's own check\): the rescue kernel would panic: "gicv3 PROPBASER needs to reuse 0x23ff00000, but not reserved"/,
+  );
+  const dflt = await run('exec', '--crash', '-m', 'arm64-fdt', 'fdt.elf');
+  t.equal(dflt.code, 0);
+  t.match(
+    dflt.out,
+    /GICv3 ITS \(the probe kernel's own check\): reuse OK: 5 LPI table\(s\) excluded by fdt-reserved-memory/,
+  );
+  const json = await run('exec', '--crash', '-m', 'arm64-fdt', '--json', 'fdt.elf');
+  const parsed = JSON.parse(json.out) as { probe?: { itsBy?: string; report?: { gic?: { outcome?: string } } } };
+  t.equal(parsed.probe?.itsBy, 'probe');
+  t.equal(parsed.probe?.report?.gic?.outcome, 'reuse-ok');
+  const bad = await run('probe-kernel', '--arch', 'amd64', '--gic', '-o', 'x.elf');
+  t.equal(bad.code, 1, '--gic is arm64 only');
+  t.end();
+});
