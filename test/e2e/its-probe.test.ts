@@ -6,7 +6,7 @@
 // naming PROPBASER's address) and the default (reuse OK); then `kboot exec` prints the probe's
 // verdict and exits 1 on the would-be panic.
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryIo } from '../../cli/io.js';
