@@ -97,3 +97,42 @@ t.test("CLI: probe-kernel --gic; exec prints the probe's own verdict and exits 1
   t.equal(bad.code, 1, '--gic is arm64 only');
   t.end();
 });
+
+t.test('arm64-acpi: a moved PENDBASER (cpu 2) and LPIs off, probe = checkItsReuse', { skip }, (t) => {
+  const profile = loadProfile('arm64-acpi');
+  const rescue = probeFor(profile);
+  const cases = [
+    { name: 'PENDBASER of cpu 2 outside the memreserve ranges', cpu: 2, ctlr: 1n, outcome: 'pendbaser-not-reserved' },
+    { name: 'EnableLPIs clear on cpu 0', cpu: 0, ctlr: 0n, outcome: 'lpis-off' },
+  ] as const;
+  for (const c of cases) {
+    const s = HostSession.boot({ profile, strategy: 'kld', rescue });
+    try {
+      s.advanceTo('running');
+      const gic = s.machine.gic;
+      if (gic === undefined) throw new Error('arm64-acpi has a GICv3');
+      const st = gic.snapshot();
+      const moved = 0x97fe1_0000n;
+      gic.restore({
+        ...st,
+        redist: st.redist.map((r, i) =>
+          i !== c.cpu
+            ? r
+            : { ...r, ctlr: c.ctlr, pendbaser: c.ctlr === 0n ? r.pendbaser : (r.pendbaser & 0xffffn) | moved },
+        ),
+      });
+      const run = s.panic({ observer: probeObserver }).observed;
+      t.equal(run?.report?.gic?.outcome, c.outcome, c.name);
+      t.equal(run?.its?.outcome, run?.itsKboot?.outcome, `${c.name}: same outcome as checkItsReuse`);
+      t.equal(run?.its?.panic, run?.itsKboot?.panic, `${c.name}: same panic`);
+      t.equal(run?.its?.address, run?.itsKboot?.address, `${c.name}: same address`);
+      if (c.outcome === 'pendbaser-not-reserved') {
+        t.equal(run?.its?.panic, `gicv3 PENDBASER on cpu 2 needs to reuse 0x0x97fe10000, but not reserved`);
+        t.equal(run?.report?.gic?.checked, 3, 'PROPBASER, cpu 0 and cpu 1 passed first');
+      }
+    } finally {
+      s.close();
+    }
+  }
+  t.end();
+});
