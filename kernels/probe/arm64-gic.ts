@@ -25,7 +25,8 @@
  * merges adjacent exclusions); EFI runtime regions are not counted as exclusions; DTB cells
  * are taken as #address-cells = #size-cells = 2 (what kboot writes); a config table entry the
  * EFI map cannot translate (FreeBSD's "Can't map the config table entry" panic) counts as not
- * excluded. Every walk is bounded (PROBE_WALK_LIMITS). Uses x1..x28 and x30; x0 stays the report.
+ * excluded. Every walk is bounded (PROBE_WALK_LIMITS; the DTB by its totalsize too). Uses
+ * x1..x28 and x30; x0 stays the report.
  */
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE } from '../../loader/arch/arm64/layout.js';
 import type { A64Asm, XReg } from '../../loader/codegen/index.js';
@@ -63,7 +64,16 @@ const GICR = { CTLR: 0x0, TYPER: 0x8, PROPBASER: 0x70, PENDBASER: 0x78, STRIDE: 
 const PROPBASER_PA_MASK = ((1n << 52n) - 1n) & ~0xfffn;
 const PENDBASER_PA_MASK = ((1n << 52n) - 1n) & ~0xffffn;
 /** The flattened-devicetree magic and tokens (devicetree specification §5.4). */
-const FDT = { MAGIC: 0xd00d_feed, BEGIN_NODE: 1, END_NODE: 2, PROP: 3, NOP: 4, OFF_STRUCT: 8, OFF_STRINGS: 12 };
+const FDT = {
+  MAGIC: 0xd00d_feed,
+  BEGIN_NODE: 1,
+  END_NODE: 2,
+  PROP: 3,
+  NOP: 4,
+  TOTALSIZE: 4,
+  OFF_STRUCT: 8,
+  OFF_STRINGS: 12,
+};
 /** EFI memory types whose ranges the direct map takes (rescue/its-check.ts efiPhysmem, subr_efi_map.c). */
 const DMAP_TYPES = [
   EFI_MD_TYPE.CODE,
@@ -383,7 +393,8 @@ function be64(a: A64Asm, dst: 'x1' | 'x2', base: XReg, off: number): void {
  * Walks the DTB at x26 (structure block tokens, bounded) and, inside a depth-2 node named
  * `literal` (exactly, or followed by '@'), for each `reg` property at depth `regDepth`,
  * branches to `found` when one (address, size) pair (2 + 2 cells) holds [x20, x22).
- * Uses x1..x8, x10..x15: x3 token pointer, x4 strings, x5 depth, x10 inside the node, x11 budget.
+ * Uses x1..x8, x10..x15, x18: x3 token pointer, x4 strings, x5 depth, x10 inside the node,
+ * x11 token budget, x18 the blob's end (totalsize): no token, name or value read past it.
  */
 function fdtRegWalk(a: A64Asm, p: string, literal: string, regDepth: number, found: string): void {
   const l = (s: string): string => `gic_${p}_${s}`;
@@ -392,6 +403,9 @@ function fdtRegWalk(a: A64Asm, p: string, literal: string, regDepth: number, fou
   a.movImm('w2', FDT.MAGIC);
   a.cmp('w1', 'w2');
   a.bcond('ne', l('done'));
+  a.ldr('w1', { base: 'x26', offset: FDT.TOTALSIZE });
+  a.rev('w1', 'w1');
+  a.add('x18', 'x26', 'x1'); // the end of the blob: no read goes past it
   a.ldr('w1', { base: 'x26', offset: FDT.OFF_STRUCT });
   a.rev('w1', 'w1');
   a.add('x3', 'x26', 'x1');
@@ -404,6 +418,8 @@ function fdtRegWalk(a: A64Asm, p: string, literal: string, regDepth: number, fou
   a.label(l('tok'));
   a.subsImm('x11', 'x11', 1);
   a.bcond('eq', l('done'));
+  a.cmp('x3', 'x18');
+  a.bcond('hs', l('done'));
   a.ldr('w1', { base: 'x3', offset: 4, mode: 'post' });
   a.rev('w1', 'w1');
   a.cmpImm('w1', FDT.NOP);
@@ -448,6 +464,8 @@ function fdtBeginNode(a: A64Asm, l: (s: string) => string, literal: string): voi
   a.label(l('match'));
   a.movz('x10', 1);
   a.label(l('skipname'));
+  a.cmp('x3', 'x18');
+  a.bcond('hs', l('done'));
   a.ldrb('w14', { base: 'x3', offset: 1, mode: 'post' });
   a.cbnz('w14', l('skipname'));
   a.addImm('x3', 'x3', 3);
@@ -465,6 +483,8 @@ function fdtRegProp(a: A64Asm, l: (s: string) => string, regDepth: number, found
   a.rev('w2', 'w2');
   a.addImm('x3', 'x3', 8);
   a.add('x14', 'x3', 'x1'); // end of the value
+  a.cmp('x14', 'x18');
+  a.bcond('hi', l('done'));
   a.addImm('x15', 'x14', 3);
   a.movImm64('x12', ~3n & 0xffff_ffff_ffff_ffffn);
   a.and('x15', 'x15', 'x12'); // the next token

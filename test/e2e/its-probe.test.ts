@@ -93,6 +93,19 @@ t.test("CLI: probe-kernel --gic; exec prints the probe's own verdict and exits 1
   const parsed = JSON.parse(json.out) as { probe?: { itsBy?: string; report?: { gic?: { outcome?: string } } } };
   t.equal(parsed.probe?.itsBy, 'probe');
   t.equal(parsed.probe?.report?.gic?.outcome, 'reuse-ok');
+  const sp = loadProfile('arm64-server');
+  const uart = `0x${sp.uart.base.toString(16)}`;
+  const gicrServer = `0x${gicr(sp).toString(16)}`;
+  t.equal(
+    (await run('probe-kernel', '--arch', 'arm64', '--uart-base', uart, '--gic', gicrServer, '-o', 'server.elf')).code,
+    0,
+  );
+  const server = await run('exec', '--crash', '-m', 'arm64-server', 'server.elf');
+  t.equal(server.code, 0, 'arm64-server: 64 CPUs, memreserve by default');
+  t.match(server.out, /probe kernel's own check\): reuse OK: 65 LPI table\(s\) excluded by memreserve/);
+  const serverNone = await run('exec', '--crash', '-m', 'arm64-server', '--its-handoff', 'none', 'server.elf');
+  t.equal(serverNone.code, 1);
+  t.match(serverNone.out, /own check\): the rescue kernel would panic: "gicv3 PROPBASER needs to reuse 0xffe000000/);
   const bad = await run('probe-kernel', '--arch', 'amd64', '--gic', '-o', 'x.elf');
   t.equal(bad.code, 1, '--gic is arm64 only');
   t.end();
