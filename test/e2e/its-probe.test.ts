@@ -13,6 +13,7 @@ import { memoryIo } from '../../cli/io.js';
 import { runCli } from '../../cli/run.js';
 import { buildProbeKernel } from '../../kernels/probe/index.js';
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
+import { validateJson } from '../../loader/schema.js';
 import { loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
 import { STRATEGY_IDS } from '../../loader/strategy.js';
 import { HostSession } from '../../machine/session.js';
@@ -91,8 +92,20 @@ t.test("CLI: probe-kernel --gic; exec prints the probe's own verdict and exits 1
   );
   const json = await run('exec', '--crash', '-m', 'arm64-fdt', '--json', 'fdt.elf');
   const parsed = JSON.parse(json.out) as { probe?: { itsBy?: string; report?: { gic?: { outcome?: string } } } };
+  t.same(validateJson('exec', parsed), [], 'exec --json: schema-valid with the probe GIC fields');
   t.equal(parsed.probe?.itsBy, 'probe');
   t.equal(parsed.probe?.report?.gic?.outcome, 'reuse-ok');
+  t.equal(
+    (await run('boot', '-m', 'arm64-fdt', '--strategy', 'kld', '--rescue', 'fdt.elf', '--its-handoff', 'none')).code,
+    0,
+  );
+  const p1 = await run('panic');
+  t.equal(p1.code, 1, 'panic: the probe says the rescue kernel would panic');
+  t.match(p1.out, /GICv3 ITS \(the probe kernel's own check\): the rescue kernel would panic/);
+  const p2 = await run('panic', '--its-handoff', 'fdt', '--json');
+  t.equal(p2.code, 0, 'panic --its-handoff fdt: the probe finds its tables reserved');
+  t.same(validateJson('panic', JSON.parse(p2.out)), [], 'panic --json: schema-valid');
+  t.match(JSON.parse(p2.out), { probe: { itsBy: 'probe', its: { outcome: 'reuse-ok' } } });
   const sp = loadProfile('arm64-server');
   const uart = `0x${sp.uart.base.toString(16)}`;
   const gicrServer = `0x${gicr(sp).toString(16)}`;
