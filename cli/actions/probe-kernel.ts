@@ -92,7 +92,7 @@ export function runProbeKernel(ctx: ActionContext, opts: ProbeKernelOptions): vo
     io.out(`${JSON.stringify(report, null, 2)}\n`);
   } else {
     io.out(
-      `wrote ${report.file}: ${arch} probe kernel (mode ${mode}), ${report.size} bytes, entry ${report.entry}, ` +
+      `wrote ${report.file}: ${arch} probe kernel (mode ${mode}${gicr === undefined ? '' : `, GIC check at GICR ${hex(gicr)}`}), ${report.size} bytes, entry ${report.entry}, ` +
         `report at file offset ${report.reportOffset} (VA ${hex(probeReportVa(arch))}, PA load address + ${report.reportOffset})\n`,
     );
   }
