@@ -1,7 +1,7 @@
 /**
  * The rescue kernel's GICv3 LPI check, as FreeBSD's arm64 boot does it, evaluated by kboot on
- * the rescue side after the probe kernel ran (not by the probe's own machine code: a stated
- * gap of issue 15 item 3). Sources: sys/arm64/arm64/gicv3_its.c gicv3_its_conftable_init and
+ * the rescue side after the probe kernel ran: the reference for the probe's own in-guest check
+ * (kernels/probe/arm64-gic.ts, `kboot probe-kernel --gic`). Sources: sys/arm64/arm64/gicv3_its.c gicv3_its_conftable_init and
  * its_init_cpu_lpi (read GICR_CTLR; with EnableLPIs set, reuse GICR_PROPBASER/PENDBASER &
  * PA mask; panic "gicv3 PROPBASER needs to reuse %#lx, but not reserved", "Cannot map prior
  * LPI mapping into KVA" (pmap_klookup of the DMAP address), "gicv3 PENDBASER on cpu %d needs
@@ -17,9 +17,11 @@
  * (struct rescue_kernel_params, kboot's kp_fwhandle extension when its magic is there, the EFI
  * map or DTB they point to) and answers what FreeBSD would do: `lpis-off` (fresh tables),
  * `reuse-ok`, or `panic` with the exact message and address. Bounded reads; never throws for
- * bad guest bytes (a hand-off it cannot decode is `undecodable`).
+ * bad guest bytes (a hand-off it cannot decode is `undecodable`). `probeItsVerdict` turns the
+ * verdict a probe built with `--gic` reached itself, in its own code, into the same form.
  */
 import { hex, phys, size, U64_LIMIT } from '../loader/addr.js';
+import type { ProbeGicCheck } from '../kernels/probe/index.js';
 import type { Arch } from '../loader/arch/index.js';
 import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE } from '../loader/arch/arm64/layout.js';
 import { KbootError } from '../loader/errors.js';
@@ -250,4 +252,56 @@ export function checkItsReuse(machine: Machine, paramsPa: bigint): ItsReuse {
     outcome: 'reuse-ok',
     detail: `${tables.length} LPI table(s) excluded by ${pm.excludedBy.join(' and ')} and reachable`,
   };
+}
+
+/**
+ * The probe kernel's own verdict (`kboot probe-kernel --gic`: kernels/probe/arm64-gic.ts, run
+ * on the emulated CPU) in the form `checkItsReuse` answers, with FreeBSD's panic messages.
+ * The tables listed are those the report keeps: PROPBASER's and CPU 0's PENDBASER's.
+ */
+export function probeItsVerdict(gic: ProbeGicCheck): ItsReuse {
+  const tables: ItsReuse['tables'] =
+    gic.outcome === 'lpis-off' || gic.outcome === 'not-checked'
+      ? []
+      : [
+          { register: 'GICR_PROPBASER', cpu: 0, pa: gic.propbaser & GIC_BITS.PROPBASER_PA_MASK },
+          { register: 'GICR_PENDBASER', cpu: 0, pa: gic.pendbaser0 & GIC_BITS.PENDBASER_PA_MASK },
+        ];
+  const base = {
+    tables,
+    excludedBy: gic.excludedBy,
+    ...(gic.fwHandle === 0n ? {} : { fwHandle: gic.fwHandle }),
+  };
+  const status = `probe kernel, GICR_CTLR ${hex(gic.ctlr)}`;
+  const fail = (panic: string, detail: string): ItsReuse => ({
+    ...base,
+    outcome: 'panic',
+    panic,
+    address: gic.failAddr,
+    detail: `${detail} (${status})`,
+  });
+  switch (gic.outcome) {
+    case 'not-checked':
+      return { ...base, outcome: 'undecodable', detail: `the probe's GIC check did not finish (${status})` };
+    case 'lpis-off':
+      return { ...base, outcome: 'lpis-off', detail: `GICR_CTLR.EnableLPIs is clear: new LPI tables (${status})` };
+    case 'reuse-ok':
+      return {
+        ...base,
+        outcome: 'reuse-ok',
+        detail: `${gic.checked} LPI table(s) excluded by ${gic.excludedBy.join(' and ')} and reachable (${status})`,
+      };
+    case 'propbaser-not-reserved':
+      return fail(
+        `gicv3 PROPBASER needs to reuse ${hex(gic.failAddr)}, but not reserved`,
+        'GICR_PROPBASER table not physmem-excluded',
+      );
+    case 'pendbaser-not-reserved':
+      return fail(
+        `gicv3 PENDBASER on cpu ${gic.failCpu} needs to reuse 0x${hex(gic.failAddr)}, but not reserved`,
+        'GICR_PENDBASER table not physmem-excluded',
+      );
+    case 'propbaser-not-mapped':
+      return fail('Cannot map prior LPI mapping into KVA', 'not in the direct map');
+  }
 }

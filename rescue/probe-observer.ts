@@ -5,8 +5,9 @@
  * give (kernels/probe/checksum.ts).
  *
  * On an arm64 machine with a GICv3, a rescue-mode report is followed by the GICv3 LPI check
- * the rescue kernel's gicv3_its would make (./its-check.ts: done here in TypeScript, not by
- * the probe's own code).
+ * the rescue kernel's gicv3_its would make (./its-check.ts, in TypeScript); a probe built with
+ * `--gic` made that check itself, on the CPU, and its own verdict is the one reported (`its`,
+ * `itsBy: 'probe'`), kboot's kept beside it (`itsKboot`).
  *
  * Contract: `recognises` is true only for images carrying the probe's report symbol;
  * `observe` runs the CPU inside the given limits and never throws for a bad report: a report
@@ -24,7 +25,7 @@ import {
 } from '../kernels/probe/index.js';
 import type { StopReason } from '../machine/cpu/index.js';
 import type { EnteredKernel, EntryObserver } from '../machine/observer.js';
-import { checkItsReuse, type ItsReuse } from './its-check.js';
+import { checkItsReuse, probeItsVerdict, type ItsReuse } from './its-check.js';
 
 /** What a probe kernel did after the entry. */
 export interface ProbeRun {
@@ -34,8 +35,15 @@ export interface ProbeRun {
   readonly expectedChecksum: bigint;
   /** Why the report did not decode. */
   readonly reportError?: string;
-  /** arm64 with a GICv3, rescue mode: what the rescue kernel's gicv3_its would do (./its-check.ts). */
+  /**
+   * arm64 with a GICv3, rescue mode: what the rescue kernel's gicv3_its would do — the probe's
+   * own verdict when it was built with `--gic`, else kboot's (./its-check.ts).
+   */
   readonly its?: ItsReuse;
+  /** Who reached `its`: the probe kernel on the CPU, or kboot after the halt. */
+  readonly itsBy?: 'probe' | 'kboot';
+  /** kboot's checkItsReuse, also computed when the probe gave its own verdict (to compare). */
+  readonly itsKboot?: ItsReuse;
 }
 
 /** True for kernels built by `kboot probe-kernel`. */
@@ -60,14 +68,17 @@ export const probeObserver: EntryObserver<ProbeRun> = Object.freeze({
     } catch (e) {
       reportError = e instanceof Error ? e.message : String(e);
     }
-    const its =
+    const kboot =
       report?.mode === 'rescue' && machine.gic !== undefined ? checkItsReuse(machine, report.handoffAddr) : undefined;
+    const own = report?.gic === undefined ? undefined : probeItsVerdict(report.gic);
+    const its = own ?? kboot;
     return {
       stop,
       report,
       expectedChecksum: probeChecksum(entered.image.bytes),
       ...(reportError === undefined ? {} : { reportError }),
-      ...(its === undefined ? {} : { its }),
+      ...(its === undefined ? {} : { its, itsBy: own === undefined ? 'kboot' : 'probe' }),
+      ...(kboot === undefined ? {} : { itsKboot: kboot }),
     };
   },
   describe: (r: ProbeRun, entered: EnteredKernel): string =>

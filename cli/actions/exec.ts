@@ -95,7 +95,7 @@ export function formatExec(o: ExecOutcome<ProbeRun>, trace: boolean): string {
         `  image checksum ${hex(r.checksum)} ${ok ? '= the file' : `!= the file (${hex(o.observed.expectedChecksum)})`}`,
       );
     }
-    if (o.observed.its !== undefined) out.push(itsLine(o.observed.its));
+    if (o.observed.its !== undefined) out.push(itsLine(o.observed.its, o.observed.itsBy));
   }
   if (o.contract !== undefined) {
     if (o.contract.length === 0) out.push('entry contract: every item holds');
@@ -174,6 +174,7 @@ export function execJson(outcome: ExecOutcome<ProbeRun>, from: 'option' | 'probe
             ...probe,
             report: probe.report === undefined ? undefined : { ...probe.report, raw: undefined },
             its: probe.its === undefined ? undefined : itsJson(probe.its),
+            itsKboot: probe.itsKboot === undefined ? undefined : itsJson(probe.itsKboot),
           },
         }),
   });

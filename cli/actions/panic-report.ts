@@ -31,19 +31,23 @@ export function printPanic(io: CliIo, out: PanicOutcome<ProbeRun>, log: readonly
       `probe report: ${r.complete ? 'complete' : 'INCOMPLETE'}, checksum ${hex(r.checksum)}, hand-off read at ${hex(r.handoffAddr)}\n`,
     );
   const its = out.observed?.its;
-  if (its !== undefined) io.out(`${itsLine(its)}\n`);
+  if (its !== undefined) io.out(`${itsLine(its, out.observed?.itsBy)}\n`);
   for (const l of out.console) io.out(`console: ${l}\n`);
 }
 
-/** One line: what the rescue kernel's gicv3_its would do with the live LPI tables. */
-export function itsLine(its: ItsReuse): string {
+/**
+ * One line: what the rescue kernel's gicv3_its would do with the live LPI tables; `by`
+ * 'probe' says the verdict is the probe kernel's own (built with --gic).
+ */
+export function itsLine(its: ItsReuse, by?: 'probe' | 'kboot'): string {
+  const head = by === 'probe' ? "GICv3 ITS (the probe kernel's own check)" : 'GICv3 ITS';
   switch (its.outcome) {
     case 'panic':
-      return `GICv3 ITS: the rescue kernel would panic: "${its.panic ?? ''}" (${hex(its.address ?? 0n)})`;
+      return `${head}: the rescue kernel would panic: "${its.panic ?? ''}" (${hex(its.address ?? 0n)})`;
     case 'reuse-ok':
-      return `GICv3 ITS: reuse OK: ${its.detail}${its.fwHandle === undefined ? '' : `; FW_HANDLE ${hex(its.fwHandle)}`}`;
+      return `${head}: reuse OK: ${its.detail}${its.fwHandle === undefined ? '' : `; FW_HANDLE ${hex(its.fwHandle)}`}`;
     default:
-      return `GICv3 ITS: ${its.outcome}: ${its.detail}`;
+      return `${head}: ${its.outcome}: ${its.detail}`;
   }
 }
 
@@ -66,7 +70,7 @@ export function probeJson(p: ProbeRun): Record<string, unknown> {
   return {
     stop: p.stop,
     ...(r === undefined ? {} : { complete: r.complete, checksum: hex(r.checksum), handoffAddr: hex(r.handoffAddr) }),
-    ...(p.its === undefined ? {} : { its: itsJson(p.its) }),
+    ...(p.its === undefined ? {} : { its: itsJson(p.its), itsBy: p.itsBy ?? 'kboot' }),
   };
 }
 

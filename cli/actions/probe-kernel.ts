@@ -1,6 +1,6 @@
 /**
  * The action of `kboot probe-kernel --arch amd64|arm64 -o FILE [--mode rescue|kexec] [--uart-base ADDR]
- *  [--force] [--json]`: writes a probe kernel (kernels/probe/build.ts) to FILE.
+ *  [--gic [GICR-ADDR]] [--force] [--json]`: writes a probe kernel (kernels/probe/build.ts) to FILE.
  *
  * Contract: builds the ELF in memory and writes it through loader/io/output.ts writeNewFile:
  * an exclusively created temporary with an unpredictable name in FILE's folder, mode 0644,
@@ -10,7 +10,7 @@
  * entry point and where the report lies; `--json` prints
  * `{ file, arch, size, entry, reportOffset }` (entry and reportOffset as "0x…" strings).
  * A bad `--arch` or `--mode` is commander's usage error (its `.choices()`), a bad
- * `--uart-base` CLI_USAGE; a console address out of range for the arch is the builder's
+ * `--uart-base` or `--gic` CLI_USAGE (`--gic` off arm64 rescue mode is PROBE_BAD_OPTION); a console address out of range for the arch is the builder's
  * PROBE_BAD_OPTION. The descriptor is cli/commands/probe-kernel.ts.
  */
 import { resolve } from 'node:path';
@@ -21,6 +21,7 @@ import {
   buildProbeKernel,
   probeEntryVa,
   probeReportVa,
+  PROBE_GICR_DEFAULT,
   PROBE_REPORT_OFFSET,
   type ProbeMode,
 } from '../../kernels/probe/index.js';
@@ -42,7 +43,20 @@ export interface ProbeKernelOptions {
   output: string;
   mode?: ProbeMode;
   uartBase?: string;
+  /** `--gic` alone: the QEMU virt redistributor; `--gic ADDR`: CPU 0's GICR RD_base. */
+  gic?: string | true;
   force?: boolean;
+}
+
+/** `--gic [ADDR]` as the builder's `gicr` (undefined without the option). */
+function gicOption(gic: string | true | undefined): bigint | undefined {
+  if (gic === undefined) return undefined;
+  if (gic === true) return PROBE_GICR_DEFAULT;
+  const v = parseSizeText(gic);
+  if (v === undefined) {
+    throw new CliError(CliCode.Usage, `cli: --gic "${gic}" is not a number (e.g. 0x80a0000)`, { value: gic });
+  }
+  return v;
 }
 
 /** `kboot probe-kernel`: builds the probe kernel, writes it and says where its report lies. */
@@ -56,7 +70,12 @@ export function runProbeKernel(ctx: ActionContext, opts: ProbeKernelOptions): vo
       value: opts.uartBase,
     });
   }
-  const bytes = buildProbeKernel(arch, { mode, ...(uartBase === undefined ? {} : { uartBase }) });
+  const gicr = gicOption(opts.gic);
+  const bytes = buildProbeKernel(arch, {
+    mode,
+    ...(uartBase === undefined ? {} : { uartBase }),
+    ...(gicr === undefined ? {} : { gicr }),
+  });
   writeNewFile(resolve(io.cwd, opts.output), bytes, {
     shown: opts.output,
     replace: opts.force === true,
@@ -73,7 +92,7 @@ export function runProbeKernel(ctx: ActionContext, opts: ProbeKernelOptions): vo
     io.out(`${JSON.stringify(report, null, 2)}\n`);
   } else {
     io.out(
-      `wrote ${report.file}: ${arch} probe kernel (mode ${mode}), ${report.size} bytes, entry ${report.entry}, ` +
+      `wrote ${report.file}: ${arch} probe kernel (mode ${mode}${gicr === undefined ? '' : `, GIC check at GICR ${hex(gicr)}`}), ${report.size} bytes, entry ${report.entry}, ` +
         `report at file offset ${report.reportOffset} (VA ${hex(probeReportVa(arch))}, PA load address + ${report.reportOffset})\n`,
     );
   }

@@ -25,6 +25,10 @@ export function registerProbeKernel(program: Command, io: CliIo): void {
       '--uart-base <addr>',
       'console: amd64 16550 I/O port (default 0x3f8); arm64 PL011 address (default 0x9000000)',
     )
+    .option(
+      '--gic [gicr-addr]',
+      "arm64 rescue probe: check the live GICv3 LPI tables as FreeBSD's gicv3_its would, on the CPU; CPU 0's redistributor (default 0x80a0000)",
+    )
     .option('--force', 'replace FILE if it exists')
     .action(async (opts: ProbeKernelOptions, cmd: Command) => {
       const { runProbeKernel } = await import('../actions/probe-kernel.js');

@@ -23,6 +23,8 @@
  *     (kp_dtbstart if non-zero, else kp_efimapstart), each byte by byte, min(*len,
  *     PROBE_FOLLOW_BYTES) bytes (0 for a zero pointer), recording the addresses, the lengths
  *     and the firmware kind;
+ *  3c. built with `gicr` (`--gic`, rescue mode): the GICv3 LPI check of ./arm64-gic.ts,
+ *     before the PARAMS flag (its report fields lie in the area step 3b zeroes);
  *  4. hashes [_start, _edata) with FNV-1a 64 (`fnv1a64` in checksum.ts is the same);
  *  5. writes `kboot probe: ok arch=arm64 mode=<mode> checksum=0x<16 hex digits>\n` with
  *     `strb` to the PL011 data register (no FIFO polling);
@@ -53,6 +55,7 @@ import {
   ProbeReportLayout as ReportLayout,
   type ProbeMode,
 } from './layout.js';
+import { gicCheck } from './arm64-gic.js';
 import { PROBE_LABELS, placeImageLabels, probeMessage, type ProbeCodeOptions } from './common.js';
 
 /** The report base register from step 1 on. */
@@ -86,6 +89,7 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   copyHandoff(a, opts.mode);
   storeFlags(a, (done |= PROBE_FLAG.HANDOFF));
   followParams(a, opts.mode);
+  if (opts.gicr !== undefined) gicCheck(a, opts.gicr);
   storeFlags(a, (done |= PROBE_FLAG.PARAMS));
   checksumImage(a);
   storeFlags(a, (done |= PROBE_FLAG.CHECKSUM));

@@ -12,7 +12,7 @@
  * looks for its hand-off; `uartBase` is the console (amd64: a 16550 I/O port, default
  * 0x3f8; arm64: the PL011 MMIO address, default 0x0900_0000). Bad options throw
  * ProbeError(PROBE_BAD_OPTION). The output is deterministic: the same options give the
- * same bytes.
+ * same bytes. `gicr` (arm64, rescue mode) adds the GICv3 LPI check (arm64-gic.ts).
  */
 import assert from 'node:assert/strict';
 import { add, hex, size, type KernelVa } from '../../loader/addr.js';
@@ -41,6 +41,11 @@ export interface ProbeKernelOptions {
   readonly mode?: ProbeMode;
   /** Console address: amd64 I/O port (default 0x3f8), arm64 PL011 MMIO address (default 0x0900_0000). */
   readonly uartBase?: bigint;
+  /**
+   * arm64, rescue mode: CPU 0's GICv3 redistributor RD_base (64 KiB aligned, below 2^48); the
+   * probe then runs the GIC LPI check (arm64-gic.ts) and records it in its report.
+   */
+  readonly gicr?: bigint;
 }
 
 const GENERATORS: { readonly [A in Arch]: (o: ProbeCodeOptions) => Assembler } = {
@@ -80,7 +85,15 @@ export function probeCodeOptions(arch: Arch, opts: ProbeKernelOptions = {}): Pro
       },
     );
   }
-  return { mode, uartBase };
+  const { gicr } = opts;
+  if (gicr === undefined) return { mode, uartBase };
+  if (arch !== 'arm64' || mode !== 'rescue') {
+    throw badOption(`GIC check needs arm64 in rescue mode (${arch}, ${mode})`, { arch, mode });
+  }
+  if (typeof gicr !== 'bigint' || gicr <= 0n || gicr > PROBE_UART_MAX.arm64 || gicr % 0x1_0000n !== 0n) {
+    throw badOption(`GIC redistributor address must be a 64 KiB-aligned PA below 2^48 (${String(gicr)})`, { gicr });
+  }
+  return { mode, uartBase, gicr };
 }
 
 /** Builds a probe kernel; see the module contract. */

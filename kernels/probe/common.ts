@@ -11,6 +11,8 @@ export interface ProbeCodeOptions {
   readonly mode: ProbeMode;
   /** amd64: 16550 I/O port; arm64: PL011 MMIO address. */
   readonly uartBase: bigint;
+  /** arm64 rescue mode: CPU 0's GICv3 redistributor RD_base; present, the probe runs the GIC check. */
+  readonly gicr?: bigint;
 }
 
 /** Labels the generators define or use (`report` and `fileStart` through `placeImageLabels`). */

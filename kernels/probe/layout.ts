@@ -21,7 +21,7 @@
  * the firmware map its pointers name (PROBE_FIRMWARE_SOURCES), each capped at its *len field.
  */
 import { size } from '../../loader/addr.js';
-import { defineLayout, u32, u64, u64array, bytes } from '../../loader/bytes/index.js';
+import { defineLayout, pad, u32, u64, u64array, bytes } from '../../loader/bytes/index.js';
 import type { Arch } from '../../loader/arch/index.js';
 import {
   AMD64_RESCUE_KERNEL_PARAMS_SIZE,
@@ -42,7 +42,7 @@ export const PROBE_HANDOFF_BYTES = 64;
 
 /** "KBPROBE1" read as a little-endian u64. */
 export const PROBE_MAGIC = 0x3145_424f_5250_424bn;
-export const PROBE_VERSION = 2;
+export const PROBE_VERSION = 3;
 
 /** Bytes of the report's `params` area: the larger struct rescue_kernel_params (arm64, 168). */
 export const PROBE_PARAMS_BYTES = Math.max(AMD64_RESCUE_KERNEL_PARAMS_SIZE, ARM64_RESCUE_KERNEL_PARAMS_SIZE);
@@ -158,9 +158,55 @@ export const ProbeReportLayout = defineLayout(
     bytes('kenv', PROBE_FOLLOW_BYTES, { at: 680 }),
     /** The firmware map's first bytes; zero past firmwareLen. */
     bytes('firmware', PROBE_FOLLOW_BYTES, { at: 936 }),
+    /** The GIC check (`--gic`, rescue mode): CPU 0's redistributor RD_base it read; 0 when built without. */
+    u64('gicrBase', { at: 1192 }),
+    /** GICR_CTLR as read (the gic status word; bit 0 EnableLPIs). */
+    u32('gicCtlr', { at: 1200 }),
+    /** PROBE_ITS_OUTCOME: what FreeBSD's gicv3_its would do; 0 when the check did not run or finish. */
+    u32('itsOutcome', { at: 1204 }),
+    /** GICR_PROPBASER as read (LPIs enabled). */
+    u64('propbaser', { at: 1208 }),
+    /** CPU 0's GICR_PENDBASER as read (LPIs enabled). */
+    u64('pendbaser0', { at: 1216 }),
+    /** LPI tables found excluded (and, for PROPBASER, mapped) before the verdict. */
+    u32('itsChecked', { at: 1224 }),
+    /** The CPU whose PENDBASER failed (pendbaser-not-reserved). */
+    u32('itsFailCpu', { at: 1228 }),
+    /** The first table address that failed (0 unless a panic outcome). */
+    u64('itsFailAddr', { at: 1232 }),
+    /** kp_fwhandle as found after the params (0 without the KBFWHNDL magic). */
+    u64('fwHandle', { at: 1240 }),
+    /** PROBE_ITS_EXCLUDED bits: what excluded the tables found. */
+    u32('itsExcludedBy', { at: 1248 }),
+    pad(4, { at: 1252 }),
   ],
-  { size: 1192 },
+  { size: 1256 },
 );
+
+/** The report's `itsOutcome` (FreeBSD sys/arm64/arm64/gicv3_its.c panics, by register). */
+export const PROBE_ITS_OUTCOME = {
+  'not-checked': 0,
+  'lpis-off': 1,
+  'reuse-ok': 2,
+  'propbaser-not-reserved': 3,
+  'pendbaser-not-reserved': 4,
+  'propbaser-not-mapped': 5,
+} as const;
+export type ProbeItsOutcome = keyof typeof PROBE_ITS_OUTCOME;
+/** The report's `itsExcludedBy` bits. */
+export const PROBE_ITS_EXCLUDED = { memreserve: 1, 'fdt-reserved-memory': 2 } as const;
+/** Most redistributors the probe walks (GICR_TYPER.Last ends the walk earlier). */
+export const PROBE_GICR_MAX = 512;
+/** Bounds of the probe's hand-off walks (as loader/handoff/memreserve.ts DEFAULT_LIMITS). */
+export const PROBE_WALK_LIMITS = {
+  configEntries: 256,
+  chain: 64,
+  entriesPerRecord: 4096,
+  fdtTokens: 1 << 16,
+  efiMapBytes: 1 << 20,
+} as const;
+/** The QEMU `virt` GICv3 redistributor base (hw/arm/virt.c VIRT_GIC_REDIST): `--gic`'s default. */
+export const PROBE_GICR_DEFAULT = 0x080a_0000n;
 
 /** First byte of the areas the PARAMS stage zeroes and fills (to the end of the report). */
 export const PROBE_FOLLOW_START = ProbeReportLayout.offsets.firmwareKind;
@@ -206,3 +252,17 @@ export const AMD64_MSR_EFER = 0xc000_0080;
  * every line of the report is cleaned without reading CTR_EL0.
  */
 export const ARM64_CLEAN_STEP = 16;
+
+/** The GIC-check report fields of a probe built without `--gic` (all zero). */
+export const PROBE_ITS_FIELDS_ZERO = {
+  gicrBase: 0n,
+  gicCtlr: 0,
+  itsOutcome: 0,
+  propbaser: 0n,
+  pendbaser0: 0n,
+  itsChecked: 0,
+  itsFailCpu: 0,
+  itsFailAddr: 0n,
+  fwHandle: 0n,
+  itsExcludedBy: 0,
+} as const;

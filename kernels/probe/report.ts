@@ -11,7 +11,8 @@
  * kexec mode. `params`, `kenv` and `firmware.bytes` are the copied bytes only (their
  * recorded lengths). It names the registers per arch (PROBE_GPR_NAMES,
  * PROBE_SYS_NAMES) and keeps the raw values in `raw`, so `encodeProbeReport(r.raw)` gives
- * the same bytes back.
+ * the same bytes back. A probe built with `--gic` (gicrBase ≠ 0) also gives `gic`, its own
+ * GICv3 LPI verdict; an unknown outcome or excluded-by bit is PROBE_BAD_FIELD.
  */
 import { hex } from '../../loader/addr.js';
 import { archForElfMachine, type Arch } from '../../loader/arch/index.js';
@@ -25,12 +26,15 @@ import {
   PROBE_FOLLOW_BYTES,
   PROBE_FLAGS_ALL,
   PROBE_GPR_NAMES,
+  PROBE_ITS_EXCLUDED,
+  PROBE_ITS_OUTCOME,
   PROBE_MAGIC,
   PROBE_MODE_VALUE,
   PROBE_SYS_NAMES,
   PROBE_VERSION,
   ProbeReportLayout,
   type ProbeFirmwareKind,
+  type ProbeItsOutcome,
   type ProbeMode,
 } from './layout.js';
 
@@ -75,7 +79,57 @@ export interface ProbeReport {
   readonly checksum: bigint;
   readonly checksumRange: { readonly start: bigint; readonly end: bigint };
   readonly uartBase: bigint;
+  /** The GIC check of a probe built with `--gic` (arm64-gic.ts); absent when built without. */
+  readonly gic?: ProbeGicCheck;
   readonly raw: ProbeReportValues;
+}
+
+/** What the probe's own GIC check recorded (report fields gicrBase..itsExcludedBy). */
+export interface ProbeGicCheck {
+  readonly gicrBase: bigint;
+  /** GICR_CTLR as read: the gic status word. */
+  readonly ctlr: number;
+  readonly outcome: ProbeItsOutcome;
+  readonly propbaser: bigint;
+  readonly pendbaser0: bigint;
+  readonly checked: number;
+  readonly failCpu: number;
+  readonly failAddr: bigint;
+  readonly fwHandle: bigint;
+  readonly excludedBy: readonly (keyof typeof PROBE_ITS_EXCLUDED)[];
+}
+
+/** The GIC-check part of a report, or undefined when the probe was built without `--gic`. */
+function decodeGic(raw: ProbeReportValues): ProbeGicCheck | undefined {
+  if (raw.gicrBase === 0n) return undefined;
+  const outcome = (Object.keys(PROBE_ITS_OUTCOME) as ProbeItsOutcome[]).find(
+    (k) => PROBE_ITS_OUTCOME[k] === raw.itsOutcome,
+  );
+  const bits = Object.values(PROBE_ITS_EXCLUDED).reduce((x, b) => x | b, 0);
+  if (outcome === undefined || (raw.itsExcludedBy & ~bits) !== 0) {
+    throw bad(
+      ProbeCode.BadField,
+      `has an unknown GIC outcome (${hex(raw.itsOutcome)}, excluded-by ${hex(raw.itsExcludedBy)})`,
+      {
+        field: 'itsOutcome',
+        value: raw.itsOutcome,
+      },
+    );
+  }
+  return {
+    gicrBase: raw.gicrBase,
+    ctlr: raw.gicCtlr,
+    outcome,
+    propbaser: raw.propbaser,
+    pendbaser0: raw.pendbaser0,
+    checked: raw.itsChecked,
+    failCpu: raw.itsFailCpu,
+    failAddr: raw.itsFailAddr,
+    fwHandle: raw.fwHandle,
+    excludedBy: (Object.keys(PROBE_ITS_EXCLUDED) as (keyof typeof PROBE_ITS_EXCLUDED)[]).filter(
+      (k) => (raw.itsExcludedBy & PROBE_ITS_EXCLUDED[k]) !== 0,
+    ),
+  };
 }
 
 function bad(
@@ -164,6 +218,7 @@ export function decodeProbeReport(bytes: Uint8Array, offset = 0): ProbeReport {
   const stages = Object.fromEntries(
     Object.entries(PROBE_FLAG).map(([k, bit]) => [k.toLowerCase(), (raw.flags & bit) !== 0]),
   ) as ProbeStages;
+  const gic = decodeGic(raw);
   return {
     arch,
     version: raw.version,
@@ -185,6 +240,7 @@ export function decodeProbeReport(bytes: Uint8Array, offset = 0): ProbeReport {
     checksum: raw.checksum,
     checksumRange: { start: raw.checksumStart, end: raw.checksumEnd },
     uartBase: raw.uartBase,
+    ...(gic === undefined ? {} : { gic }),
     raw,
   };
 }

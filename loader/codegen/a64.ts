@@ -231,6 +231,11 @@ export class A64Asm extends Assembler {
     const [d, n, m] = this.same3('mul', [rd, 'zr'], [rn, 'zr'], [rm, 'zr']);
     return this.ins32((sf(d) | 0x1b00_0000 | (m.n << 16) | (31 << 10) | (n.n << 5) | d.n) >>> 0);
   }
+  /** REV Rd, Rn: byte-reverse a register (C6.2 REV; 32-bit opc 10, 64-bit opc 11): big-endian loads. */
+  rev(rd: A64Reg, rn: A64Reg): this {
+    const [d, n] = this.same2('rev', [rd, 'zr'], [rn, 'zr']);
+    return this.ins32((sf(d) | 0x5ac0_0800 | (d.x ? 0x400 : 0) | (n.n << 5) | d.n) >>> 0);
+  }
   /** LSL Rd, Rn, #shift = UBFM Rd, Rn, #(-shift mod size), #(size-1-shift) (C6.2 LSL (immediate)). */
   lsl(rd: A64Reg, rn: A64Reg, shift: number): this {
     const [d] = this.same2('lsl', [rd, 'zr'], [rn, 'zr']);

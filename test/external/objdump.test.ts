@@ -377,6 +377,8 @@ const A64_CASES: Case<A64Asm>[] = [
   { emit: (a) => a.tst('x0', 'x1'), expect: 'tst x0, x1' },
   { emit: (a) => a.mul('x0', 'x1', 'x2'), expect: 'mul x0, x1, x2' },
   { emit: (a) => a.mul('w0', 'w1', 'w2'), expect: 'mul w0, w1, w2' },
+  { emit: (a) => a.rev('x1', 'x2'), expect: 'rev x1, x2' },
+  { emit: (a) => a.rev('w3', 'w4'), expect: 'rev w3, w4' },
   { emit: (a) => a.lsl('x0', 'x1', 4), expect: 'lsl x0, x1, #4' },
   { emit: (a) => a.lsr('x0', 'x1', 60), expect: 'lsr x0, x1, #60' },
   { emit: (a) => a.lsl('w0', 'w1', 31), expect: 'lsl w0, w1, #31' },
@@ -515,8 +517,8 @@ t.test('AArch64: random operands agree with objdump', { skip: skipA64 }, async (
 // --- probe kernels --------------------------------------------------------------------------
 
 /** The probe's text segment, disassembled at its link address. */
-function probeText(t: Test, arch: 'amd64' | 'arm64', mode: 'rescue' | 'kexec'): Line[] {
-  const image = parseElf(buildProbeKernel(arch, { mode }));
+function probeText(t: Test, arch: 'amd64' | 'arm64', mode: 'rescue' | 'kexec', gicr?: bigint): Line[] {
+  const image = parseElf(buildProbeKernel(arch, { mode, ...(gicr === undefined ? {} : { gicr }) }));
   const text = image.loadSegments.find((p) => (p.flags & PF.X) !== 0);
   if (text === undefined) throw new Error('no text segment');
   t.equal(text.vaddr, probeEntryVa(arch), 'text starts at the entry');
@@ -588,6 +590,22 @@ t.test('arm64 probe: report base, hand-off copy, checksum loop, UART, halt', { s
     t.match(texts[wfi + 1] ?? '', /^b 0x/, 'wfi loop');
   }
 });
+
+t.test(
+  'arm64 probe --gic: GICR_CTLR, PROPBASER, PENDBASER and GICR_TYPER loads, big-endian DTB words',
+  { skip: skipA64 },
+  async (t) => {
+    const texts = probeText(t, 'arm64', 'rescue', 0x080a_0000n).map((l) => l.text);
+    // gic_v3_reg.h: GICR_CTLR 0x0, GICR_TYPER 0x8, GICR_PROPBASER 0x70, GICR_PENDBASER 0x78
+    t.ok(texts.includes('mov x19, #0x80a0000'), 'the redistributor base');
+    t.ok(texts.includes('ldr w1, [x19]'), 'GICR_CTLR (32-bit)');
+    t.ok(texts.includes('ldr x1, [x19, #112]'), 'GICR_PROPBASER');
+    t.ok(texts.includes('ldr x1, [x23, #120]'), "each CPU's GICR_PENDBASER");
+    t.ok(texts.includes('ldr x1, [x23, #8]'), 'GICR_TYPER (Last)');
+    t.ok(texts.includes('rev w1, w1'), 'FDT words are big-endian');
+    t.ok(texts.filter((x) => x.startsWith('bl ')).length >= 3, 'the leaf checks are called');
+  },
+);
 
 t.test('amd64 probe: params, kenv and firmware loads use rescueParamsLayout offsets', { skip: skipX86 }, async (t) => {
   const P = rescueParamsLayout('amd64');

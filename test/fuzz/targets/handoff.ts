@@ -64,6 +64,7 @@ import {
   PROBE_MODE_VALUE,
   PROBE_PARAMS_BYTES,
   PROBE_VERSION,
+  PROBE_ITS_FIELDS_ZERO,
   probeEntryVa,
   ProbeError,
   ProbeReportLayout,
@@ -425,6 +426,7 @@ function probeSeed(arch: Arch, rescue: boolean): Uint8Array {
   const paramsLen = rescue ? rescueParamsLayout(arch).size : 0;
   const kenv = new TextEncoder().encode('kern.smp.disabled=1\0a=b\0\0');
   return encodeProbeReport({
+    ...PROBE_ITS_FIELDS_ZERO,
     magic: PROBE_MAGIC,
     version: PROBE_VERSION,
     machine: archInfo(arch).elfMachine,

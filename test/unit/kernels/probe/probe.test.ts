@@ -33,6 +33,7 @@ import {
   PROBE_REPORT_OFFSET,
   PROBE_TEXT_OFFSET,
   PROBE_VERSION,
+  PROBE_ITS_FIELDS_ZERO,
   ProbeReportLayout,
   type ProbeMode,
   type ProbeReportValues,
@@ -138,6 +139,7 @@ t.test('FNV-1a 64: published test vectors, and the probe checksum covers [_start
 /** A complete synthetic report. */
 function goodReport(arch: Arch): ProbeReportValues {
   return {
+    ...PROBE_ITS_FIELDS_ZERO,
     magic: PROBE_MAGIC,
     version: PROBE_VERSION,
     machine: archInfo(arch).elfMachine,
