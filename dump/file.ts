@@ -117,6 +117,27 @@ export function createGatherer(writeAll: (b: Uint8Array) => void, skip?: (len: n
 }
 
 /**
+ * The next chunk of `it`. When the source throws (a second panic), what `g` gathered before
+ * still goes out, and the source's failure is returned as `{ failure }` (a failing flush is not
+ * the failure reported).
+ */
+export function pullChunk(
+  it: Iterator<Uint8Array, unknown>,
+  g: Gatherer,
+): IteratorResult<Uint8Array, unknown> | { readonly failure: unknown } {
+  try {
+    return it.next();
+  } catch (e) {
+    try {
+      g.flush();
+    } catch {
+      // the source's failure is the one reported
+    }
+    return { failure: e };
+  }
+}
+
+/**
  * Feeds `chunks` to `writeAll` in order through a `createGatherer`. When `chunks` throws, the
  * gathered bytes are written first. Returns the bytes passed.
  */
@@ -128,18 +149,8 @@ export function gatherWrites(
   const g = createGatherer(writeAll, skip);
   const it = chunks[Symbol.iterator]();
   for (;;) {
-    let r: IteratorResult<Uint8Array>;
-    try {
-      r = it.next();
-    } catch (e) {
-      // the source failed (a second panic): what it gave before still goes out
-      try {
-        g.flush();
-      } catch {
-        // the source's failure is the one reported
-      }
-      throw e;
-    }
+    const r = pullChunk(it, g);
+    if ('failure' in r) throw r.failure;
     if (r.done === true) break;
     g.push(r.value);
   }

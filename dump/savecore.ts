@@ -42,7 +42,7 @@ import { compressChunks, compressionSuffix, type DumpCompression } from './compr
 import { lockFile, writeSmallFile } from './crashdir.js';
 import { DumpCode, DumpError } from './errors.js';
 import { encodeKernelDumpHeader } from './kerneldumpheader.js';
-import { backgroundWriter, createGatherer, type Gatherer, type PositionalWriter } from './file.js';
+import { backgroundWriter, createGatherer, pullChunk, type Gatherer, type PositionalWriter } from './file.js';
 import { BLOCKSIZE, dumpHeaderFields, IN_PROGRESS, infoText, parityOf, type DumpFacts } from './info.js';
 import { recoverDumpDirectory, type DumpDirRecovery } from './recover.js';
 import { runSteps, runStepsAsync, type Steps } from './steps.js';
@@ -321,18 +321,8 @@ function* pump(
   const it = compressChunks(compression, chunks)[Symbol.iterator]();
   try {
     for (;;) {
-      let r: IteratorResult<Uint8Array>;
-      try {
-        r = it.next();
-      } catch (e) {
-        // the source failed (a second panic): what it gave before still goes out
-        try {
-          g.flush();
-        } catch {
-          // the source's failure is the one reported
-        }
-        return e;
-      }
+      const r = pullChunk(it, g);
+      if ('failure' in r) return r.failure;
       if (r.done === true) break;
       try {
         g.push(r.value);
