@@ -223,6 +223,19 @@ export function endAddr<A extends PhysAddr | KernelVa>(r: AddrRange<A>): A {
   return add(r.start, r.size);
 }
 
+/**
+ * The whole 4 KiB pages of a raw firmware range `[start, start + sz)` (a device tree's or a
+ * memory map's, not checked yet): rounded inward, as FreeBSD's physmem does, and clipped below
+ * 2^64; undefined when it holds no whole page.
+ */
+export function wholePages(start: bigint, sz: bigint): PhysRange | undefined {
+  if (start < 0n || sz <= 0n || start > U64_LIMIT - SZ_4K) return undefined;
+  const first = (start + SZ_4K - 1n) & ~(SZ_4K - 1n);
+  const end = start + sz < U64_LIMIT ? start + sz : U64_LIMIT;
+  const last = end & ~(SZ_4K - 1n);
+  return last > first ? rangeFromEnd(phys(first), last) : undefined;
+}
+
 /** True for a zero-length range. */
 export function isEmpty(r: AddrRange<PhysAddr | KernelVa>): boolean {
   return r.size === 0n;

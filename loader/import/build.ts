@@ -26,7 +26,7 @@
  *  - the host kenv: kernel, kernelname and debug.rescue_minidump=1 (what D47358 needs to
  *    reserve at all) — KENV_DEFAULT.
  */
-import { hex, phys, rangeEnd, rangeFromEnd, SZ_2M, SZ_4G, SZ_4K, type PhysRange } from '../addr.js';
+import { hex, phys, rangeEnd, rangeFromEnd, SZ_2M, SZ_4G, SZ_4K, wholePages, type PhysRange } from '../addr.js';
 import { LPI_CONFTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm64/layout.js';
 import { ConfigError } from '../errors.js';
 import { MACHINE_DEFAULTS } from '../plan/host-fdt.js';
@@ -87,10 +87,11 @@ function pageRam(facts: MachineFacts, notes: Assumption[]): PhysRange[] {
   const out: PhysRange[] = [];
   const trimmed: string[] = [];
   for (const r of merged) {
-    const start = roundUp(r.start, SZ_4K);
-    const end = roundDown(r.start + r.size, SZ_4K);
-    if (start !== r.start || end !== r.start + r.size) trimmed.push(`${hx(r.start)}-${hx(r.start + r.size - 1n)}`);
-    if (end > start) out.push(rangeFromEnd(phys(start), end));
+    const pages = wholePages(r.start, r.size);
+    if (pages === undefined || pages.start !== r.start || pages.size !== r.size) {
+      trimmed.push(`${hx(r.start)}-${hx(r.start + r.size - 1n)}`);
+    }
+    if (pages !== undefined) out.push(pages);
   }
   if (trimmed.length > 0) {
     notes.push({

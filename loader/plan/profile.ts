@@ -30,12 +30,12 @@ import {
   phys,
   range,
   rangeEnd,
-  rangeFromEnd,
   size,
   SZ_2M,
   SZ_4G,
   SZ_4K,
   U64_LIMIT,
+  wholePages,
   type PhysAddr,
   type PhysRange,
   type Size,
@@ -598,11 +598,7 @@ function readFramebuffer(p: ProfileReader, raw: RawProfile): FramebufferProfile 
 
 /** The RAM of a board's device tree: every /memory range, page-rounded inward, as "start-end" texts. */
 function fdtRamText(tree: ReturnType<typeof parseFdt>): string[] {
-  const inward = readMemoryRanges(tree).flatMap((r) => {
-    const start = (r.start + SZ_4K - 1n) & ~(SZ_4K - 1n);
-    const end = (r.start + r.size) & ~(SZ_4K - 1n);
-    return end > start && end <= U64_LIMIT ? [rangeFromEnd(phys(start), end)] : [];
-  });
+  const inward = readMemoryRanges(tree).flatMap((r) => wholePages(r.start, r.size) ?? []);
   return ramText(inward);
 }
 

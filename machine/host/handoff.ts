@@ -26,7 +26,7 @@ import {
   rangeFromEnd,
   size,
   SZ_4K,
-  U64_LIMIT,
+  wholePages,
   type AddrLike,
   type PhysAddr,
   type PhysRange,
@@ -174,14 +174,6 @@ export interface HostView {
 }
 
 /** A decoded memory range shrunk to whole pages (physmem_hardware_region rounds inward). */
-function pageInward(r: { start: bigint; size: bigint }): PhysRange | undefined {
-  // a firmware range may claim to run past 2^64 (or start in its last page): only whole pages below it count
-  if (r.start > U64_LIMIT - SZ_4K) return undefined;
-  const s = pageUp(phys(r.start));
-  const end = r.start + r.size < U64_LIMIT ? r.start + r.size : U64_LIMIT;
-  const e = end - (end % SZ_4K);
-  return e > s ? rangeFromEnd(s, e) : undefined;
-}
 
 function fdtExcluded(fdt: Fdt): PhysRange[] {
   const out: { start: bigint; size: bigint }[] = fdt.memReserve.map((m) => ({ start: m.address, size: m.size }));
@@ -254,7 +246,7 @@ export function decodeHostHandoff(read: PhysReader, at: HandoffLocation): HostVi
       { modulepPa: at.modulepPa },
     );
   }
-  const physmem = normalize(raw.flatMap((r) => pageInward(r) ?? []));
+  const physmem = normalize(raw.flatMap((r) => wholePages(r.start, r.size) ?? []));
   return {
     arch,
     kernelName: kernel.name,

@@ -27,6 +27,7 @@ import {
   toNumber,
   U64_LIMIT,
   U64_MAX,
+  wholePages,
   type PhysAddr,
   type RangeEnd,
 } from '../../../loader/addr.js';
@@ -130,5 +131,19 @@ t.test('hex and sizes', (t) => {
   t.equal(parseSizeText('99999999999999999999T'), undefined, 'past 2^64');
   t.equal(toNumber(size(12345)), 12345);
   throwsCode(t, () => toNumber(size(1n << 60n)), AddrCode.TooLarge);
+  t.end();
+});
+
+t.test('wholePages: a raw firmware range rounded inward to whole pages, clipped below 2^64', (t) => {
+  const r = (start: bigint, sz: bigint): string | undefined => {
+    const w = wholePages(start, sz);
+    return w === undefined ? undefined : `${hex(w.start)}+${hex(w.size)}`;
+  };
+  t.equal(r(0x1000n, 0x3000n), '0x1000+0x3000', 'aligned: unchanged');
+  t.equal(r(0x1001n, 0x3000n), '0x2000+0x2000', 'rounded inward at both ends');
+  t.equal(r(0x1001n, 0xfffn), undefined, 'no whole page');
+  t.equal(r(0n, 0n), undefined, 'empty');
+  t.equal(r(U64_LIMIT - 0x3000n, 0x10_0000n), `${hex(U64_LIMIT - 0x3000n)}+0x3000`, 'a range past 2^64 stops there');
+  t.equal(r(U64_LIMIT - 0x800n, 0x10n), undefined, 'a start in the last page');
   t.end();
 });
