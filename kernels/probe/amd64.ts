@@ -46,7 +46,7 @@ import {
   ProbeReportLayout as R,
   type ProbeMode,
 } from './layout.js';
-import { PROBE_LABELS, placeImageLabels, probeMessage, type ProbeCodeOptions } from './common.js';
+import { emitProbeData, PROBE_LABELS, placeImageLabels, type ProbeCodeOptions } from './common.js';
 
 /** The report field at `off` (+ `extra`), RIP-relative. */
 const field = (off: number, extra = 0): Mem => ({ label: PROBE_LABELS.report, disp: off + extra });
@@ -159,11 +159,7 @@ export function amd64ProbeCode(opts: ProbeCodeOptions): X86Asm {
   a.hlt();
   a.jmp('halt');
 
-  a.label(PROBE_LABELS.message);
-  a.asciz(probeMessage('amd64', opts.mode));
-  a.label(PROBE_LABELS.hexDigits);
-  a.bytes(new TextEncoder().encode('0123456789abcdef'));
-  a.label(PROBE_LABELS.edata);
+  emitProbeData(a, 'amd64', opts.mode);
   return a;
 }
 

@@ -56,7 +56,7 @@ import {
   type ProbeMode,
 } from './layout.js';
 import { gicCheck } from './arm64-gic.js';
-import { PROBE_LABELS, placeImageLabels, probeMessage, type ProbeCodeOptions } from './common.js';
+import { emitProbeData, PROBE_LABELS, placeImageLabels, type ProbeCodeOptions } from './common.js';
 
 /** The report base register from step 1 on. */
 const REPORT: XReg = 'x0';
@@ -96,11 +96,7 @@ export function arm64ProbeCode(opts: ProbeCodeOptions): A64Asm {
   printConsoleLine(a, opts.uartBase);
   storeFlags(a, (done |= PROBE_FLAG.UART));
   cleanAndHalt(a);
-  a.label(PROBE_LABELS.message);
-  a.asciz(probeMessage('arm64', opts.mode));
-  a.label(PROBE_LABELS.hexDigits);
-  a.bytes(new TextEncoder().encode('0123456789abcdef'));
-  a.label(PROBE_LABELS.edata);
+  emitProbeData(a, 'arm64', opts.mode);
   return a;
 }
 

@@ -42,3 +42,12 @@ export function placeImageLabels(a: Assembler): void {
   a.labelAt(PROBE_LABELS.report, PROBE_REPORT_OFFSET - PROBE_TEXT_OFFSET);
   a.labelAt(PROBE_LABELS.fileStart, -PROBE_TEXT_OFFSET);
 }
+
+/** The probe's read-only data after its code: the console line, the hex digits, and `edata`. */
+export function emitProbeData(a: Assembler, arch: Arch, mode: ProbeMode): void {
+  a.label(PROBE_LABELS.message);
+  a.asciz(probeMessage(arch, mode));
+  a.label(PROBE_LABELS.hexDigits);
+  a.bytes(new TextEncoder().encode('0123456789abcdef'));
+  a.label(PROBE_LABELS.edata);
+}
