@@ -326,14 +326,23 @@ export class LazyShadow {
     );
   }
 
-  /** amd64, paging on: the leaf's window in the 2 MiB block, and the table pages of the walk. */
-  private resolveAmd64(ctx: ShadowContext, walk: (r: VaRange) => TablesView, va: bigint): Resolution {
+  /** The walk of `va`'s 2 MiB block (remembered), the run translating `va` and its PA; undefined when none does. */
+  private leafAt(
+    walk: (r: VaRange) => TablesView,
+    va: bigint,
+  ): { block: VaRange; view: TablesView; run: TranslationRun; pa: bigint } | undefined {
     const block = blockOf(va, SHADOW_GRANULE);
     const view = walk(block);
     this.remember(block, view.runs);
     const run = findRun(view.runs, va);
-    if (run === undefined) return { kind: 'untranslated' };
-    const pa = run.pa + (va - run.va);
+    return run === undefined ? undefined : { block, view, run, pa: run.pa + (va - run.va) };
+  }
+
+  /** amd64, paging on: the leaf's window in the 2 MiB block, and the table pages of the walk. */
+  private resolveAmd64(ctx: ShadowContext, walk: (r: VaRange) => TablesView, va: bigint): Resolution {
+    const leaf = this.leafAt(walk, va);
+    if (leaf === undefined) return { kind: 'untranslated' };
+    const { block, view, run, pa } = leaf;
     const region = regionOf(ctx.regions, pa);
     if (region === undefined) return { kind: 'not-ram', pa: phys(pa) };
     let added = 0;
@@ -362,12 +371,9 @@ export class LazyShadow {
 
   /** arm64, MMU on: a region at the VA, and the closure of every identity block placed. */
   private resolveArm64(ctx: ShadowContext, walk: (r: VaRange) => TablesView, va: bigint): Resolution {
-    const block = blockOf(va, SHADOW_GRANULE);
-    const view = walk(block);
-    this.remember(block, view.runs);
-    const run = findRun(view.runs, va);
-    if (run === undefined) return { kind: 'untranslated' };
-    const pa = run.pa + (va - run.va);
+    const leaf = this.leafAt(walk, va);
+    if (leaf === undefined) return { kind: 'untranslated' };
+    const { block, view, run, pa } = leaf;
     const dev = ctx.device;
     if (dev !== undefined && pa >= dev.base && pa - dev.base < dev.size) return this.placeDevice(ctx, va, pa, dev);
     const region = regionOf(ctx.regions, pa);
