@@ -22,15 +22,33 @@
  * exactly one source, is CLI_USAGE.
  */
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
-import { basename } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { formatRange, hex, parseSizeText, rangeEnd, type PhysRange } from '../../loader/addr.js';
 import type { Arch } from '../../loader/arch/index.js';
-import type { FactRange, MachineFacts, RulesReport } from '../../loader/import/index.js';
-import { readInputText } from '../../loader/io/input.js';
+import { parseElf } from '../../loader/elf/reader.js';
+import { KbootError } from '../../loader/errors.js';
+import { parseFdt, readMemoryRanges } from '../../loader/handoff/fdt/index.js';
+import { buildImportedProfile, profileName } from '../../loader/import/build.js';
+import {
+  importDtb,
+  importEfiMap,
+  importHost,
+  importIomem,
+  importMemmap,
+  importSmap,
+  type FactRange,
+  type MachineFacts,
+  type RulesReport,
+} from '../../loader/import/index.js';
+import { rescueRules } from '../../loader/import/rules.js';
+import { readInputFile, readInputText } from '../../loader/io/input.js';
+import { writeNewFile } from '../../loader/io/output.js';
 import { packagePath } from '../../loader/paths.js';
-import type { MemoryMap } from '../../loader/plan/memory-map.js';
-import type { MachineProfile } from '../../loader/plan/profile.js';
-import type { InputRecord } from '../../sysprobe/read.js';
+import { buildMemoryMap, formatMemoryMap, type MemoryMap } from '../../loader/plan/memory-map.js';
+import { builtinProfileNames, loadProfile, type MachineProfile } from '../../loader/plan/profile.js';
+import { planRescue } from '../../loader/plan/rescue-plan.js';
+import { readHostSnapshot, readMemmapDir, readRecorded, type InputRecord } from '../../sysprobe/read.js';
 import type { CliIo } from '../io.js';
 import type { ActionContext } from '../context.js';
 import { CliCode, CliError } from '../errors.js';
@@ -165,16 +183,12 @@ export function formatMachine(profile: MachineProfile, rules: RulesReport, mapLi
 }
 
 /** Loads what `show` and `import` print about a profile. */
-async function describe(profile: MachineProfile): Promise<{ report: Record<string, unknown>; text: string }> {
-  const [mapMod, { rescueRules }] = await Promise.all([
-    import('../../loader/plan/memory-map.js'),
-    import('../../loader/import/rules.js'),
-  ]);
-  const map = mapMod.buildMemoryMap(profile);
+function describe(profile: MachineProfile): { report: Record<string, unknown>; text: string } {
+  const map = buildMemoryMap(profile);
   const rules = rescueRules(profile);
   return {
     report: machineReport(profile, rules, map),
-    text: formatMachine(profile, rules, mapMod.formatMemoryMap(map)),
+    text: formatMachine(profile, rules, formatMemoryMap(map)),
   };
 }
 
@@ -209,10 +223,7 @@ function commandLine(opts: ImportOpts): string {
 }
 
 /** Reads the one source the options name and returns its facts and inputs. */
-async function readSource(
-  opts: ImportOpts,
-  io: CliIo,
-): Promise<{ facts: MachineFacts; inputs: InputRecord[]; label: string }> {
+function readSource(opts: ImportOpts, io: CliIo): { facts: MachineFacts; inputs: InputRecord[]; label: string } {
   const given = SOURCES.filter((s) => opts[s] !== undefined && opts[s] !== false);
   if (given.length !== 1)
     throw usage('machine import needs exactly one of --dtb, --efi-map, --smap, --memmap, --iomem, --host', { given });
@@ -223,53 +234,47 @@ async function readSource(
   if (fw !== undefined && fw !== 'efi' && fw !== 'bios') throw usage(`--firmware must be efi or bios, not "${fw}"`);
   if (opts.memory !== undefined && opts.dtb === undefined)
     throw usage('--memory goes with --dtb (the firmware fills /memory)');
-  const [imp, probe] = await Promise.all([import('../../loader/import/index.js'), import('../../sysprobe/read.js')]);
   const inputs: InputRecord[] = [];
   const read = (path: string, kind: InputRecord['kind'], ik: 'dtb' | 'memoryMap', what: string): Buffer =>
-    probe.readRecorded(path, kind, ik, what, inputs, io.cwd);
+    readRecorded(path, kind, ik, what, inputs, io.cwd);
   const mapOpts = {
     ...(arch === undefined ? {} : { arch }),
     ...(fw === undefined ? {} : { firmware: fw as 'efi' | 'bios' }),
   };
   if (opts.dtb !== undefined) {
     const memory = opts.memory === undefined ? undefined : parseMemoryOption(opts.memory);
-    const facts = imp.importDtb(read(opts.dtb, 'dtb', 'dtb', 'device tree'), memory === undefined ? {} : { memory });
+    const facts = importDtb(read(opts.dtb, 'dtb', 'dtb', 'device tree'), memory === undefined ? {} : { memory });
     return { facts, inputs, label: opts.dtb };
   }
   if (opts.efiMap !== undefined)
     return {
-      facts: imp.importEfiMap(read(opts.efiMap, 'efi-map', 'memoryMap', 'EFI map'), mapOpts),
+      facts: importEfiMap(read(opts.efiMap, 'efi-map', 'memoryMap', 'EFI map'), mapOpts),
       inputs,
       label: opts.efiMap,
     };
   if (opts.smap !== undefined)
-    return { facts: imp.importSmap(read(opts.smap, 'smap', 'memoryMap', 'SMAP')), inputs, label: opts.smap };
+    return { facts: importSmap(read(opts.smap, 'smap', 'memoryMap', 'SMAP')), inputs, label: opts.smap };
   if (opts.iomem !== undefined) {
     return {
-      facts: imp.importIomem(read(opts.iomem, 'iomem', 'memoryMap', 'iomem').toString('utf8'), mapOpts),
+      facts: importIomem(read(opts.iomem, 'iomem', 'memoryMap', 'iomem').toString('utf8'), mapOpts),
       inputs,
       label: opts.iomem,
     };
   }
   if (opts.memmap !== undefined)
     return {
-      facts: imp.importMemmap(probe.readMemmapDir(opts.memmap, inputs, io.cwd), mapOpts),
+      facts: importMemmap(readMemmapDir(opts.memmap, inputs, io.cwd), mapOpts),
       inputs,
       label: opts.memmap,
     };
-  const { snapshot, inputs: hostInputs } = probe.readHostSnapshot();
-  return { facts: imp.importHost(snapshot), inputs: hostInputs, label: 'host' };
+  const { snapshot, inputs: hostInputs } = readHostSnapshot();
+  return { facts: importHost(snapshot), inputs: hostInputs, label: 'host' };
 }
 
 /** `kboot machine import`: one source to a profile file, its description and rules. */
-export async function runMachineImport(ctx: ActionContext, opts: ImportOpts): Promise<void> {
+export function runMachineImport(ctx: ActionContext, opts: ImportOpts): void {
   const { io } = ctx;
-  const { facts, inputs, label } = await readSource(opts, io);
-  const [{ buildImportedProfile, profileName }, { writeNewFile }, { resolve }] = await Promise.all([
-    import('../../loader/import/build.js'),
-    import('../../loader/io/output.js'),
-    import('node:path'),
-  ]);
+  const { facts, inputs, label } = readSource(opts, io);
   const name = opts.name ?? profileName(label === 'host' ? 'host' : basename(label));
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name))
     throw usage(`--name "${name}" is not a profile name ([a-z0-9][a-z0-9._-]{0,63})`);
@@ -289,7 +294,7 @@ export async function runMachineImport(ctx: ActionContext, opts: ImportOpts): Pr
     written = resolve(io.cwd, out);
     writeNewFile(written, text, { shown: out, what: 'machine profile', replace: opts.force === true });
   }
-  const { report, text: shown } = await describe({ ...built.profile, source: written ?? 'stdout' });
+  const { report, text: shown } = describe({ ...built.profile, source: written ?? 'stdout' });
   if (ctx.json)
     io.out(
       `${JSON.stringify({ written, machine: report, ...(written === null ? { profile: built.json } : {}) }, null, 2)}\n`,
@@ -301,14 +306,8 @@ export async function runMachineImport(ctx: ActionContext, opts: ImportOpts): Pr
 }
 
 /** `kboot machine list`: the built-in profiles and the imported ones in a directory. */
-export async function runMachineList(ctx: ActionContext, opts: { dir?: string }): Promise<void> {
+export function runMachineList(ctx: ActionContext, opts: { dir?: string }): void {
   const { io } = ctx;
-  const [{ builtinProfileNames, loadProfile }, { readdirSync }, { join, resolve }, { KbootError }] = await Promise.all([
-    import('../../loader/plan/profile.js'),
-    import('node:fs'),
-    import('node:path'),
-    import('../../loader/errors.js'),
-  ]);
   const dir = resolve(io.cwd, opts.dir ?? '.');
   const row = (p: MachineProfile, kind: 'builtin' | 'imported', file?: string): Record<string, unknown> => ({
     name: p.name,
@@ -350,10 +349,9 @@ export async function runMachineList(ctx: ActionContext, opts: { dir?: string })
 }
 
 /** `kboot machine show`: a machine's map, devices, provenance, assumptions and rules. */
-export async function runMachineShow(ctx: ActionContext, machine: string): Promise<void> {
+export function runMachineShow(ctx: ActionContext, machine: string): void {
   const { io } = ctx;
-  const { loadProfile } = await import('../../loader/plan/profile.js');
-  const { report, text } = await describe(loadProfile(machine, { cwd: io.cwd }));
+  const { report, text } = describe(loadProfile(machine, { cwd: io.cwd }));
   io.out(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : text);
 }
 
@@ -366,26 +364,11 @@ export interface RescueDtbOpts {
 }
 
 /** `kboot machine rescue-dtb`: the device tree D47358 puts in the reservation. */
-export async function runMachineRescueDtb(
-  ctx: ActionContext,
-  machine: string,
-  file: string,
-  opts: RescueDtbOpts,
-): Promise<void> {
+export function runMachineRescueDtb(ctx: ActionContext, machine: string, file: string, opts: RescueDtbOpts): void {
   const { io } = ctx;
   const memsize = opts.memsize === undefined ? undefined : parseSizeText(opts.memsize);
   if (opts.memsize !== undefined && memsize === undefined)
     throw usage(`--memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
-  const [{ parseElf }, { loadProfile }, { planRescue }, { readInputFile }, { writeNewFile }, { resolve }, fdt] =
-    await Promise.all([
-      import('../../loader/elf/reader.js'),
-      import('../../loader/plan/profile.js'),
-      import('../../loader/plan/rescue-plan.js'),
-      import('../../loader/io/input.js'),
-      import('../../loader/io/output.js'),
-      import('node:path'),
-      import('../../loader/handoff/fdt/index.js'),
-    ]);
   const profile = loadProfile(machine, { cwd: io.cwd });
   if (profile.firmware !== 'fdt')
     throw usage(
@@ -403,9 +386,11 @@ export async function runMachineRescueDtb(
   if (seg === undefined) throw usage('the plan holds no device tree copy');
   const out = resolve(io.cwd, opts.output);
   writeNewFile(out, seg.data, { shown: opts.output, what: 'rescue DTB', replace: opts.force === true });
-  const memory = fdt
-    .readMemoryRanges(fdt.parseFdt(seg.data))
-    .map((r) => ({ start: hex(r.start), end: hex(r.start + r.size), size: hex(r.size) }));
+  const memory = readMemoryRanges(parseFdt(seg.data)).map((r) => ({
+    start: hex(r.start),
+    end: hex(r.start + r.size),
+    size: hex(r.size),
+  }));
   const result = { file: out, bytes: seg.data.length, machine: profile.name, reservation: json(plan.region), memory };
   if (ctx.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
   else

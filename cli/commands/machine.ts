@@ -34,7 +34,7 @@ export function registerMachine(program: Command, io: CliIo): void {
     .option('--force', 'replace an existing profile file')
     .action(async (opts: ImportOpts, cmd: Command) => {
       const { runMachineImport } = await import('../actions/machine.js');
-      await runMachineImport(actionContext(cmd, io), opts);
+      runMachineImport(actionContext(cmd, io), opts);
     });
   machine
     .command('list')
@@ -42,7 +42,7 @@ export function registerMachine(program: Command, io: CliIo): void {
     .option('--dir <dir>', 'where imported profiles are (default: the current directory)')
     .action(async (opts: { dir?: string }, cmd: Command) => {
       const { runMachineList } = await import('../actions/machine.js');
-      await runMachineList(actionContext(cmd, io), opts);
+      runMachineList(actionContext(cmd, io), opts);
     });
   machine
     .command('show')
@@ -50,7 +50,7 @@ export function registerMachine(program: Command, io: CliIo): void {
     .argument('<machine>', 'a built-in name or a profile file')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { runMachineShow } = await import('../actions/machine.js');
-      await runMachineShow(actionContext(cmd, io), name);
+      runMachineShow(actionContext(cmd, io), name);
     });
   machine
     .command('rescue-dtb')
@@ -68,6 +68,6 @@ export function registerMachine(program: Command, io: CliIo): void {
     .option('--force', 'replace an existing file')
     .action(async (name: string, file: string, opts: RescueDtbOpts, cmd: Command) => {
       const { runMachineRescueDtb } = await import('../actions/machine.js');
-      await runMachineRescueDtb(actionContext(cmd, io), name, file, opts);
+      runMachineRescueDtb(actionContext(cmd, io), name, file, opts);
     });
 }
