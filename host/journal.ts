@@ -7,7 +7,7 @@
  * Contract: the file sits beside the emulated machine's state journal (machine/journal.ts
  * state.json) in the same 0700 directory and is changed under the same flock(2)
  * (native/dir-lock.ts): read, append, write through an exclusive temporary with an
- * unpredictable name, fsync'ed and renamed into place (loader/io/output.ts createTemp). It is
+ * unpredictable name, fsync'ed and renamed into place (loader/io/output.ts writeNewFile). It is
  * read through the bounded opener, never following a symlink. The newest HOST_EVENTS_MAX events
  * are kept. Segment bytes are not stored: each segment's SHA-256 is, with the kernel file's, so
  * a replay re-plans and proves it has the same bytes.
@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigCode, ConfigError, IoCode, IoError, KbootError } from '../loader/errors.js';
 import { readInputFile, readInputText } from '../loader/io/input.js';
-import { createTemp, outputDirectory, writeAll } from '../loader/io/output.js';
+import { outputDirectory, writeNewFile } from '../loader/io/output.js';
 import { formatProblems, validateJson } from '../loader/schema.js';
 import { withDirectoryLock } from '../native/dir-lock.js';
 
@@ -116,14 +116,11 @@ export async function appendHostEvent(dir: string, event: HostEvent, timeoutMs?:
     () => {
       const j = loadHostJournal(full);
       const events = [...j.events, event].slice(-HOST_EVENTS_MAX);
-      const final = join(full, HOST_JOURNAL_FILE);
-      const tmp = createTemp(final, 0o644, 'host events');
-      try {
-        writeAll(tmp.fd, Buffer.from(`${JSON.stringify({ version: 1, events }, null, 2)}\n`, 'utf8'), 0);
-        tmp.commit(final, { replace: true, sync: true });
-      } finally {
-        tmp.discard();
-      }
+      writeNewFile(join(full, HOST_JOURNAL_FILE), `${JSON.stringify({ version: 1, events }, null, 2)}\n`, {
+        replace: true,
+        sync: true,
+        what: 'host events',
+      });
     },
     { what: 'state directory', ...(timeoutMs === undefined ? {} : { timeoutMs }) },
   );
