@@ -15,9 +15,9 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigCode, ConfigError, IoCode, IoError, KbootError } from '../loader/errors.js';
-import { readInputFile, readInputText } from '../loader/io/input.js';
+import { readInputFile } from '../loader/io/input.js';
 import { outputDirectory, writeNewFile } from '../loader/io/output.js';
-import { formatProblems, validateJson } from '../loader/schema.js';
+import { readValidJsonFile } from '../loader/schema.js';
 import { withDirectoryLock } from '../native/dir-lock.js';
 
 /** The file in the state directory. */
@@ -80,32 +80,8 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** Loads the host events of `dir` (an empty journal when there is no file). */
 export function loadHostJournal(dir: string): HostJournal {
-  const file = join(dir, HOST_JOURNAL_FILE);
-  let text: string;
-  try {
-    text = readInputText(file, 'journal', { what: 'host events', followSymlinks: false });
-  } catch (e) {
-    if (e instanceof IoError && e.code === IoCode.NotFound) return { version: 1, events: [] };
-    throw e;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(ConfigCode.Syntax, `config: the host events ${file} are not JSON`, { file }, { cause: e });
-  }
-  const problems = validateJson('host-journal', json);
-  if (problems.length > 0) {
-    const shown = formatProblems(problems)
-      .split('\n')
-      .map((l) => l.trim())
-      .join('; ');
-    throw new ConfigError(ConfigCode.Schema, `config: the host events ${file} are not valid (${shown})`, {
-      file,
-      problems,
-    });
-  }
-  return json as HostJournal;
+  const json = readValidJsonFile(join(dir, HOST_JOURNAL_FILE), 'host-journal', 'host events');
+  return json === undefined ? { version: 1, events: [] } : (json as HostJournal);
 }
 
 /** Appends `event` to the host events of `dir` (created 0700), under the directory's lock. */
