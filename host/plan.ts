@@ -55,7 +55,9 @@ export function readHostMachine(opts: HostMachineOptions = {}): HostMachine {
     command: 'kboot load --host',
     inputs,
   });
-  const sys = snapshot.os === 'linux' ? readKexecSysState(opts.kexecRoot ?? opts.root ?? '/') : undefined;
+  // the snapshot's /proc/iomem is the one the kexec state would read, unless pointed elsewhere
+  const iomem = opts.kexecRoot === undefined ? snapshot.iomem : undefined;
+  const sys = snapshot.os === 'linux' ? readKexecSysState(opts.kexecRoot ?? opts.root ?? '/', iomem) : undefined;
   return { os: snapshot.os, arch: snapshot.arch, profile: built.profile, sys };
 }
 
