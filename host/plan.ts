@@ -15,6 +15,7 @@
 import { basename } from 'node:path';
 import { hex, phys, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
+import type { ElfImage } from '../loader/elf/image.js';
 import { parseElf } from '../loader/elf/reader.js';
 import { buildImportedProfile } from '../loader/import/build.js';
 import { importHost } from '../loader/import/host.js';
@@ -83,9 +84,12 @@ export interface PlannedLoad {
   readonly needed: Size | undefined;
 }
 
-/** Plans a load on a profile (the host's, or the one `kboot exec` replays on). */
-export function planOnProfile(profile: MachineProfile, req: PlanOnProfileRequest): PlannedLoad {
-  const kernel = parseElf(req.kernel);
+/** Plans a load on a profile (the host's, or the one `kboot exec` replays on); `kernel`: `req.kernel` parsed. */
+export function planOnProfile(
+  profile: MachineProfile,
+  req: PlanOnProfileRequest,
+  kernel: ElfImage = parseElf(req.kernel),
+): PlannedLoad {
   if (!req.crash) {
     const plan = planKexecBoot({ kernel, kernelName: req.kernelName, profile });
     return {
@@ -168,8 +172,9 @@ export function planHostLoad(
   const notes: string[] = [];
   const ck = crashReservation(machine.sys);
   let at: PhysAddr | undefined;
+  const kernel = parseElf(req.kernel);
   if (req.crash && req.abi === 'linux') {
-    const needed = rescueReservationSizing(parseElf(req.kernel), machine.profile, req.memsize).total;
+    const needed = rescueReservationSizing(kernel, machine.profile, req.memsize).total;
     if (ck === undefined)
       notes.push(
         `no crashkernel= reservation on this host: the kernel will refuse the crash segments (EADDRNOTAVAIL); boot with ${crashkernelArg(needed)}`,
@@ -180,7 +185,7 @@ export function planHostLoad(
       );
     else at = phys(ck.start);
   }
-  const planned = planOnProfile(machine.profile, { ...req, ...(at === undefined ? {} : { at }) });
+  const planned = planOnProfile(machine.profile, { ...req, ...(at === undefined ? {} : { at }) }, kernel);
   return {
     ...planned,
     os: machine.os,
