@@ -73,6 +73,15 @@ export interface HostJournal {
   readonly events: readonly HostEvent[];
 }
 
+/** What every host event starts with: now, the command, the running system. */
+export function eventHead<C extends HostEvent['command']>(
+  command: C,
+  os: HostEvent['os'],
+  arch: HostEvent['arch'],
+): { readonly time: string; readonly command: C; readonly os: HostEvent['os']; readonly arch: HostEvent['arch'] } {
+  return { time: new Date().toISOString(), command, os, arch };
+}
+
 /** SHA-256 of bytes, hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

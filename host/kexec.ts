@@ -24,7 +24,7 @@ import { encodeKexecSegments, KEXEC_SYSCALL, LINUX_KEXEC, type KexecAbi } from '
 import { kexecErrnoError } from './errno.js';
 import { HostCode, HostError } from './errors.js';
 import { loadSyscall, type HostSyscall } from './ffi.js';
-import { journalEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
+import { eventHead, journalEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
 import type { HostLoadPlan } from './plan.js';
 
 /** What the host commands can be pointed at (tests: another root, another euid, a fake syscall). */
@@ -139,7 +139,7 @@ export async function hostUnload(opts: {
 }): Promise<{ error: KbootError | undefined; event: HostEvent; journalError: KbootError | undefined }> {
   const { os, arch } = hostPlatform();
   const abi: KexecAbi = os;
-  const base = { time: new Date().toISOString(), command: 'unload' as const, os, arch, abi, crash: opts.crash };
+  const base = { ...eventHead('unload', os, arch), abi, crash: opts.crash };
   let error: KbootError | undefined;
   let syscall: number | undefined;
   try {
