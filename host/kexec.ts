@@ -25,7 +25,7 @@ import { kexecErrnoError } from './errno.js';
 import { HostCode, HostError } from './errors.js';
 import { loadSyscall, type HostSyscall } from './ffi.js';
 import { eventHead, journalEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
-import type { HostLoadPlan } from './plan.js';
+import { refuseFreeBsdCrash, type HostLoadPlan } from './plan.js';
 
 /** What the host commands can be pointed at (tests: another root, another euid, a fake syscall). */
 export interface HostSeams {
@@ -144,8 +144,7 @@ export async function hostUnload(opts: {
   let syscall: number | undefined;
   try {
     requireRoot('kboot unload --host', opts.seams, false);
-    if (abi === 'freebsd' && opts.crash)
-      throw new HostError(HostCode.FreeBsdCrash, "host: FreeBSD's kexec(2) has no crash images to unload", { abi });
+    refuseFreeBsdCrash(abi, opts.crash, true);
     const sys = await (opts.seams?.syscall ?? loadSyscall)();
     syscall = KEXEC_SYSCALL[abi][arch];
     const flags = unloadFlags(abi, opts.crash);

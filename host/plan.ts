@@ -141,15 +141,16 @@ export function hostAbi(machine: HostMachine, abi: KexecAbi | undefined, dryRun:
   );
 }
 
-/** Refuses a FreeBSD crash load (FreeBSD's kexec(2) has no crash images). */
-export function refuseFreeBsdCrash(abi: KexecAbi, crash: boolean): void {
-  if (abi === 'freebsd' && crash) {
-    throw new HostError(
-      HostCode.FreeBsdCrash,
-      "host: FreeBSD's kexec(2) has no crash images (KEXEC_ON_CRASH is reserved, sys/kern/kern_kexec.c): a FreeBSD rescue kernel is armed by the D47358 kernel itself (kboot boot --strategy embed|kld), or load a normal image without --crash",
-      { abi, crash },
-    );
-  }
+/** Refuses a FreeBSD crash load or unload (FreeBSD's kexec(2) has no crash images). */
+export function refuseFreeBsdCrash(abi: KexecAbi, crash: boolean, unload = false): void {
+  if (abi !== 'freebsd' || !crash) return;
+  throw new HostError(
+    HostCode.FreeBsdCrash,
+    unload
+      ? "host: FreeBSD's kexec(2) has no crash images to unload"
+      : "host: FreeBSD's kexec(2) has no crash images (KEXEC_ON_CRASH is reserved, sys/kern/kern_kexec.c): a FreeBSD rescue kernel is armed by the D47358 kernel itself (kboot boot --strategy embed|kld), or load a normal image without --crash",
+    { abi, crash },
+  );
 }
 
 /**
