@@ -7,7 +7,7 @@
  * Contract: the file sits beside the emulated machine's state journal (machine/journal.ts
  * state.json) in the same 0700 directory and is changed under the same flock(2)
  * (native/dir-lock.ts): read, append, write through an exclusive temporary with an
- * unpredictable name, fsync'ed and renamed into place (loader/io/output.ts createTemp). It is
+ * unpredictable name, fsync'ed and renamed into place (loader/io/output.ts writeNewFile). It is
  * read through the bounded opener, never following a symlink. The newest HOST_EVENTS_MAX events
  * are kept. Segment bytes are not stored: each segment's SHA-256 is, with the kernel file's, so
  * a replay re-plans and proves it has the same bytes.
@@ -15,9 +15,9 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigCode, ConfigError, IoCode, IoError, KbootError } from '../loader/errors.js';
-import { readInputFile, readInputText } from '../loader/io/input.js';
-import { createTemp, outputDirectory, writeAll } from '../loader/io/output.js';
-import { formatProblems, validateJson } from '../loader/schema.js';
+import { readInputFile } from '../loader/io/input.js';
+import { outputDirectory, writeNewFile } from '../loader/io/output.js';
+import { readValidJsonFile } from '../loader/schema.js';
 import { withDirectoryLock } from '../native/dir-lock.js';
 
 /** The file in the state directory. */
@@ -73,6 +73,15 @@ export interface HostJournal {
   readonly events: readonly HostEvent[];
 }
 
+/** What every host event starts with: now, the command, the running system. */
+export function eventHead<C extends HostEvent['command']>(
+  command: C,
+  os: HostEvent['os'],
+  arch: HostEvent['arch'],
+): { readonly time: string; readonly command: C; readonly os: HostEvent['os']; readonly arch: HostEvent['arch'] } {
+  return { time: new Date().toISOString(), command, os, arch };
+}
+
 /** SHA-256 of bytes, hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -80,32 +89,8 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** Loads the host events of `dir` (an empty journal when there is no file). */
 export function loadHostJournal(dir: string): HostJournal {
-  const file = join(dir, HOST_JOURNAL_FILE);
-  let text: string;
-  try {
-    text = readInputText(file, 'journal', { what: 'host events', followSymlinks: false });
-  } catch (e) {
-    if (e instanceof IoError && e.code === IoCode.NotFound) return { version: 1, events: [] };
-    throw e;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(ConfigCode.Syntax, `config: the host events ${file} are not JSON`, { file }, { cause: e });
-  }
-  const problems = validateJson('host-journal', json);
-  if (problems.length > 0) {
-    const shown = formatProblems(problems)
-      .split('\n')
-      .map((l) => l.trim())
-      .join('; ');
-    throw new ConfigError(ConfigCode.Schema, `config: the host events ${file} are not valid (${shown})`, {
-      file,
-      problems,
-    });
-  }
-  return json as HostJournal;
+  const json = readValidJsonFile(join(dir, HOST_JOURNAL_FILE), 'host-journal', 'host events');
+  return json === undefined ? { version: 1, events: [] } : (json as HostJournal);
 }
 
 /** Appends `event` to the host events of `dir` (created 0700), under the directory's lock. */
@@ -116,14 +101,11 @@ export async function appendHostEvent(dir: string, event: HostEvent, timeoutMs?:
     () => {
       const j = loadHostJournal(full);
       const events = [...j.events, event].slice(-HOST_EVENTS_MAX);
-      const final = join(full, HOST_JOURNAL_FILE);
-      const tmp = createTemp(final, 0o644, 'host events');
-      try {
-        writeAll(tmp.fd, Buffer.from(`${JSON.stringify({ version: 1, events }, null, 2)}\n`, 'utf8'), 0);
-        tmp.commit(final, { replace: true, sync: true });
-      } finally {
-        tmp.discard();
-      }
+      writeNewFile(join(full, HOST_JOURNAL_FILE), `${JSON.stringify({ version: 1, events }, null, 2)}\n`, {
+        replace: true,
+        sync: true,
+        what: 'host events',
+      });
     },
     { what: 'state directory', ...(timeoutMs === undefined ? {} : { timeoutMs }) },
   );

@@ -24,8 +24,8 @@ import { encodeKexecSegments, KEXEC_SYSCALL, LINUX_KEXEC, type KexecAbi } from '
 import { kexecErrnoError } from './errno.js';
 import { HostCode, HostError } from './errors.js';
 import { loadSyscall, type HostSyscall } from './ffi.js';
-import { journalEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
-import type { HostLoadPlan } from './plan.js';
+import { eventHead, journalEvent, sha256Hex, type HostEvent, type HostFileRef } from './journal.js';
+import { refuseFreeBsdCrash, type HostLoadPlan } from './plan.js';
 
 /** What the host commands can be pointed at (tests: another root, another euid, a fake syscall). */
 export interface HostSeams {
@@ -139,13 +139,12 @@ export async function hostUnload(opts: {
 }): Promise<{ error: KbootError | undefined; event: HostEvent; journalError: KbootError | undefined }> {
   const { os, arch } = hostPlatform();
   const abi: KexecAbi = os;
-  const base = { time: new Date().toISOString(), command: 'unload' as const, os, arch, abi, crash: opts.crash };
+  const base = { ...eventHead('unload', os, arch), abi, crash: opts.crash };
   let error: KbootError | undefined;
   let syscall: number | undefined;
   try {
     requireRoot('kboot unload --host', opts.seams, false);
-    if (abi === 'freebsd' && opts.crash)
-      throw new HostError(HostCode.FreeBsdCrash, "host: FreeBSD's kexec(2) has no crash images to unload", { abi });
+    refuseFreeBsdCrash(abi, opts.crash, true);
     const sys = await (opts.seams?.syscall ?? loadSyscall)();
     syscall = KEXEC_SYSCALL[abi][arch];
     const flags = unloadFlags(abi, opts.crash);

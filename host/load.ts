@@ -11,7 +11,7 @@ import { KbootError } from '../loader/errors.js';
 import { readInputFile } from '../loader/io/input.js';
 import type { KexecAbi } from '../loader/kexec/abi.js';
 import { loadSyscall } from './ffi.js';
-import { journalEvent, type HostEvent } from './journal.js';
+import { eventHead, journalEvent, type HostEvent } from './journal.js';
 import { callKexecLoad, hostPlatform, kernelRef, loadRecord, requireRoot, resultOf, type HostSeams } from './kexec.js';
 import { hostAbi, planHostLoad, readHostMachine, type HostLoadPlan, type HostMachineOptions } from './plan.js';
 
@@ -75,10 +75,7 @@ export async function hostLoad(opts: HostLoadOptions): Promise<HostLoadOutcome> 
     error = e;
   }
   const event: HostEvent = {
-    time: new Date().toISOString(),
-    command: 'load',
-    os,
-    arch,
+    ...eventHead('load', os, arch),
     abi,
     crash: opts.crash,
     dryRun: opts.dryRun,

@@ -15,6 +15,7 @@
 import { basename } from 'node:path';
 import { hex, phys, type PhysAddr, type PhysRange, type Size } from '../loader/addr.js';
 import type { Arch } from '../loader/arch/index.js';
+import type { ElfImage } from '../loader/elf/image.js';
 import { parseElf } from '../loader/elf/reader.js';
 import { buildImportedProfile } from '../loader/import/build.js';
 import { importHost } from '../loader/import/host.js';
@@ -55,7 +56,9 @@ export function readHostMachine(opts: HostMachineOptions = {}): HostMachine {
     command: 'kboot load --host',
     inputs,
   });
-  const sys = snapshot.os === 'linux' ? readKexecSysState(opts.kexecRoot ?? opts.root ?? '/') : undefined;
+  // the snapshot's /proc/iomem is the one the kexec state would read, unless pointed elsewhere
+  const iomem = opts.kexecRoot === undefined ? snapshot.iomem : undefined;
+  const sys = snapshot.os === 'linux' ? readKexecSysState(opts.kexecRoot ?? opts.root ?? '/', iomem) : undefined;
   return { os: snapshot.os, arch: snapshot.arch, profile: built.profile, sys };
 }
 
@@ -81,9 +84,12 @@ export interface PlannedLoad {
   readonly needed: Size | undefined;
 }
 
-/** Plans a load on a profile (the host's, or the one `kboot exec` replays on). */
-export function planOnProfile(profile: MachineProfile, req: PlanOnProfileRequest): PlannedLoad {
-  const kernel = parseElf(req.kernel);
+/** Plans a load on a profile (the host's, or the one `kboot exec` replays on); `kernel`: `req.kernel` parsed. */
+export function planOnProfile(
+  profile: MachineProfile,
+  req: PlanOnProfileRequest,
+  kernel: ElfImage = parseElf(req.kernel),
+): PlannedLoad {
   if (!req.crash) {
     const plan = planKexecBoot({ kernel, kernelName: req.kernelName, profile });
     return {
@@ -135,15 +141,16 @@ export function hostAbi(machine: HostMachine, abi: KexecAbi | undefined, dryRun:
   );
 }
 
-/** Refuses a FreeBSD crash load (FreeBSD's kexec(2) has no crash images). */
-export function refuseFreeBsdCrash(abi: KexecAbi, crash: boolean): void {
-  if (abi === 'freebsd' && crash) {
-    throw new HostError(
-      HostCode.FreeBsdCrash,
-      "host: FreeBSD's kexec(2) has no crash images (KEXEC_ON_CRASH is reserved, sys/kern/kern_kexec.c): a FreeBSD rescue kernel is armed by the D47358 kernel itself (kboot boot --strategy embed|kld), or load a normal image without --crash",
-      { abi, crash },
-    );
-  }
+/** Refuses a FreeBSD crash load or unload (FreeBSD's kexec(2) has no crash images). */
+export function refuseFreeBsdCrash(abi: KexecAbi, crash: boolean, unload = false): void {
+  if (abi !== 'freebsd' || !crash) return;
+  throw new HostError(
+    HostCode.FreeBsdCrash,
+    unload
+      ? "host: FreeBSD's kexec(2) has no crash images to unload"
+      : "host: FreeBSD's kexec(2) has no crash images (KEXEC_ON_CRASH is reserved, sys/kern/kern_kexec.c): a FreeBSD rescue kernel is armed by the D47358 kernel itself (kboot boot --strategy embed|kld), or load a normal image without --crash",
+    { abi, crash },
+  );
 }
 
 /**
@@ -166,8 +173,9 @@ export function planHostLoad(
   const notes: string[] = [];
   const ck = crashReservation(machine.sys);
   let at: PhysAddr | undefined;
+  const kernel = parseElf(req.kernel);
   if (req.crash && req.abi === 'linux') {
-    const needed = rescueReservationSizing(parseElf(req.kernel), machine.profile, req.memsize).total;
+    const needed = rescueReservationSizing(kernel, machine.profile, req.memsize).total;
     if (ck === undefined)
       notes.push(
         `no crashkernel= reservation on this host: the kernel will refuse the crash segments (EADDRNOTAVAIL); boot with ${crashkernelArg(needed)}`,
@@ -178,7 +186,7 @@ export function planHostLoad(
       );
     else at = phys(ck.start);
   }
-  const planned = planOnProfile(machine.profile, { ...req, ...(at === undefined ? {} : { at }) });
+  const planned = planOnProfile(machine.profile, { ...req, ...(at === undefined ? {} : { at }) }, kernel);
   return {
     ...planned,
     os: machine.os,

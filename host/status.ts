@@ -17,7 +17,7 @@ import { rescueReservationSizing } from '../loader/plan/rescue-plan.js';
 import { readKexecSysState, type KexecSysState } from '../sysprobe/kexec-state.js';
 import { crashkernelArg } from './errno.js';
 import { HostCode, HostError } from './errors.js';
-import { journalEvent, type HostEvent } from './journal.js';
+import { eventHead, journalEvent, type HostEvent } from './journal.js';
 import { hostPlatform, resultOf } from './kexec.js';
 import { readHostMachine, type HostMachineOptions } from './plan.js';
 
@@ -64,10 +64,7 @@ export async function hostStatus(opts: {
     });
   const st = statusOf(os, readKexecSysState(opts.root ?? '/'));
   const event: HostEvent = {
-    time: new Date().toISOString(),
-    command: 'status',
-    os,
-    arch,
+    ...eventHead('status', os, arch),
     result: { ok: true },
     facts: {
       kexec: st.kexec,
@@ -126,10 +123,7 @@ export async function hostReservationSize(opts: {
     error = e;
   }
   const event: HostEvent = {
-    time: new Date().toISOString(),
-    command: 'plan',
-    os,
-    arch,
+    ...eventHead('plan', os, arch),
     crash: true,
     result: resultOf(error),
     ...(out === undefined

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import type { Ajv2020, ValidateFunction, ErrorObject } from 'ajv/dist/2020.js';
 import { readInputText } from './io/input.js';
 import { packagePath } from './paths.js';
-import type { KbootError } from './errors.js';
+import { ConfigCode, ConfigError, IoCode, IoError, type KbootError } from './errors.js';
 
 /** A new ajv for draft 2020-12 with the formats, loading both packages (once, synchronously). */
 function newAjv(): Ajv2020 {
@@ -73,4 +73,35 @@ export function assertValid(name: string, value: unknown, makeError: (problems: 
 /** Formats problems one per line: `  /ram/0/size: must match pattern ...`. */
 export function formatProblems(problems: readonly SchemaProblem[]): string {
   return problems.map((p) => `  ${p.path === '' ? '(root)' : p.path}: ${p.message}`).join('\n');
+}
+
+/**
+ * Reads a JSON file kboot itself wrote (a journal): through the bounded opener, never following
+ * a symlink (kboot only renames regular files into place), parsed and validated against
+ * `schemas/<name>.schema.json`. Undefined when there is no file; CONFIG_SYNTAX / CONFIG_SCHEMA
+ * naming `what` otherwise.
+ */
+export function readValidJsonFile(file: string, name: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readInputText(file, 'journal', { what, followSymlinks: false });
+  } catch (e) {
+    if (e instanceof IoError && e.code === IoCode.NotFound) return undefined;
+    throw e;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(ConfigCode.Syntax, `config: the ${what} ${file} is not JSON`, { file }, { cause: e });
+  }
+  const problems = validateJson(name, json);
+  if (problems.length > 0) {
+    const shown = formatProblems(problems)
+      .split('\n')
+      .map((l) => l.trim())
+      .join('; ');
+    throw new ConfigError(ConfigCode.Schema, `config: the ${what} ${file} is not valid (${shown})`, { file, problems });
+  }
+  return json;
 }

@@ -13,7 +13,7 @@
  *    or went away since is CONFIG_STALE naming it (never a silent replay of something else);
  *  - the journal itself is read through the bounded opener (a FIFO, a device or a symlink in
  *    its place is an IoError, never a hang) and written through an exclusive temporary with an
- *    unpredictable name, fsync'ed and renamed into place (loader/io/output.ts createTemp);
+ *    unpredictable name, fsync'ed and renamed into place (loader/io/output.ts writeNewFile);
  *  - the state directory is created 0700 whatever the umask (loader/io/output.ts
  *    outputDirectory), and a command that changes the journal holds its flock(2) around the
  *    whole read-replay-append-save (`withJournal`, native/dir-lock.ts), so concurrent
@@ -26,11 +26,11 @@ import { createHash } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import { parseSizeText } from '../loader/addr.js';
 import { ConfigCode, ConfigError, IoCode, IoError } from '../loader/errors.js';
-import { readInputFile, readInputText, type InputKind } from '../loader/io/input.js';
-import { createTemp, outputDirectory, writeAll } from '../loader/io/output.js';
+import { readInputFile, type InputKind } from '../loader/io/input.js';
+import { outputDirectory, writeNewFile } from '../loader/io/output.js';
 import { loadProfile, parseProfile, profileSource, type MachineProfile } from '../loader/plan/profile.js';
 import { loadLoaderConf, preloadDecisions, type LoadedLoaderConf } from '../loader/preload/index.js';
-import { formatProblems, validateJson } from '../loader/schema.js';
+import { readValidJsonFile } from '../loader/schema.js';
 import type { HostPhase } from './host/timeline.js';
 import { withDirectoryLock } from '../native/dir-lock.js';
 import type { StrategyId } from '../loader/strategy.js';
@@ -202,33 +202,7 @@ function journalProfile(journal: Journal): MachineProfile {
 
 /** Loads the journal in `dir`, or undefined when there is none. */
 export function loadJournal(dir: string): Journal | undefined {
-  const file = join(dir, JOURNAL_FILE);
-  let text: string;
-  try {
-    // kboot only ever renames a regular file into place: a symlink there is not its own
-    text = readInputText(file, 'journal', { what: 'state journal', followSymlinks: false });
-  } catch (e) {
-    if (e instanceof IoError && e.code === IoCode.NotFound) return undefined;
-    throw e;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(ConfigCode.Syntax, `config: the state journal ${file} is not JSON`, { file }, { cause: e });
-  }
-  const problems = validateJson('state', json);
-  if (problems.length > 0) {
-    throw new ConfigError(
-      ConfigCode.Schema,
-      `config: the state journal ${file} is not valid (${formatProblems(problems)
-        .split('\n')
-        .map((l) => l.trim())
-        .join('; ')})`,
-      { file, problems },
-    );
-  }
-  return json as Journal;
+  return readValidJsonFile(join(dir, JOURNAL_FILE), 'state', 'state journal') as Journal | undefined;
 }
 
 /**
@@ -242,13 +216,11 @@ export function stateDirectory(dir: string, create: boolean, writable = create):
 /** Writes the journal atomically through an exclusive temporary (see the module contract). */
 export function saveJournal(dir: string, journal: Journal): void {
   const full = stateDirectory(dir, true);
-  const tmp = createTemp(join(full, JOURNAL_FILE), 0o644, 'state journal');
-  try {
-    writeAll(tmp.fd, Buffer.from(`${JSON.stringify(journal, null, 2)}\n`, 'utf8'), 0);
-    tmp.commit(join(full, JOURNAL_FILE), { replace: true, sync: true });
-  } finally {
-    tmp.discard();
-  }
+  writeNewFile(join(full, JOURNAL_FILE), `${JSON.stringify(journal, null, 2)}\n`, {
+    replace: true,
+    sync: true,
+    what: 'state journal',
+  });
 }
 
 /**

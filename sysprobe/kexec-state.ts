@@ -40,8 +40,12 @@ const FILES = {
   iomem: 'proc/iomem',
 } as const;
 
-/** Reads the kexec state of the Linux system whose root is `root` (default /). */
-export function readKexecSysState(root = '/'): KexecSysState {
+/**
+ * Reads the kexec state of the Linux system whose root is `root` (default /). `iomem`: the
+ * text of /proc/iomem when the caller has already read it (sysprobe/read.ts readHostSnapshot),
+ * so it is not read twice.
+ */
+export function readKexecSysState(root = '/', iomem?: string): KexecSysState {
   const present: string[] = [];
   const text = (rel: string): string | undefined => {
     const path = join(root, rel);
@@ -54,8 +58,9 @@ export function readKexecSysState(root = '/'): KexecSysState {
     return t === undefined ? undefined : /^[0-9]+$/.test(t) ? t !== '0' : undefined;
   };
   const size = text(FILES.crashSize);
-  const iomem = text(FILES.iomem);
-  const crash = iomem === undefined ? undefined : parseIomem(iomem).find((r) => r.name === 'Crash kernel');
+  if (iomem !== undefined) present.push(`/${FILES.iomem}`);
+  const map = iomem ?? text(FILES.iomem);
+  const crash = map === undefined ? undefined : parseIomem(map).find((r) => r.name === 'Crash kernel');
   return {
     loaded: flag(FILES.loaded),
     crashLoaded: flag(FILES.crashLoaded),

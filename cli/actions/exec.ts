@@ -23,7 +23,7 @@
  * reboot).
  */
 import { basename } from 'node:path';
-import { hex, parseSizeText } from '../../loader/addr.js';
+import { hex } from '../../loader/addr.js';
 import { jsonSafe } from '../../loader/errors.js';
 import { parseElf } from '../../loader/elf/reader.js';
 import { readInputFile } from '../../loader/io/input.js';
@@ -34,7 +34,7 @@ import { probeObserver, type ProbeRun } from '../../rescue/probe-observer.js';
 import { itsJson, itsLine } from './panic-report.js';
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import { Exit, type ActionContext } from '../context.js';
-import { CliCode, CliError } from '../errors.js';
+import { CliCode, CliError, sizeOption } from '../errors.js';
 
 /** True when the run did everything it should. */
 export function execSucceeded(o: ExecOutcome<ProbeRun>): boolean {
@@ -194,10 +194,7 @@ export async function runExec(ctx: ActionContext, file: string | undefined, opts
   }
   if (file === undefined)
     throw new CliError(CliCode.Usage, 'cli: exec needs a kernel (or --segments-from-last-host-load)', {});
-  const memsize = opts.memsize === undefined ? undefined : parseSizeText(opts.memsize);
-  if (opts.memsize !== undefined && memsize === undefined) {
-    throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
-  }
+  const memsize = opts.memsize === undefined ? undefined : sizeOption(opts.memsize, '--memsize');
   const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
   const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
   const how = execPathFor(probeImageMode(image), opts.crash === true, file);

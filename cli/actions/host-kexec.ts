@@ -11,12 +11,12 @@
  * never by kboot. `--json` objects follow schemas/host-load.schema.json,
  * host-unload.schema.json, host-status.schema.json and host-reservation.schema.json.
  */
-import { hex, parseSizeText, type Size } from '../../loader/addr.js';
+import { hex, type Size } from '../../loader/addr.js';
 import { jsonSafe } from '../../loader/errors.js';
 import type { HostLoadOutcome } from '../../host/load.js';
 import type { HostLoadPlan } from '../../host/plan.js';
 import { Exit, type ActionContext } from '../context.js';
-import { CliCode, CliError } from '../errors.js';
+import { sizeOption } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { lockWait, stateDir, type StateOptions, type WritingStateOptions } from './host-state.js';
 import type { KexecAbi } from '../../loader/kexec/abi.js';
@@ -34,13 +34,8 @@ interface UnloadOptions extends WritingStateOptions {
   crash?: boolean;
 }
 
-function memsizeOption(text: string | undefined): Size | undefined {
-  if (text === undefined) return undefined;
-  const v = parseSizeText(text);
-  if (v === undefined)
-    throw new CliError(CliCode.Usage, `cli: --memsize "${text}" is not a size (e.g. 128M)`, { value: text });
-  return v;
-}
+const memsizeOption = (text: string | undefined): Size | undefined =>
+  text === undefined ? undefined : sizeOption(text, '--memsize');
 
 /** The kexec -d style table of a plan (bufs: the addresses passed, when a call was made). */
 export async function segmentTable(plan: HostLoadPlan, bufs: readonly bigint[] | undefined): Promise<string> {

@@ -13,7 +13,7 @@
  * cli/commands/plan.ts; this module is loaded when the command runs.
  */
 import { basename } from 'node:path';
-import { formatRange, hex, parseSizeText, phys, rangeEnd, type PhysRange, type Size } from '../../loader/addr.js';
+import { formatRange, hex, phys, rangeEnd, type PhysRange } from '../../loader/addr.js';
 import { jsonSafe } from '../../loader/errors.js';
 import { parseElf } from '../../loader/elf/reader.js';
 import { readInputFile } from '../../loader/io/input.js';
@@ -22,7 +22,7 @@ import { planRescue, rescueReservationSizing, type RescuePlan } from '../../load
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
 import type { PLACE_CHOICES } from '../choices.js';
 import type { ActionContext } from '../context.js';
-import { CliCode, CliError } from '../errors.js';
+import { CliCode, CliError, sizeOption } from '../errors.js';
 
 const jr = (r: PhysRange): { start: string; end: string; size: string } => ({
   start: hex(r.start),
@@ -182,13 +182,6 @@ export function formatPlan(plan: RescuePlan): string {
   return `${out.join('\n')}\n`;
 }
 
-function parseSizeOption(text: string, what: string): Size {
-  const v = parseSizeText(text);
-  if (v === undefined)
-    throw new CliError(CliCode.Usage, `cli: ${what} "${text}" is not a size (e.g. 128M, 0x8000000)`, { value: text });
-  return v;
-}
-
 /** The options of `kboot plan` (cli/commands/plan.ts). */
 export interface PlanOptions {
   crash?: boolean;
@@ -217,7 +210,7 @@ export async function runPlan(ctx: ActionContext, file: string, opts: PlanOption
   }
   const image = parseElf(readInputFile(file, 'kernel', { what: 'kernel', cwd: io.cwd }));
   const profile = loadProfile(opts.machine ?? defaultProfileName(image.arch), { cwd: io.cwd });
-  const memsize = opts.memsize === undefined ? undefined : parseSizeOption(opts.memsize, '--memsize');
+  const memsize = opts.memsize === undefined ? undefined : sizeOption(opts.memsize, '--memsize');
   if (opts.printReservationSize === true) {
     const sizing = rescueReservationSizing(image, profile, memsize);
     if (ctx.json) io.out(`${JSON.stringify({ bytes: hex(sizing.total), ...(jsonSafe(sizing) as object) }, null, 2)}\n`);
@@ -229,7 +222,7 @@ export async function runPlan(ctx: ActionContext, file: string, opts: PlanOption
     kernelName: basename(file),
     profile,
     ...(memsize === undefined ? {} : { memsize }),
-    ...(opts.at === undefined ? {} : { at: phys(parseSizeOption(opts.at, '--at')) }),
+    ...(opts.at === undefined ? {} : { at: phys(sizeOption(opts.at, '--at')) }),
     ...(opts.place === undefined ? {} : { prefer: opts.place }),
     ...(opts.itsHandoff === undefined ? {} : { itsHandoff: opts.itsHandoff }),
   });
