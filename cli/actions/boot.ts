@@ -14,7 +14,6 @@
  * its log (or with --json its status) is printed and the journal saved.
  */
 import { resolve } from 'node:path';
-import { parseSizeText } from '../../loader/addr.js';
 import { loadLoaderConf, type LoadedLoaderConf } from '../../loader/preload/load-file.js';
 import { findRescueKernel } from '../../loader/preload/rescue-module.js';
 import type { HostPhase } from '../../machine/host/timeline.js';
@@ -30,7 +29,7 @@ import {
 import type { StrategyId } from '../../loader/strategy.js';
 import type { ActionContext } from '../context.js';
 import type { ItsHandoffMode } from '../../loader/plan/its-handoff.js';
-import { CliCode, CliError } from '../errors.js';
+import { CliCode, CliError, sizeOption } from '../errors.js';
 import { lockWait, stateDir, statusOf, warnShared, withSession, type WritingStateOptions } from './host-state.js';
 
 /** The options of `kboot boot` (cli/commands/host.ts). */
@@ -80,9 +79,7 @@ function bootJournal(ctx: ActionContext, opts: BootOptions): Journal {
   const configPath = opts.config === undefined ? undefined : resolve(cwd, opts.config);
   const conf = configPath === undefined ? undefined : loadLoaderConf(configPath);
   const rescuePath = rescueKernelFile(opts, configPath, conf);
-  if (opts.memsize !== undefined && parseSizeText(opts.memsize) === undefined) {
-    throw new CliError(CliCode.Usage, `cli: --memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
-  }
+  if (opts.memsize !== undefined) sizeOption(opts.memsize, '--memsize');
   const seed = bootSeed(opts.seed);
   return {
     version: JOURNAL_VERSION,

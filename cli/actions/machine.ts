@@ -51,7 +51,7 @@ import { planRescue } from '../../loader/plan/rescue-plan.js';
 import { readHostSnapshot, readMemmapDir, readRecorded, type InputRecord } from '../../sysprobe/read.js';
 import type { CliIo } from '../io.js';
 import type { ActionContext } from '../context.js';
-import { CliCode, CliError } from '../errors.js';
+import { CliCode, CliError, sizeOption } from '../errors.js';
 
 /** The options of `kboot machine import`. */
 export interface ImportOpts {
@@ -366,9 +366,7 @@ export interface RescueDtbOpts {
 /** `kboot machine rescue-dtb`: the device tree D47358 puts in the reservation. */
 export function runMachineRescueDtb(ctx: ActionContext, machine: string, file: string, opts: RescueDtbOpts): void {
   const { io } = ctx;
-  const memsize = opts.memsize === undefined ? undefined : parseSizeText(opts.memsize);
-  if (opts.memsize !== undefined && memsize === undefined)
-    throw usage(`--memsize "${opts.memsize}" is not a size`, { value: opts.memsize });
+  const memsize = opts.memsize === undefined ? undefined : sizeOption(opts.memsize, '--memsize');
   const profile = loadProfile(machine, { cwd: io.cwd });
   if (profile.firmware !== 'fdt')
     throw usage(
