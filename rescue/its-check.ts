@@ -38,7 +38,7 @@ import {
 } from '../loader/handoff/fdt/index.js';
 import { RESCUE_FW_HANDLE_MAGIC, RescueFwHandleExt, walkMemreserve } from '../loader/handoff/memreserve.js';
 import { decodeRescueParams, rescueParamsLayout } from '../loader/handoff/params.js';
-import { GIC_BITS, GIC_REG, GICR_STRIDE } from '../machine/devices/gicv3.js';
+import { GIC_BITS, GIC_REG, redistributorBase } from '../machine/devices/gicv3.js';
 import type { Machine } from '../machine/machine.js';
 
 /** What the rescue kernel's gicv3_its would do. */
@@ -169,28 +169,17 @@ function rescuePhysmem(machine: Machine, arch: Arch, paramsPa: bigint): Physmem 
   return efiPhysmem(map.descriptors, read, fw);
 }
 
-/** The redistributor RD_base of `cpu` (the GIC model's layout). */
-function redistributor(machine: Machine, cpu: number): bigint | undefined {
-  let first = 0;
-  for (const r of machine.gic?.layout.redistributors ?? []) {
-    const n = Number(r.size / GICR_STRIDE);
-    if (cpu < first + n) return r.start + BigInt(cpu - first) * GICR_STRIDE;
-    first += n;
-  }
-  return undefined;
-}
-
 /** The LPI tables the registers name (GICR_CTLR, PROPBASER, each PENDBASER: MMIO reads). */
 function lpiTables(machine: Machine): ItsReuse['tables'] | undefined {
   const gic = machine.gic;
-  const rd0 = redistributor(machine, 0);
+  const rd0 = gic === undefined ? undefined : redistributorBase(gic.layout, 0);
   if (gic === undefined || rd0 === undefined) return undefined;
   if ((gic.read(rd0 + GIC_REG.GICR_CTLR, 4) & GIC_BITS.GICR_CTLR_LPI_ENABLE) === 0n) return [];
   const tables = [
     { register: 'GICR_PROPBASER', cpu: 0, pa: gic.read(rd0 + GIC_REG.GICR_PROPBASER, 8) & GIC_BITS.PROPBASER_PA_MASK },
   ];
   for (let cpu = 0; cpu < gic.layout.cpus; cpu++) {
-    const rd = redistributor(machine, cpu);
+    const rd = redistributorBase(gic.layout, cpu);
     if (rd === undefined) break;
     tables.push({
       register: 'GICR_PENDBASER',

@@ -138,6 +138,17 @@ export interface Gicv3Layout {
   readonly cpus: number;
 }
 
+/** The PA of redistributor `cpu`'s RD_base frame (frames are numbered across the ranges in order). */
+export function redistributorBase(layout: Gicv3Layout, cpu: number): bigint | undefined {
+  let first = 0;
+  for (const r of layout.redistributors) {
+    const n = Number(r.size / GICR_STRIDE);
+    if (cpu < first + n) return r.start + BigInt(cpu - first) * GICR_STRIDE;
+    first += n;
+  }
+  return undefined;
+}
+
 /** The GICv3 of a profile (undefined for a GICv2 or no GIC). */
 export function gicv3Layout(profile: MachineProfile): Gicv3Layout | undefined {
   const g = profile.gic;

@@ -13,7 +13,7 @@
  * liveItsTables). Tables the profile lacks are left unprogrammed (a GICv3 without LPIs).
  */
 import type { DeviceTable } from '../../loader/plan/profile.js';
-import { GIC_BITS, GIC_REG, GICR_STRIDE, type Gicv3 } from '../devices/gicv3.js';
+import { GIC_BITS, GIC_REG, redistributorBase, type Gicv3 } from '../devices/gicv3.js';
 
 const SHARE_IS = 1n << 10n;
 /** Inner write-allocate write-back: GICR_PROPBASER/PENDBASER_CACHE_NIWAWB, GITS_CBASER_CACHE_NIWAWB, GITS_BASER_CACHE_WAWB (5). */
@@ -23,17 +23,6 @@ const PROPBASER_IDBITS = 16n;
 /** GITS_BASER Page_Size 64 KiB (GITS_BASER_PSZ_64K = 2 at bit 8). */
 const PSZ_64K = 2n << 8n;
 const SZ_64K = 0x10000n;
-
-/** The PA of redistributor `cpu`'s RD_base frame. */
-function redistributor(gic: Gicv3, cpu: number): bigint | undefined {
-  let first = 0;
-  for (const r of gic.layout.redistributors) {
-    const n = Number(r.size / GICR_STRIDE);
-    if (cpu < first + n) return r.start + BigInt(cpu - first) * GICR_STRIDE;
-    first += n;
-  }
-  return undefined;
-}
 
 function programIts(gic: Gicv3, tables: readonly DeviceTable[]): void {
   const base = gic.layout.its[0];
@@ -62,7 +51,7 @@ export function programGicv3(gic: Gicv3, tables: readonly DeviceTable[]): void {
   const pend = tables.filter((t) => t.kind === 'lpi-pend');
   if (conf === undefined) return;
   pend.forEach((p, cpu) => {
-    const rd = redistributor(gic, cpu);
+    const rd = redistributorBase(gic.layout, cpu);
     if (rd === undefined || cpu >= gic.layout.cpus) return;
     gic.write(rd + GIC_REG.GICR_PROPBASER, 8, conf.range.start | SHARE_IS | (CACHE_WAWB << 7n) | PROPBASER_IDBITS);
     gic.write(rd + GIC_REG.GICR_PENDBASER, 8, p.range.start | SHARE_IS | (CACHE_WAWB << 7n));
