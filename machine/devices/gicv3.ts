@@ -338,9 +338,9 @@ export class Gicv3 {
 
   /** A guest load of `size` bytes at `pa` (the CPU's MMIO callback). */
   read(pa: bigint, size: number): bigint {
-    const hit = this.resolve(pa, size);
+    const at = this.locate(pa);
+    const hit = this.resolve(at, size);
     if (hit === undefined) {
-      const at = this.locate(pa);
       const frame: GicFrame = at?.frame ?? 'gicd';
       const ev: GicEvent = {
         kind: 'unimplemented-read',
@@ -371,7 +371,7 @@ export class Gicv3 {
       this.events.push({ kind: 'translate', frame: at.frame, offset: at.offset, pa, size, value, why: 'MSI write' });
       return;
     }
-    const hit = this.resolve(pa, size);
+    const hit = this.resolve(at, size);
     if (hit?.reg.write === undefined) {
       this.events.push({
         kind: 'unimplemented-write',
@@ -400,8 +400,8 @@ export class Gicv3 {
     }
   }
 
-  private resolve(pa: bigint, size: number): { reg: Reg; shift: bigint | undefined } | undefined {
-    const at = this.locate(pa);
+  /** The register (and 32-bit half) an access of `size` bytes at the located `at` reaches. */
+  private resolve(at: ReturnType<Gicv3['locate']>, size: number): { reg: Reg; shift: bigint | undefined } | undefined {
     if (at === undefined) return undefined;
     const exact = at.regs(at.offset);
     if (exact !== undefined) {
