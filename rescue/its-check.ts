@@ -190,6 +190,12 @@ function lpiTables(machine: Machine): ItsReuse['tables'] | undefined {
   return tables;
 }
 
+/** gicv3_its_conftable_init's panic, as FreeBSD prints it ("%#lx"). */
+const propbaserPanic = (pa: bigint): string => `gicv3 PROPBASER needs to reuse ${hex(pa)}, but not reserved`;
+/** its_init_cpu_lpi's panic, as FreeBSD prints it ("0x%#lx": the doubled prefix is FreeBSD's). */
+const pendbaserPanic = (cpu: number, pa: bigint): string =>
+  `gicv3 PENDBASER on cpu ${cpu} needs to reuse 0x${hex(pa)}, but not reserved`;
+
 /** What the rescue kernel's gicv3_its does with the live GIC and its hand-off (see the module contract). */
 export function checkItsReuse(machine: Machine, paramsPa: bigint): ItsReuse {
   const tables = lpiTables(machine);
@@ -220,10 +226,7 @@ export function checkItsReuse(machine: Machine, paramsPa: bigint): ItsReuse {
   for (const t of tables) {
     const len = t.register === 'GICR_PROPBASER' ? LPI_CONFTAB_SIZE : LPI_PENDTAB_SIZE;
     if (!inside(excluded, t.pa, len)) {
-      const panic =
-        t.register === 'GICR_PROPBASER'
-          ? `gicv3 PROPBASER needs to reuse ${hex(t.pa)}, but not reserved`
-          : `gicv3 PENDBASER on cpu ${t.cpu} needs to reuse 0x${hex(t.pa)}, but not reserved`;
+      const panic = t.register === 'GICR_PROPBASER' ? propbaserPanic(t.pa) : pendbaserPanic(t.cpu, t.pa);
       return { ...base, outcome: 'panic', panic, address: t.pa, detail: `${t.register} table not physmem-excluded` };
     }
     if (t.register === 'GICR_PROPBASER' && !inside(dmap, t.pa, len)) {
@@ -281,15 +284,9 @@ export function probeItsVerdict(gic: ProbeGicCheck): ItsReuse {
         detail: `${gic.checked} LPI table(s) excluded by ${gic.excludedBy.join(' and ')} and reachable (${status})`,
       };
     case 'propbaser-not-reserved':
-      return fail(
-        `gicv3 PROPBASER needs to reuse ${hex(gic.failAddr)}, but not reserved`,
-        'GICR_PROPBASER table not physmem-excluded',
-      );
+      return fail(propbaserPanic(gic.failAddr), 'GICR_PROPBASER table not physmem-excluded');
     case 'pendbaser-not-reserved':
-      return fail(
-        `gicv3 PENDBASER on cpu ${gic.failCpu} needs to reuse 0x${hex(gic.failAddr)}, but not reserved`,
-        'GICR_PENDBASER table not physmem-excluded',
-      );
+      return fail(pendbaserPanic(gic.failCpu, gic.failAddr), 'GICR_PENDBASER table not physmem-excluded');
     case 'propbaser-not-mapped':
       return fail('Cannot map prior LPI mapping into KVA', 'not in the direct map');
   }
