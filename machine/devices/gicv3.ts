@@ -107,6 +107,7 @@ interface ItsState {
   cbaser: bigint;
   cwriter: bigint;
   creadr: bigint;
+  /** GITS_BASER0 and GITS_BASER1: the only two that can hold a value. */
   baser: bigint[];
 }
 /** The register state (a fork copies it). */
@@ -178,7 +179,7 @@ export class Gicv3 {
       cbaser: 0n,
       cwriter: 0n,
       creadr: 0n,
-      baser: new Array<bigint>(8).fill(0n),
+      baser: [0n, 0n],
     }));
   }
 
@@ -431,7 +432,7 @@ export class Gicv3 {
     const out: { its: number; kind: 'device' | 'collection' | 'cmdq'; pa: bigint }[] = [];
     this.itsState.forEach((s, its) => {
       if ((s.ctlr & GIC_BITS.GITS_CTLR_EN) === 0n) return;
-      s.baser.slice(0, 2).forEach((b, n) => {
+      s.baser.forEach((b, n) => {
         if ((b & GIC_BITS.VALID) !== 0n)
           out.push({ its, kind: n === 0 ? 'device' : 'collection', pa: b & GIC_BITS.BASER_PA_MASK });
       });
