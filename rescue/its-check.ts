@@ -38,7 +38,7 @@ import {
 } from '../loader/handoff/fdt/index.js';
 import { RESCUE_FW_HANDLE_MAGIC, RescueFwHandleExt, walkMemreserve } from '../loader/handoff/memreserve.js';
 import { decodeRescueParams, rescueParamsLayout } from '../loader/handoff/params.js';
-import { GIC_BITS, GIC_REG, GICR_STRIDE } from '../machine/devices/gicv3.js';
+import { GIC_BITS, GIC_REG, redistributorBase } from '../machine/devices/gicv3.js';
 import type { Machine } from '../machine/machine.js';
 
 /** What the rescue kernel's gicv3_its would do. */
@@ -169,28 +169,17 @@ function rescuePhysmem(machine: Machine, arch: Arch, paramsPa: bigint): Physmem 
   return efiPhysmem(map.descriptors, read, fw);
 }
 
-/** The redistributor RD_base of `cpu` (the GIC model's layout). */
-function redistributor(machine: Machine, cpu: number): bigint | undefined {
-  let first = 0;
-  for (const r of machine.gic?.layout.redistributors ?? []) {
-    const n = Number(r.size / GICR_STRIDE);
-    if (cpu < first + n) return r.start + BigInt(cpu - first) * GICR_STRIDE;
-    first += n;
-  }
-  return undefined;
-}
-
 /** The LPI tables the registers name (GICR_CTLR, PROPBASER, each PENDBASER: MMIO reads). */
 function lpiTables(machine: Machine): ItsReuse['tables'] | undefined {
   const gic = machine.gic;
-  const rd0 = redistributor(machine, 0);
+  const rd0 = gic === undefined ? undefined : redistributorBase(gic.layout, 0);
   if (gic === undefined || rd0 === undefined) return undefined;
   if ((gic.read(rd0 + GIC_REG.GICR_CTLR, 4) & GIC_BITS.GICR_CTLR_LPI_ENABLE) === 0n) return [];
   const tables = [
     { register: 'GICR_PROPBASER', cpu: 0, pa: gic.read(rd0 + GIC_REG.GICR_PROPBASER, 8) & GIC_BITS.PROPBASER_PA_MASK },
   ];
   for (let cpu = 0; cpu < gic.layout.cpus; cpu++) {
-    const rd = redistributor(machine, cpu);
+    const rd = redistributorBase(gic.layout, cpu);
     if (rd === undefined) break;
     tables.push({
       register: 'GICR_PENDBASER',
@@ -200,6 +189,12 @@ function lpiTables(machine: Machine): ItsReuse['tables'] | undefined {
   }
   return tables;
 }
+
+/** gicv3_its_conftable_init's panic, as FreeBSD prints it ("%#lx"). */
+const propbaserPanic = (pa: bigint): string => `gicv3 PROPBASER needs to reuse ${hex(pa)}, but not reserved`;
+/** its_init_cpu_lpi's panic, as FreeBSD prints it ("0x%#lx": the doubled prefix is FreeBSD's). */
+const pendbaserPanic = (cpu: number, pa: bigint): string =>
+  `gicv3 PENDBASER on cpu ${cpu} needs to reuse 0x${hex(pa)}, but not reserved`;
 
 /** What the rescue kernel's gicv3_its does with the live GIC and its hand-off (see the module contract). */
 export function checkItsReuse(machine: Machine, paramsPa: bigint): ItsReuse {
@@ -231,10 +226,7 @@ export function checkItsReuse(machine: Machine, paramsPa: bigint): ItsReuse {
   for (const t of tables) {
     const len = t.register === 'GICR_PROPBASER' ? LPI_CONFTAB_SIZE : LPI_PENDTAB_SIZE;
     if (!inside(excluded, t.pa, len)) {
-      const panic =
-        t.register === 'GICR_PROPBASER'
-          ? `gicv3 PROPBASER needs to reuse ${hex(t.pa)}, but not reserved`
-          : `gicv3 PENDBASER on cpu ${t.cpu} needs to reuse 0x${hex(t.pa)}, but not reserved`;
+      const panic = t.register === 'GICR_PROPBASER' ? propbaserPanic(t.pa) : pendbaserPanic(t.cpu, t.pa);
       return { ...base, outcome: 'panic', panic, address: t.pa, detail: `${t.register} table not physmem-excluded` };
     }
     if (t.register === 'GICR_PROPBASER' && !inside(dmap, t.pa, len)) {
@@ -292,15 +284,9 @@ export function probeItsVerdict(gic: ProbeGicCheck): ItsReuse {
         detail: `${gic.checked} LPI table(s) excluded by ${gic.excludedBy.join(' and ')} and reachable (${status})`,
       };
     case 'propbaser-not-reserved':
-      return fail(
-        `gicv3 PROPBASER needs to reuse ${hex(gic.failAddr)}, but not reserved`,
-        'GICR_PROPBASER table not physmem-excluded',
-      );
+      return fail(propbaserPanic(gic.failAddr), 'GICR_PROPBASER table not physmem-excluded');
     case 'pendbaser-not-reserved':
-      return fail(
-        `gicv3 PENDBASER on cpu ${gic.failCpu} needs to reuse 0x${hex(gic.failAddr)}, but not reserved`,
-        'GICR_PENDBASER table not physmem-excluded',
-      );
+      return fail(pendbaserPanic(gic.failCpu, gic.failAddr), 'GICR_PENDBASER table not physmem-excluded');
     case 'propbaser-not-mapped':
       return fail('Cannot map prior LPI mapping into KVA', 'not in the direct map');
   }

@@ -220,13 +220,21 @@ function containedIn(a: A64Asm, found: string, skip: string): void {
   a.label(skip);
 }
 
+/**
+ * A leaf's opening: `label`, x9 = 0, then with a DTB (x26 != 0) the DTB walk `fdtWalk` and
+ * return; without one it branches to `efi`.
+ */
+function fdtFirstLeaf(a: A64Asm, label: string, efi: string, fdtWalk: () => void): void {
+  a.label(label);
+  a.movz('x9', 0);
+  a.cbz('x26', efi);
+  fdtWalk();
+  a.ret();
+}
+
 /** Leaf `gic_excluded`: x9 = 1 when the rescue kernel's physmem excludes [x20, x22). */
 function excludedRoutine(a: A64Asm): void {
-  a.label('gic_excluded');
-  a.movz('x9', 0);
-  a.cbz('x26', 'gic_excl_efi');
-  fdtRegWalk(a, 'rsv', LIT.reserved, 3, 'gic_excl_fdt_found');
-  a.ret();
+  fdtFirstLeaf(a, 'gic_excluded', 'gic_excl_efi', () => fdtRegWalk(a, 'rsv', LIT.reserved, 3, 'gic_excl_fdt_found'));
   a.label('gic_excl_fdt_found');
   a.movz('x9', 1);
   a.orr('x16', 'x16', 'x9', 1); // PROBE_ITS_EXCLUDED['fdt-reserved-memory'] = 2
@@ -244,11 +252,7 @@ function excludedRoutine(a: A64Asm): void {
 
 /** Leaf `gic_mapped`: x9 = 1 when the rescue kernel's direct map covers [x20, x22). */
 function mappedRoutine(a: A64Asm): void {
-  a.label('gic_mapped');
-  a.movz('x9', 0);
-  a.cbz('x26', 'gic_map_efi');
-  fdtRegWalk(a, 'mem', LIT.memory, 2, 'gic_map_found');
-  a.ret();
+  fdtFirstLeaf(a, 'gic_mapped', 'gic_map_efi', () => fdtRegWalk(a, 'mem', LIT.memory, 2, 'gic_map_found'));
   a.label('gic_map_efi');
   efiMapLoop(a, 'dm', 'gic_map_none', () => {
     a.ldr('w6', { base: 'x3', offset: EfiMd.offsets.mdType });

@@ -212,7 +212,12 @@ function walkChain(mem: MemreserveMemory, first: bigint, lim: Required<Memreserv
     const head = LinuxEfiMemreserve.decode(readOrThrow(mem, pa, LinuxEfiMemreserve.size, 'linux_efi_memreserve'));
     if (head.mrCount > lim.maxEntriesPerRecord)
       throw tooLarge('memreserve mr_count', head.mrCount, lim.maxEntriesPerRecord);
-    const body = readOrThrow(mem, pa + 16n, head.mrCount * LinuxEfiMemreserveEntry.size, 'memreserve entries');
+    const body = readOrThrow(
+      mem,
+      pa + BigInt(LinuxEfiMemreserve.size),
+      head.mrCount * LinuxEfiMemreserveEntry.size,
+      'memreserve entries',
+    );
     for (let j = 0; j < head.mrCount; j++) {
       const e = LinuxEfiMemreserveEntry.decode(body, j * LinuxEfiMemreserveEntry.size);
       out.push({ start: e.mreBase, size: e.mreSize });

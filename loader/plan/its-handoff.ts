@@ -24,7 +24,7 @@
  * firmware (`none` without LPI tables); `resolveItsHandoff` refuses a mode the firmware cannot
  * carry (PLAN_ITS_HANDOFF, with the firmware and mode in details).
  */
-import { rangeEnd, type PhysRange } from '../addr.js';
+import { alignDown, alignUp, endAddr, SZ_4K, type PhysRange } from '../addr.js';
 import { PlanCode, PlanError } from '../errors.js';
 import type { MachineProfile } from './profile.js';
 
@@ -73,7 +73,6 @@ export function resolveItsHandoff(profile: MachineProfile, mode?: ItsHandoffMode
 
 /** The page-rounded span of a table (an EFI descriptor counts whole pages). */
 export function pageSpan(r: PhysRange): { start: bigint; pages: bigint } {
-  const start = r.start - (r.start % 0x1000n);
-  const end = rangeEnd(r);
-  return { start, pages: (end - start + 0xfffn) / 0x1000n };
+  const start = alignDown(r.start, SZ_4K);
+  return { start, pages: (alignUp(endAddr(r), SZ_4K) - start) / SZ_4K };
 }

@@ -43,15 +43,7 @@ import {
   RESCUE_FW_HANDLE_MAGIC,
   RescueFwHandleExt,
 } from '../handoff/memreserve.js';
-import {
-  EFI_MAP_DESCRIPTORS_OFFSET,
-  EFI_MD_ATTR,
-  EFI_MD_TYPE,
-  EfiMapHeader,
-  EfiMd,
-  encodeEfiMap,
-  type EfiMemoryDescriptor,
-} from '../handoff/efimap.js';
+import { decodeEfiMap, EFI_MD_ATTR, EFI_MD_TYPE, encodeEfiMap, type EfiMemoryDescriptor } from '../handoff/efimap.js';
 import { addReservedMemory, readMemoryRanges, rewriteMemoryReg } from '../handoff/fdt/memory.js';
 import type { Segment } from './load-plan.js';
 
@@ -310,12 +302,9 @@ const WB_ATTRS = EFI_MD_ATTR.UC | EFI_MD_ATTR.WC | EFI_MD_ATTR.WT | EFI_MD_ATTR.
  * table as conventional memory; sorted by md_phys, the source's descriptor size kept.
  */
 export function itsEfiMap(d47358: Uint8Array, pagePa: bigint, ranges: readonly PhysRange[]): Uint8Array {
-  const header = EfiMapHeader.decode(d47358, 0);
-  const ds = Number(header.descriptorSize);
-  const n = Math.floor((d47358.length - EFI_MAP_DESCRIPTORS_OFFSET) / ds);
+  const map = decodeEfiMap(d47358);
   const out: EfiMemoryDescriptor[] = [];
-  for (let i = 0; i < n; i++) {
-    const d = EfiMd.decode(d47358, EFI_MAP_DESCRIPTORS_OFFSET + i * ds);
+  for (const d of map.descriptors) {
     const end = d.mdPhys + d.mdPages * 0x1000n;
     if (pagePa < d.mdPhys || pagePa >= end) {
       out.push(d);
@@ -338,7 +327,11 @@ export function itsEfiMap(d47358: Uint8Array, pagePa: bigint, ranges: readonly P
     out.push({ mdType: EFI_MD_TYPE.FREE, mdPhys: start, mdVirt: 0n, mdPages: pages, mdAttr: WB_ATTRS });
   }
   out.sort((a, b) => (a.mdPhys < b.mdPhys ? -1 : a.mdPhys > b.mdPhys ? 1 : 0));
-  return encodeEfiMap({ descriptorSize: ds, descriptorVersion: header.descriptorVersion, descriptors: out });
+  return encodeEfiMap({
+    descriptorSize: map.descriptorSize,
+    descriptorVersion: map.descriptorVersion,
+    descriptors: out,
+  });
 }
 
 /**

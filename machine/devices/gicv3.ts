@@ -107,6 +107,7 @@ interface ItsState {
   cbaser: bigint;
   cwriter: bigint;
   creadr: bigint;
+  /** GITS_BASER0 and GITS_BASER1: the only two that can hold a value. */
   baser: bigint[];
 }
 /** The register state (a fork copies it). */
@@ -138,6 +139,17 @@ export interface Gicv3Layout {
   readonly cpus: number;
 }
 
+/** The PA of redistributor `cpu`'s RD_base frame (frames are numbered across the ranges in order). */
+export function redistributorBase(layout: Gicv3Layout, cpu: number): bigint | undefined {
+  let first = 0;
+  for (const r of layout.redistributors) {
+    const n = Number(r.size / GICR_STRIDE);
+    if (cpu < first + n) return r.start + BigInt(cpu - first) * GICR_STRIDE;
+    first += n;
+  }
+  return undefined;
+}
+
 /** The GICv3 of a profile (undefined for a GICv2 or no GIC). */
 export function gicv3Layout(profile: MachineProfile): Gicv3Layout | undefined {
   const g = profile.gic;
@@ -167,7 +179,7 @@ export class Gicv3 {
       cbaser: 0n,
       cwriter: 0n,
       creadr: 0n,
-      baser: new Array<bigint>(8).fill(0n),
+      baser: [0n, 0n],
     }));
   }
 
@@ -327,9 +339,9 @@ export class Gicv3 {
 
   /** A guest load of `size` bytes at `pa` (the CPU's MMIO callback). */
   read(pa: bigint, size: number): bigint {
-    const hit = this.resolve(pa, size);
+    const at = this.locate(pa);
+    const hit = this.resolve(at, size);
     if (hit === undefined) {
-      const at = this.locate(pa);
       const frame: GicFrame = at?.frame ?? 'gicd';
       const ev: GicEvent = {
         kind: 'unimplemented-read',
@@ -360,7 +372,7 @@ export class Gicv3 {
       this.events.push({ kind: 'translate', frame: at.frame, offset: at.offset, pa, size, value, why: 'MSI write' });
       return;
     }
-    const hit = this.resolve(pa, size);
+    const hit = this.resolve(at, size);
     if (hit?.reg.write === undefined) {
       this.events.push({
         kind: 'unimplemented-write',
@@ -389,8 +401,8 @@ export class Gicv3 {
     }
   }
 
-  private resolve(pa: bigint, size: number): { reg: Reg; shift: bigint | undefined } | undefined {
-    const at = this.locate(pa);
+  /** The register (and 32-bit half) an access of `size` bytes at the located `at` reaches. */
+  private resolve(at: ReturnType<Gicv3['locate']>, size: number): { reg: Reg; shift: bigint | undefined } | undefined {
     if (at === undefined) return undefined;
     const exact = at.regs(at.offset);
     if (exact !== undefined) {
@@ -420,7 +432,7 @@ export class Gicv3 {
     const out: { its: number; kind: 'device' | 'collection' | 'cmdq'; pa: bigint }[] = [];
     this.itsState.forEach((s, its) => {
       if ((s.ctlr & GIC_BITS.GITS_CTLR_EN) === 0n) return;
-      s.baser.slice(0, 2).forEach((b, n) => {
+      s.baser.forEach((b, n) => {
         if ((b & GIC_BITS.VALID) !== 0n)
           out.push({ its, kind: n === 0 ? 'device' : 'collection', pa: b & GIC_BITS.BASER_PA_MASK });
       });

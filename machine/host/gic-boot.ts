@@ -13,9 +13,8 @@
  * liveItsTables). Tables the profile lacks are left unprogrammed (a GICv3 without LPIs).
  */
 import type { DeviceTable } from '../../loader/plan/profile.js';
-import { GIC_BITS, GIC_REG, GICR_STRIDE, type Gicv3 } from '../devices/gicv3.js';
+import { GIC_BITS, GIC_REG, redistributorBase, type Gicv3 } from '../devices/gicv3.js';
 
-const SHARE_IS = 1n << 10n;
 /** Inner write-allocate write-back: GICR_PROPBASER/PENDBASER_CACHE_NIWAWB, GITS_CBASER_CACHE_NIWAWB, GITS_BASER_CACHE_WAWB (5). */
 const CACHE_WAWB = 5n;
 /** flsl(LPI_CONFTAB_SIZE | GIC_FIRST_LPI) - 1 = flsl(0x12000) - 1 = 16. */
@@ -24,23 +23,12 @@ const PROPBASER_IDBITS = 16n;
 const PSZ_64K = 2n << 8n;
 const SZ_64K = 0x10000n;
 
-/** The PA of redistributor `cpu`'s RD_base frame. */
-function redistributor(gic: Gicv3, cpu: number): bigint | undefined {
-  let first = 0;
-  for (const r of gic.layout.redistributors) {
-    const n = Number(r.size / GICR_STRIDE);
-    if (cpu < first + n) return r.start + BigInt(cpu - first) * GICR_STRIDE;
-    first += n;
-  }
-  return undefined;
-}
-
 function programIts(gic: Gicv3, tables: readonly DeviceTable[]): void {
   const base = gic.layout.its[0];
   if (base === undefined) return;
   const its = (kind: DeviceTable['kind']): DeviceTable | undefined => tables.find((t) => t.kind === kind);
   const baser = (t: DeviceTable): bigint =>
-    GIC_BITS.VALID | (CACHE_WAWB << 59n) | t.range.start | SHARE_IS | PSZ_64K | (t.range.size / SZ_64K - 1n);
+    GIC_BITS.VALID | (CACHE_WAWB << 59n) | t.range.start | GIC_BITS.SHARE_IS | PSZ_64K | (t.range.size / SZ_64K - 1n);
   const dev = its('its-device');
   const col = its('its-collection');
   const cmdq = its('its-cmdq');
@@ -48,7 +36,7 @@ function programIts(gic: Gicv3, tables: readonly DeviceTable[]): void {
   if (col !== undefined) gic.write(base + GIC_REG.GITS_BASER0 + 8n, 8, baser(col));
   if (cmdq !== undefined) {
     const cbaser =
-      GIC_BITS.VALID | (CACHE_WAWB << 59n) | cmdq.range.start | SHARE_IS | (cmdq.range.size / 0x1000n - 1n);
+      GIC_BITS.VALID | (CACHE_WAWB << 59n) | cmdq.range.start | GIC_BITS.SHARE_IS | (cmdq.range.size / 0x1000n - 1n);
     gic.write(base + GIC_REG.GITS_CBASER, 8, cbaser);
     gic.write(base + GIC_REG.GITS_CWRITER, 8, 0n);
   }
@@ -62,10 +50,14 @@ export function programGicv3(gic: Gicv3, tables: readonly DeviceTable[]): void {
   const pend = tables.filter((t) => t.kind === 'lpi-pend');
   if (conf === undefined) return;
   pend.forEach((p, cpu) => {
-    const rd = redistributor(gic, cpu);
+    const rd = redistributorBase(gic.layout, cpu);
     if (rd === undefined || cpu >= gic.layout.cpus) return;
-    gic.write(rd + GIC_REG.GICR_PROPBASER, 8, conf.range.start | SHARE_IS | (CACHE_WAWB << 7n) | PROPBASER_IDBITS);
-    gic.write(rd + GIC_REG.GICR_PENDBASER, 8, p.range.start | SHARE_IS | (CACHE_WAWB << 7n));
+    gic.write(
+      rd + GIC_REG.GICR_PROPBASER,
+      8,
+      conf.range.start | GIC_BITS.SHARE_IS | (CACHE_WAWB << 7n) | PROPBASER_IDBITS,
+    );
+    gic.write(rd + GIC_REG.GICR_PENDBASER, 8, p.range.start | GIC_BITS.SHARE_IS | (CACHE_WAWB << 7n));
     gic.write(rd + GIC_REG.GICR_CTLR, 4, GIC_BITS.GICR_CTLR_LPI_ENABLE);
   });
 }
