@@ -45,6 +45,7 @@ import { LPI_CONFTAB_SIZE, LPI_PENDTAB_SIZE, LPI_TABLE_ALIGN } from '../arch/arm
 import { GICV3_SIZE, loaderFdtFixup } from './host-fdt.js';
 import { parseFdt, readMemoryRanges, writeFdt } from '../handoff/fdt/index.js';
 import { HandoffError } from '../handoff/errors.js';
+import { encodeKenv } from '../handoff/kenv.js';
 import { AddrError, ConfigCode, ConfigError, IoCode, IoError } from '../errors.js';
 import { readInputFile, readInputText } from '../io/input.js';
 import { packagePath } from '../paths.js';
@@ -501,6 +502,15 @@ function readHostKernel(
   const kenv: [string, string][] = (hk.kenv ?? []).map((e) => {
     const eq = e.indexOf('=');
     return [e.slice(0, eq), e.slice(eq + 1)];
+  });
+  kenv.forEach((entry, i) => {
+    // the loader's own rule (loader/handoff/kenv.ts): what it cannot hand over is a profile problem
+    try {
+      encodeKenv([entry]);
+    } catch (e) {
+      if (!(e instanceof HandoffError)) throw e;
+      p.problems.push({ path: `/hostKernel/kenv/${i}`, message: e.message.replace(/^handoff: /, '') });
+    }
   });
   return { range: hostRange, boothowto: hk.boothowto ?? 0, kenv };
 }

@@ -140,3 +140,21 @@ t.test('a host hand-off whose DTB /memory runs past 2^64: decoded (whole pages b
   t.equal(escaped, undefined, "only the target's own errors");
   t.end();
 });
+
+t.test(
+  'a profile whose host kenv entry is longer than the kernel keeps: CONFIG_INVALID naming it, not a HandoffError from plan',
+  (t) => {
+    // was: HandoffError HANDOFF_KENV_TOO_LARGE out of planRescue (fuzz target plan, seed 688729058, run 1159)
+    const raw = JSON.parse(readFileSync(packagePath('profiles', 'amd64-efi.json'), 'utf8')) as {
+      hostKernel: { kenv?: string[] };
+    };
+    raw.hostKernel.kenv = [...(raw.hostKernel.kenv ?? []), `vfs.root.mountfrom=${'x'.repeat(300)}`];
+    const e = throwsCode(t, () => parseProfile(JSON.stringify(raw), 'board.json'), ConfigCode.Invalid);
+    const problems = (e?.details['problems'] ?? []) as { path: string }[];
+    t.ok(
+      problems.some((p) => p.path.startsWith('/hostKernel/kenv/')),
+      'the problem names the kenv entry',
+    );
+    t.end();
+  },
+);
